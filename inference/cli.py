@@ -1,0 +1,233 @@
+"""``restyle``: the engine's command line. Every subcommand also takes ``--manifest``.
+
+Exit codes (BSD sysexits): 0 done, 64 bad flag/manifest field, 65 bad input data,
+66 missing input, 69 stage not available, 73 output not writable, 70 internal error,
+130 cancelled (Ctrl-C). Errors print one line naming the file, frame or field to fix.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from . import manifest as manifest_mod
+from .errors import RestyleError, StageUnavailableError, UsageError
+from .progress import MODES
+from .sequence import SequencePattern, parse_frame_range
+
+EX_SOFTWARE = 70
+EX_CANCELLED = 130
+
+FRAMES_HELP = "frame range, Nuke syntax: 1001-1100, 1001-1100x2, 1001,1005-1010"
+PATTERN_HELP = "image sequence: name.####.exr, name.%%04d.exr or name.@@@@.exr (EXR, PNG, TIFF, JPEG, DPX)"
+SPACE_HELP = ("OCIO colourspace, alias or role of {what} (config: $OCIO, else OCIO's built-in ACES "
+              "studio config); default by file type: EXR scene_linear, DPX compositing_log, "
+              "PNG/JPEG/TIFF texture_paint (sRGB)")
+
+
+def _key_pair(text: str) -> tuple[str, str]:
+    frame, sep, path = text.partition("=")
+    if not sep or not frame.strip().lstrip("-").isdigit() or not path:
+        raise argparse.ArgumentTypeError(f"'{text}' is not FRAME=IMAGE (e.g. 1001=paint/key.1001.png)")
+    return frame.strip(), path
+
+
+# Each subcommand: help, description, arguments as (flags, manifest field, argparse options),
+# and the manifest fields it cannot run without.
+SUBCOMMANDS: dict[str, dict[str, Any]] = {
+    "demo": {
+        "help": "generate a procedural plate and painted keyframe, run every available stage",
+        "args": [
+            (("--out",), "out", {"metavar": "DIR", "help": "folder for the demo's EXR frames, "
+                                 "keyframe, manifest and contact sheet (default: ./restyle_demo)"}),
+            (("--frames",), "frames", {"metavar": "N", "type": int,
+                                       "help": "number of frames to generate (default 24)"}),
+            (("--size",), "size", {"metavar": "WxH", "help": "plate resolution (default 640x360)"}),
+            (("--seed",), "seed", {"type": int, "help": "seed of the procedural textures (default 7)"}),
+        ],
+        "required": [],
+    },
+    "inspect": {
+        "help": "check a sequence (every frame present, decodable, same size, finite colour) and list its channels",
+        "args": [
+            (("--plate",), "plate", {"metavar": "PATTERN", "help": PATTERN_HELP}),
+            (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP + "; default: every frame on disk"}),
+            (("--json",), "json", {"metavar": "FILE", "help": "also write the summary as JSON"}),
+        ],
+        "required": ["plate"],
+    },
+    "train": {
+        "help": "learn a look from painted keyframes of the plate; writes an ONNX model",
+        "args": [
+            (("--plate",), "plate", {"metavar": "PATTERN", "help": PATTERN_HELP}),
+            (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP}),
+            (("--key",), "keys", {"metavar": "FRAME=IMAGE", "action": "append", "type": _key_pair,
+                                  "help": "a painted keyframe and the plate frame it paints; repeat for several"}),
+            (("--out",), "out", {"metavar": "MODEL.onnx", "help": "model file to write"}),
+            (("--plate-colourspace",), "plate_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
+            (("--key-colourspace",), "key_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the keyframes")}),
+            (("--working-colourspace",), "working_colourspace", {"metavar": "NAME",
+             "help": "encoding the model works in (default: sRGB Encoded Rec.709 (sRGB))"}),
+            (("--device",), "device", {"choices": ["auto", "cpu", "cuda"], "help": "where to train (default auto)"}),
+            (("--seed",), "seed", {"type": int, "help": "random seed for a repeatable result"}),
+        ],
+        "required": ["plate", "frames", "keys", "out"],
+    },
+    "run": {
+        "help": "apply a trained model to a frame range of the plate",
+        "args": [
+            (("--model",), "model", {"metavar": "MODEL.onnx", "help": "model written by 'restyle train'"}),
+            (("--plate",), "plate", {"metavar": "PATTERN", "help": PATTERN_HELP}),
+            (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP}),
+            (("--out",), "out", {"metavar": "PATTERN", "help": "output sequence, e.g. cache/restyle.####.exr"}),
+            (("--plate-colourspace",), "plate_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
+            (("--out-colourspace",), "out_colourspace", {"metavar": "NAME", "help": "colourspace of the output (default: the plate's)"}),
+            (("--device",), "device", {"choices": ["auto", "cpu", "cuda"], "help": "where to run (default auto)"}),
+        ],
+        "required": ["model", "plate", "frames", "out"],
+    },
+    "deflicker": {
+        "help": "settle flicker of a restyled sequence using the plate's motion",
+        "args": [
+            (("--input",), "input", {"metavar": "PATTERN", "help": "the flickering sequence; " + PATTERN_HELP}),
+            (("--guide",), "guide", {"metavar": "PLATE_PATTERN", "help": "the plate whose motion guides the pass"}),
+            (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP}),
+            (("--out",), "out", {"metavar": "PATTERN", "help": "output sequence"}),
+            (("--handles",), "handles", {"metavar": "N", "type": int, "help": "extra frames read each side of a chunk"}),
+            (("--input-colourspace",), "input_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the input")}),
+        ],
+        "required": ["input", "guide", "frames", "out"],
+    },
+    "colourlock": {
+        "help": "lock a sequence's colour to a reference and brand swatches; ΔE2000 QC report",
+        "args": [
+            (("--input",), "input", {"metavar": "PATTERN", "help": "sequence to correct; " + PATTERN_HELP}),
+            (("--reference",), "reference", {"metavar": "IMAGE", "help": "approved frame whose colour is locked"}),
+            (("--swatches",), "swatches", {"metavar": "JSON", "help": "brand swatches: name, rgb, colourspace, tolerance, region|mask"}),
+            (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP}),
+            (("--out",), "out", {"metavar": "PATTERN", "help": "corrected output sequence"}),
+            (("--report",), "report", {"metavar": "DIR", "help": "folder for the QC report (JSON + HTML)"}),
+            (("--reference-colourspace",), "reference_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the reference")}),
+        ],
+        "required": ["input", "reference", "frames", "out", "report"],
+    },
+    "metrics": {
+        "help": "measure temporal stability (E_warp) and style fidelity of an output sequence",
+        "args": [
+            (("--output",), "output", {"metavar": "PATTERN", "help": "sequence to measure"}),
+            (("--plate",), "plate", {"metavar": "PATTERN", "help": "plate whose motion defines E_warp"}),
+            (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP}),
+            (("--reference",), "reference", {"metavar": "PATTERN", "help": "per-frame style references (PSNR, SSIM, texture)"}),
+            (("--json",), "json", {"metavar": "FILE", "help": "write the figures as JSON"}),
+        ],
+        "required": ["output", "plate", "frames", "json"],
+    },
+}
+PATTERN_ARGS = {"plate", "input", "guide", "output"}
+OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="restyle",
+        description="Restyle plates toward a painted look, settle flicker, lock colour. "
+                    "Frames travel as EXR/PNG sequences; every subcommand also reads a JSON "
+                    "job manifest (--manifest) whose fields match the flags.",
+        epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, spec in SUBCOMMANDS.items():
+        cmd = sub.add_parser(name, help=spec["help"], description=spec["help"][0].upper() + spec["help"][1:] + ".")
+        for flags, dest, options in spec["args"]:
+            cmd.add_argument(*flags, dest=dest, default=None, **options)
+        cmd.add_argument("--manifest", metavar="JOB.json",
+                         help="JSON job manifest holding these fields; flags given here override it")
+        cmd.add_argument("--threads", type=int, default=None, metavar="N",
+                         help="file I/O threads (default: every core)")
+        cmd.add_argument("--progress", choices=MODES, default="text",
+                         help="progress on stderr: text lines, JSON lines (for Nuke/farm), or none")
+        cmd.add_argument("-v", "--verbose", action="store_true", help="print a traceback on internal errors")
+    return parser
+
+
+def job_from_args(command: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Merge manifest fields and flags (flags win), then check required fields."""
+    job: dict[str, Any] = manifest_mod.load(args.manifest) if args.manifest else {}
+    if job.get("stage") not in (None, command):
+        raise UsageError(f"manifest {args.manifest} is for stage '{job['stage']}', not '{command}'")
+    for _flags, dest, _options in SUBCOMMANDS[command]["args"]:
+        value = getattr(args, dest)
+        if value is not None:
+            job[dest] = dict(value) if dest == "keys" else value
+    if args.threads is not None:
+        job["threads"] = args.threads
+    missing = [f for f in SUBCOMMANDS[command]["required"] if f not in job]
+    if missing:
+        names = ", ".join(f"--{f.rstrip('s').replace('_', '-') if f == 'keys' else f.replace('_', '-')}" for f in missing)
+        raise UsageError(f"restyle {command} needs {names} (as flags or manifest fields)")
+    for field in PATTERN_ARGS & job.keys():
+        SequencePattern.parse(job[field])
+    if command in OUT_PATTERN_STAGES and "out" in job:
+        SequencePattern.parse(job["out"])
+    if "frames" in job and command != "demo":
+        parse_frame_range(job["frames"])
+    return job
+
+
+def run_inspect(job: dict[str, Any], progress: str) -> int:
+    from .inspection import inspect_sequence
+
+    pattern = SequencePattern.parse(job["plate"])
+    frames = parse_frame_range(job["frames"]) if "frames" in job else pattern.existing_frames()
+    if not frames:
+        raise UsageError(f"{pattern}: no frames on disk and no --frames given")
+    summary = inspect_sequence(pattern, frames, threads=job.get("threads"), progress_mode=progress)
+    print(json.dumps(summary, indent=2))
+    if "json" in job:
+        Path(job["json"]).write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+def run_demo(job: dict[str, Any], progress: str) -> int:
+    from .demo.run import run_demo as demo
+
+    demo(Path(job.get("out", "restyle_demo")), frames=job.get("frames", 24),
+         size=job.get("size", "640x360"), seed=job.get("seed", 7), progress_mode=progress)
+    return 0
+
+
+# Stages arrive with their issues; until then the subcommand validates its job and refuses.
+RUNNERS: dict[str, Callable[[dict[str, Any], str], int] | None] = {
+    "demo": run_demo, "inspect": run_inspect,
+    "train": None, "run": None, "deflicker": None, "colourlock": None, "metrics": None,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        job = job_from_args(args.command, args)
+        runner = RUNNERS[args.command]
+        if runner is None:
+            raise StageUnavailableError(
+                f"restyle {args.command} is not available in this build yet; its job is valid, "
+                "nothing was read or written")
+        return runner(job, args.progress)
+    except RestyleError as exc:
+        print(f"restyle {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"restyle {args.command}: cancelled; frames already written are complete", file=sys.stderr)
+        return EX_CANCELLED
+    except Exception as exc:  # a bug, not bad input: say so in one line, trace on request
+        if args.verbose:
+            traceback.print_exc()
+        print(f"restyle {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(rerun with --verbose for the traceback)", file=sys.stderr)
+        return EX_SOFTWARE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

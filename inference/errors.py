@@ -1,0 +1,66 @@
+"""Errors the engine raises on bad input, each mapped to a process exit code.
+
+Every error message names what to fix (file, frame, channel or manifest field).
+Exit codes follow BSD sysexits so farm wrappers can tell input faults from crashes.
+"""
+from __future__ import annotations
+
+EX_USAGE = 64        # bad flag or manifest field
+EX_DATAERR = 65      # input data is wrong (corrupt, NaN, mismatched)
+EX_NOINPUT = 66      # input file or frame missing
+EX_UNAVAILABLE = 69  # stage not available (yet) in this build
+EX_CANTCREAT = 73    # cannot create output
+
+
+class RestyleError(Exception):
+    """Base of every error the engine reports to a user."""
+
+    exit_code = EX_DATAERR
+
+
+class UsageError(RestyleError):
+    """A flag, pattern or frame range that cannot be understood."""
+
+    exit_code = EX_USAGE
+
+
+class ManifestError(UsageError):
+    """A job-manifest field is missing or invalid; the message names the field."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"manifest field '{field}': {problem}")
+        self.field = field
+
+
+class MissingFramesError(RestyleError):
+    """Frames of a requested range are not on disk."""
+
+    exit_code = EX_NOINPUT
+
+
+class ImageReadError(RestyleError):
+    """A file exists but cannot be decoded (truncated, corrupt, wrong format)."""
+
+
+class ChannelError(RestyleError):
+    """A required channel or layer is missing from a file."""
+
+
+class NonFiniteError(RestyleError):
+    """NaN or infinite values in channels that must hold finite pixels."""
+
+
+class ResolutionMismatchError(RestyleError):
+    """Frames of one sequence do not share one data window size."""
+
+
+class OutputError(RestyleError):
+    """An output location cannot be written."""
+
+    exit_code = EX_CANTCREAT
+
+
+class StageUnavailableError(RestyleError):
+    """The requested stage is not part of this build yet."""
+
+    exit_code = EX_UNAVAILABLE

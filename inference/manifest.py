@@ -1,0 +1,121 @@
+"""The JSON job manifest: the same fields as the CLI flags, validated with JSON Schema.
+
+A manifest lets Nuke, a farm task or a TD hand the engine a whole job in one file::
+
+    {"version": 1, "stage": "run", "model": "look.onnx",
+     "plate": "plate/plate.%04d.exr", "frames": "1001-1100", "handles": 4,
+     "out": "cache/restyle.%04d.exr"}
+
+Flags given on the command line override manifest fields. Every error names the field.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import ManifestError
+from .sequence import SequencePattern, parse_frame_range
+
+STAGES = ("train", "run", "deflicker", "colourlock", "metrics", "demo")
+_PATTERN = {"type": "string", "minLength": 1, "description": "image sequence pattern (####, %04d or @@@@)"}
+_PATH = {"type": "string", "minLength": 1}
+_SPACE = {"type": "string", "minLength": 1, "description": "OCIO colourspace, alias or role"}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "restyle job manifest",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "version": {"const": 1},
+        "stage": {"enum": list(STAGES)},
+        "plate": _PATTERN,
+        "plate_colourspace": _SPACE,
+        "frames": {"type": ["string", "integer"], "minLength": 1},
+        "handles": {"type": "integer", "minimum": 0, "maximum": 1000},
+        "keys": {"type": "object", "minProperties": 1,
+                 "propertyNames": {"pattern": r"^-?\d+$"},
+                 "additionalProperties": _PATH},
+        "key_colourspace": _SPACE,
+        "guides": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "model": _PATH,
+        "input": _PATTERN,
+        "input_colourspace": _SPACE,
+        "guide": _PATTERN,
+        "reference": _PATH,
+        "reference_colourspace": _SPACE,
+        "swatches": _PATH,
+        "output": _PATTERN,
+        "out": _PATH,
+        "out_colourspace": _SPACE,
+        "working_colourspace": _SPACE,
+        "report": _PATH,
+        "json": _PATH,
+        "device": {"enum": ["auto", "cpu", "cuda"]},
+        "seed": {"type": "integer"},
+        "threads": {"type": "integer", "minimum": 1, "maximum": 1024},
+        "parameters": {"type": "object"},
+    },
+}
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+PATTERN_FIELDS = ("plate", "input", "guide", "output")
+
+
+def validate(manifest: Any) -> dict[str, Any]:
+    """Check a manifest's shape and values; return it unchanged.
+
+    Raises:
+        ManifestError: naming the first offending field (dotted path) and what is wrong.
+    """
+    errors = sorted(_VALIDATOR.iter_errors(manifest), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        field = ".".join(str(p) for p in error.absolute_path) or _field_of(error)
+        raise ManifestError(field, error.message)
+    for name in PATTERN_FIELDS:
+        if name in manifest:
+            _as(name, SequencePattern.parse, manifest[name])
+    if "frames" in manifest:
+        _as("frames", parse_frame_range, manifest["frames"])
+    return manifest
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read and validate a manifest file; relative paths in it are taken from its folder."""
+    path = Path(path)
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ManifestError("(file)", f"{path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError("(file)", f"{path} is not valid JSON: {exc}") from None
+    validate(manifest)
+    return _resolve_paths(manifest, path.parent)
+
+
+def _resolve_paths(manifest: dict[str, Any], base: Path) -> dict[str, Any]:
+    path_fields = set(PATTERN_FIELDS) | {"model", "reference", "swatches", "out", "report", "json"}
+    resolved = dict(manifest)
+    for name in path_fields & resolved.keys():
+        resolved[name] = str(base / resolved[name])
+    if "keys" in resolved:
+        resolved["keys"] = {k: str(base / v) for k, v in resolved["keys"].items()}
+    return resolved
+
+
+def _field_of(error: jsonschema.ValidationError) -> str:
+    """Name the property a top-level error is about (unknown or missing field)."""
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(SCHEMA["properties"]))
+        return extra[0] if extra else "(top level)"
+    return "(top level)"
+
+
+def _as(field: str, parse, value):
+    try:
+        return parse(value)
+    except Exception as exc:  # the parser's own message says what is wrong
+        raise ManifestError(field, str(exc)) from None

@@ -1,0 +1,155 @@
+"""Reading and writing whole frame ranges with a thread pool.
+
+OpenImageIO releases the GIL while it decodes and encodes, so a pool of threads keeps
+several frames in flight. Reads stay in frame order and hold at most ``prefetch`` frames
+in memory; every frame is checked (present, decodable, same size, finite colour) and a
+failure names the file and frame.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .errors import MissingFramesError, OutputError, ResolutionMismatchError, RestyleError
+from .image import Image, read_image, write_image
+from .sequence import SequencePattern, format_frame_range
+
+
+def default_threads() -> int:
+    """Worker threads for file I/O: every core, at least two."""
+    return max(2, os.cpu_count() or 2)
+
+
+def check_frames_exist(pattern: SequencePattern, frames: list[int]) -> None:
+    """Raise MissingFramesError listing every frame of ``frames`` not on disk."""
+    missing = pattern.missing_frames(frames)
+    if missing:
+        raise MissingFramesError(
+            f"{pattern}: {len(missing)} of {len(frames)} frame(s) missing: "
+            f"{format_frame_range(missing)} (first expected file: {pattern.path(missing[0])})")
+
+
+def read_sequence(pattern: SequencePattern, frames: list[int], *,
+                  check: Callable[[Image], None] | None = None,
+                  threads: int | None = None, prefetch: int | None = None
+                  ) -> Iterator[tuple[int, Image]]:
+    """Yield ``(frame, image)`` in order, decoding ahead on a thread pool.
+
+    Args:
+        check: called on each image (e.g. ``lambda im: im.check_finite(...)``); may raise.
+        prefetch: frames decoded ahead of the consumer (bounds memory); default 2 x threads.
+
+    Raises:
+        MissingFramesError: before any decoding, if any frame is absent.
+        ImageReadError / ResolutionMismatchError / whatever ``check`` raises, naming the frame.
+    """
+    check_frames_exist(pattern, frames)
+    threads = threads or default_threads()
+    prefetch = prefetch or 2 * threads
+    first_size: tuple[int, int] | None = None
+    with ThreadPoolExecutor(threads, thread_name_prefix="restyle-read") as pool:
+        pending: deque[tuple[int, Future[Image]]] = deque()
+        todo = iter(frames)
+        try:
+            for frame in todo:
+                pending.append((frame, pool.submit(read_image, pattern.path(frame))))
+                if len(pending) >= prefetch:
+                    break
+            while pending:
+                frame, future = pending.popleft()
+                image = future.result()
+                first_size = first_size or image.size
+                if image.size != first_size:
+                    raise ResolutionMismatchError(
+                        f"{image.source} (frame {frame}) is {image.size[0]}x{image.size[1]} but "
+                        f"frame {frames[0]} is {first_size[0]}x{first_size[1]}; every frame of a "
+                        "sequence must have one size")
+                if check:
+                    check(image)
+                next_frame = next(todo, None)
+                if next_frame is not None:
+                    pending.append((next_frame, pool.submit(read_image, pattern.path(next_frame))))
+                yield frame, image
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def prepare_output(pattern: SequencePattern) -> None:
+    """Create the output folder and prove it is writable, before any work starts.
+
+    Raises:
+        OutputError: naming the folder and why it cannot be written.
+    """
+    folder = pattern.directory
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".restyle-write-test-{uuid.uuid4().hex[:8]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(
+            f"output folder '{folder}' cannot be written ({exc.strerror or exc}); "
+            "choose another --out or fix its permissions") from exc
+
+
+class SequenceWriter:
+    """Writes frames of one output pattern in the background, atomically, in parallel.
+
+    Use as a context manager; leaving the block waits for every write and re-raises
+    the first failure. Frames already written stay complete; none is left half-written.
+    """
+
+    def __init__(self, pattern: SequencePattern, *, dtype: str | None = None,
+                 compression: str | None = None, threads: int | None = None,
+                 max_pending: int | None = None):
+        prepare_output(pattern)
+        self.pattern = pattern
+        self._options = {"dtype": dtype, "compression": compression}
+        self._threads = threads or default_threads()
+        self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="restyle-write")
+        self._pending: deque[Future[None]] = deque()
+        self._max_pending = max_pending or 2 * self._threads
+        self.written: list[int] = []
+
+    def write(self, frame: int, image: Image) -> None:
+        """Queue one frame; blocks while ``max_pending`` writes are still running."""
+        while len(self._pending) >= self._max_pending:
+            self._pending.popleft().result()
+        future = self._pool.submit(write_image, self.pattern.path(frame), image, **self._options)
+        future.add_done_callback(lambda f, frame=frame: f.exception() or self.written.append(frame))
+        self._pending.append(future)
+
+    def close(self) -> None:
+        """Wait for all queued writes; raise the first error."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "SequenceWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def write_sequence(pattern: SequencePattern, frames: Iterable[tuple[int, Image]], **options) -> list[int]:
+    """Write ``(frame, image)`` pairs; returns the frames written."""
+    with SequenceWriter(pattern, **options) as writer:
+        for frame, image in frames:
+            writer.write(frame, image)
+    return sorted(writer.written)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a user: the engine's own message, or the type and text of anything else."""
+    return str(exc) if isinstance(exc, RestyleError) else f"{type(exc).__name__}: {exc}"
