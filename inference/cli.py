@@ -59,6 +59,21 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
         ],
         "required": ["plate"],
     },
+    "convert": {
+        "help": "convert a sequence between file types, bit depths and colourspaces (colour channels only)",
+        "args": [
+            (("--input",), "input", {"metavar": "PATTERN", "help": PATTERN_HELP}),
+            (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP}),
+            (("--out",), "out", {"metavar": "PATTERN", "help": "output sequence; its extension picks the file type"}),
+            (("--input-colourspace",), "input_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the input")}),
+            (("--out-colourspace",), "out_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the output")}),
+            (("--dtype",), "dtype", {"choices": ["half", "float", "uint8", "uint16", "uint10"],
+                                     "help": "output bit depth (default by type: EXR half, PNG 8-bit, TIFF 16-bit, DPX 10-bit)"}),
+            (("--compression",), "compression", {"metavar": "NAME",
+                                                 "help": "EXR compression: zip (default), piz, dwaa, none, ..."}),
+        ],
+        "required": ["input", "frames", "out"],
+    },
     "train": {
         "help": "learn a look from painted keyframes of the plate; writes an ONNX model",
         "args": [
@@ -127,7 +142,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
     },
 }
 PATTERN_ARGS = {"plate", "input", "guide", "output"}
-OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock"}
+OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock", "convert"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,6 +205,18 @@ def run_inspect(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def run_convert(job: dict[str, Any], progress: str) -> int:
+    from .convert import convert_sequence
+
+    written = convert_sequence(
+        SequencePattern.parse(job["input"]), parse_frame_range(job["frames"]), SequencePattern.parse(job["out"]),
+        src_space=job.get("input_colourspace"), dst_space=job.get("out_colourspace"),
+        dtype=job.get("dtype"), compression=job.get("compression"), threads=job.get("threads"),
+        progress_mode=progress)
+    print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")
+    return 0
+
+
 def run_demo(job: dict[str, Any], progress: str) -> int:
     from .demo.run import run_demo as demo
 
@@ -200,7 +227,7 @@ def run_demo(job: dict[str, Any], progress: str) -> int:
 
 # Stages arrive with their issues; until then the subcommand validates its job and refuses.
 RUNNERS: dict[str, Callable[[dict[str, Any], str], int] | None] = {
-    "demo": run_demo, "inspect": run_inspect,
+    "demo": run_demo, "inspect": run_inspect, "convert": run_convert,
     "train": None, "run": None, "deflicker": None, "colourlock": None, "metrics": None,
 }
 

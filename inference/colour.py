@@ -15,6 +15,7 @@ import numpy as np
 import PyOpenColorIO as ocio
 
 from .errors import UsageError
+from .sequence import file_extension
 
 BUILTIN_CONFIG = "ocio://studio-config-latest"
 # The encoding models are trained and run in: sRGB-encoded Rec.709 primaries. OCIO's
@@ -37,7 +38,7 @@ def config_source() -> str:
 def _load(source: str) -> ocio.Config:
     try:
         return ocio.Config.CreateFromFile(source)
-    except ocio.Exception as exc:
+    except (ocio.Exception, ocio.ExceptionMissingFile) as exc:
         raise UsageError(f"OCIO config '{source}' cannot be loaded: {exc}; fix $OCIO or unset it") from exc
 
 
@@ -65,7 +66,7 @@ def resolve_colourspace(name: str, config: ocio.Config | None = None) -> str:
 def default_colourspace(path: str, config: ocio.Config | None = None) -> str:
     """Colourspace assumed for a file when none is given, chosen by its extension."""
     config = config or load_config()
-    ext = os.path.splitext(str(path))[1].lower().lstrip(".")
+    ext = file_extension(str(path))
     return resolve_colourspace(DEFAULT_ROLE_BY_EXTENSION.get(ext, DISPLAY_ROLE), config)
 
 
@@ -86,7 +87,7 @@ def convert(pixels: np.ndarray, src: str, dst: str, config: ocio.Config | None =
         return out
     if out.ndim != 3 or out.shape[2] not in (3, 4):
         raise ValueError(f"expected (H, W, 3|4) pixels, got {out.shape}")
-    processor = (_cpu_processor(config_source(), src, dst) if config is load_config()
+    processor = (_cpu_processor(config_source(), src, dst) if config is _load(config_source())
                  else config.getProcessor(src, dst).getDefaultCPUProcessor())
     rgb = np.ascontiguousarray(out[:, :, :3])
     processor.applyRGB(rgb)

@@ -202,10 +202,17 @@ def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
         os.replace(tmp, path)
     except BaseException as exc:
         out.close()
-        tmp.unlink(missing_ok=True)
+        _remove_quietly(tmp)
         if isinstance(exc, OSError):
             raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
         raise
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def _spec_for(image: Image, dtype: str, compression: str | None) -> oiio.ImageSpec:

@@ -19,7 +19,7 @@ import jsonschema
 from .errors import ManifestError
 from .sequence import SequencePattern, parse_frame_range
 
-STAGES = ("train", "run", "deflicker", "colourlock", "metrics", "demo")
+STAGES = ("train", "run", "deflicker", "colourlock", "metrics", "demo", "inspect", "convert")
 _PATTERN = {"type": "string", "minLength": 1, "description": "image sequence pattern (####, %04d or @@@@)"}
 _PATH = {"type": "string", "minLength": 1}
 _SPACE = {"type": "string", "minLength": 1, "description": "OCIO colourspace, alias or role"}
@@ -54,6 +54,8 @@ SCHEMA: dict[str, Any] = {
         "working_colourspace": _SPACE,
         "report": _PATH,
         "json": _PATH,
+        "dtype": {"enum": ["half", "float", "uint8", "uint16", "uint10"]},
+        "compression": {"type": "string", "minLength": 1},
         "device": {"enum": ["auto", "cpu", "cuda"]},
         "seed": {"type": "integer"},
         "threads": {"type": "integer", "minimum": 1, "maximum": 1024},

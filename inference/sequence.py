@@ -65,7 +65,7 @@ class SequencePattern:
 
     @property
     def extension(self) -> str:
-        return Path(self.suffix).suffix.lower().lstrip(".")
+        return file_extension(self.suffix)
 
     @property
     def directory(self) -> Path:
@@ -89,6 +89,12 @@ class SequencePattern:
 
     def __str__(self) -> str:
         return self.printf
+
+
+def file_extension(path: str) -> str:
+    """Lower-case extension without the dot; works on bare suffixes such as ``.exr``."""
+    name = Path(str(path)).name
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
 
 def parse_frame_range(text: str | int) -> list[int]:

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .errors import MissingFramesError, OutputError, ResolutionMismatchError, RestyleError
+from .errors import MissingFramesError, OutputError, ResolutionMismatchError
 from .image import Image, read_image, write_image
 from .sequence import SequencePattern, format_frame_range
 
@@ -149,7 +149,3 @@ def write_sequence(pattern: SequencePattern, frames: Iterable[tuple[int, Image]]
             writer.write(frame, image)
     return sorted(writer.written)
 
-
-def describe_error(exc: BaseException) -> str:
-    """One line for a user: the engine's own message, or the type and text of anything else."""
-    return str(exc) if isinstance(exc, RestyleError) else f"{type(exc).__name__}: {exc}"

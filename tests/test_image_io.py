@@ -1,0 +1,115 @@
+"""Round trips of real and generated images through OpenImageIO, checked independently with OpenEXR."""
+from pathlib import Path
+
+import numpy as np
+import OpenEXR
+import pytest
+
+from inference.errors import ChannelError, OutputError
+from inference.image import Image, Window, read_image, write_image
+
+
+def _exr_files(shared_data):
+    files = sorted((shared_data / "render_sceneA" / "exr").glob("sceneA.*.exr"))
+    assert len(files) == 24
+    return files
+
+
+def test_every_real_blender_exr_round_trips_all_channels_bit_exact(shared_data, tmp_path):
+    for source in _exr_files(shared_data):
+        image = read_image(source)
+        assert len(image.channels) == 12 and image.pixels.dtype == np.float16
+        out = tmp_path / source.name
+        write_image(out, image)
+        back = read_image(out)
+        assert back.channels == image.channels
+        assert np.array_equal(back.pixels, image.pixels, equal_nan=True), source.name
+        assert back.data_window == image.data_window and back.display_window == image.display_window
+        for name in ("Frame", "Camera", "cycles.ViewLayer.samples", "screenWindowCenter"):
+            assert back.attributes[name] == image.attributes[name], name
+
+
+def test_written_exr_is_half_zip_multilayer_for_openexr_itself(shared_data, tmp_path):
+    image = read_image(_exr_files(shared_data)[0])
+    out = tmp_path / "check.exr"
+    write_image(out, image)
+    with OpenEXR.File(str(out), separate_channels=True) as exr:
+        channels = exr.channels()
+        assert set(channels) == set(image.channels)
+        assert channels["ViewLayer.Normal.X"].pixels.dtype == np.float16
+        assert exr.header()["compression"] == OpenEXR.ZIP_COMPRESSION
+        depth = channels["ViewLayer.Depth.Z"].pixels
+        assert np.array_equal(depth, image.select(["ViewLayer.Depth.Z"]).pixels[..., 0])
+
+
+def test_depth_keeps_blenders_infinite_sky(shared_data):
+    depth = read_image(_exr_files(shared_data)[0]).layer("*Depth", ("Z",)).pixels
+    assert np.isinf(depth).sum() > 10_000
+
+
+def test_float_write_keeps_float_and_piz_compression(tmp_path):
+    pixels = np.linspace(0, 70000, 64 * 32 * 3, dtype=np.float32).reshape(32, 64, 3)
+    out = tmp_path / "f.exr"
+    write_image(out, Image.from_array(pixels, ("R", "G", "B")), dtype="float", compression="piz")
+    back = read_image(out)
+    assert back.file_format == "float" and np.array_equal(back.pixels, pixels)
+    with OpenEXR.File(str(out)) as exr:
+        assert exr.header()["compression"] == OpenEXR.PIZ_COMPRESSION
+
+
+def test_data_window_and_display_window_survive(tmp_path):
+    pixels = np.ones((10, 20, 4), np.float16)
+    image = Image(pixels, ("R", "G", "B", "A"), Window(5, 7, 20, 10), Window(0, 0, 64, 48))
+    write_image(tmp_path / "w.exr", image)
+    back = read_image(tmp_path / "w.exr")
+    assert back.data_window == Window(5, 7, 20, 10)
+    assert back.display_window == Window(0, 0, 64, 48)
+
+
+@pytest.mark.parametrize("ext,tolerance", [("png", 0), ("tif", 1 / 65535), ("dpx", 1 / 1023), ("jpg", 0.1)])
+def test_integer_formats_round_trip_the_real_png(shared_data, tmp_path, ext, tolerance):
+    image = read_image(shared_data / "live_bikes" / "bikes.1001.png")
+    assert image.file_format == "uint8" and image.channels == ("R", "G", "B")
+    write_image(tmp_path / f"b.{ext}", image)
+    back = read_image(tmp_path / f"b.{ext}")
+    assert back.size == (640, 272)
+    error = np.abs(back.as_float32() - image.as_float32())
+    assert error.max() <= tolerance + 1e-6 if ext != "jpg" else error.mean() < 0.02
+
+
+def test_layers_beauty_and_select(shared_data):
+    image = read_image(_exr_files(shared_data)[3])
+    assert image.beauty().channels == tuple(f"ViewLayer.Combined.{c}" for c in "RGBA")
+    assert image.beauty(alpha=False).pixels.shape[2] == 3
+    assert image.layer("*Vector", ("X", "Y", "Z", "W")).channels[-1] == "ViewLayer.Vector.W"
+    assert set(image.layers()) == {"ViewLayer.Combined", "ViewLayer.Depth", "ViewLayer.Normal", "ViewLayer.Vector"}
+    with pytest.raises(ChannelError, match="missing channel.*forward.u.*the file has"):
+        image.select(["forward.u"])
+    with pytest.raises(ChannelError, match="no layer matching 'backward'"):
+        image.layer("backward", ("u", "v"))
+
+
+def test_failed_write_keeps_the_old_frame_and_leaves_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "f.0001.exr"
+    good = Image.from_array(np.zeros((4, 4, 3), np.float16), ("R", "G", "B"))
+    write_image(target, good)
+    before = target.read_bytes()
+
+    import OpenImageIO as oiio
+
+    def broken_write(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(oiio.ImageOutput, "write_image", broken_write)
+    with pytest.raises(OutputError, match="f.0001.exr.*No space left"):
+        write_image(target, Image.from_array(np.ones((4, 4, 3), np.float16), ("R", "G", "B")))
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["f.0001.exr"]
+
+
+def test_write_into_a_folder_that_cannot_exist_names_the_file(tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="not_a_dir"):
+        write_image(blocker / "out.exr", Image.from_array(np.zeros((2, 2, 3), np.float16), ("R", "G", "B")))
+    assert list(tmp_path.iterdir()) == [blocker]
