@@ -1,7 +1,9 @@
-"""One image file in memory: pixels, channel names, windows and metadata (OpenImageIO).
+"""One image file in memory: pixels, channel names, windows and metadata.
 
-Pixels are held as ``(height, width, channels)`` arrays: float16 for half-float files,
-float32 for everything else (integer files are normalised to 0-1 the way OpenImageIO does).
+EXR goes through the OpenEXR bindings (they release the GIL, so a thread pool encodes and
+decodes frames in parallel, and they keep every header attribute); PNG, TIFF, JPEG, DPX and
+the rest go through OpenImageIO. Pixels are held as ``(height, width, channels)`` arrays:
+float16 for half-float files, float32 for everything else (integer files normalised to 0-1).
 Data window, display window and the file's metadata travel with the pixels so a write
 gives back what was read. Writes are atomic: a hidden temporary name in the destination
 folder, then ``os.replace``, so a reader never sees a half-written frame.
@@ -16,13 +18,19 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import OpenEXR
 import OpenImageIO as oiio
 
 from .errors import ChannelError, ImageReadError, NonFiniteError, OutputError
+from .sequence import file_extension
 
 # Bit depth written when the caller does not choose one, by file extension.
 DEFAULT_DTYPE = {"exr": "half", "png": "uint8", "jpg": "uint8", "jpeg": "uint8",
                  "tif": "uint16", "tiff": "uint16", "dpx": "uint10"}
+# Header entries OpenEXR rebuilds from the pixels and write options.
+_EXR_STRUCTURE = {"channels", "compression", "dataWindow", "displayWindow", "lineOrder", "type",
+                  "chunkCount", "tiles", "version", "name", "view"}
+_BEAUTY_ORDER = {"R": 0, "G": 1, "B": 2, "A": 3}
 # Metadata that describes one file's encoding rather than the picture; never copied over.
 _NOT_COPIED = ("oiio:", "compression", "openexr:lineOrder", "Exif:ImageHistory", "png:", "jpeg:",
                "tiff:", "dpx:", "planarconfig", "XResolution", "YResolution", "ResolutionUnit")
@@ -46,7 +54,7 @@ class Image:
     channels: tuple[str, ...]
     data_window: Window
     display_window: Window
-    attributes: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
     file_format: str = "float"
     source: str | None = None
 
@@ -136,12 +144,92 @@ class Image:
 
 
 def read_image(path: str | os.PathLike) -> Image:
-    """Read every channel of the first subimage of ``path``.
+    """Read every channel of ``path`` (EXR through OpenEXR, other types through OpenImageIO).
 
     Raises:
-        ImageReadError: the file is absent, truncated or not an image OpenImageIO can decode.
+        ImageReadError: the file is absent, truncated or not an image that can be decoded.
     """
     path = str(path)
+    if not os.path.isfile(path):
+        raise ImageReadError(f"{path}: no such file")
+    try:
+        return _read_exr(path) if file_extension(path) == "exr" else _read_oiio(path)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # the codecs raise RuntimeError/ValueError/... on damaged files
+        raise ImageReadError(f"{path}: corrupt or truncated ({exc})") from None
+
+
+def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
+                compression: str | None = None, durable: bool = True) -> None:
+    """Write ``image`` to ``path`` atomically (temporary sibling + rename).
+
+    Args:
+        dtype: bit depth (``half``, ``float``, ``uint8``, ``uint16``, ``uint10`` for DPX);
+            default by extension (EXR half, PNG 8-bit, TIFF 16-bit, DPX 10-bit).
+        compression: EXR compression (``zip`` default, ``piz``, ``zstd``, ``dwaa``, ``none``...).
+        durable: fsync before the rename so a crash cannot leave an empty file in place.
+
+    Raises:
+        OutputError: the destination cannot be written; no file is left behind.
+    """
+    path = Path(path)
+    ext = file_extension(path.name)
+    dtype = dtype or DEFAULT_DTYPE.get(ext, "float")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
+    try:
+        if ext == "exr":
+            _write_exr(tmp, image, dtype, compression or "zip")
+        else:
+            _write_oiio(tmp, image, dtype)
+        if durable:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        _remove_quietly(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        if isinstance(exc, (RuntimeError, ValueError, TypeError)):
+            raise OutputError(f"{path}: cannot write ({exc})") from exc
+        raise
+
+
+def _read_exr(path: str) -> Image:
+    """First part of an OpenEXR file; R,G,B,A first, other layers in the file's (name) order."""
+    with OpenEXR.File(path, separate_channels=True) as exr:  # its views die with the file
+        header = exr.header()
+        planes = {name: channel.pixels for name, channel in exr.channels().items()}
+        if not planes:
+            raise ImageReadError(f"{path}: no channels")
+        order = list(planes)
+        names = sorted(order, key=lambda n: (_BEAUTY_ORDER.get(n, len(_BEAUTY_ORDER)), order.index(n)))
+        file_format = "half" if all(planes[n].dtype == np.float16 for n in names) else "float"
+        dtype = np.float16 if file_format == "half" else np.float32
+        pixels = np.stack([planes[n].astype(dtype, copy=False) for n in names], axis=-1)
+        return Image(pixels, tuple(names), _window(header["dataWindow"]), _window(header["displayWindow"]),
+                     {k: v for k, v in header.items() if k not in _EXR_STRUCTURE}, file_format, path)
+
+
+def _write_exr(path: Path, image: Image, dtype: str, compression: str) -> None:
+    codec = getattr(OpenEXR, f"{compression.upper()}_COMPRESSION", None)
+    if compression.lower() == "none":
+        codec = OpenEXR.NO_COMPRESSION
+    if codec is None or dtype not in ("half", "float"):
+        raise OutputError(f"{path}: EXR needs dtype half|float and a compression such as "
+                          f"zip, piz, zstd, dwaa or none (got {dtype}, {compression})")
+    pixels = image.pixels.astype(np.float16 if dtype == "half" else np.float32, copy=False)
+    dw, full = image.data_window, image.display_window
+    header = {k: v for k, v in image.attributes.items() if _exr_attribute_ok(v)}
+    header.update({
+        "compression": codec, "type": OpenEXR.scanlineimage, "lineOrder": OpenEXR.INCREASING_Y,
+        "dataWindow": _box(dw), "displayWindow": _box(full)})
+    channels = {name: np.ascontiguousarray(pixels[:, :, i]) for i, name in enumerate(image.channels)}
+    with OpenEXR.File(header, channels) as exr:
+        exr.write(str(path))
+
+
+def _read_oiio(path: str) -> Image:
     inp = oiio.ImageInput.open(path)
     if inp is None:
         raise ImageReadError(f"{path}: cannot open ({oiio.geterror() or 'unknown error'})")
@@ -149,7 +237,7 @@ def read_image(path: str | os.PathLike) -> Image:
         spec = inp.spec()
         formats = {str(f) for f in spec.channelformats} or {str(spec.format)}
         file_format = formats.pop() if len(formats) == 1 else "float"
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, "half" if file_format == "half" else "float")
+        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
         error = inp.geterror()
         if pixels is None or error:
             raise ImageReadError(f"{path}: corrupt or truncated ({error or 'no pixels read'})")
@@ -160,8 +248,8 @@ def read_image(path: str | os.PathLike) -> Image:
             channels=tuple(spec.channelnames),
             data_window=Window(spec.x, spec.y, spec.width, spec.height),
             display_window=Window(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
-            attributes={p.name: (str(p.type), p.value) for p in spec.extra_attribs
-                        if not p.name.startswith(_NOT_COPIED)},
+            attributes={p.name: p.value for p in spec.extra_attribs
+                        if not p.name.startswith(_NOT_COPIED) and isinstance(p.value, (str, int, float))},
             file_format=file_format,
             source=path,
         )
@@ -169,43 +257,33 @@ def read_image(path: str | os.PathLike) -> Image:
         inp.close()
 
 
-def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
-                compression: str | None = None, durable: bool = True) -> None:
-    """Write ``image`` to ``path`` atomically (temporary sibling + rename).
-
-    Args:
-        dtype: bit depth (``half``, ``float``, ``uint8``, ``uint16``, ``uint10`` for DPX);
-            default by extension (EXR half, PNG 8-bit, TIFF 16-bit, DPX 10-bit).
-        compression: e.g. ``zip``, ``piz``, ``dwaa`` for EXR; default ``zip`` for EXR.
-        durable: fsync before the rename so a crash cannot leave an empty file in place.
-
-    Raises:
-        OutputError: the destination cannot be written; no file is left behind.
-    """
-    path = Path(path)
-    ext = path.suffix.lower().lstrip(".")
-    dtype = dtype or DEFAULT_DTYPE.get(ext, "float")
-    spec = _spec_for(image, dtype, compression or ("zip" if ext == "exr" else None))
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
-    out = oiio.ImageOutput.create(str(tmp))
+def _write_oiio(path: Path, image: Image, dtype: str) -> None:
+    out = oiio.ImageOutput.create(str(path))
     if out is None:
-        raise OutputError(f"{path}: no writer for '.{ext}' ({oiio.geterror()})")
+        raise OutputError(f"{path}: no writer for this file type ({oiio.geterror()})")
     try:
-        pixels = np.ascontiguousarray(image.pixels)
-        if not out.open(str(tmp), spec) or not out.write_image(pixels):
+        if not out.open(str(path), _spec_for(image, dtype)):
             raise OutputError(f"{path}: cannot write ({out.geterror() or oiio.geterror()})")
+        if not out.write_image(np.ascontiguousarray(image.pixels)):
+            raise OutputError(f"{path}: cannot write ({out.geterror()})")
+    finally:
         if not out.close():
             raise OutputError(f"{path}: cannot finish writing ({out.geterror()})")
-        if durable:
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        out.close()
-        _remove_quietly(tmp)
-        if isinstance(exc, OSError):
-            raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-        raise
+
+
+def _window(box) -> Window:
+    (x0, y0), (x1, y1) = box
+    return Window(int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1))
+
+
+def _box(window: Window) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([window.x, window.y], np.int32),
+            np.array([window.x + window.width - 1, window.y + window.height - 1], np.int32))
+
+
+def _exr_attribute_ok(value: Any) -> bool:
+    """Values the OpenEXR bindings can write back (what they read, or plain scalars)."""
+    return isinstance(value, (str, int, float, np.ndarray, tuple, list)) or type(value).__module__ == "OpenEXR"
 
 
 def _remove_quietly(path: Path) -> None:
@@ -215,7 +293,7 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
-def _spec_for(image: Image, dtype: str, compression: str | None) -> oiio.ImageSpec:
+def _spec_for(image: Image, dtype: str) -> oiio.ImageSpec:
     bits = 10 if dtype == "uint10" else None
     spec = oiio.ImageSpec(image.data_window.width, image.data_window.height, len(image.channels),
                           "uint16" if bits else dtype)
@@ -226,10 +304,9 @@ def _spec_for(image: Image, dtype: str, compression: str | None) -> oiio.ImageSp
     for channel in ("A", "rgba.A"):
         if channel in image.channels:
             spec.alpha_channel = image.channels.index(channel)
-    for name, (type_name, value) in image.attributes.items():
-        spec.attribute(name, oiio.TypeDesc(type_name), value)
-    if compression:
-        spec.attribute("compression", compression)
+    for name, value in image.attributes.items():
+        if isinstance(value, (str, int, float)) and not name.startswith(_NOT_COPIED):
+            spec.attribute(name, value)
     if bits:
         spec.attribute("oiio:BitsPerSample", bits)
     return spec

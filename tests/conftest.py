@@ -37,3 +37,30 @@ def write_sequence(tmp_path):
         return pattern.hashes
 
     return make
+
+
+# --- the stand-in `nuke` module (tests/stubs) --------------------------------------------------
+
+STUBS = Path(__file__).resolve().parent / "stubs"
+
+
+@pytest.fixture
+def nuke_standin(request, monkeypatch):
+    """The stand-in `nuke` module, reset to a fresh process in `mode` ("gui" by default).
+
+    Pick the mode with ``@pytest.mark.parametrize("nuke_standin", ["terminal"], indirect=True)``.
+    sys.path and the imported nuke/nuke_plugin modules are restored afterwards.
+    """
+    import sys
+
+    monkeypatch.setattr(sys, "path", [str(STUBS)] + [p for p in sys.path if p != str(STUBS)])
+    before = set(sys.modules)
+    import nuke
+
+    if not str(getattr(nuke, "__file__", "")).startswith(str(STUBS)):
+        pytest.fail(f"imported a `nuke` that is not the stand-in: {nuke!r}")
+    nuke._standin.reset(mode=getattr(request, "param", "gui"))
+    yield nuke
+    for name in set(sys.modules) - before:
+        if name.split(".")[0] in ("nuke", "nukescripts", "nuke_plugin"):
+            del sys.modules[name]

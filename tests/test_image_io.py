@@ -25,8 +25,9 @@ def test_every_real_blender_exr_round_trips_all_channels_bit_exact(shared_data, 
         assert back.channels == image.channels
         assert np.array_equal(back.pixels, image.pixels, equal_nan=True), source.name
         assert back.data_window == image.data_window and back.display_window == image.display_window
-        for name in ("Frame", "Camera", "cycles.ViewLayer.samples", "screenWindowCenter"):
+        for name in ("Frame", "Camera", "cycles.ViewLayer.samples", "Exif:ImageHistory"):
             assert back.attributes[name] == image.attributes[name], name
+        assert np.array_equal(back.attributes["screenWindowCenter"], image.attributes["screenWindowCenter"])
 
 
 def test_written_exr_is_half_zip_multilayer_for_openexr_itself(shared_data, tmp_path):
@@ -89,22 +90,23 @@ def test_layers_beauty_and_select(shared_data):
         image.layer("backward", ("u", "v"))
 
 
-def test_failed_write_keeps_the_old_frame_and_leaves_no_temporary(tmp_path, monkeypatch):
-    target = tmp_path / "f.0001.exr"
-    good = Image.from_array(np.zeros((4, 4, 3), np.float16), ("R", "G", "B"))
-    write_image(target, good)
+@pytest.mark.parametrize("ext,writer", [("exr", "_write_exr"), ("png", "_write_oiio")])
+def test_failed_write_keeps_the_old_frame_and_leaves_no_temporary(tmp_path, monkeypatch, ext, writer):
+    import inference.image as image_module
+
+    target = tmp_path / f"f.0001.{ext}"
+    write_image(target, Image.from_array(np.zeros((4, 4, 3), np.float32), ("R", "G", "B")))
     before = target.read_bytes()
 
-    import OpenImageIO as oiio
-
-    def broken_write(self, *args, **kwargs):
+    def disk_fills_up(path, *args):
+        Path(path).write_bytes(before[: len(before) // 2])  # a partial file, then the error
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(oiio.ImageOutput, "write_image", broken_write)
-    with pytest.raises(OutputError, match="f.0001.exr.*No space left"):
-        write_image(target, Image.from_array(np.ones((4, 4, 3), np.float16), ("R", "G", "B")))
+    monkeypatch.setattr(image_module, writer, disk_fills_up)
+    with pytest.raises(OutputError, match=f"f.0001.{ext}.*No space left"):
+        write_image(target, Image.from_array(np.ones((4, 4, 3), np.float32), ("R", "G", "B")))
     assert target.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["f.0001.exr"]
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
 def test_write_into_a_folder_that_cannot_exist_names_the_file(tmp_path):

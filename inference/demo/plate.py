@@ -98,4 +98,4 @@ def render_frame(index: int, width: int, height: int, seed: int = 7) -> Image:
     pixels = np.concatenate(
         [rgb, np.ones((height, width, 1), np.float32), depth[..., None], forward, -forward], axis=-1)
     return Image.from_array(pixels.astype(np.float16), CHANNELS, file_format="half",
-                            attributes={"restyle:demo_frame": ("int", index)})
+                            attributes={"restyle:demoFrame": index})

@@ -1,0 +1,159 @@
+"""Test-only controls of the ``nuke`` stand-in. NOT part of Foundry's API.
+
+``reset()`` emulates a fresh Nuke process (GUI session, or ``nuke -t`` / ``nuke -x`` terminal
+session), ``startup()`` the documented start-up sequence (Foundry, "Start-up Scripts"):
+
+* the plug-in path is ``[~/.nuke, *NUKE_PATH (os.pathsep-separated), <install>/plugins]``,
+  and Nuke puts it at the front of sys.path;
+* init.py files run in reverse plug-in-path order (so ~/.nuke runs last), in every mode;
+  a directory that an init.py adds with nuke.pluginAddPath has its init.py run at once;
+* then, in the GUI only, menu.py files run in the same reverse order;
+* each script runs with ``nuke`` imported and ``__file__`` set; relative paths given to
+  pluginAddPath resolve against the running script's directory.
+
+One deliberate difference: Nuke reports a failing start-up script and carries on, the stand-in
+raises, so tests see failures that plug-in code should have caught itself.
+"""
+from __future__ import annotations
+
+import builtins
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Dict, List, Optional, Set
+
+MODES = ("gui", "terminal")
+GUI_MENUS = ("Nuke", "Nodes", "Pane", "Viewer", "Node Graph", "Properties", "Animation")
+
+
+@dataclass
+class State:
+    mode: str = "gui"
+    plugin_path: List[str] = field(default_factory=list)
+    menus: Dict[str, Any] = field(default_factory=dict)
+    toolbars: Dict[str, Any] = field(default_factory=dict)
+    phase: Optional[str] = None  # "init" or "menu" while startup() runs
+    script_dirs: List[str] = field(default_factory=list)  # stack of running start-up scripts
+    inits_run: Set[str] = field(default_factory=set)
+    ran: List[str] = field(default_factory=list)  # start-up scripts run, in order
+
+
+state = State()
+
+
+def _nuke() -> ModuleType:
+    return sys.modules["nuke"]
+
+
+def reset(mode: str = "gui", version: str = "15.1v2", nukex: bool = False,
+          nuke_path: Optional[str] = None, user_dir: Optional[str] = None) -> ModuleType:
+    """Make the stand-in look like a freshly launched Nuke process; returns the nuke module.
+
+    Args:
+        mode: "gui" (interactive session) or "terminal" (``nuke -t`` / ``nuke -x``: GUI False,
+            no menus, menu.py never runs).
+        version: Nuke version string, e.g. "15.1v2".
+        nukex: whether the session is NukeX (``--nukex``).
+        nuke_path: the NUKE_PATH the process starts with; None reads os.environ.
+        user_dir: the user's ~/.nuke; None leaves it off the path so tests never run a real one.
+    """
+    if mode not in MODES:
+        raise ValueError("mode must be one of {}, not {!r}".format(MODES, mode))
+    match = re.fullmatch(r"(\d+)\.(\d+)v(\d+)", version)
+    if match is None:
+        raise ValueError("version must look like '15.1v2', not {!r}".format(version))
+    major, minor, release = (int(g) for g in match.groups())
+    nuke = _nuke()
+    gui = mode == "gui"
+    install = "/usr/local/Nuke{}".format(version)
+    exe = "{}/Nuke{}.{}".format(install, major, minor)
+    if nuke_path is None:
+        nuke_path = os.environ.get("NUKE_PATH", "")
+    paths = ([user_dir] if user_dir else []) + [p for p in nuke_path.split(os.pathsep) if p]
+    paths.append(install + "/plugins")
+
+    state.__init__()  # type: ignore[misc]
+    state.mode = mode
+    for path in paths:
+        add_plugin_path(path, prepend=False)
+    if gui:
+        state.menus = {name: nuke.MenuBar(name) if name == "Nuke"
+                       else nuke.ToolBar(name) if name == "Nodes" else nuke.Menu(name)
+                       for name in GUI_MENUS}
+        state.toolbars = {"Nodes": state.menus["Nodes"]}
+    cpus = os.cpu_count() or 1
+    nuke.GUI = gui
+    nuke.EXE_PATH = exe
+    nuke.NUKE_VERSION_MAJOR, nuke.NUKE_VERSION_MINOR, nuke.NUKE_VERSION_RELEASE = major, minor, release
+    nuke.NUKE_VERSION_PHASE, nuke.NUKE_VERSION_PHASENUMBER = "", 0
+    nuke.NUKE_VERSION_STRING = version
+    nuke.NUKE_VERSION_DATE = ""
+    nuke.env.clear()
+    nuke.env.update({
+        "64bit": True, "ExecutablePath": exe, "ExternalPython": False,
+        "LINUX": sys.platform.startswith("linux"), "MACOS": sys.platform == "darwin",
+        "WIN32": sys.platform == "win32", "NukeLibraryPath": install + "/libnuke-{}.so".format(version),
+        "NukeVersionDate": "", "NukeVersionMajor": major, "NukeVersionMinor": minor,
+        "NukeVersionPhase": "", "NukeVersionPhaseNumber": 0, "NukeVersionRelease": release,
+        "NukeVersionString": version, "PluginExtension": ".so", "PluginsVerbose": False,
+        "assist": False, "gui": gui, "hiero": False, "hieroNuke": False, "hieroStudio": False,
+        "indie": False, "interactive": gui, "nc": False, "nukex": nukex, "numCPUs": cpus,
+        "ple": False, "studio": False, "threads": cpus,
+    })
+    return nuke
+
+
+def add_plugin_path(path: str, prepend: bool) -> None:
+    """The C side of pluginAddPath/pluginAppendPath: resolve, place, maybe run init.py."""
+    if not isinstance(path, str):
+        raise TypeError("path must be str, not {}".format(type(path).__name__))
+    base = state.script_dirs[-1] if state.script_dirs else os.getcwd()
+    path = os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+    if prepend:
+        if path in state.plugin_path:
+            state.plugin_path.remove(path)
+        state.plugin_path.insert(0, path)
+        if state.phase == "init":
+            _run_init(path)
+    elif path not in state.plugin_path:
+        state.plugin_path.append(path)
+
+
+def startup() -> List[str]:
+    """Run the start-up scripts as Nuke does at launch; returns the scripts run, in order."""
+    for path in reversed(state.plugin_path):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    try:
+        state.phase = "init"
+        for path in list(reversed(state.plugin_path)):
+            _run_init(path)
+        if state.mode == "gui":
+            state.phase = "menu"
+            for path in list(reversed(state.plugin_path)):
+                _run_script(os.path.join(path, "menu.py"))
+    finally:
+        state.phase = None
+    return list(state.ran)
+
+
+def _run_init(directory: str) -> None:
+    if directory not in state.inits_run:
+        state.inits_run.add(directory)
+        _run_script(os.path.join(directory, "init.py"))
+
+
+def _run_script(path: str) -> None:
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        code = compile(f.read(), path, "exec")
+    namespace = {"__name__": "__main__", "__file__": path, "__builtins__": builtins, "nuke": _nuke()}
+    state.ran.append(path)
+    state.script_dirs.append(os.path.dirname(path))
+    try:
+        exec(code, namespace)
+    finally:
+        state.script_dirs.pop()
