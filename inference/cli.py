@@ -28,6 +28,10 @@ SPACE_HELP = ("OCIO colourspace, alias or role of {what} (config: $OCIO, else OC
               "PNG/JPEG/TIFF texture_paint (sRGB)")
 
 
+def _guide_list(text: str) -> list[str]:
+    return [g.strip() for g in text.split(",") if g.strip()]
+
+
 def _key_pair(text: str) -> tuple[str, str]:
     frame, sep, path = text.partition("=")
     if not sep or not frame.strip().lstrip("-").isdigit() or not path:
@@ -86,8 +90,16 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--key-colourspace",), "key_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the keyframes")}),
             (("--working-colourspace",), "working_colourspace", {"metavar": "NAME",
              "help": "encoding the model works in (default: sRGB Encoded Rec.709 (sRGB))"}),
-            (("--device",), "device", {"choices": ["auto", "cpu", "cuda"], "help": "where to train (default auto)"}),
-            (("--seed",), "seed", {"type": int, "help": "random seed for a repeatable result"}),
+            (("--guides",), "guides", {"metavar": "LIST", "type": _guide_list,
+                                        "help": "extra inputs from the plate: comma list of normals, depth (render AOVs), position"}),
+            (("--steps",), "steps", {"metavar": "N", "type": int, "help": "stop after N training steps (default 4000)"}),
+            (("--seconds",), "seconds", {"metavar": "S", "type": float, "help": "stop after S seconds of training"}),
+            (("--no-plateau",), "plateau", {"action": "store_const", "const": False,
+                                            "help": "do not stop early when the loss stops improving"}),
+            (("--resume",), "resume", {"action": "store_const", "const": True,
+                                       "help": "continue from MODEL.ckpt beside --out if it exists"}),
+            (("--device",), "device", {"choices": ["auto", "cpu", "cuda"], "help": "where to train (default auto: CUDA if present)"}),
+            (("--seed",), "seed", {"type": int, "help": "random seed; same inputs + seed on the same kind of device give the same model (default 0)"}),
         ],
         "required": ["plate", "frames", "keys", "out"],
     },
@@ -101,6 +113,11 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--plate-colourspace",), "plate_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
             (("--out-colourspace",), "out_colourspace", {"metavar": "NAME", "help": "colourspace of the output (default: the plate's)"}),
             (("--device",), "device", {"choices": ["auto", "cpu", "cuda"], "help": "where to run (default auto)"}),
+            (("--backend",), "backend", {"choices": ["auto", "onnxruntime", "torch"],
+                                         "help": "auto: onnxruntime with TensorRT/CUDA if it has them, else torch CUDA, else onnxruntime CPU"}),
+            (("--dtype",), "dtype", {"choices": ["auto", "fp16", "fp32"], "help": "torch backend precision (auto: fp16 on CUDA)"}),
+            (("--tile",), "tile", {"metavar": "PX", "type": int,
+                                   "help": "process frames in overlapping PX-square tiles (for frames larger than GPU memory)"}),
         ],
         "required": ["model", "plate", "frames", "out"],
     },
@@ -217,6 +234,33 @@ def run_convert(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def run_train(job: dict[str, Any], progress: str) -> int:
+    from .colour import WORKING_ENCODING
+    from .restyle.train import TrainSettings, train
+
+    defaults = TrainSettings()
+    settings = TrainSettings(**{k: job.get(k, getattr(defaults, k)) for k in
+                                ("steps", "seconds", "plateau", "seed", "device")})
+    keys = {int(frame): path for frame, path in job["keys"].items()}
+    train(SequencePattern.parse(job["plate"]), keys, job["out"], settings=settings, guides=job.get("guides"),
+          plate_space=job.get("plate_colourspace"), key_space=job.get("key_colourspace"),
+          working=job.get("working_colourspace", WORKING_ENCODING), resume=job.get("resume", False),
+          progress_mode=progress)
+    return 0
+
+
+def run_run(job: dict[str, Any], progress: str) -> int:
+    from .restyle.apply import restyle_frames
+
+    written = restyle_frames(
+        job["model"], SequencePattern.parse(job["plate"]), parse_frame_range(job["frames"]),
+        SequencePattern.parse(job["out"]), plate_space=job.get("plate_colourspace"),
+        out_space=job.get("out_colourspace"), backend=job.get("backend", "auto"), device=job.get("device", "auto"),
+        dtype=job.get("dtype", "auto"), tile=job.get("tile"), threads=job.get("threads"), progress_mode=progress)
+    print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")
+    return 0
+
+
 def run_demo(job: dict[str, Any], progress: str) -> int:
     from .demo.run import run_demo as demo
 
@@ -228,7 +272,7 @@ def run_demo(job: dict[str, Any], progress: str) -> int:
 # Stages arrive with their issues; until then the subcommand validates its job and refuses.
 RUNNERS: dict[str, Callable[[dict[str, Any], str], int] | None] = {
     "demo": run_demo, "inspect": run_inspect, "convert": run_convert,
-    "train": None, "run": None, "deflicker": None, "colourlock": None, "metrics": None,
+    "train": run_train, "run": run_run, "deflicker": None, "colourlock": None, "metrics": None,
 }
 
 

@@ -64,3 +64,7 @@ class StageUnavailableError(RestyleError):
     """The requested stage is not part of this build yet."""
 
     exit_code = EX_UNAVAILABLE
+
+
+class ModelError(RestyleError):
+    """A model file is missing, damaged, or lacks what the engine needs to run it."""

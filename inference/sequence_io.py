@@ -80,12 +80,16 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
 
 
 def prepare_output(pattern: SequencePattern) -> None:
-    """Create the output folder and prove it is writable, before any work starts.
+    """Create the output sequence's folder and prove it is writable, before any work starts."""
+    ensure_writable_folder(pattern.directory)
+
+
+def ensure_writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and prove it is writable.
 
     Raises:
         OutputError: naming the folder and why it cannot be written.
     """
-    folder = pattern.directory
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".restyle-write-test-{uuid.uuid4().hex[:8]}"

@@ -29,6 +29,8 @@ from .plate import PLATE_COLOURSPACE, render_frame
 
 FIRST_FRAME = 1001
 STAGE_ORDER = ("train", "run", "deflicker", "colourlock", "metrics")
+SEQUENCE_STAGES = ("run", "deflicker", "colourlock")  # stages whose output joins the contact sheet
+TRAIN_SECONDS = 60.0
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -58,6 +60,7 @@ def run_demo(out: Path, frames: int = 24, size: str = "640x360", seed: int = 7,
             writer.write(frame, render_frame(index, width, height, seed))
             progress.advance()
 
+    progress = Progress("demo", len(frame_list), progress_mode)
     progress.note(f"painting keyframe {FIRST_FRAME} -> {key_path}")
     plate_views, motions = _read_views(plate, frame_list)
     key_path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,6 +79,11 @@ def run_demo(out: Path, frames: int = 24, size: str = "640x360", seed: int = 7,
         ("motion", [(str(f), motion_to_rgb(motions[f])) for f in sample]),
         ("key", [(f"plate {FIRST_FRAME}", plate_views[FIRST_FRAME]), (f"painted {FIRST_FRAME}", painted)]),
     ]
+    for stage in SEQUENCE_STAGES:
+        if stages[stage] == "done":
+            output = SequencePattern.parse(str(out / stage / f"{stage}.####.exr"))
+            views, _ = _read_views(output, sample)
+            rows.append((stage, [(str(f), views[f]) for f in sample]))
     sheet = contact_sheet(rows, out / "contact_sheet.png")
     result = {"out": str(out), "plate": plate.printf, "frames": format_frame_range(frame_list),
               "size": [width, height], "channels": summary["channels"], "keyframe": str(key_path),
@@ -86,13 +94,14 @@ def run_demo(out: Path, frames: int = 24, size: str = "640x360", seed: int = 7,
     return result
 
 
-def _read_views(plate: SequencePattern, frames: list[int]) -> tuple[dict, dict]:
-    """sRGB views of the beauty and the forward motion of every frame, read back from disk."""
+def _read_views(sequence: SequencePattern, frames: list[int]) -> tuple[dict, dict]:
+    """sRGB views of the beauty (and forward motion, where present) of frames read back from disk."""
     views, motions = {}, {}
-    for frame, image in read_sequence(plate, frames):
+    for frame, image in read_sequence(sequence, frames):
         rgb = image.beauty(alpha=False).as_float32()
         views[frame] = np.clip(colour.convert(rgb, PLATE_COLOURSPACE, colour.WORKING_ENCODING), 0, 1)
-        motions[frame] = image.select(["forward.u", "forward.v"]).as_float32() * np.array([1, -1], np.float32)
+        if "forward.u" in image.channels:
+            motions[frame] = image.select(["forward.u", "forward.v"]).as_float32() * np.array([1, -1], np.float32)
     return views, motions
 
 
@@ -102,9 +111,10 @@ def _write_jobs(out: Path, plate: SequencePattern, frames: list[int], key: Path)
     plate_rel, key_rel = f"../plate/{Path(plate.printf).name}", f"../keys/{key.name}"
     common = {"version": 1, "frames": rng, "plate_colourspace": PLATE_COLOURSPACE}
     jobs = {
-        "train": {"plate": plate_rel, "keys": {str(frames[0]): key_rel}, "out": "../model/look.onnx"},
-        "run": {"plate": plate_rel, "model": "../model/look.onnx", "out": "../restyle/restyle.%04d.exr"},
-        "deflicker": {"input": "../restyle/restyle.%04d.exr", "guide": plate_rel,
+        "train": {"plate": plate_rel, "keys": {str(frames[0]): key_rel}, "out": "../model/look.onnx",
+                  "seconds": TRAIN_SECONDS, "seed": 0},
+        "run": {"plate": plate_rel, "model": "../model/look.onnx", "out": "../run/run.%04d.exr"},
+        "deflicker": {"input": "../run/run.%04d.exr", "guide": plate_rel,
                       "out": "../deflicker/deflicker.%04d.exr", "handles": 2},
         "colourlock": {"input": "../deflicker/deflicker.%04d.exr", "reference": key_rel,
                        "out": "../colourlock/colourlock.%04d.exr", "report": "../report"},

@@ -1,0 +1,131 @@
+"""Apply a trained look to a frame range (``restyle run`` and the engine API for Nuke/farm).
+
+Frames are padded to the model's size multiple, optionally cut into overlapping tiles (the
+overlap exceeds the network's receptive field and tiles sit on the size-multiple grid, so a
+tiled frame equals an untiled one), run in batches, blended between keyframes, taken back to
+the output colourspace and written atomically as they finish.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .. import colour
+from ..image import Image
+from ..inspection import check_colour_finite
+from ..progress import Progress
+from ..sequence import SequencePattern
+from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
+from . import guides as guide_mod
+from .backends import Backend, select_backend
+from .model_file import RestyleModel, load_model, sha256_file
+
+
+def key_weights(frame: int, key_frames: list[int]) -> list[tuple[int, float]]:
+    """(key index, weight) pairs for ``frame``: the nearest key outside the keyed span,
+    a linear crossfade between the two keys around it inside, so there is no pop at a switch."""
+    if frame <= key_frames[0]:
+        return [(0, 1.0)]
+    if frame >= key_frames[-1]:
+        return [(len(key_frames) - 1, 1.0)]
+    after = next(i for i, k in enumerate(key_frames) if k >= frame)
+    if key_frames[after] == frame:
+        return [(after, 1.0)]
+    before = after - 1
+    w = (key_frames[after] - frame) / (key_frames[after] - key_frames[before])
+    return [(before, w), (after, 1.0 - w)]
+
+
+def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
+    """(C, H, W) padded at the bottom/right by reflection to multiples of ``multiple``."""
+    _, h, w = x.shape
+    ph, pw = (-h) % multiple, (-w) % multiple
+    return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect") if ph or pw else x
+
+
+def tile_grid(height: int, width: int, tile: int, margin: int, multiple: int) -> Iterator[tuple[slice, slice, slice, slice]]:
+    """(read rows, read cols, keep rows within read, keep cols within read) for each tile.
+
+    Tiles are ``tile`` square (rounded to ``multiple``); each is read with ``margin`` extra on
+    every side (clipped at the frame) and only its centre is kept.
+    """
+    tile = max(multiple, tile // multiple * multiple)
+    for y in range(0, height, tile):
+        for x in range(0, width, tile):
+            y0, x0 = max(0, y - margin), max(0, x - margin)
+            y1, x1 = min(height, y + tile + margin), min(width, x + tile + margin)
+            keep_h, keep_w = min(tile, height - y), min(tile, width - x)
+            yield (slice(y0, y1), slice(x0, x1), slice(y - y0, y - y0 + keep_h), slice(x - x0, x - x0 + keep_w))
+
+
+def infer(backend: Backend, inputs: list[np.ndarray], multiple: int, margin: int,
+          tile: int | None = None, batch: int = 4) -> list[np.ndarray]:
+    """Run (C, H, W) inputs of one size; returns (3, H, W) outputs, tiled when ``tile`` is set."""
+    _, height, width = inputs[0].shape
+    padded = [pad_to_multiple(x, multiple) for x in inputs]
+    if not tile or tile >= max(padded[0].shape[1:]):
+        outs = [o for i in range(0, len(padded), batch) for o in backend.run(np.stack(padded[i:i + batch]))]
+        return [o[:, :height, :width] for o in outs]
+    results = []
+    for x in padded:
+        out = np.zeros((3, *x.shape[1:]), np.float32)
+        for rows, cols, keep_r, keep_c in tile_grid(*x.shape[1:], tile, margin, multiple):
+            piece = backend.run(x[None, :, rows, cols])[0]
+            out[:, rows, cols][:, keep_r, keep_c] = piece[:, keep_r, keep_c]
+        results.append(out[:, :height, :width])
+    return results
+
+
+def restyle_image(model: RestyleModel, backend: Backend, image: Image, frame: int, plate_space: str,
+                  tile: int | None = None) -> np.ndarray:
+    """One plate frame -> (H, W, 3) look in the model's working encoding."""
+    meta = model.meta
+    base = guide_mod.build_input(image, plate_space, meta["encoding"], model.guides, meta["depth_scale"])
+    weights = key_weights(frame, model.key_frames)
+    inputs = [np.concatenate([base, guide_mod.key_planes(base.shape[:2], len(model.key_frames), k)], -1)
+              .transpose(2, 0, 1) for k, _ in weights]
+    outs = infer(backend, inputs, meta["size_multiple"], meta["receptive_margin"], tile, batch=len(inputs))
+    return sum(w * o for (_, w), o in zip(weights, outs)).transpose(1, 2, 0)
+
+
+def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], out: SequencePattern, *,
+                   plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
+                   device: str = "auto", dtype: str = "auto", tile: int | None = None,
+                   threads: int | None = None, progress_mode: str = "text",
+                   log: Callable[[str], None] | None = None) -> list[int]:
+    """Restyle ``frames`` of ``plate`` into ``out`` (EXR half by default); returns frames written.
+
+    Callable per frame range from Nuke (as a child process) or a farm task. Output channels:
+    R, G, B in ``out_space`` (default: the plate's colourspace) and the plate's alpha.
+    """
+    progress = Progress("run", len(frames), progress_mode)
+    log = log or progress.note
+    model = load_model(model_path)
+    plate_space = colour.resolve_colourspace(plate_space or model.meta.get("plate_colourspace")
+                                             or colour.default_colourspace(plate.printf))
+    out_space = colour.resolve_colourspace(
+        out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
+    check_frames_exist(plate, frames)
+    runner = select_backend(model, backend, device, dtype, log=log)
+    log(f"model {model_path}: keys {model.key_frames}, guides {model.guides or 'none'}; backend {runner.name} {runner.dtype}")
+    stamp = {"restyle:model": sha256_file(model_path)[:16]}
+    with SequenceWriter(out, threads=threads) as writer:
+        for frame, image in read_sequence(plate, frames, check=check_colour_finite, threads=threads):
+            look = colour.convert(restyle_image(model, runner, image, frame, plate_space, tile),
+                                  model.meta["encoding"], out_space)
+            writer.write(frame, _output_image(image, look, stamp))
+            progress.advance()
+    return sorted(writer.written)
+
+
+def _output_image(plate: Image, rgb: np.ndarray, stamp: dict) -> Image:
+    beauty = plate.beauty()
+    channels = ["R", "G", "B"]
+    planes = [rgb]
+    if len(beauty.channels) == 4:
+        channels.append("A")
+        planes.append(beauty.pixels[..., 3:4].astype(np.float32))
+    return replace(plate, pixels=np.concatenate(planes, -1), channels=tuple(channels),
+                   attributes={**plate.attributes, **stamp})

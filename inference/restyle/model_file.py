@@ -1,0 +1,148 @@
+"""Restyle model files: one ONNX file carrying the network and everything needed to use it.
+
+Metadata (ONNX ``metadata_props``, keys prefixed ``restyle.``): format version, working
+encoding, input/output channel names, guides, size multiple, receptive margin, keyframe frames
+and SHA-256 hashes, depth-guide scale, network config and training settings. Loading checks
+the file with the ONNX checker and refuses a model that lacks any of it. Weights are plain
+tensors (ONNX initializers), never pickled code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+from ..errors import ModelError
+from .network import NetworkConfig, RestyleNet
+
+FORMAT_VERSION = "1"
+PREFIX = "restyle."
+REQUIRED = ("format_version", "encoding", "input_channels", "output_channels", "guides",
+            "size_multiple", "receptive_margin", "keyframes", "network", "training", "depth_scale")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class RestyleModel:
+    """A loaded, checked model: metadata plus the ONNX graph."""
+
+    path: str
+    meta: dict[str, Any]
+    proto: onnx.ModelProto
+
+    @property
+    def key_frames(self) -> list[int]:
+        return sorted(int(f) for f in self.meta["keyframes"])
+
+    @property
+    def guides(self) -> list[str]:
+        return list(self.meta["guides"])
+
+    @property
+    def network_config(self) -> NetworkConfig:
+        return NetworkConfig(**self.meta["network"])
+
+    def torch_module(self) -> RestyleNet:
+        """Rebuild the network and load its weights from the ONNX initializers."""
+        net = RestyleNet(self.network_config)
+        weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in self.proto.graph.initializer}
+        state = net.state_dict()
+        missing = [name for name in state if name not in weights]
+        if missing:
+            raise ModelError(f"{self.path}: weights missing for {', '.join(missing[:4])}")
+        net.load_state_dict({name: weights[name] for name in state})
+        return net.eval()
+
+
+def export_onnx(net: RestyleNet, meta: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``net`` and ``meta`` to ``path`` atomically; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    example = torch.zeros(1, net.config.in_channels, 64, 64)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    net = net.eval().cpu().float()
+    with warnings.catch_warnings():  # the TorchScript exporter keeps parameter names as initializer names
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net, (example,), str(tmp), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["output"], do_constant_folding=False,
+                          dynamic_axes={"input": axes, "output": axes})
+    proto = onnx.load(str(tmp))
+    meta = {"format_version": FORMAT_VERSION, **meta, "network": net.config.to_dict()}
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = PREFIX + key, json.dumps(value)
+    proto.producer_name = "restyle"
+    onnx.save(proto, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def load_model(path: str | os.PathLike) -> RestyleModel:
+    """Load and check a model.
+
+    Raises:
+        ModelError: missing file, not ONNX, fails the ONNX checker, or lacks restyle metadata.
+    """
+    path = str(path)
+    if not os.path.isfile(path):
+        raise ModelError(f"{path}: model file not found (train one with 'restyle train')")
+    try:
+        proto = onnx.load(path)
+        onnx.checker.check_model(proto)
+    except Exception as exc:
+        raise ModelError(f"{path}: not a valid ONNX model ({type(exc).__name__}: {str(exc)[:200]})") from None
+    raw = {p.key[len(PREFIX):]: p.value for p in proto.metadata_props if p.key.startswith(PREFIX)}
+    missing = [key for key in REQUIRED if key not in raw]
+    if missing:
+        raise ModelError(f"{path}: not a restyle model; metadata missing: {', '.join(missing)}")
+    try:
+        meta = {key: json.loads(value) for key, value in raw.items()}
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}: damaged restyle metadata ({exc})") from None
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ModelError(f"{path}: model format {meta['format_version']} is not supported "
+                         f"(this build reads {FORMAT_VERSION}); retrain or update the toolset")
+    inputs = proto.graph.input[0].type.tensor_type.shape.dim
+    if len(inputs) != 4 or inputs[1].dim_value != len(meta["input_channels"]):
+        raise ModelError(f"{path}: graph input does not take {len(meta['input_channels'])} channels "
+                         "as its metadata says")
+    return RestyleModel(path, meta, proto)
+
+
+def checkpoint_path(model_path: str | os.PathLike) -> Path:
+    """The torch checkpoint kept beside a model for resuming training."""
+    return Path(model_path).with_suffix(".ckpt")
+
+
+def save_checkpoint(path: Path, net: RestyleNet, optimizer: torch.optim.Optimizer, step: int,
+                    meta: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    torch.save({"network": net.config.to_dict(), "state": net.state_dict(),
+                "optimizer": optimizer.state_dict(), "step": step, "meta": json.dumps(meta)}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Tensors and plain values only (``weights_only=True``): no code runs from the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelError(f"{path}: cannot resume from this checkpoint ({exc})") from None
