@@ -51,6 +51,8 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                        "help": "number of frames to generate (default 24)"}),
             (("--size",), "size", {"metavar": "WxH", "help": "plate resolution (default 640x360)"}),
             (("--seed",), "seed", {"type": int, "help": "seed of the procedural textures (default 7)"}),
+            (("--train-seconds",), "seconds", {"metavar": "S", "type": float,
+                                               "help": "training time for the restyle stage (default 60)"}),
         ],
         "required": [],
     },
@@ -264,8 +266,8 @@ def run_run(job: dict[str, Any], progress: str) -> int:
 def run_demo(job: dict[str, Any], progress: str) -> int:
     from .demo.run import run_demo as demo
 
-    demo(Path(job.get("out", "restyle_demo")), frames=job.get("frames", 24),
-         size=job.get("size", "640x360"), seed=job.get("seed", 7), progress_mode=progress)
+    demo(Path(job.get("out", "restyle_demo")), frames=job.get("frames", 24), size=job.get("size", "640x360"),
+         seed=job.get("seed", 7), train_seconds=job.get("seconds", 60.0), progress_mode=progress)
     return 0
 
 

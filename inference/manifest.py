@@ -65,6 +65,7 @@ SCHEMA: dict[str, Any] = {
         "resume": {"type": "boolean"},
         "backend": {"enum": ["auto", "onnxruntime", "torch"]},
         "tile": {"type": "integer", "minimum": 16},
+        "size": {"type": "string", "pattern": r"^\d+x\d+$"},
         "parameters": {"type": "object"},
     },
 }

@@ -12,7 +12,8 @@ from inference.image import read_image
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    assert cli.main(["demo", "--out", str(out), "--frames", "6", "--size", "256x144", "--progress", "none"]) == 0
+    assert cli.main(["demo", "--out", str(out), "--frames", "6", "--size", "256x144", "--train-seconds", "4",
+                     "--progress", "none"]) == 0
     return out
 
 

@@ -58,16 +58,15 @@ def test_bad_key_flag_is_a_usage_error(capsys):
     assert info.value.code == 2 and "FRAME=IMAGE" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("stage,argv", [
-    ("train", ["--plate", "p.####.exr", "--frames", "1-9", "--key", "1=a.png", "--out", "m.onnx"]),
-    ("run", ["--model", "m.onnx", "--plate", "p.####.exr", "--frames", "1-9", "--out", "o.####.exr"]),
+UNBUILT_STAGE_CASES = [case for case in [
     ("deflicker", ["--input", "i.####.exr", "--guide", "p.####.exr", "--frames", "1-9", "--out", "o.####.exr"]),
     ("colourlock", ["--input", "i.####.exr", "--reference", "r.png", "--frames", "1-9", "--out", "o.####.exr", "--report", "r"]),
     ("metrics", ["--output", "o.####.exr", "--plate", "p.####.exr", "--frames", "1-9", "--json", "m.json"]),
-])
+] if cli.RUNNERS[case[0]] is None]
+
+
+@pytest.mark.parametrize("stage,argv", UNBUILT_STAGE_CASES)
 def test_stages_not_built_yet_say_so_after_checking_their_job(tmp_path, monkeypatch, capsys, stage, argv):
-    if cli.RUNNERS[stage] is not None:
-        pytest.skip(f"{stage} is implemented; its own tests cover it")
     monkeypatch.chdir(tmp_path)
     assert cli.main([stage, *argv]) == EX_UNAVAILABLE
     assert "not available in this build yet" in capsys.readouterr().err

@@ -30,7 +30,6 @@ from .plate import PLATE_COLOURSPACE, render_frame
 FIRST_FRAME = 1001
 STAGE_ORDER = ("train", "run", "deflicker", "colourlock", "metrics")
 SEQUENCE_STAGES = ("run", "deflicker", "colourlock")  # stages whose output joins the contact sheet
-TRAIN_SECONDS = 60.0
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -44,7 +43,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def run_demo(out: Path, frames: int = 24, size: str = "640x360", seed: int = 7,
-             progress_mode: str = "text") -> dict:
+             train_seconds: float = 60.0, progress_mode: str = "text") -> dict:
     """Generate the demo shot under ``out`` and run the available stages; returns a summary."""
     if not 2 <= int(frames) <= 1000:
         raise UsageError(f"--frames {frames}: the demo needs 2-1000 frames")
@@ -68,7 +67,7 @@ def run_demo(out: Path, frames: int = 24, size: str = "640x360", seed: int = 7,
     write_image(key_path, Image.from_array(painted, ("R", "G", "B")))
 
     summary = inspect_sequence(plate, frame_list, progress_mode="none")
-    jobs = _write_jobs(out, plate, frame_list, key_path)
+    jobs = _write_jobs(out, plate, frame_list, key_path, train_seconds)
     stages = {}
     for stage in STAGE_ORDER:
         stages[stage] = _run_stage(stage, jobs[stage], progress)
@@ -105,14 +104,15 @@ def _read_views(sequence: SequencePattern, frames: list[int]) -> tuple[dict, dic
     return views, motions
 
 
-def _write_jobs(out: Path, plate: SequencePattern, frames: list[int], key: Path) -> dict[str, Path]:
+def _write_jobs(out: Path, plate: SequencePattern, frames: list[int], key: Path,
+               train_seconds: float) -> dict[str, Path]:
     """One manifest per stage, paths relative to the jobs folder."""
     rng = format_frame_range(frames)
     plate_rel, key_rel = f"../plate/{Path(plate.printf).name}", f"../keys/{key.name}"
     common = {"version": 1, "frames": rng, "plate_colourspace": PLATE_COLOURSPACE}
     jobs = {
         "train": {"plate": plate_rel, "keys": {str(frames[0]): key_rel}, "out": "../model/look.onnx",
-                  "seconds": TRAIN_SECONDS, "seed": 0},
+                  "seconds": train_seconds, "seed": 0},
         "run": {"plate": plate_rel, "model": "../model/look.onnx", "out": "../run/run.%04d.exr"},
         "deflicker": {"input": "../run/run.%04d.exr", "guide": plate_rel,
                       "out": "../deflicker/deflicker.%04d.exr", "handles": 2},

@@ -1,0 +1,182 @@
+"""Restyle: training, ONNX export/load/refusal, backends, tiling, multi-key blending, determinism."""
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from inference import cli
+from inference.demo.paint import paint
+from inference.demo.plate import PLATE_COLOURSPACE, render_frame
+from inference.errors import EX_DATAERR, ModelError, UsageError
+from inference.image import Image, read_image, write_image
+from inference.restyle.apply import infer, key_weights, restyle_frames
+from inference.restyle.backends import OrtBackend, TorchBackend, select_backend
+from inference.restyle.model_file import load_model, sha256_file
+from inference.restyle.train import TrainSettings, train
+from inference.sequence import SequencePattern
+from inference import colour
+
+FAST = TrainSettings(steps=40, patch=32, batch=8, plateau=False, seed=3, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    """A small procedural plate (8 frames) with painted keys at 1 and 8 (the second tinted blue)."""
+    root = tmp_path_factory.mktemp("shot")
+    plate = SequencePattern.parse(str(root / "plate" / "plate.####.exr"))
+    plate.directory.mkdir()
+    for index, frame in enumerate(range(1, 9)):
+        write_image(plate.path(frame), render_frame(index, 96, 64))
+    keys = {}
+    for frame, tint in ((1, (1.0, 1.0, 1.0)), (8, (0.4, 0.6, 1.3))):
+        view = colour.convert(read_image(plate.path(frame)).beauty(alpha=False).as_float32(), PLATE_COLOURSPACE,
+                              colour.WORKING_ENCODING)
+        keys[frame] = str(root / f"key.{frame}.png")
+        write_image(keys[frame], Image.from_array(np.clip(paint(view) * tint, 0, 1), ("R", "G", "B")))
+    return root, plate, keys
+
+
+@pytest.fixture(scope="module")
+def model(shot):
+    root, plate, keys = shot
+    return train(plate, {1: keys[1]}, root / "one.onnx", settings=FAST, plate_space=PLATE_COLOURSPACE,
+                 progress_mode="none").model
+
+
+def test_export_carries_checked_metadata(shot, model):
+    _, _, keys = shot
+    loaded = load_model(model)
+    onnx.checker.check_model(loaded.proto)
+    meta = loaded.meta
+    assert meta["encoding"] == colour.WORKING_ENCODING and meta["input_channels"] == ["R", "G", "B"]
+    assert meta["keyframes"] == {"1": sha256_file(keys[1])}
+    assert meta["size_multiple"] == 4 and meta["training"]["steps_done"] == 40
+    assert model.with_suffix(".ckpt").is_file()
+
+
+def _broken_models(tmp_path, model):
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x08\x01not a model at all")
+    plain = tmp_path / "plain.onnx"
+    torch.onnx.export(torch.nn.Conv2d(3, 3, 1), (torch.zeros(1, 3, 8, 8),), str(plain), dynamo=False)
+    future = tmp_path / "future.onnx"
+    proto = onnx.load(str(model))
+    for prop in proto.metadata_props:
+        if prop.key == "restyle.format_version":
+            prop.value = json.dumps("99")
+    onnx.save(proto, str(future))
+    return {"missing": (tmp_path / "nope.onnx", "not found"), "garbage": (garbage, "not a valid ONNX model"),
+            "plain": (plain, "not a restyle model"), "future": (future, "format 99 is not supported")}
+
+
+def test_bad_models_are_refused_with_a_reason(tmp_path, model, shot, capsys):
+    _, plate, _ = shot
+    for name, (path, reason) in _broken_models(tmp_path, model).items():
+        with pytest.raises(ModelError, match=reason):
+            load_model(path)
+        code = cli.main(["run", "--model", str(path), "--plate", plate.hashes, "--frames", "1-2",
+                         "--out", str(tmp_path / "o" / "o.####.exr"), "--progress", "none"])
+        assert code == EX_DATAERR, name
+        assert str(path) in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_onnxruntime_on_cpu_matches_torch(model):
+    loaded = load_model(model)
+    x = np.random.default_rng(0).uniform(0, 1, (2, 3, 40, 52)).astype(np.float32)
+    ort_out = OrtBackend(loaded, log=lambda m: None).run(x)
+    torch_out = TorchBackend(loaded, "cpu").run(x)
+    assert ort_out.shape == (2, 3, 40, 52)
+    assert np.abs(ort_out - torch_out).max() < 1e-4
+
+
+def test_without_a_gpu_runtime_it_falls_back_to_cpu_and_says_why(model):
+    messages = []
+    backend = select_backend(load_model(model), "auto", log=messages.append)
+    assert backend.name == "onnxruntime:CPUExecutionProvider"
+    text = "\n".join(messages)
+    assert "TensorrtExecutionProvider not available" in text and "CUDAExecutionProvider not available" in text
+
+
+def test_tiled_equals_untiled(model):
+    loaded = load_model(model)
+    backend = TorchBackend(loaded, "cpu")
+    x = np.random.default_rng(1).uniform(0, 1, (3, 101, 150)).astype(np.float32)
+    whole = infer(backend, [x], 4, loaded.meta["receptive_margin"])[0]
+    tiled = infer(backend, [x], 4, loaded.meta["receptive_margin"], tile=32)[0]
+    assert whole.shape == (3, 101, 150)
+    assert np.abs(whole - tiled).max() < 1e-3
+
+
+def test_key_weights_crossfade_between_keys():
+    keys = [10, 20, 40]
+    assert key_weights(5, keys) == [(0, 1.0)] and key_weights(50, keys) == [(2, 1.0)]
+    assert key_weights(20, keys) == [(1, 1.0)]
+    assert key_weights(15, keys) == [(0, 0.5), (1, 0.5)]
+    (a, wa), (b, wb) = key_weights(35, keys)
+    assert (a, b) == (1, 2) and wa == pytest.approx(0.25) and wa + wb == pytest.approx(1)
+
+
+def test_two_keys_blend_without_a_pop(shot, tmp_path):
+    _, plate, keys = shot
+    settings = TrainSettings(steps=150, patch=32, batch=8, plateau=False, seed=3, device="cpu")
+    two = train(plate, keys, tmp_path / "two.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
+                progress_mode="none").model
+    out = SequencePattern.parse(str(tmp_path / "o" / "o.####.exr"))
+    restyle_frames(str(two), plate, list(range(1, 9)), out, progress_mode="none")
+    blue = [float(np.mean(read_image(out.path(f)).pixels[..., 2] - read_image(out.path(f)).pixels[..., 0]))
+            for f in range(1, 9)]
+    assert blue[-1] - blue[0] > 0.05  # the second key's tint is learnt
+    steps = np.diff(blue)
+    assert (steps > -0.01).all()  # moves one way from the first look to the second
+    assert steps.max() < 3 * (blue[-1] - blue[0]) / 7  # no single-frame jump (a pop)
+
+
+def test_same_inputs_and_seed_give_identical_models(shot, tmp_path):
+    _, plate, keys = shot
+    first = train(plate, {1: keys[1]}, tmp_path / "a.onnx", settings=FAST, plate_space=PLATE_COLOURSPACE,
+                  progress_mode="none").model
+    second = train(plate, {1: keys[1]}, tmp_path / "b.onnx", settings=FAST, plate_space=PLATE_COLOURSPACE,
+                   progress_mode="none").model
+    weights = [{t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(p)).graph.initializer} for p in (first, second)]
+    assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_resume_continues_from_the_checkpoint(shot, tmp_path):
+    _, plate, keys = shot
+    path = tmp_path / "r.onnx"
+    train(plate, {1: keys[1]}, path, settings=FAST, plate_space=PLATE_COLOURSPACE, progress_mode="none")
+    again = TrainSettings(**{**FAST.to_dict(), "steps": 60})
+    result = train(plate, {1: keys[1]}, path, settings=again, plate_space=PLATE_COLOURSPACE, resume=True,
+                   progress_mode="none")
+    assert result.steps == 60 and load_model(path).meta["training"]["steps_done"] == 60
+
+
+def test_keyframe_of_another_size_is_refused(shot, tmp_path):
+    _, plate, _ = shot
+    small = tmp_path / "small.png"
+    write_image(small, Image.from_array(np.zeros((10, 10, 3), np.float32), ("R", "G", "B")))
+    with pytest.raises(UsageError, match="small.png is 10x10 but plate frame 1 is 96x64"):
+        train(plate, {1: str(small)}, tmp_path / "m.onnx", settings=FAST, progress_mode="none")
+
+
+def test_cli_train_and_run_on_the_shared_blender_plate(shared_data, tmp_path):
+    plate = str(shared_data / "render_sceneA" / "exr" / "sceneA.####.exr")
+    key = str(shared_data / "style" / "sceneA_painting.1001.png")
+    model = tmp_path / "look.onnx"
+    assert cli.main(["train", "--plate", plate, "--frames", "1001-1024", "--key", f"1001={key}",
+                     "--plate-colourspace", "lin_rec709", "--guides", "normals,depth", "--steps", "20",
+                     "--device", "cpu", "--out", str(model), "--progress", "none"]) == 0
+    assert load_model(model).meta["input_channels"] == ["R", "G", "B", "N.x", "N.y", "N.z", "depth"]
+    out = tmp_path / "out" / "look.####.exr"
+    assert cli.main(["run", "--model", str(model), "--plate", plate, "--frames", "1001-1002",
+                     "--out", str(out), "--progress", "none"]) == 0
+    result = read_image(tmp_path / "out" / "look.1002.exr")
+    plate_frame = read_image(shared_data / "render_sceneA" / "exr" / "sceneA.1002.exr")
+    assert result.channels == ("R", "G", "B", "A") and result.file_format == "half"
+    assert result.size == plate_frame.size and np.isfinite(result.as_float32()).all()
+    assert np.array_equal(result.pixels[..., 3], plate_frame.beauty().pixels[..., 3])
+    assert result.attributes["Frame"] == "1002"  # plate metadata carried through
