@@ -113,7 +113,7 @@ def _warp_error(prev: np.ndarray, cur: np.ndarray, flows: FlowPair) -> tuple[flo
 def e_warp(frames: Sequence[np.ndarray], plate: Sequence[np.ndarray],
            flows: Sequence[FlowPair] | None = None) -> dict:
     """Temporal warping error E_warp (Lai et al., "Learning Blind Video Temporal
-    Consistency", ECCV 2018, eq. 9 and their evaluate_WarpError.py).
+    Consistency", ECCV 2018, section 5, and their evaluate_WarpError.py).
 
     For t = 1..N-1, output frame t-1 is warped onto frame t with the PLATE's flow
     t -> t-1; pixels failing the forward-backward check (flow t -> t-1 against flow

@@ -60,7 +60,7 @@ class OrtBackend:
 
 
 class TorchBackend:
-    """The network rebuilt in torch from the ONNX weights; fp16 and channels-last on CUDA."""
+    """The network rebuilt in torch from the ONNX weights; channels-last, fp16 on CUDA."""
 
     def __init__(self, model: RestyleModel, device: str = "cuda", dtype: str = "auto"):
         if device == "cuda" and not torch.cuda.is_available():
@@ -68,9 +68,8 @@ class TorchBackend:
         self.device = torch.device(device)
         self.dtype = dtype if dtype != "auto" else ("fp16" if self.device.type == "cuda" else "fp32")
         self.torch_dtype = torch.float16 if self.dtype == "fp16" else torch.float32
-        self.net = model.torch_module().to(self.device, self.torch_dtype)
+        self.net = model.torch_module().to(self.device, self.torch_dtype).to(memory_format=torch.channels_last)
         if self.device.type == "cuda":
-            self.net = self.net.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True
         self.name = f"torch:{self.device.type}"
 
@@ -78,9 +77,7 @@ class TorchBackend:
     def run_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) on the device -> (B, 3, H, W) on the device, in the backend's dtype."""
         x = x.to(self.device, self.torch_dtype, non_blocking=True)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.net(x)
+        return self.net(x.contiguous(memory_format=torch.channels_last))
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         out = self.run_tensor(torch.from_numpy(np.ascontiguousarray(batch, np.float32)))

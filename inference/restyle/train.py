@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -70,7 +70,8 @@ def seed_everything(seed: int, device: torch.device) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
-    torch.use_deterministic_algorithms(True, warn_only=False)
+    # On CUDA a kernel without a deterministic variant warns instead of stopping the shot.
+    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
     torch.manual_seed(seed)
 
 
@@ -151,8 +152,13 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
           settings: TrainSettings | None = None, guides: list[str] | None = None,
           plate_space: str | None = None, key_space: str | None = None,
           working: str = colour.WORKING_ENCODING, resume: bool = False,
-          progress_mode: str = "text") -> TrainResult:
-    """Train on ``keys`` ({plate frame: painting path}) and export ``out`` (ONNX) + checkpoint."""
+          progress_mode: str = "text",
+          monitor: Callable[[int, float, RestyleNet], None] | None = None) -> TrainResult:
+    """Train on ``keys`` ({plate frame: painting path}) and export ``out`` (ONNX) + checkpoint.
+
+    ``monitor(step, seconds, net)``, if given, is called every 100 steps (benchmarks use it to
+    follow quality over time); training time excludes the time spent in it.
+    """
     settings = settings or TrainSettings()
     guides = guide_mod.check_guides(guides or [])
     if not keys:
@@ -191,6 +197,13 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         elapsed = time.monotonic() - started
         if step % 50 == 0 or step == settings.steps:
             history.append((step, round(elapsed, 2), round(loss_value, 5)))
+        if monitor and step % 100 == 0:
+            paused = time.monotonic()
+            net.eval()
+            with torch.no_grad():
+                monitor(step, elapsed, net)
+            net.train()
+            started += time.monotonic() - paused
         progress.advance(message=f"loss {loss_value:.4f}, {elapsed:.0f}s")
         if settings.seconds is not None and elapsed >= settings.seconds:
             progress.note(f"stopped after {settings.seconds:g} s at step {step}")

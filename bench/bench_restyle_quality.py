@@ -1,0 +1,143 @@
+"""Restyle quality on the shared sequences that have per-frame style references.
+
+For each sequence: train on one keyframe, restyle every frame, and on the held-out frames
+report PSNR / SSIM against the reference, the texture distance (multi-scale sliced
+Wasserstein, Karras et al. 2018) next to the painted keyframe's own distance to those
+references, E_warp next to the plate's, and the same for the baseline "keyframe warped
+along the plate's optical flow". Re-pass stability: retraining with the same inputs and
+seed must give identical frames; retraining after a saturation tweak of the keyframe must
+keep the brushwork (SSIM of luma). Writes bench/results/restyle_quality.json.
+
+    python -m bench.bench_restyle_quality --label dev-2core-cpu
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inference import metrics
+from inference.image import Image, read_image, write_image
+from inference.restyle.apply import restyle_frames
+from inference.restyle.train import TrainSettings, train
+from inference.sequence import SequencePattern
+from inference.temporal.flow import warp
+
+from .common import machine, merge_result
+
+SRGB = "sRGB - Texture"
+SEQUENCES = {
+    "sceneA_painting": ("render_sceneA/png/sceneA_beauty.####.png", "style/sceneA_painting.####.png", range(1001, 1025)),
+    "bikes_kuwahara": ("live_bikes/bikes.####.png", "style/bikes_kuwahara.####.png", range(1001, 1033)),
+}
+KEY = 1001
+FAR = 10  # "frames 10+ away from the key"
+
+
+def load(pattern: SequencePattern, frames) -> dict[int, np.ndarray]:
+    return {f: np.clip(read_image(pattern.path(f)).beauty(alpha=False).as_float32(), 0, 1) for f in frames}
+
+
+def saturate(path: str, out: Path, factor: float = 1.15) -> str:
+    """The keyframe with its saturation raised (a small colour edit an artist might make)."""
+    rgb = read_image(path).beauty(alpha=False).as_float32()
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    hsv[..., 1] = np.clip(hsv[..., 1] * factor, 0, 1)
+    write_image(out, Image.from_array(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), ("R", "G", "B")))
+    return str(out)
+
+
+def flows_to_first(flows: list) -> list[np.ndarray]:
+    """Flow from every frame to the first (the key), chained along consecutive plate flows:
+    F(t -> 0)(x) = F(t -> t-1)(x) + F(t-1 -> 0)(x + F(t -> t-1)(x))."""
+    to_first = [np.zeros_like(flows[0][0])]
+    for to_prev, _ in flows:
+        to_first.append(to_prev + warp(to_first[-1], to_prev))
+    return to_first
+
+
+def train_and_run(plate: SequencePattern, key: str, frames: list[int], work: Path, name: str,
+                  settings: TrainSettings) -> tuple[dict[int, np.ndarray], float]:
+    start = time.perf_counter()
+    model = train(plate, {KEY: key}, work / f"{name}.onnx", settings=settings, plate_space=SRGB, progress_mode="none").model
+    seconds = time.perf_counter() - start
+    out = SequencePattern.parse(str(work / name / f"{name}.####.exr"))
+    restyle_frames(str(model), plate, frames, out, plate_space=SRGB, out_space=SRGB, progress_mode="none")
+    return load(out, frames), seconds
+
+
+def mean(values) -> float:
+    return float(np.mean(list(values)))
+
+
+def evaluate(data: Path, name: str, settings: TrainSettings, work: Path) -> dict:
+    plate_text, ref_text, frame_range = SEQUENCES[name]
+    frames = list(frame_range)
+    plate = SequencePattern.parse(str(data / plate_text))
+    refs = load(SequencePattern.parse(str(data / ref_text)), frames)
+    plates = load(plate, frames)
+    key = str(data / ref_text.replace("####", str(KEY)))
+    held = [f for f in frames if f != KEY]
+    far = [f for f in held if abs(f - KEY) >= FAR]
+
+    output, train_s = train_and_run(plate, key, frames, work, f"{name}_a", settings)
+    repeat, _ = train_and_run(plate, key, frames, work, f"{name}_b", settings)
+    tweaked, _ = train_and_run(plate, saturate(key, work / f"{name}_key_sat.png"), frames, work, f"{name}_c", settings)
+    flows = metrics.plate_flows([plates[f] for f in frames])
+    baseline = {f: warp(refs[KEY], to_key) for f, to_key in zip(frames, flows_to_first(flows))}
+
+    def quality(images: dict[int, np.ndarray]) -> dict:
+        return {"psnr_db": mean(metrics.psnr(images[f], refs[f]) for f in held),
+                "psnr_db_far": mean(metrics.psnr(images[f], refs[f]) for f in far),
+                "ssim": mean(metrics.ssim(images[f], refs[f]) for f in held),
+                "ssim_far": mean(metrics.ssim(images[f], refs[f]) for f in far),
+                "swd": metrics.sliced_wasserstein([images[f] for f in held], [refs[f] for f in held]),
+                "e_warp": metrics.e_warp([images[f] for f in frames], [plates[f] for f in frames], flows)["e_warp"]}
+
+    ours, base = quality(output), quality(baseline)
+    key_swd = metrics.sliced_wasserstein([refs[KEY]] * len(held), [refs[f] for f in held])
+    plate_ewarp = metrics.e_warp([plates[f] for f in frames], [plates[f] for f in frames], flows)["e_warp"]
+    ref_ewarp = metrics.e_warp([refs[f] for f in frames], [plates[f] for f in frames], flows)["e_warp"]
+    return {
+        "frames": f"{frames[0]}-{frames[-1]}", "key": KEY, "held_out": len(held), "far_frames": len(far),
+        "size": list(plates[KEY].shape[1::-1]), "train_seconds": round(train_s, 1),
+        "restyle": ours, "baseline_flow_warp": base,
+        "psnr_gain_far_db": ours["psnr_db_far"] - base["psnr_db_far"],
+        "goal_psnr_gain_far_ge_1db": ours["psnr_db_far"] - base["psnr_db_far"] >= 1.0,
+        "plate_e_warp": plate_ewarp, "reference_e_warp": ref_ewarp,
+        "e_warp_ratio_to_plate": ours["e_warp"] / plate_ewarp,
+        "goal_e_warp_le_1_5x_plate": ours["e_warp"] <= 1.5 * plate_ewarp,
+        "keyframe_swd": key_swd, "swd_ratio_to_keyframe": ours["swd"] / key_swd,
+        "goal_swd_le_1_5x_keyframe": ours["swd"] <= 1.5 * key_swd,
+        "repass_identical_max_abs_diff": float(max(np.abs(output[f] - repeat[f]).max() for f in frames)),
+        "key_saturation_tweak_ssim_luma": mean(metrics.ssim_luma(output[f], tweaked[f]) for f in frames),
+        "goal_tweak_ssim_luma_ge_0_95": mean(metrics.ssim_luma(output[f], tweaked[f]) for f in frames) >= 0.95,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--label", required=True, help="machine label the figures are stored under")
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--steps", type=int, default=2500, help="training steps (fixed, for re-pass identity)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--sequences", default=",".join(SEQUENCES))
+    args = parser.parse_args(argv)
+    settings = TrainSettings(steps=args.steps, plateau=False, device=args.device, seed=0)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="restyle_quality_") as work:
+        for name in args.sequences.split(","):
+            results[name] = evaluate(args.data, name, settings, Path(work))
+            print(name, {k: v for k, v in results[name].items()}, flush=True)
+    path = merge_result("restyle_quality", args.label, {
+        "machine": machine(), "training": settings.to_dict(), "colour": "metrics on sRGB-encoded values in [0,1]",
+        "sequences": results})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
