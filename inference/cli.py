@@ -156,11 +156,15 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP}),
             (("--reference",), "reference", {"metavar": "PATTERN", "help": "per-frame style references (PSNR, SSIM, texture)"}),
             (("--json",), "json", {"metavar": "FILE", "help": "write the figures as JSON"}),
+            (("--output-colourspace",), "output_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the output")}),
+            (("--plate-colourspace",), "plate_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
+            (("--reference-colourspace",), "reference_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the references")}),
         ],
         "required": ["output", "plate", "frames", "json"],
     },
 }
 PATTERN_ARGS = {"plate", "input", "guide", "output"}
+# "reference" is a sequence for metrics, a single image for colourlock
 OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock", "convert"}
 
 
@@ -263,6 +267,22 @@ def run_run(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def run_metrics(job: dict[str, Any], progress: str) -> int:
+    from .measure import measure
+
+    reference = SequencePattern.parse(job["reference"]) if "reference" in job else None
+    figures = measure(SequencePattern.parse(job["output"]), SequencePattern.parse(job["plate"]),
+                      parse_frame_range(job["frames"]), reference=reference,
+                      output_space=job.get("output_colourspace"), plate_space=job.get("plate_colourspace"),
+                      reference_space=job.get("reference_colourspace"), threads=job.get("threads"),
+                      progress_mode=progress)
+    text = json.dumps(figures, indent=2)
+    print(text)
+    Path(job["json"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(job["json"]).write_text(text + "\n")
+    return 0
+
+
 def run_demo(job: dict[str, Any], progress: str) -> int:
     from .demo.run import run_demo as demo
 
@@ -274,7 +294,7 @@ def run_demo(job: dict[str, Any], progress: str) -> int:
 # Stages arrive with their issues; until then the subcommand validates its job and refuses.
 RUNNERS: dict[str, Callable[[dict[str, Any], str], int] | None] = {
     "demo": run_demo, "inspect": run_inspect, "convert": run_convert,
-    "train": run_train, "run": run_run, "deflicker": None, "colourlock": None, "metrics": None,
+    "train": run_train, "run": run_run, "deflicker": None, "colourlock": None, "metrics": run_metrics,
 }
 
 

@@ -47,6 +47,7 @@ SCHEMA: dict[str, Any] = {
         "guide": _PATTERN,
         "reference": _PATH,
         "reference_colourspace": _SPACE,
+        "output_colourspace": _SPACE,
         "swatches": _PATH,
         "output": _PATTERN,
         "out": _PATH,

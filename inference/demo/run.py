@@ -87,6 +87,7 @@ def run_demo(out: Path, frames: int = 24, size: str = "640x360", seed: int = 7,
     result = {"out": str(out), "plate": plate.printf, "frames": format_frame_range(frame_list),
               "size": [width, height], "channels": summary["channels"], "keyframe": str(key_path),
               "stages": stages, "contact_sheet": str(sheet),
+              "metrics": _read_json(out / "report" / "metrics.json"),
               "seconds": round(time.monotonic() - started, 2)}
     (out / "demo_summary.json").write_text(json.dumps(result, indent=2) + "\n")
     progress.note(f"done in {result['seconds']} s; contact sheet: {sheet}")
@@ -104,10 +105,15 @@ def _read_views(sequence: SequencePattern, frames: list[int]) -> tuple[dict, dic
     return views, motions
 
 
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _write_jobs(out: Path, plate: SequencePattern, frames: list[int], key: Path,
                train_seconds: float) -> dict[str, Path]:
     """One manifest per stage, paths relative to the jobs folder."""
     rng = format_frame_range(frames)
+    measured = [stage for stage in SEQUENCE_STAGES if RUNNERS.get(stage)][-1]
     plate_rel, key_rel = f"../plate/{Path(plate.printf).name}", f"../keys/{key.name}"
     common = {"version": 1, "frames": rng, "plate_colourspace": PLATE_COLOURSPACE}
     jobs = {
@@ -118,15 +124,15 @@ def _write_jobs(out: Path, plate: SequencePattern, frames: list[int], key: Path,
                       "out": "../deflicker/deflicker.%04d.exr", "handles": 2},
         "colourlock": {"input": "../deflicker/deflicker.%04d.exr", "reference": key_rel,
                        "out": "../colourlock/colourlock.%04d.exr", "report": "../report"},
-        "metrics": {"output": "../colourlock/colourlock.%04d.exr", "plate": plate_rel,
-                    "json": "../report/metrics.json"},
+        "metrics": {"output": f"../{measured}/{measured}.%04d.exr", "plate": plate_rel,
+                    "output_colourspace": PLATE_COLOURSPACE, "json": "../report/metrics.json"},
     }
     folder = out / "jobs"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for stage, fields in jobs.items():
         manifest = {"stage": stage, **common, **fields}
-        if stage in ("deflicker", "colourlock", "metrics"):
+        if stage in ("deflicker", "colourlock"):
             manifest.pop("plate_colourspace")
         paths[stage] = folder / f"{stage}.json"
         paths[stage].write_text(json.dumps(manifest, indent=2) + "\n")
