@@ -120,6 +120,8 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--dtype",), "dtype", {"choices": ["auto", "fp16", "fp32"], "help": "torch backend precision (auto: fp16 on CUDA)"}),
             (("--tile",), "tile", {"metavar": "PX", "type": int,
                                    "help": "process frames in overlapping PX-square tiles (for frames larger than GPU memory)"}),
+            (("--batch",), "batch", {"metavar": "N", "type": int,
+                                     "help": "frames per model call (default: 4 up to 2K, 1 above)"}),
         ],
         "required": ["model", "plate", "frames", "out"],
     },
@@ -262,7 +264,8 @@ def run_run(job: dict[str, Any], progress: str) -> int:
         job["model"], SequencePattern.parse(job["plate"]), parse_frame_range(job["frames"]),
         SequencePattern.parse(job["out"]), plate_space=job.get("plate_colourspace"),
         out_space=job.get("out_colourspace"), backend=job.get("backend", "auto"), device=job.get("device", "auto"),
-        dtype=job.get("dtype", "auto"), tile=job.get("tile"), threads=job.get("threads"), progress_mode=progress)
+        dtype=job.get("dtype", "auto"), tile=job.get("tile"), batch=job.get("batch"), threads=job.get("threads"),
+        progress_mode=progress)
     print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")
     return 0
 

@@ -66,6 +66,7 @@ SCHEMA: dict[str, Any] = {
         "resume": {"type": "boolean"},
         "backend": {"enum": ["auto", "onnxruntime", "torch"]},
         "tile": {"type": "integer", "minimum": 16},
+        "batch": {"type": "integer", "minimum": 1, "maximum": 256},
         "size": {"type": "string", "pattern": r"^\d+x\d+$"},
         "parameters": {"type": "object"},
     },

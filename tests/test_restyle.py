@@ -180,3 +180,13 @@ def test_cli_train_and_run_on_the_shared_blender_plate(shared_data, tmp_path):
     assert result.size == plate_frame.size and np.isfinite(result.as_float32()).all()
     assert np.array_equal(result.pixels[..., 3], plate_frame.beauty().pixels[..., 3])
     assert result.attributes["Frame"] == "1002"  # plate metadata carried through
+
+
+def test_batched_frames_equal_one_at_a_time(shot, model, tmp_path):
+    _, plate, _ = shot
+    results = []
+    for batch in (1, 3):
+        out = SequencePattern.parse(str(tmp_path / f"b{batch}" / "o.####.exr"))
+        restyle_frames(str(model), plate, list(range(1, 8)), out, batch=batch, progress_mode="none")
+        results.append([read_image(out.path(f)).as_float32() for f in range(1, 8)])
+    assert all(np.abs(a - b).max() < 1e-3 for a, b in zip(*results))

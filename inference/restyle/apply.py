@@ -78,22 +78,33 @@ def infer(backend: Backend, inputs: list[np.ndarray], multiple: int, margin: int
     return results
 
 
-def restyle_image(model: RestyleModel, backend: Backend, image: Image, frame: int, plate_space: str,
-                  tile: int | None = None) -> np.ndarray:
-    """One plate frame -> (H, W, 3) look in the model's working encoding."""
+def restyle_images(model: RestyleModel, backend: Backend, frames: list[tuple[int, Image]], plate_space: str,
+                   tile: int | None = None, batch: int = 4) -> list[np.ndarray]:
+    """Plate frames -> (H, W, 3) looks in the model's working encoding, run ``batch`` at a time."""
     meta = model.meta
-    base = guide_mod.build_input(image, plate_space, meta["encoding"], model.guides, meta["depth_scale"])
-    weights = key_weights(frame, model.key_frames)
-    inputs = [np.concatenate([base, guide_mod.key_planes(base.shape[:2], len(model.key_frames), k)], -1)
-              .transpose(2, 0, 1) for k, _ in weights]
-    outs = infer(backend, inputs, meta["size_multiple"], meta["receptive_margin"], tile, batch=len(inputs))
-    return sum(w * o for (_, w), o in zip(weights, outs)).transpose(1, 2, 0)
+    inputs, owners = [], []
+    for index, (frame, image) in enumerate(frames):
+        base = guide_mod.build_input(image, plate_space, meta["encoding"], model.guides, meta["depth_scale"])
+        for key, weight in key_weights(frame, model.key_frames):
+            planes = guide_mod.key_planes(base.shape[:2], len(model.key_frames), key)
+            inputs.append(np.concatenate([base, planes], -1).transpose(2, 0, 1))
+            owners.append((index, weight))
+    outs = infer(backend, inputs, meta["size_multiple"], meta["receptive_margin"], tile, batch)
+    looks: list[np.ndarray] = [np.zeros_like(outs[0]) for _ in frames]
+    for (index, weight), out in zip(owners, outs):
+        looks[index] += weight * out
+    return [look.transpose(1, 2, 0) for look in looks]
+
+
+def default_batch(width: int, height: int) -> int:
+    """Frames per batch: 4 up to 2K (about 3 GB in fp16), 1 above (4K: about 3 GB)."""
+    return 4 if width * height <= 2048 * 1152 else 1
 
 
 def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], out: SequencePattern, *,
                    plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
                    device: str = "auto", dtype: str = "auto", tile: int | None = None,
-                   threads: int | None = None, progress_mode: str = "text",
+                   batch: int | None = None, threads: int | None = None, progress_mode: str = "text",
                    log: Callable[[str], None] | None = None) -> list[int]:
     """Restyle ``frames`` of ``plate`` into ``out`` (EXR half by default); returns frames written.
 
@@ -111,12 +122,22 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     runner = select_backend(model, backend, device, dtype, log=log)
     log(f"model {model_path}: keys {model.key_frames}, guides {model.guides or 'none'}; backend {runner.name} {runner.dtype}")
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
+    pending: list[tuple[int, Image]] = []
+
+    def flush() -> None:
+        size = batch or default_batch(*pending[0][1].size)
+        for (frame, image), look in zip(pending, restyle_images(model, runner, pending, plate_space, tile, size)):
+            writer.write(frame, _output_image(image, colour.convert(look, model.meta["encoding"], out_space), stamp))
+            progress.advance()
+        pending.clear()
+
     with SequenceWriter(out, threads=threads) as writer:
         for frame, image in read_sequence(plate, frames, check=check_colour_finite, threads=threads):
-            look = colour.convert(restyle_image(model, runner, image, frame, plate_space, tile),
-                                  model.meta["encoding"], out_space)
-            writer.write(frame, _output_image(image, look, stamp))
-            progress.advance()
+            pending.append((frame, image))
+            if len(pending) >= (batch or default_batch(*image.size)):
+                flush()
+        if pending:
+            flush()
     return sorted(writer.written)
 
 
