@@ -132,8 +132,21 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--guide",), "guide", {"metavar": "PLATE_PATTERN", "help": "the plate whose motion guides the pass"}),
             (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP}),
             (("--out",), "out", {"metavar": "PATTERN", "help": "output sequence"}),
-            (("--handles",), "handles", {"metavar": "N", "type": int, "help": "extra frames read each side of a chunk"}),
+            (("--handles",), "handles", {"metavar": "N", "type": int,
+                                         "help": "extra frames read each side of the range (default: radius, 2 x radius for --mode both) "
+                                                 "so a chunk equals a whole-shot render"}),
+            (("--mode",), "mode", {"choices": ["global", "local", "both"],
+                                   "help": "global: per-frame colour statistics smoothed over time; local: motion-compensated "
+                                           "consistency along the plate's motion; both (default): global then local"}),
+            (("--strength",), "strength", {"metavar": "0-1", "type": float, "help": "0 leaves frames alone, 1 (default) settles fully"}),
+            (("--radius",), "radius", {"metavar": "N", "type": int, "help": "frames each side that each output frame looks at (default 3)"}),
+            (("--vectors",), "vectors", {"choices": ["dis", "blender", "nuke"],
+                                         "help": "plate motion: dis = optical flow (default); blender = the plate's Vector pass; "
+                                                 "nuke = its forward/backward layers"}),
+            (("--grade-nk",), "grade_nk", {"metavar": "FILE",
+                                           "help": "also write the global correction as a Nuke Grade node with animated curves"}),
             (("--input-colourspace",), "input_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the input")}),
+            (("--guide-colourspace",), "guide_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
         ],
         "required": ["input", "guide", "frames", "out"],
     },
@@ -286,6 +299,19 @@ def run_metrics(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def run_deflicker(job: dict[str, Any], progress: str) -> int:
+    from .temporal.deflicker import deflicker_sequence
+
+    written = deflicker_sequence(
+        SequencePattern.parse(job["input"]), SequencePattern.parse(job["guide"]), parse_frame_range(job["frames"]),
+        SequencePattern.parse(job["out"]), mode=job.get("mode", "both"), strength=job.get("strength", 1.0),
+        radius=job.get("radius", 3), handles=job.get("handles"), vectors=job.get("vectors", "dis"),
+        source_space=job.get("input_colourspace"), guide_space=job.get("guide_colourspace"),
+        grade_nk=job.get("grade_nk"), threads=job.get("threads"), progress_mode=progress)
+    print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")
+    return 0
+
+
 def run_demo(job: dict[str, Any], progress: str) -> int:
     from .demo.run import run_demo as demo
 
@@ -297,7 +323,7 @@ def run_demo(job: dict[str, Any], progress: str) -> int:
 # Stages arrive with their issues; until then the subcommand validates its job and refuses.
 RUNNERS: dict[str, Callable[[dict[str, Any], str], int] | None] = {
     "demo": run_demo, "inspect": run_inspect, "convert": run_convert,
-    "train": run_train, "run": run_run, "deflicker": None, "colourlock": None, "metrics": run_metrics,
+    "train": run_train, "run": run_run, "deflicker": run_deflicker, "colourlock": None, "metrics": run_metrics,
 }
 
 

@@ -124,6 +124,16 @@ class Image:
             f"{self._where()}: no colour channels (R,G,B or a *.Combined layer); "
             f"the file has {', '.join(self.channels)}")
 
+    def with_rgb(self, rgb: np.ndarray, attributes: dict[str, Any] | None = None) -> "Image":
+        """A new R, G, B[, A] image: ``rgb`` as colour, this image's alpha (if any), windows and metadata."""
+        planes, channels = [rgb.astype(np.float32, copy=False)], ["R", "G", "B"]
+        beauty = self.beauty()
+        if len(beauty.channels) == 4:
+            planes.append(beauty.pixels[..., 3:4].astype(np.float32))
+            channels.append("A")
+        return replace(self, pixels=np.concatenate(planes, -1), channels=tuple(channels),
+                       attributes={**self.attributes, **(attributes or {})})
+
     def as_float32(self) -> np.ndarray:
         return self.pixels.astype(np.float32, copy=False)
 

@@ -67,6 +67,12 @@ SCHEMA: dict[str, Any] = {
         "backend": {"enum": ["auto", "onnxruntime", "torch"]},
         "tile": {"type": "integer", "minimum": 16},
         "batch": {"type": "integer", "minimum": 1, "maximum": 256},
+        "mode": {"enum": ["global", "local", "both"]},
+        "strength": {"type": "number", "minimum": 0, "maximum": 1},
+        "radius": {"type": "integer", "minimum": 1, "maximum": 100},
+        "vectors": {"enum": ["dis", "blender", "nuke"]},
+        "grade_nk": _PATH,
+        "guide_colourspace": _SPACE,
         "size": {"type": "string", "pattern": r"^\d+x\d+$"},
         "parameters": {"type": "object"},
     },
@@ -108,7 +114,7 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def _resolve_paths(manifest: dict[str, Any], base: Path) -> dict[str, Any]:
-    path_fields = set(PATTERN_FIELDS) | {"model", "reference", "swatches", "out", "report", "json"}
+    path_fields = set(PATTERN_FIELDS) | {"model", "reference", "swatches", "out", "report", "json", "grade_nk"}
     resolved = dict(manifest)
     for name in path_fields & resolved.keys():
         resolved[name] = str(base / resolved[name])

@@ -7,7 +7,6 @@ the output colourspace and written atomically as they finish.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -127,7 +126,7 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     def flush() -> None:
         size = batch or default_batch(*pending[0][1].size)
         for (frame, image), look in zip(pending, restyle_images(model, runner, pending, plate_space, tile, size)):
-            writer.write(frame, _output_image(image, colour.convert(look, model.meta["encoding"], out_space), stamp))
+            writer.write(frame, image.with_rgb(colour.convert(look, model.meta["encoding"], out_space), stamp))
             progress.advance()
         pending.clear()
 
@@ -140,13 +139,3 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
             flush()
     return sorted(writer.written)
 
-
-def _output_image(plate: Image, rgb: np.ndarray, stamp: dict) -> Image:
-    beauty = plate.beauty()
-    channels = ["R", "G", "B"]
-    planes = [rgb]
-    if len(beauty.channels) == 4:
-        channels.append("A")
-        planes.append(beauty.pixels[..., 3:4].astype(np.float32))
-    return replace(plate, pixels=np.concatenate(planes, -1), channels=tuple(channels),
-                   attributes={**plate.attributes, **stamp})

@@ -1,0 +1,108 @@
+"""``restyle deflicker``: settle the flicker of a restyled sequence, guided by the plate.
+
+Modes: ``global`` (per-frame colour statistics smoothed over time, in the OCIO config's
+scene_linear space, also exportable as a native Nuke Grade), ``local`` (motion-compensated,
+gradient-domain consistency along the plate's motion, on the sRGB view) or ``both``
+(global, then local). Each pass uses only frames within ``radius``, so a chunk rendered with handles of
+``radius`` (one pass) or ``2 * radius`` (``both``; the defaults) equals a whole-shot render.
+Motion comes from the plate by optical flow (OpenCV DIS), or from the plate's own motion
+vectors: Blender's Vector pass or Nuke's forward/backward layers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import PyOpenColorIO as ocio
+
+from .. import colour
+from ..errors import UsageError
+from ..image import Image
+from ..progress import Progress
+from ..sequence import SequencePattern
+from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
+from . import global_deflicker, local_deflicker
+from .flow import flow_from_blender_vectors, flow_from_nuke_vectors
+
+MODES = ("global", "local", "both")
+VECTORS = ("dis", "blender", "nuke")
+VIEW = "sRGB - Texture"
+
+
+def context_frames(frames: list[int], handles: int, *patterns: SequencePattern) -> list[int]:
+    """``frames`` widened by ``handles`` each side, limited to frames present in every pattern.
+
+    Frames past the shot's ends simply do not exist; a frame missing inside the requested
+    range is still an error (raised by the reader).
+    """
+    wanted = range(min(frames) - handles, max(frames) + handles + 1)
+    present = set(wanted)
+    for pattern in patterns:
+        present &= set(pattern.existing_frames())
+    return [f for f in wanted if f in present or min(frames) <= f <= max(frames)]
+
+
+def vector_flows(images: Sequence[Image], kind: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Consecutive (t -> t+1, t+1 -> t) flows from the plate's own motion vectors."""
+    if kind == "blender":
+        vectors = [im.layer("*Vector", ("X", "Y", "Z", "W")).as_float32() for im in images]
+        return [(flow_from_blender_vectors(vectors[i], "next"), flow_from_blender_vectors(vectors[i + 1], "previous"))
+                for i in range(len(images) - 1)]
+    forward = [flow_from_nuke_vectors(im.layer("forward", ("u", "v")).as_float32()) for im in images]
+    backward = [flow_from_nuke_vectors(im.layer("backward", ("u", "v")).as_float32()) for im in images]
+    return [(forward[i], backward[i + 1]) for i in range(len(images) - 1)]
+
+
+def _linear_space(config: ocio.Config) -> str:
+    return colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR, config)
+
+
+def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: list[int], out: SequencePattern, *,
+                       mode: str = "both", strength: float = 1.0, radius: int = 3, handles: int | None = None,
+                       vectors: str = "dis", source_space: str | None = None, guide_space: str | None = None,
+                       grade_nk: str | None = None, threads: int | None = None,
+                       progress_mode: str = "text") -> list[int]:
+    """Deflicker ``frames`` of ``source`` into ``out``; returns the frames written."""
+    if mode not in MODES or vectors not in VECTORS:
+        raise UsageError(f"--mode {mode} / --vectors {vectors}: choose from {MODES} / {VECTORS}")
+    if not 0.0 <= strength <= 1.0 or radius < 1:
+        raise UsageError("--strength must be within 0-1 and --radius at least 1")
+    if grade_nk and mode == "local":
+        raise UsageError("--grade-nk exports the global correction; use --mode global or both")
+    # "both" chains two passes of radius r: an output frame then depends on frames within 2r.
+    handles = radius * (2 if mode == "both" else 1) if handles is None else handles
+    config = colour.load_config()
+    source_space = colour.resolve_colourspace(source_space or colour.default_colourspace(source.printf))
+    guide_space = colour.resolve_colourspace(guide_space or colour.default_colourspace(guide.printf))
+    check_frames_exist(source, frames)
+    check_frames_exist(guide, frames)
+    context = context_frames(frames, handles, source, guide)
+    progress = Progress("deflicker", len(frames) + 2, progress_mode)
+    images = [image for _, image in read_sequence(source, context, threads=threads)]
+    plates = [image for _, image in read_sequence(guide, context, threads=threads)]
+    progress.advance(message=f"read {len(context)} frames ({len(context) - len(frames)} handles)")
+    rgb = [colour.convert(im.beauty(alpha=False).as_float32(), source_space, _linear_space(config)) for im in images]
+    if mode in ("global", "both"):
+        rgb, correction = global_deflicker.correct_frames(rgb, context, radius=radius, strength=strength)
+        if grade_nk:
+            Path(grade_nk).parent.mkdir(parents=True, exist_ok=True)
+            Path(grade_nk).write_text(global_deflicker.grade_nk(correction, keep=frames))
+    if mode in ("local", "both"):
+        views = [np.clip(colour.convert(x, _linear_space(config), VIEW), 0, 1) for x in rgb]
+        flows = (vector_flows(plates, vectors) if vectors != "dis" else local_deflicker.neighbour_flows(
+            [np.clip(colour.convert(p.beauty(alpha=False).as_float32(), guide_space, VIEW), 0, 1) for p in plates]))
+        targets = [context.index(f) for f in frames]
+        views = local_deflicker.deflicker_local(views, flows=flows, radius=radius, strength=strength, targets=targets)
+        rgb = {t: colour.convert(v, VIEW, _linear_space(config)) for t, v in zip(targets, views)}
+    else:
+        rgb = dict(enumerate(rgb))
+    progress.advance(message="deflickered")
+    with SequenceWriter(out, threads=threads) as writer:
+        for frame in frames:
+            index = context.index(frame)
+            result = colour.convert(rgb[index], _linear_space(config), source_space)
+            writer.write(frame, images[index].with_rgb(result))
+            progress.advance()
+    return sorted(writer.written)
+
