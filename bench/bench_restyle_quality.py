@@ -5,8 +5,8 @@ report PSNR / SSIM against the reference, the texture distance (multi-scale slic
 Wasserstein, Karras et al. 2018) next to the painted keyframe's own distance to those
 references, E_warp next to the plate's, and the same for the baseline "keyframe warped
 along the plate's optical flow". Re-pass stability: retraining with the same inputs and
-seed must give identical frames; retraining after a saturation tweak of the keyframe must
-keep the brushwork (SSIM of luma). Writes bench/results/restyle_quality.json.
+seed must give identical frames; retraining (from the approved model, ``--init``) after a
+saturation tweak of the keyframe must keep the brushwork (SSIM of luma). Writes bench/results/restyle_quality.json.
 
     python -m bench.bench_restyle_quality --label dev-2core-cpu
 """
@@ -61,9 +61,10 @@ def flows_to_first(flows: list) -> list[np.ndarray]:
 
 
 def train_and_run(plate: SequencePattern, key: str, frames: list[int], work: Path, name: str,
-                  settings: TrainSettings) -> tuple[dict[int, np.ndarray], float]:
+                  settings: TrainSettings, init: str | None = None) -> tuple[dict[int, np.ndarray], float]:
     start = time.perf_counter()
-    model = train(plate, {KEY: key}, work / f"{name}.onnx", settings=settings, plate_space=SRGB, progress_mode="none").model
+    model = train(plate, {KEY: key}, work / f"{name}.onnx", settings=settings, plate_space=SRGB, init=init,
+                  progress_mode="none").model
     seconds = time.perf_counter() - start
     out = SequencePattern.parse(str(work / name / f"{name}.####.exr"))
     restyle_frames(str(model), plate, frames, out, plate_space=SRGB, out_space=SRGB, progress_mode="none")
@@ -86,7 +87,9 @@ def evaluate(data: Path, name: str, settings: TrainSettings, work: Path) -> dict
 
     output, train_s = train_and_run(plate, key, frames, work, f"{name}_a", settings)
     repeat, _ = train_and_run(plate, key, frames, work, f"{name}_b", settings)
-    tweaked, _ = train_and_run(plate, saturate(key, work / f"{name}_key_sat.png"), frames, work, f"{name}_c", settings)
+    # The re-pass workflow: retrain from the approved model with the artist's updated keyframe.
+    tweaked, _ = train_and_run(plate, saturate(key, work / f"{name}_key_sat.png"), frames, work, f"{name}_c",
+                               settings, init=str(work / f"{name}_a.onnx"))
     flows = metrics.plate_flows([plates[f] for f in frames])
     baseline = {f: warp(refs[KEY], to_key) for f, to_key in zip(frames, flows_to_first(flows))}
 

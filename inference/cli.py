@@ -100,6 +100,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                             "help": "do not stop early when the loss stops improving"}),
             (("--resume",), "resume", {"action": "store_const", "const": True,
                                        "help": "continue from MODEL.ckpt beside --out if it exists"}),
+            (("--init",), "init", {"metavar": "EARLIER.onnx",
+                                   "help": "start from an earlier model of this shot: an updated keyframe then changes the "
+                                           "look's colour, not its brushwork"}),
             (("--device",), "device", {"choices": ["auto", "cpu", "cuda"], "help": "where to train (default auto: CUDA if present)"}),
             (("--seed",), "seed", {"type": int, "help": "random seed; same inputs + seed on the same kind of device give the same model (default 0)"}),
         ],
@@ -139,7 +142,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                    "help": "global: per-frame colour statistics smoothed over time; local: motion-compensated "
                                            "consistency along the plate's motion; both (default): global then local"}),
             (("--strength",), "strength", {"metavar": "0-1", "type": float, "help": "0 leaves frames alone, 1 (default) settles fully"}),
-            (("--radius",), "radius", {"metavar": "N", "type": int, "help": "frames each side that each output frame looks at (default 3)"}),
+            (("--radius",), "radius", {"metavar": "N", "type": int, "help": "frames each side that each output frame looks at (default 4)"}),
             (("--vectors",), "vectors", {"choices": ["dis", "blender", "nuke"],
                                          "help": "plate motion: dis = optical flow (default); blender = the plate's Vector pass; "
                                                  "nuke = its forward/backward layers"}),
@@ -265,7 +268,7 @@ def run_train(job: dict[str, Any], progress: str) -> int:
     keys = {int(frame): path for frame, path in job["keys"].items()}
     train(SequencePattern.parse(job["plate"]), keys, job["out"], settings=settings, guides=job.get("guides"),
           plate_space=job.get("plate_colourspace"), key_space=job.get("key_colourspace"),
-          working=job.get("working_colourspace", WORKING_ENCODING), resume=job.get("resume", False),
+          working=job.get("working_colourspace", WORKING_ENCODING), resume=job.get("resume", False), init=job.get("init"),
           progress_mode=progress)
     return 0
 
@@ -305,7 +308,7 @@ def run_deflicker(job: dict[str, Any], progress: str) -> int:
     written = deflicker_sequence(
         SequencePattern.parse(job["input"]), SequencePattern.parse(job["guide"]), parse_frame_range(job["frames"]),
         SequencePattern.parse(job["out"]), mode=job.get("mode", "both"), strength=job.get("strength", 1.0),
-        radius=job.get("radius", 3), handles=job.get("handles"), vectors=job.get("vectors", "dis"),
+        radius=job.get("radius", 4), handles=job.get("handles"), vectors=job.get("vectors", "dis"),
         source_space=job.get("input_colourspace"), guide_space=job.get("guide_colourspace"),
         grade_nk=job.get("grade_nk"), threads=job.get("threads"), progress_mode=progress)
     print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")

@@ -64,6 +64,7 @@ SCHEMA: dict[str, Any] = {
         "seconds": {"type": "number", "exclusiveMinimum": 0},
         "plateau": {"type": "boolean"},
         "resume": {"type": "boolean"},
+        "init": _PATH,
         "backend": {"enum": ["auto", "onnxruntime", "torch"]},
         "tile": {"type": "integer", "minimum": 16},
         "batch": {"type": "integer", "minimum": 1, "maximum": 256},
@@ -114,7 +115,7 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def _resolve_paths(manifest: dict[str, Any], base: Path) -> dict[str, Any]:
-    path_fields = set(PATTERN_FIELDS) | {"model", "reference", "swatches", "out", "report", "json", "grade_nk"}
+    path_fields = set(PATTERN_FIELDS) | {"model", "reference", "swatches", "out", "report", "json", "grade_nk", "init"}
     resolved = dict(manifest)
     for name in path_fields & resolved.keys():
         resolved[name] = str(base / resolved[name])

@@ -83,7 +83,8 @@ def restyle_images(model: RestyleModel, backend: Backend, frames: list[tuple[int
     meta = model.meta
     inputs, owners = [], []
     for index, (frame, image) in enumerate(frames):
-        base = guide_mod.build_input(image, plate_space, meta["encoding"], model.guides, meta["depth_scale"])
+        base = guide_mod.build_input(image, plate_space, meta["encoding"], model.guides, meta["depth_scale"],
+                                     meta.get("input_smoothing", 0.0))
         for key, weight in key_weights(frame, model.key_frames):
             planes = guide_mod.key_planes(base.shape[:2], len(model.key_frames), key)
             inputs.append(np.concatenate([base, planes], -1).transpose(2, 0, 1))

@@ -9,6 +9,7 @@ With several keyframes, one constant plane per key tells the network which key's
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from .. import colour
@@ -60,9 +61,16 @@ def depth_scale(images: list[Image]) -> float:
 
 
 def build_input(image: Image, plate_space: str, working: str, guides: list[str],
-                scale: float = 1.0) -> np.ndarray:
-    """(H, W, C) float32: plate RGB in the working encoding, then the guides' channels."""
+                scale: float = 1.0, smoothing: float = 0.0) -> np.ndarray:
+    """(H, W, C) float32: plate RGB in the working encoding, then the guides' channels.
+
+    ``smoothing``: sigma (px) of a Gaussian applied to the plate's colour, the same in
+    training and in every run, so grain and render noise do not become brushwork that
+    changes every frame.
+    """
     rgb = colour.convert(image.beauty(alpha=False).as_float32(), plate_space, working)
+    if smoothing > 0:
+        rgb = cv2.GaussianBlur(rgb, (0, 0), smoothing)
     planes = [rgb]
     height, width = rgb.shape[:2]
     for guide in guides:

@@ -28,7 +28,8 @@ from .network import NetworkConfig, RestyleNet
 FORMAT_VERSION = "1"
 PREFIX = "restyle."
 REQUIRED = ("format_version", "encoding", "input_channels", "output_channels", "guides",
-            "size_multiple", "receptive_margin", "keyframes", "network", "training", "depth_scale")
+            "size_multiple", "receptive_margin", "keyframes", "network", "training", "depth_scale",
+            "input_smoothing")
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -24,7 +24,7 @@ from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import ensure_writable_folder
 from . import guides as guide_mod
-from .model_file import checkpoint_path, export_onnx, load_checkpoint, save_checkpoint, sha256_file
+from .model_file import checkpoint_path, export_onnx, load_checkpoint, load_model, save_checkpoint, sha256_file
 from .network import RECEPTIVE_MARGIN, SIZE_MULTIPLE, NetworkConfig, RestyleNet
 
 
@@ -42,6 +42,9 @@ class TrainSettings:
     res_blocks: int = 3
     seed: int = 0
     device: str = "auto"
+    # Gaussian blur (sigma, px) of the plate's colour before the network, in training and in
+    # every run: grain and render noise then cannot become brushwork that changes every frame.
+    input_smoothing: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -66,6 +69,7 @@ def resolve_device(name: str) -> torch.device:
 
 def seed_everything(seed: int, device: torch.device) -> None:
     """Same inputs + seed on the same kind of device -> the same weights."""
+    torch.set_flush_denormal(True)
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
@@ -76,7 +80,7 @@ def seed_everything(seed: int, device: torch.device) -> None:
 
 
 def load_training_pairs(plate: SequencePattern, keys: dict[int, str], plate_space: str | None,
-                        key_space: str | None, working: str, guides: list[str]
+                        key_space: str | None, working: str, guides: list[str], smoothing: float = 0.0
                         ) -> tuple[list[np.ndarray], list[np.ndarray], float]:
     """(inputs, targets, depth scale): per key, (H, W, C) network input and (H, W, 3) painting."""
     plates: list[Image] = [read_image(plate.path(frame)) for frame in sorted(keys)]
@@ -93,7 +97,7 @@ def load_training_pairs(plate: SequencePattern, keys: dict[int, str], plate_spac
         painting.check_finite(painting.beauty().channels)
         space = key_space or colour.default_colourspace(keys[frame])
         targets.append(colour.convert(painting.beauty(alpha=False).as_float32(), space, working))
-        x = guide_mod.build_input(image, plate_space, working, guides, scale)
+        x = guide_mod.build_input(image, plate_space, working, guides, scale, smoothing)
         inputs.append(np.concatenate([x, guide_mod.key_planes(x.shape[:2], len(keys), index)], axis=-1))
     return inputs, targets, scale
 
@@ -148,13 +152,25 @@ class Plateau:
         return (self.marks[-2] - self.marks[-1]) < self.tolerance * self.marks[-2]
 
 
+def _initial_weights(path: str, net: RestyleNet) -> dict[str, torch.Tensor]:
+    """Weights of an earlier model, checked to fit ``net`` (same inputs and architecture)."""
+    earlier = load_model(path)
+    if earlier.network_config != net.config:
+        raise UsageError(f"--init {path}: its network {earlier.network_config} differs from this training's "
+                         f"{net.config} (different guides or key count?)")
+    return earlier.torch_module().state_dict()
+
+
 def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, *,
           settings: TrainSettings | None = None, guides: list[str] | None = None,
           plate_space: str | None = None, key_space: str | None = None,
-          working: str = colour.WORKING_ENCODING, resume: bool = False,
+          working: str = colour.WORKING_ENCODING, resume: bool = False, init: str | None = None,
           progress_mode: str = "text",
           monitor: Callable[[int, float, RestyleNet], None] | None = None) -> TrainResult:
     """Train on ``keys`` ({plate frame: painting path}) and export ``out`` (ONNX) + checkpoint.
+
+    ``init``: start from the weights of an earlier model of this shot (same inputs), so an
+    updated keyframe changes the look's colour without reshuffling its brushwork.
 
     ``monitor(step, seconds, net)``, if given, is called every 100 steps (benchmarks use it to
     follow quality over time); training time excludes the time spent in it.
@@ -167,12 +183,15 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     ensure_writable_folder(Path(out).parent)
     device = resolve_device(settings.device)
     seed_everything(settings.seed, device)
-    inputs, targets, scale = load_training_pairs(plate, keys, plate_space, key_space, working, guides)
+    inputs, targets, scale = load_training_pairs(plate, keys, plate_space, key_space, working, guides,
+                                                 settings.input_smoothing)
     net = RestyleNet(NetworkConfig(in_channels=inputs[0].shape[2], width=settings.width,
                                    res_blocks=settings.res_blocks)).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     step = 0
     ckpt = checkpoint_path(out)
+    if init:
+        net.load_state_dict(_initial_weights(init, net))
     if resume and ckpt.exists():
         state = load_checkpoint(ckpt)
         net.load_state_dict(state["state"])
@@ -218,8 +237,9 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         "input_channels": guide_mod.channel_names(guides, len(keys)), "output_channels": ["R", "G", "B"],
         "guides": guides, "size_multiple": SIZE_MULTIPLE, "receptive_margin": RECEPTIVE_MARGIN,
         "keyframes": {str(f): sha256_file(keys[f]) for f in sorted(keys)}, "depth_scale": scale,
+        "input_smoothing": settings.input_smoothing,
         "training": {**settings.to_dict(), "steps_done": step, "seconds": round(time.monotonic() - started, 2),
-                     "final_loss": loss_value, "loss": "L1 + 0.5 L1(gradients)", "device_used": str(device),
+                     "final_loss": loss_value, "loss": "L1 + 0.5 L1(gradients)", "init": init, "device_used": str(device),
                      "torch": torch.__version__},
     }
     save_checkpoint(ckpt, net.cpu(), optimizer, step, meta)

@@ -47,11 +47,12 @@ def vector_flows(images: Sequence[Image], kind: str) -> list[tuple[np.ndarray, n
     """Consecutive (t -> t+1, t+1 -> t) flows from the plate's own motion vectors."""
     if kind == "blender":
         vectors = [im.layer("*Vector", ("X", "Y", "Z", "W")).as_float32() for im in images]
-        return [(flow_from_blender_vectors(vectors[i], "next"), flow_from_blender_vectors(vectors[i + 1], "previous"))
-                for i in range(len(images) - 1)]
-    forward = [flow_from_nuke_vectors(im.layer("forward", ("u", "v")).as_float32()) for im in images]
-    backward = [flow_from_nuke_vectors(im.layer("backward", ("u", "v")).as_float32()) for im in images]
-    return [(forward[i], backward[i + 1]) for i in range(len(images) - 1)]
+        forward = [flow_from_blender_vectors(v, "next") for v in vectors]
+        backward = [flow_from_blender_vectors(v, "previous") for v in vectors]
+    else:
+        forward = [flow_from_nuke_vectors(im.layer("forward", ("u", "v")).as_float32()) for im in images]
+        backward = [flow_from_nuke_vectors(im.layer("backward", ("u", "v")).as_float32()) for im in images]
+    return local_deflicker.neighbour_flows_from_vectors(forward, backward)
 
 
 def _linear_space(config: ocio.Config) -> str:
@@ -59,7 +60,8 @@ def _linear_space(config: ocio.Config) -> str:
 
 
 def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: list[int], out: SequencePattern, *,
-                       mode: str = "both", strength: float = 1.0, radius: int = 3, handles: int | None = None,
+                       mode: str = "both", strength: float = 1.0, radius: int = local_deflicker.DEFAULT_RADIUS,
+                       handles: int | None = None,
                        vectors: str = "dis", source_space: str | None = None, guide_space: str | None = None,
                        grade_nk: str | None = None, threads: int | None = None,
                        progress_mode: str = "text") -> list[int]:
@@ -78,7 +80,7 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
     check_frames_exist(source, frames)
     check_frames_exist(guide, frames)
     context = context_frames(frames, handles, source, guide)
-    progress = Progress("deflicker", len(frames) + 2, progress_mode)
+    progress = Progress("deflicker", (2 if mode != "global" else 1) * len(frames) + 1, progress_mode)
     images = [image for _, image in read_sequence(source, context, threads=threads)]
     plates = [image for _, image in read_sequence(guide, context, threads=threads)]
     progress.advance(message=f"read {len(context)} frames ({len(context) - len(frames)} handles)")
@@ -90,14 +92,15 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
             Path(grade_nk).write_text(global_deflicker.grade_nk(correction, keep=frames))
     if mode in ("local", "both"):
         views = [np.clip(colour.convert(x, _linear_space(config), VIEW), 0, 1) for x in rgb]
-        flows = (vector_flows(plates, vectors) if vectors != "dis" else local_deflicker.neighbour_flows(
-            [np.clip(colour.convert(p.beauty(alpha=False).as_float32(), guide_space, VIEW), 0, 1) for p in plates]))
+        plate_views = [np.clip(colour.convert(p.beauty(alpha=False).as_float32(), guide_space, VIEW), 0, 1)
+                       for p in plates]
+        flows = vector_flows(plates, vectors) if vectors != "dis" else None
         targets = [context.index(f) for f in frames]
-        views = local_deflicker.deflicker_local(views, flows=flows, radius=radius, strength=strength, targets=targets)
+        views = local_deflicker.deflicker_local(views, plate_views, flows=flows, radius=radius, strength=strength,
+                                                targets=targets, progress=lambda _: progress.advance())
         rgb = {t: colour.convert(v, VIEW, _linear_space(config)) for t, v in zip(targets, views)}
     else:
         rgb = dict(enumerate(rgb))
-    progress.advance(message="deflickered")
     with SequenceWriter(out, threads=threads) as writer:
         for frame in frames:
             index = context.index(frame)

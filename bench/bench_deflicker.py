@@ -1,0 +1,71 @@
+"""Deflicker quality on the shared flickering stylisations, and speed.
+
+Quality: for each sequence with per-frame G'MIC stylisations (they flicker like a
+frame-by-frame stylizer), deflicker the stylised sequence guided by its plate and report
+E_warp of input, output and plate, and mean SSIM(output, input) (the look is kept).
+Goal: E_warp(output) <= 1.2 x E_warp(plate) with mean SSIM(output, input) >= 0.85.
+Speed: frames/s of the deflicker on generated frames (CPU path here; the torch path on a
+GPU machine). Writes bench/results/deflicker.json.
+
+    python -m bench.bench_deflicker --label dev-2core
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inference import metrics
+from inference.measure import srgb_views
+from inference.sequence import SequencePattern
+from inference.temporal.deflicker import deflicker_sequence
+
+from .common import machine, merge_result
+
+SRGB = "sRGB - Texture"
+SEQUENCES = {
+    "sceneA_painting": ("render_sceneA/png/sceneA_beauty.####.png", "style/sceneA_painting.####.png", range(1001, 1025)),
+    "bikes_kuwahara": ("live_bikes/bikes.####.png", "style/bikes_kuwahara.####.png", range(1001, 1033)),
+}
+
+
+def quality(data: Path, name: str, radius: int, work: Path) -> dict:
+    """Run ``restyle deflicker`` (mode both) on the stylised PNGs and measure its EXR output."""
+    plate_text, style_text, frame_range = SEQUENCES[name]
+    frames = list(frame_range)
+    plate_seq, style_seq = SequencePattern.parse(str(data / plate_text)), SequencePattern.parse(str(data / style_text))
+    out = SequencePattern.parse(str(work / name / f"{name}.####.exr"))
+    start = time.perf_counter()
+    deflicker_sequence(style_seq, plate_seq, frames, out, radius=radius, source_space=SRGB, guide_space=SRGB,
+                       progress_mode="none")
+    seconds = time.perf_counter() - start
+    plate, style = srgb_views(plate_seq, frames, SRGB), srgb_views(style_seq, frames, SRGB)
+    output = srgb_views(out, frames, SRGB)
+    flows = metrics.plate_flows(plate)
+    e_in, e_out, e_plate = (metrics.e_warp(x, plate, flows)["e_warp"] for x in (style, output, plate))
+    similarity = float(np.mean([metrics.ssim(o, s) for o, s in zip(output, style)]))
+    return {"frames": f"{frames[0]}-{frames[-1]}", "size": list(plate[0].shape[1::-1]), "mode": "both",
+            "radius": radius, "e_warp_input": e_in, "e_warp_output": e_out, "e_warp_plate": e_plate,
+            "output_to_plate_ratio": e_out / e_plate, "mean_ssim_output_input": similarity,
+            "goal_e_warp_le_1_2x_plate": e_out <= 1.2 * e_plate, "goal_ssim_ge_0_85": similarity >= 0.85,
+            "seconds_end_to_end": round(seconds, 2), "fps_end_to_end": round(len(frames) / seconds, 2)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--label", required=True)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--radius", type=int, default=3)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="restyle_deflicker_") as work:
+        results = {name: quality(args.data, name, args.radius, Path(work)) for name in SEQUENCES}
+    for name, figures in results.items():
+        print(name, figures, flush=True)
+    print(f"wrote {merge_result('deflicker', args.label, {'machine': machine(), 'backend': 'numpy/OpenCV (CPU), restyle deflicker end to end (EXR half out)', 'quality': results})}")
+
+
+if __name__ == "__main__":
+    main()
