@@ -37,7 +37,7 @@ class TrainSettings:
     plateau: bool = True
     patch: int = 64
     batch: int = 16
-    lr: float = 2e-3
+    lr: float = 1e-3
     width: int = 16
     res_blocks: int = 3
     seed: int = 0
@@ -210,6 +210,7 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         loss = restyle_loss(net(x), t)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
         step += 1
         loss_value = float(loss.detach())
