@@ -54,17 +54,34 @@ def quality(data: Path, name: str, radius: int, work: Path) -> dict:
             "seconds_end_to_end": round(seconds, 2), "fps_end_to_end": round(len(frames) / seconds, 2)}
 
 
+def cpu_speed(width: int = 960, height: int = 540, count: int = 16) -> dict:
+    """Local deflicker frames/s on the numpy/OpenCV path, DIS flow on the plate included."""
+    from inference.demo.plate import render_frame
+    from inference.temporal import local_deflicker
+
+    rng = np.random.default_rng(0)
+    plate = [np.clip(render_frame(i, width, height).beauty(alpha=False).as_float32(), 0, 1) for i in range(count)]
+    frames = [np.clip(p * rng.uniform(0.8, 1.2, 3).astype(np.float32), 0, 1) for p in plate]
+    start = time.perf_counter()
+    local_deflicker.deflicker_local(frames, plate)
+    seconds = time.perf_counter() - start
+    return {"resolution": [width, height], "frames": count, "fps_including_flow": round(count / seconds, 2),
+            "backend": "numpy/OpenCV (CPU), DIS medium"}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--label", required=True)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--radius", type=int, default=3)
+    parser.add_argument("--radius", type=int, default=4)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="restyle_deflicker_") as work:
         results = {name: quality(args.data, name, args.radius, Path(work)) for name in SEQUENCES}
     for name, figures in results.items():
         print(name, figures, flush=True)
-    print(f"wrote {merge_result('deflicker', args.label, {'machine': machine(), 'backend': 'numpy/OpenCV (CPU), restyle deflicker end to end (EXR half out)', 'quality': results})}")
+    speed = cpu_speed()
+    print(speed)
+    print(f"wrote {merge_result('deflicker', args.label, {'machine': machine(), 'backend': 'numpy/OpenCV (CPU), restyle deflicker end to end (EXR half out)', 'quality': results, 'speed': speed})}")
 
 
 if __name__ == "__main__":
