@@ -87,9 +87,10 @@ def evaluate(data: Path, name: str, settings: TrainSettings, work: Path, repass:
 
     output, train_s = train_and_run(plate, key, frames, work, f"{name}_a", settings)
     repeat = train_and_run(plate, key, frames, work, f"{name}_b", settings)[0] if repass else None
-    # The re-pass workflow: retrain from the approved model with the artist's updated keyframe.
+    # The re-pass workflow: fine-tune the approved model on the artist's updated keyframe.
+    fine_tune = TrainSettings(**{**settings.to_dict(), "steps": max(1, settings.steps // 5)})
     tweaked, _ = train_and_run(plate, saturate(key, work / f"{name}_key_sat.png"), frames, work, f"{name}_c",
-                               settings, init=str(work / f"{name}_a.onnx"))
+                               fine_tune, init=str(work / f"{name}_a.onnx"))
     flows = metrics.plate_flows([plates[f] for f in frames])
     baseline = {f: warp(refs[KEY], to_key) for f, to_key in zip(frames, flows_to_first(flows))}
 

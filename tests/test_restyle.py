@@ -190,3 +190,22 @@ def test_batched_frames_equal_one_at_a_time(shot, model, tmp_path):
         restyle_frames(str(model), plate, list(range(1, 8)), out, batch=batch, progress_mode="none")
         results.append([read_image(out.path(f)).as_float32() for f in range(1, 8)])
     assert all(np.abs(a - b).max() < 1e-3 for a, b in zip(*results))
+
+
+def test_init_starts_from_an_earlier_model_and_refuses_a_mismatched_one(shot, model, tmp_path):
+    root, plate, keys = shot
+    warmer = tmp_path / "warm.png"
+    key = read_image(keys[1])
+    write_image(warmer, key.with_rgb(np.clip(key.as_float32() * np.array([1.1, 1.0, 0.9], np.float32), 0, 1)))
+    settings = TrainSettings(**{**FAST.to_dict(), "steps": 1})
+    tuned = train(plate, {1: str(warmer)}, tmp_path / "tuned.onnx", settings=settings, init=str(model),
+                  plate_space=PLATE_COLOURSPACE, progress_mode="none").model
+    start = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(model)).graph.initializer}
+    after = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(tuned)).graph.initializer}
+    assert max(np.abs(after[k] - start[k]).max() for k in start) < 0.01  # one step away, not a fresh start
+    assert load_model(tuned).meta["training"]["init"] == str(model)
+    two_key = train(plate, keys, tmp_path / "two.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
+                    progress_mode="none").model
+    with pytest.raises(UsageError, match="--init .*two.onnx.*differs"):
+        train(plate, {1: keys[1]}, tmp_path / "x.onnx", settings=settings, init=str(two_key),
+              plate_space=PLATE_COLOURSPACE, progress_mode="none")
