@@ -1,0 +1,379 @@
+"""Local deflicker on the GPU: a torch port of
+:func:`inference.temporal.local_deflicker.deflicker_local` (same maths, same constants).
+
+The algorithm is the one of :mod:`inference.temporal.local_deflicker` (read its module
+docstring); this module only changes how it is computed:
+
+- frames, plate and flows are torch tensors, ``(N, 3, H, W)`` and ``(N-1, 2, 2, H, W)``
+  (pair k = ``(flow k -> k+1, flow k+1 -> k)``, channel 0 = x right, 1 = y down, pixels);
+  the flows are supplied (motion vectors or precomputed): no optical flow here;
+- several targets are processed at once (``batch``): every chain step of every target of
+  a batch is one ``grid_sample`` call per sampled quantity, the past and the future chains
+  separately; for consecutive targets the sources are views (no gather);
+- warps are ``grid_sample`` (bilinear, ``padding_mode='border'`` = cv2's
+  ``BORDER_REPLICATE``), normalised with ``align_corners=False`` so that pixel ``x`` maps
+  to ``(2 x + 1) / W - 1`` (pixel centres, as ``cv2.remap``). OpenCV 4's ``cv2.remap``
+  rounds float sampling positions to 1/32 pixel (``INTER_TAB_SIZE``), OpenCV 5's does not:
+  ``match_cv2`` (default: probe the installed cv2) rounds them likewise, so the bilinear
+  weights are the same as the numpy path's;
+- Gaussian blurs are separable convolutions with OpenCV's kernel
+  (``ksize = cvRound(8 sigma + 1) | 1`` for float images, :func:`cv2.getGaussianKernel`)
+  and OpenCV's ``BORDER_REFLECT`` (symmetric, ``fedcba|abcdef``; not torch's 'reflect'
+  which is ``BORDER_REFLECT_101``); the large blur (``sigma``) is computed at reduced
+  resolution exactly as the numpy ``_blur`` does (INTER_AREA down, blur, INTER_LINEAR up);
+- the noise scale ``tau`` uses the exact median (a sort) over the usable pixels;
+- convolutions run with TF32 disabled (TF32 would change the mismatch by ~1e-3 relative).
+
+Parity with the numpy path (tests/test_local_deflicker_torch.py, OpenCV 5.0 on the dev
+machine): 1.2e-7 max abs on 64x32 frames with 1/32-pixel translations (the output moves up to
+0.2 from the input), 1.0e-4 max abs with rotating, non-dyadic flows at 64x48. fp32 rounding of
+the normalised coordinates (~1e-4 pixel at 2K) could flip a visibility test that sits exactly
+on its threshold; the results would then differ at those pixels only.
+
+Speed (bench/bench_deflicker_speed.py, H100 80GB HBM3, torch 2.11 cu130, fp32, radius 4,
+8 middle targets of 16 frames, supplied flows, data on the GPU, occlusion masks included):
+181.8 frames/s at 2048x1080 (5.1 GB peak), 50.8 frames/s at 3840x2160 (19.0 GB peak).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .local_deflicker import (_FRAME_GUIDE_BLUR, _MOTION_BOUNDARIES, _NOISE_FACTOR, _PATCH_BLUR,
+                              _TIME_SIGMA_PER_RADIUS, DEFAULT_DETAIL, DEFAULT_RADIUS,
+                              DEFAULT_SIGMA, DEFAULT_TOLERANCE)
+
+# OpenCV 4 cv2.remap quantises the sampling positions to 1/INTER_TAB_SIZE pixel; OpenCV 5
+# samples float maps exactly. Which one is installed is probed once (_cv2_quantises).
+_INTER_TAB_SIZE = 32
+DEFAULT_BATCH = 8
+
+if _MOTION_BOUNDARIES:  # pragma: no cover - the numpy module leaves the clause out
+    raise NotImplementedError("local_deflicker_torch does not implement the motion-boundary clause")
+
+
+# --------------------------------------------------------------------------- helpers
+def _cv2_quantises() -> bool:
+    """Whether the installed cv2.remap rounds float sampling positions to 1/32 pixel."""
+    image = np.array([[0.0, 1.0]], np.float32)
+    map_x, map_y = np.full((1, 1), 0.01, np.float32), np.zeros((1, 1), np.float32)
+    value = float(cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE).reshape(-1)[0])
+    return abs(value - 0.01) > 1e-3
+
+
+_CV2_QUANTISES = _cv2_quantises()
+
+
+def _no_tf32():
+    """Context: cuDNN convolutions in full fp32 (no TF32)."""
+    if not torch.cuda.is_available():
+        return contextlib.nullcontext()
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                       deterministic=cudnn.deterministic, allow_tf32=False)
+
+
+_KERNELS: dict = {}
+_INDICES: dict = {}
+
+
+def _gaussian_kernel(sigma: float, device, dtype) -> torch.Tensor:
+    """OpenCV's Gaussian kernel for a sigma-only call on a float image."""
+    key = (float(sigma), str(device), dtype)
+    if key not in _KERNELS:
+        ksize = int(round(sigma * 4 * 2 + 1)) | 1
+        kernel = cv2.getGaussianKernel(ksize, float(sigma), cv2.CV_32F).reshape(-1)
+        _KERNELS[key] = torch.from_numpy(np.ascontiguousarray(kernel)).to(device=device, dtype=dtype)
+    return _KERNELS[key]
+
+
+def _reflect_index(n: int, r: int, device) -> torch.Tensor:
+    """Indices of ``arange(-r, n + r)`` under cv2's BORDER_REFLECT (any r, even r >= n)."""
+    key = (n, r, str(device))
+    if key not in _INDICES:
+        idx = torch.arange(-r, n + r, dtype=torch.int64)
+        if n == 1:
+            idx = torch.zeros_like(idx)
+        else:
+            idx = torch.remainder(idx, 2 * n)
+            idx = torch.where(idx >= n, 2 * n - 1 - idx, idx)
+        _INDICES[key] = idx.to(device)
+    return _INDICES[key]
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``cv2.GaussianBlur(x, (0, 0), sigma, borderType=BORDER_REFLECT)`` of ``(B, C, H, W)``."""
+    if sigma <= 0:
+        return x
+    b, c, h, w = x.shape
+    kernel = _gaussian_kernel(sigma, x.device, x.dtype)
+    r = kernel.numel() // 2
+    # one depthwise convolution over all planes (torch's direct depthwise kernel on CUDA,
+    # much faster than cuDNN's implicit GEMM for a 1-D kernel; never TF32)
+    y = x.reshape(1, b * c, h, w)
+    with _no_tf32():
+        y = F.conv2d(y.index_select(3, _reflect_index(w, r, x.device)),
+                     kernel.view(1, 1, 1, -1).expand(b * c, 1, 1, -1), groups=b * c)
+        y = F.conv2d(y.index_select(2, _reflect_index(h, r, x.device)),
+                     kernel.view(1, 1, -1, 1).expand(b * c, 1, -1, 1), groups=b * c)
+    return y.reshape(b, c, h, w)
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The numpy module's ``_blur``: large sigmas on a copy downscaled by an integer factor."""
+    if sigma <= 0:
+        return x
+    h, w = x.shape[-2:]
+    factor = int(max(1, min(sigma // 4, min(h, w) // 8)))
+    if factor <= 1:
+        return _gaussian_blur(x, sigma)
+    sh, sw = max(1, round(h / factor)), max(1, round(w / factor))
+    if sh * factor == h and sw * factor == w:
+        small = F.avg_pool2d(x, factor)  # INTER_AREA at an integer factor: box average
+    else:
+        small = F.interpolate(x, size=(sh, sw), mode="area")  # (approximates cv2's INTER_AREA)
+    small = _gaussian_blur(small, sigma / factor)
+    return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+
+
+class _Sampler:
+    """Absolute pixel positions -> grid_sample grids; bilinear sampling, border replicated."""
+
+    def __init__(self, h: int, w: int, device, match_cv2: bool):
+        self.h, self.w, self.match_cv2 = h, w, match_cv2
+        scale = torch.tensor([2.0 / w, 2.0 / h], dtype=torch.float32, device=device)
+        self.scale = scale / _INTER_TAB_SIZE if match_cv2 else scale
+        self.offset = torch.tensor([1.0 / w - 1.0, 1.0 / h - 1.0], dtype=torch.float32, device=device)
+        self.limit = torch.tensor([w - 1.0, h - 1.0], dtype=torch.float32, device=device)
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32, device=device),
+                                torch.arange(w, dtype=torch.float32, device=device), indexing="ij")
+        self.base = torch.stack([xs, ys], dim=-1)[None]  # (1, H, W, 2)
+
+    def grid(self, pos: torch.Tensor) -> torch.Tensor:
+        """``(B, H, W, 2)`` pixel positions (x, y) -> normalised grid (align_corners=False)."""
+        if self.match_cv2:
+            pos = torch.round(pos * float(_INTER_TAB_SIZE))
+        return torch.addcmul(self.offset, pos, self.scale)
+
+    @staticmethod
+    def sample(src: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        return F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def inside(self, pos: torch.Tensor) -> torch.Tensor:
+        """``(B, H, W)`` bool: position inside ``[0, W-1] x [0, H-1]``."""
+        ok = (pos >= 0) & (pos <= self.limit)
+        return ok[..., 0] & ok[..., 1]
+
+
+def _take(x: torch.Tensor, idx: Sequence[int]) -> torch.Tensor:
+    """``x[idx]``: a view when idx are consecutive, else a gather."""
+    idx = list(idx)
+    if idx == list(range(idx[0], idx[0] + len(idx))):
+        return x[idx[0]:idx[0] + len(idx)]
+    return x.index_select(0, torch.tensor(idx, dtype=torch.int64, device=x.device))
+
+
+def _occlusion(sampler: _Sampler, fw: torch.Tensor, bw: torch.Tensor) -> torch.Tensor:
+    """:func:`inference.temporal.flow.occlusion_mask` without motion boundaries, batched.
+
+    ``fw``, ``bw``: ``(P, 2, H, W)``; returns ``(P, 1, H, W)`` float 1 = visible.
+    """
+    pos = sampler.base + fw.permute(0, 2, 3, 1)
+    bw_at = sampler.sample(bw, sampler.grid(pos))
+    fb_sq = ((fw + bw_at) ** 2).sum(dim=1)
+    fw_sq = (fw ** 2).sum(dim=1)
+    bw_sq = (bw_at ** 2).sum(dim=1)
+    occluded = fb_sq > 0.01 * (fw_sq + bw_sq) + 0.5
+    return (~occluded & sampler.inside(pos)).unsqueeze(1).float()
+
+
+def _medians(values: torch.Tensor, usable: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row ``np.median(values[usable])`` of ``(B, ...)``; and whether any is usable."""
+    b = values.shape[0]
+    flat = torch.where(usable, values, torch.full_like(values, float("inf"))).reshape(b, -1)
+    count = usable.reshape(b, -1).sum(dim=1)
+    ordered = torch.sort(flat, dim=1).values
+    last = flat.shape[1] - 1
+    lo = ((count - 1).clamp(min=0) // 2).clamp(max=last)
+    hi = (count // 2).clamp(max=last)
+    med = 0.5 * (ordered.gather(1, lo[:, None]) + ordered.gather(1, hi[:, None]))[:, 0]
+    valid = count > 0
+    return torch.where(valid, med, torch.zeros_like(med)), valid
+
+
+# --------------------------------------------------------------------------- deflicker
+def deflicker_local_torch(frames: torch.Tensor, plate: torch.Tensor | None, flows: torch.Tensor, *,
+                          radius: int = DEFAULT_RADIUS, strength: float = 1.0,
+                          sigma: float = DEFAULT_SIGMA, detail: float = DEFAULT_DETAIL,
+                          tolerance: float = DEFAULT_TOLERANCE,
+                          targets: Sequence[int] | None = None, batch: int = DEFAULT_BATCH,
+                          match_cv2: bool | None = None) -> torch.Tensor:
+    """:func:`~inference.temporal.local_deflicker.deflicker_local` on torch tensors (GPU).
+
+    Args:
+        frames: ``(N, 3, H, W)`` stylised frames, sRGB-encoded in [0, 1] (float; computed
+            as float32), on the device to compute on.
+        plate: ``(N, 3, H, W)`` plate frames (robust weights); None uses the frames
+            blurred by 2 pixels, as the numpy path does without a plate.
+        flows: ``(N-1, 2, 2, H, W)``: ``flows[k, 0]`` = flow k -> k+1, ``flows[k, 1]`` =
+            flow k+1 -> k (pixels, x right, y down).
+        radius, strength, sigma, detail, tolerance: as in ``deflicker_local``.
+        targets: indices of the frames to return (default all, in order).
+        batch: targets computed together (memory grows linearly: about 0.45 GB per
+            target at 2048x1080 fp32).
+        match_cv2: round sampling positions to 1/32 pixel as OpenCV 4's ``cv2.remap``
+            does; None (default): do so if the installed cv2 does (OpenCV 5 does not).
+    Returns:
+        ``(len(targets), 3, H, W)`` float32 (not clipped).
+    """
+    if frames.ndim != 4 or frames.shape[1] != 3:
+        raise ValueError(f"frames: expected (N, 3, H, W), got {tuple(frames.shape)}")
+    n, _, h, w = frames.shape
+    if plate is not None and tuple(plate.shape) != tuple(frames.shape):
+        raise ValueError(f"plate {tuple(plate.shape)} does not match frames {tuple(frames.shape)}")
+    if tuple(flows.shape) != (max(n - 1, 0), 2, 2, h, w):
+        raise ValueError(f"flows: expected {(max(n - 1, 0), 2, 2, h, w)}, got {tuple(flows.shape)}")
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    if not 0.0 <= strength <= 1.0 or not 0.0 <= detail <= 1.0:
+        raise ValueError(f"strength and detail must be in [0, 1], got {strength}, {detail}")
+    if tolerance <= 0:
+        raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    targets = list(range(n)) if targets is None else [int(t) for t in targets]
+    for t in targets:
+        if not 0 <= t < n:
+            raise IndexError(f"target {t} outside the {n} given frames")
+    device = frames.device
+    frames = frames.float()
+    out = torch.empty((len(targets), 3, h, w), dtype=torch.float32, device=device)
+    if not targets:
+        return out
+    if strength == 0.0 or radius == 0 or n < 2:
+        out.copy_(frames.index_select(0, torch.tensor(targets, device=device)))
+        return out
+
+    flows = flows.float()
+    guides = plate.float() if plate is not None else _gaussian_blur(frames, _FRAME_GUIDE_BLUR)
+    sampler = _Sampler(h, w, device, _CV2_QUANTISES if match_cv2 is None else bool(match_cv2))
+    time_sigma = max(radius * _TIME_SIGMA_PER_RADIUS, 0.5)
+    time_weight = [float(np.float32(np.exp(-(j ** 2) / (2.0 * time_sigma ** 2))))
+                   for j in range(radius + 1)]
+    uniq = sorted(set(targets))
+    batch = max(1, int(batch))
+
+    # visibility of the consecutive pairs, computed once per pair (kept for the window)
+    vis_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def visibility(k_lo: int, k_hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(P, 1, H, W)`` masks (k -> k+1, k+1 -> k) for pairs k_lo..k_hi-1."""
+        for key in [key for key in vis_cache if key < k_lo]:
+            del vis_cache[key]
+        missing = [k for k in range(k_lo, k_hi) if k not in vis_cache]
+        if missing:
+            fw, bw = _take(flows, missing)[:, 0], _take(flows, missing)[:, 1]
+            vis_fw, vis_bw = _occlusion(sampler, fw, bw), _occlusion(sampler, bw, fw)
+            for i, k in enumerate(missing):
+                vis_cache[k] = (vis_fw[i], vis_bw[i])
+        return (torch.stack([vis_cache[k][0] for k in range(k_lo, k_hi)]),
+                torch.stack([vis_cache[k][1] for k in range(k_lo, k_hi)]))
+
+    def mismatch(guide_s: torch.Tensor, guide_t: torch.Tensor) -> torch.Tensor:
+        diff = torch.square(guide_s - guide_t).mean(dim=1, keepdim=True)
+        return _gaussian_blur(diff, _PATCH_BLUR) if _PATCH_BLUR > 0 else diff
+
+    results: dict[int, torch.Tensor] = {}
+    for start in range(0, len(uniq), batch):
+        tt = uniq[start:start + batch]
+        count = len(tt)
+        k_lo, k_hi = max(0, tt[0] - radius), min(n - 1, tt[-1] + radius)  # pairs k_lo..k_hi-1
+        vis_pair = dict(zip((1, -1), visibility(k_lo, k_hi)))
+        current, guide_t = _take(frames, tt), _take(guides, tt)
+        num = torch.zeros((count, 3, h, w), dtype=torch.float32, device=device)
+        den = torch.ones((count, 1, h, w), dtype=torch.float32, device=device)
+
+        def active(d: int, j: int) -> tuple[int, int]:
+            """Batch positions [a, b) whose chain in direction d has a step j."""
+            idx = [p for p in range(count) if 0 <= tt[p] + d * j <= n - 1]
+            return (idx[0], idx[-1] + 1) if idx else (0, 0)
+
+        def neighbour(d: int, j: int, a: int, b: int, pos: torch.Tensor):
+            """Guide and frame of s = t + d j sampled at pos (chains a..b-1)."""
+            grid = sampler.grid(pos)
+            src = [tt[p] + d * j for p in range(a, b)]
+            return sampler.sample(_take(guides, src), grid), sampler.sample(_take(frames, src), grid)
+
+        def accumulate(j: int, a: int, b: int, visible, diff, warped, inv_tol) -> None:
+            weight = torch.exp(diff * -inv_tol[a:b, None, None, None]).mul_(visible).mul_(time_weight[j])
+            num[a:b].addcmul_(weight, warped - current[a:b])
+            den[a:b] += weight
+
+        # step 1 (immediate neighbours), both directions: also gives the noise scale
+        state, first = {}, {}
+        noise_sum = torch.zeros(count, dtype=torch.float64, device=device)
+        noise_n = torch.zeros(count, dtype=torch.float64, device=device)
+        for d in (1, -1):
+            a, b = active(d, 1)
+            if a == b:
+                continue
+            pair_idx = [tt[p] if d > 0 else tt[p] - 1 for p in range(a, b)]
+            flow = _take(flows, pair_idx)[:, 0 if d > 0 else 1]
+            vis = _take(vis_pair[d], [k - k_lo for k in pair_idx])[:, 0]
+            pos = sampler.base + flow.permute(0, 2, 3, 1)
+            usable = vis > 0.5
+            visible = (usable & sampler.inside(pos)).unsqueeze(1).float()
+            guide_s, frame_s = neighbour(d, 1, a, b, pos)
+            diff = mismatch(guide_s, guide_t[a:b])
+            med, valid = _medians(diff[:, 0], usable)
+            noise_sum[a:b] += med.double()
+            noise_n[a:b] += valid.double()
+            state[d] = (a, b, pos, visible)
+            first[d] = (diff, frame_s)
+        noise = torch.where(noise_n > 0, noise_sum / noise_n.clamp(min=1), torch.zeros_like(noise_sum))
+        scale_sq = tolerance ** 2 + _NOISE_FACTOR ** 2 * noise
+        inv_tol = (1.0 / (2.0 * scale_sq)).float()
+
+        for d, (a, b, pos, visible) in state.items():
+            diff, frame_s = first.pop(d)
+            accumulate(1, a, b, visible, diff, frame_s, inv_tol)
+            del diff, frame_s
+            for j in range(2, radius + 1):
+                a2, b2 = active(d, j)
+                if a2 == b2:
+                    break
+                pos, visible = pos[a2 - a:b2 - a], visible[a2 - a:b2 - a]
+                a, b = a2, b2
+                # flow n -> n + d and its visibility, sampled where the chain is in frame n
+                pair_idx = [tt[p] + d * (j - 1) - (0 if d > 0 else 1) for p in range(a, b)]
+                grid = sampler.grid(pos)
+                flow_at = sampler.sample(_take(flows, pair_idx)[:, 0 if d > 0 else 1], grid)
+                vis_at = sampler.sample(_take(vis_pair[d], [k - k_lo for k in pair_idx]), grid)
+                visible = visible * (vis_at > 0.5)
+                pos = pos + flow_at.permute(0, 2, 3, 1)
+                visible = visible * sampler.inside(pos).unsqueeze(1)
+                guide_s, frame_s = neighbour(d, j, a, b, pos)
+                accumulate(j, a, b, visible, mismatch(guide_s, guide_t[a:b]), frame_s, inv_tol)
+        del state
+
+        full = num / den
+        if detail >= 1.0 and sigma <= 0:
+            low = full
+        else:
+            low_both = _blur(torch.cat([num, den], dim=1), sigma)
+            num_low, den_low = low_both[:, :3], low_both[:, 3:]
+            low = num_low / den_low
+            if detail > 0.0:
+                share = (den - 1.0) / den
+                mean_low = num_low / torch.clamp(den_low - 1.0, min=1e-6)
+                low = low + float(np.float32(detail)) * (full - share * mean_low)
+        result = current + float(np.float32(strength)) * low
+        for p, t in enumerate(tt):
+            results[t] = result[p]
+    for i, t in enumerate(targets):
+        out[i] = results[t]
+    return out
