@@ -150,6 +150,8 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                            "help": "also write the global correction as a Nuke Grade node with animated curves"}),
             (("--input-colourspace",), "input_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the input")}),
             (("--guide-colourspace",), "guide_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
+            (("--device",), "device", {"choices": ["auto", "cpu", "cuda"],
+                                       "help": "cpu: numpy/OpenCV path; cuda: torch on the GPU (same result); auto (default): GPU if present"}),
         ],
         "required": ["input", "guide", "frames", "out"],
     },
@@ -310,7 +312,8 @@ def run_deflicker(job: dict[str, Any], progress: str) -> int:
         SequencePattern.parse(job["out"]), mode=job.get("mode", "both"), strength=job.get("strength", 1.0),
         radius=job.get("radius", 4), handles=job.get("handles"), vectors=job.get("vectors", "dis"),
         source_space=job.get("input_colourspace"), guide_space=job.get("guide_colourspace"),
-        grade_nk=job.get("grade_nk"), threads=job.get("threads"), progress_mode=progress)
+        grade_nk=job.get("grade_nk"), device=job.get("device", "auto"), threads=job.get("threads"),
+        progress_mode=progress)
     print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")
     return 0
 

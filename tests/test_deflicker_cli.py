@@ -74,3 +74,16 @@ def test_bad_deflicker_options_are_usage_errors(flickering, tmp_path, capsys):
     assert _run(*base, "--mode", "local", "--grade-nk", str(tmp_path / "g.nk")) == 64
     assert _run(*base, "--vectors", "blender") == 65  # the demo plate has no Blender Vector layer
     assert "Vector" in capsys.readouterr().err
+
+
+def test_the_torch_path_gives_the_numpy_result(flickering):
+    from inference.temporal import local_deflicker
+    from inference.temporal.deflicker import local_torch
+
+    _, plate, source = flickering
+    views, plates = _views(source, FRAMES[:8]), _views(plate, FRAMES[:8])
+    flows = local_deflicker.neighbour_flows(plates)
+    reference = local_deflicker.deflicker_local(views, plates, flows=flows, radius=2, targets=[2, 3, 4])
+    ported = local_torch(views, plates, flows, 2, 1.0, [2, 3, 4], "cpu")
+    assert max(np.abs(a - b).max() for a, b in zip(reference, ported)) < 1e-3
+    assert np.abs(ported[0] - views[2]).max() > 0.01  # it did change the frame

@@ -55,6 +55,33 @@ def vector_flows(images: Sequence[Image], kind: str) -> list[tuple[np.ndarray, n
     return local_deflicker.neighbour_flows_from_vectors(forward, backward)
 
 
+def resolve_device(device: str) -> str:
+    """``cpu`` or ``cuda`` for a ``--device`` value."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: torch sees no CUDA device here; use --device cpu")
+    return device
+
+
+def local_torch(views: list[np.ndarray], plate_views: list[np.ndarray], flows, radius: int, strength: float,
+                targets: list[int], device: str) -> list[np.ndarray]:
+    """The local pass through the torch port, on ``device``; numpy frames and flow pairs in and out."""
+    import torch
+
+    from .local_deflicker_torch import deflicker_local_torch
+
+    def stack(images: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).copy()).to(device)
+
+    pairs = torch.from_numpy(np.stack([np.stack(pair) for pair in flows]).transpose(0, 1, 4, 2, 3).copy()).to(device)
+    out = deflicker_local_torch(stack(views), stack(plate_views), pairs, radius=radius, strength=strength,
+                                targets=targets)
+    return list(out.permute(0, 2, 3, 1).cpu().numpy())
+
+
 def _linear_space(config: ocio.Config) -> str:
     return colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR, config)
 
@@ -63,9 +90,13 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
                        mode: str = "both", strength: float = 1.0, radius: int = local_deflicker.DEFAULT_RADIUS,
                        handles: int | None = None,
                        vectors: str = "dis", source_space: str | None = None, guide_space: str | None = None,
-                       grade_nk: str | None = None, threads: int | None = None,
+                       grade_nk: str | None = None, device: str = "auto", threads: int | None = None,
                        progress_mode: str = "text") -> list[int]:
-    """Deflicker ``frames`` of ``source`` into ``out``; returns the frames written."""
+    """Deflicker ``frames`` of ``source`` into ``out``; returns the frames written.
+
+    ``device``: ``cpu`` runs the numpy/OpenCV path, ``cuda`` the torch port on the GPU (same
+    results to ~1e-7), ``auto`` the GPU when torch sees one.
+    """
     if mode not in MODES or vectors not in VECTORS:
         raise UsageError(f"--mode {mode} / --vectors {vectors}: choose from {MODES} / {VECTORS}")
     if not 0.0 <= strength <= 1.0 or radius < 1:
@@ -96,8 +127,13 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
                        for p in plates]
         flows = vector_flows(plates, vectors) if vectors != "dis" else None
         targets = [context.index(f) for f in frames]
-        views = local_deflicker.deflicker_local(views, plate_views, flows=flows, radius=radius, strength=strength,
-                                                targets=targets, progress=lambda _: progress.advance())
+        if resolve_device(device) == "cuda":
+            flows = flows or local_deflicker.neighbour_flows(plate_views)
+            views = local_torch(views, plate_views, flows, radius, strength, targets, "cuda")
+            progress.advance(len(targets))
+        else:
+            views = local_deflicker.deflicker_local(views, plate_views, flows=flows, radius=radius, strength=strength,
+                                                    targets=targets, progress=lambda _: progress.advance())
         rgb = {t: colour.convert(v, VIEW, _linear_space(config)) for t, v in zip(targets, views)}
     else:
         rgb = dict(enumerate(rgb))
