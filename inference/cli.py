@@ -179,6 +179,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--output-colourspace",), "output_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the output")}),
             (("--plate-colourspace",), "plate_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
             (("--reference-colourspace",), "reference_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the references")}),
+            (("--vectors",), "vectors", {"choices": ["dis", "blender", "nuke"],
+                                         "help": "plate motion for E_warp: dis = optical flow (default); blender = the plate's "
+                                                 "Vector pass; nuke = its forward/backward layers"}),
         ],
         "required": ["output", "plate", "frames", "json"],
     },
@@ -295,7 +298,8 @@ def run_metrics(job: dict[str, Any], progress: str) -> int:
     figures = measure(SequencePattern.parse(job["output"]), SequencePattern.parse(job["plate"]),
                       parse_frame_range(job["frames"]), reference=reference,
                       output_space=job.get("output_colourspace"), plate_space=job.get("plate_colourspace"),
-                      reference_space=job.get("reference_colourspace"), threads=job.get("threads"),
+                      reference_space=job.get("reference_colourspace"), vectors=job.get("vectors", "dis"),
+                      threads=job.get("threads"),
                       progress_mode=progress)
     text = json.dumps(figures, indent=2)
     print(text)

@@ -14,6 +14,7 @@ from . import colour, metrics
 from .progress import Progress
 from .sequence import SequencePattern, format_frame_range
 from .sequence_io import read_sequence
+from .temporal.deflicker import vector_flows
 
 VIEW = "sRGB - Texture"
 
@@ -28,17 +29,26 @@ def srgb_views(pattern: SequencePattern, frames: list[int], space: str | None,
 
 def measure(output: SequencePattern, plate: SequencePattern, frames: list[int], *,
             reference: SequencePattern | None = None, output_space: str | None = None,
-            plate_space: str | None = None, reference_space: str | None = None,
+            plate_space: str | None = None, reference_space: str | None = None, vectors: str = "dis",
             threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
-    """Figures for ``output`` over ``frames`` (see module docstring)."""
+    """Figures for ``output`` over ``frames`` (see module docstring).
+
+    ``vectors``: ``dis`` measures the plate's motion by optical flow; ``blender`` / ``nuke``
+    take it from the plate's own motion vectors (Vector pass / forward-backward layers).
+    """
     progress = Progress("metrics", 3 if reference else 2, progress_mode)
     plate_views = srgb_views(plate, frames, plate_space, threads)
     output_views = srgb_views(output, frames, output_space, threads)
-    flows = metrics.plate_flows(plate_views)
+    if vectors == "dis":
+        flows = metrics.plate_flows(plate_views)
+    else:
+        pairs = vector_flows([image for _, image in read_sequence(plate, frames, threads=threads)], vectors)
+        flows = [(backward, forward) for forward, backward in pairs]  # metrics wants (t -> t-1, t-1 -> t)
     progress.advance(message="plate flow")
     result: dict[str, Any] = {
         "output": output.printf, "plate": plate.printf, "frames": format_frame_range(frames),
-        "measured_on": "sRGB view, 0-1", "flow": "OpenCV DIS (medium) on the plate",
+        "measured_on": "sRGB view, 0-1",
+        "flow": "OpenCV DIS (medium) on the plate" if vectors == "dis" else f"the plate's {vectors} motion vectors",
         "e_warp": metrics.e_warp(output_views, plate_views, flows)["e_warp"],
         "plate_e_warp": metrics.e_warp(plate_views, plate_views, flows)["e_warp"],
     }

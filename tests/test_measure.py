@@ -19,3 +19,14 @@ def test_metrics_cli_reports_flicker_against_the_plate(shared_data, tmp_path, ca
     plate_only = json.loads(out.read_text())
     assert plate_only["e_warp_ratio_to_plate"] == 1.0
     assert 10 < plate_only["psnr_db"] < 40 and plate_only["ssim"] < 1.0
+
+
+def test_metrics_with_the_blender_vector_pass(shared_data, tmp_path):
+    exr = str(shared_data / "render_sceneA" / "exr" / "sceneA.####.exr")
+    style = str(shared_data / "style" / "sceneA_painting.####.png")
+    out = tmp_path / "v.json"
+    assert cli.main(["metrics", "--output", style, "--plate", exr, "--plate-colourspace", "lin_rec709",
+                     "--frames", "1008-1012", "--vectors", "blender", "--json", str(out), "--progress", "none"]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["flow"] == "the plate's blender motion vectors"
+    assert figures["e_warp"] > 5 * figures["plate_e_warp"] > 0
