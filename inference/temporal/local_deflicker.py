@@ -220,6 +220,22 @@ def _chains(pairs: _Pairs, t: int, lo: int, hi: int, shape: tuple[int, int]):
 
 
 # --------------------------------------------------------------------------- deflicker
+def check_parameters(n_frames: int, radius: int, strength: float, detail: float, tolerance: float,
+                     targets: Sequence[int] | None) -> list[int]:
+    """Validate the knobs shared by the numpy and torch paths; returns the target indices."""
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    if not 0.0 <= strength <= 1.0 or not 0.0 <= detail <= 1.0:
+        raise ValueError(f"strength and detail must be in [0, 1], got {strength}, {detail}")
+    if tolerance <= 0:
+        raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    targets = list(range(n_frames)) if targets is None else [int(t) for t in targets]
+    for t in targets:
+        if not 0 <= t < n_frames:
+            raise IndexError(f"target {t} outside the {n_frames} given frames")
+    return targets
+
+
 def deflicker_local(frames: Sequence[np.ndarray], plate: Sequence[np.ndarray] | None = None, *,
                     flows: Sequence[FlowPair] | None = None, radius: int = DEFAULT_RADIUS,
                     strength: float = 1.0, sigma: float = DEFAULT_SIGMA,
@@ -265,16 +281,7 @@ def deflicker_local(frames: Sequence[np.ndarray], plate: Sequence[np.ndarray] | 
         raise ValueError(f"{n_frames} frames but {len(plate)} plate frames")
     if flows is not None and len(flows) != max(n_frames - 1, 0):
         raise ValueError(f"expected {max(n_frames - 1, 0)} flow pairs, got {len(flows)}")
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
-    if not 0.0 <= strength <= 1.0 or not 0.0 <= detail <= 1.0:
-        raise ValueError(f"strength and detail must be in [0, 1], got {strength}, {detail}")
-    if tolerance <= 0:
-        raise ValueError(f"tolerance must be > 0, got {tolerance}")
-    targets = list(range(n_frames)) if targets is None else [int(t) for t in targets]
-    for t in targets:
-        if not 0 <= t < n_frames:
-            raise IndexError(f"target {t} outside the {n_frames} given frames")
+    targets = check_parameters(n_frames, radius, strength, detail, tolerance, targets)
 
     pairs = _Pairs(plate, flows, preset)
     guides: dict[int, np.ndarray] = {}

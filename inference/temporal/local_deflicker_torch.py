@@ -46,7 +46,7 @@ import torch.nn.functional as F
 
 from .local_deflicker import (_FRAME_GUIDE_BLUR, _MOTION_BOUNDARIES, _NOISE_FACTOR, _PATCH_BLUR,
                               _TIME_SIGMA_PER_RADIUS, DEFAULT_DETAIL, DEFAULT_RADIUS,
-                              DEFAULT_SIGMA, DEFAULT_TOLERANCE)
+                              DEFAULT_SIGMA, DEFAULT_TOLERANCE, check_parameters)
 
 # OpenCV 4 cv2.remap quantises the sampling positions to 1/INTER_TAB_SIZE pixel; OpenCV 5
 # samples float maps exactly. Which one is installed is probed once (_cv2_quantises).
@@ -239,16 +239,7 @@ def deflicker_local_torch(frames: torch.Tensor, plate: torch.Tensor | None, flow
         raise ValueError(f"plate {tuple(plate.shape)} does not match frames {tuple(frames.shape)}")
     if tuple(flows.shape) != (max(n - 1, 0), 2, 2, h, w):
         raise ValueError(f"flows: expected {(max(n - 1, 0), 2, 2, h, w)}, got {tuple(flows.shape)}")
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
-    if not 0.0 <= strength <= 1.0 or not 0.0 <= detail <= 1.0:
-        raise ValueError(f"strength and detail must be in [0, 1], got {strength}, {detail}")
-    if tolerance <= 0:
-        raise ValueError(f"tolerance must be > 0, got {tolerance}")
-    targets = list(range(n)) if targets is None else [int(t) for t in targets]
-    for t in targets:
-        if not 0 <= t < n:
-            raise IndexError(f"target {t} outside the {n} given frames")
+    targets = check_parameters(n, radius, strength, detail, tolerance, targets)
     device = frames.device
     frames = frames.float()
     out = torch.empty((len(targets), 3, h, w), dtype=torch.float32, device=device)
