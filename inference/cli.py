@@ -186,8 +186,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
         "required": ["output", "plate", "frames", "json"],
     },
 }
+# Fields that must hold a sequence pattern ("reference" is a sequence for metrics but a
+# single image for colourlock, so each stage checks it itself).
 PATTERN_ARGS = {"plate", "input", "guide", "output"}
-# "reference" is a sequence for metrics, a single image for colourlock
 OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock", "convert"}
 
 
