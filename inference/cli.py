@@ -1,7 +1,7 @@
 """``restyle``: the engine's command line. Every subcommand also takes ``--manifest``.
 
-Exit codes (BSD sysexits): 0 done, 64 bad flag/manifest field, 65 bad input data,
-66 missing input, 69 stage not available, 73 output not writable, 70 internal error,
+Exit codes (BSD sysexits): 0 done, 3 colour QC failed, 64 bad flag/manifest field, 65 bad input data,
+66 missing input, 73 output not writable, 70 internal error,
 130 cancelled (Ctrl-C). Errors print one line naming the file, frame or field to fix.
 """
 from __future__ import annotations
@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import manifest as manifest_mod
-from .errors import RestyleError, StageUnavailableError, UsageError
+from .errors import RestyleError, UsageError
 from .progress import MODES
 from .sequence import SequencePattern, parse_frame_range
 
+EX_QC_FAILED = 3  # colourlock: a swatch is out of tolerance (a farm QC gate)
 EX_SOFTWARE = 70
 EX_CANCELLED = 130
 
@@ -165,8 +166,15 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--out",), "out", {"metavar": "PATTERN", "help": "corrected output sequence"}),
             (("--report",), "report", {"metavar": "DIR", "help": "folder for the QC report (JSON + HTML)"}),
             (("--reference-colourspace",), "reference_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the reference")}),
+            (("--input-colourspace",), "input_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the input")}),
+            (("--check-only",), "check_only", {"action": "store_const", "const": True,
+                                               "help": "write the QC report only; no frames"}),
+            (("--method",), "method", {"choices": ["mkl", "lstsq"],
+                                       "help": "mkl: match colour distributions (default); lstsq: pixel-aligned least squares"}),
+            (("--sigma",), "sigma", {"metavar": "FRAMES", "type": float,
+                                     "help": "temporal smoothing of the correction, in frames (default 2)"}),
         ],
-        "required": ["input", "reference", "frames", "out", "report"],
+        "required": ["input", "reference", "frames", "report"],
     },
     "metrics": {
         "help": "measure temporal stability (E_warp) and style fidelity of an output sequence",
@@ -323,6 +331,23 @@ def run_deflicker(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def run_colourlock(job: dict[str, Any], progress: str) -> int:
+    from .colourlock.lock import colourlock_sequence
+
+    check_only = job.get("check_only", False)
+    if not check_only and "out" not in job:
+        raise UsageError("restyle colourlock needs --out (or --check-only)")
+    report = colourlock_sequence(
+        SequencePattern.parse(job["input"]), job["reference"], parse_frame_range(job["frames"]),
+        None if check_only else SequencePattern.parse(job["out"]), job["report"], swatches_path=job.get("swatches"),
+        source_space=job.get("input_colourspace"), reference_space=job.get("reference_colourspace"),
+        method=job.get("method", "mkl"), sigma=job.get("sigma", 2.0), threads=job.get("threads"),
+        progress_mode=progress)
+    failed = [e["name"] for e in report["swatches"] if not e["passed"]]
+    print(f"QC {'FAIL: ' + ', '.join(failed) if failed else 'PASS'}; report in {job['report']}")
+    return EX_QC_FAILED if failed else 0
+
+
 def run_demo(job: dict[str, Any], progress: str) -> int:
     from .demo.run import run_demo as demo
 
@@ -331,10 +356,9 @@ def run_demo(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
-# Stages arrive with their issues; until then the subcommand validates its job and refuses.
-RUNNERS: dict[str, Callable[[dict[str, Any], str], int] | None] = {
+RUNNERS: dict[str, Callable[[dict[str, Any], str], int]] = {
     "demo": run_demo, "inspect": run_inspect, "convert": run_convert,
-    "train": run_train, "run": run_run, "deflicker": run_deflicker, "colourlock": None, "metrics": run_metrics,
+    "train": run_train, "run": run_run, "deflicker": run_deflicker, "colourlock": run_colourlock, "metrics": run_metrics,
 }
 
 
@@ -342,12 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         job = job_from_args(args.command, args)
-        runner = RUNNERS[args.command]
-        if runner is None:
-            raise StageUnavailableError(
-                f"restyle {args.command} is not available in this build yet; its job is valid, "
-                "nothing was read or written")
-        return runner(job, args.progress)
+        return RUNNERS[args.command](job, args.progress)
     except RestyleError as exc:
         print(f"restyle {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -8,7 +8,6 @@ from __future__ import annotations
 EX_USAGE = 64        # bad flag or manifest field
 EX_DATAERR = 65      # input data is wrong (corrupt, NaN, mismatched)
 EX_NOINPUT = 66      # input file or frame missing
-EX_UNAVAILABLE = 69  # stage not available (yet) in this build
 EX_CANTCREAT = 73    # cannot create output
 
 
@@ -58,12 +57,6 @@ class OutputError(RestyleError):
     """An output location cannot be written."""
 
     exit_code = EX_CANTCREAT
-
-
-class StageUnavailableError(RestyleError):
-    """The requested stage is not part of this build yet."""
-
-    exit_code = EX_UNAVAILABLE
 
 
 class ModelError(RestyleError):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from inference import cli, manifest
-from inference.errors import EX_UNAVAILABLE, EX_USAGE, ManifestError, UsageError
+from inference.errors import ManifestError, UsageError
 
 
 def test_valid_manifest_resolves_paths_from_its_own_folder(tmp_path):
@@ -56,22 +56,6 @@ def test_bad_key_flag_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["train", "--key", "a.png"])
     assert info.value.code == 2 and "FRAME=IMAGE" in capsys.readouterr().err
-
-
-UNBUILT_STAGE_CASES = [case for case in [
-    ("deflicker", ["--input", "i.####.exr", "--guide", "p.####.exr", "--frames", "1-9", "--out", "o.####.exr"]),
-    ("colourlock", ["--input", "i.####.exr", "--reference", "r.png", "--frames", "1-9", "--out", "o.####.exr", "--report", "r"]),
-    ("metrics", ["--output", "o.####.exr", "--plate", "p.####.exr", "--frames", "1-9", "--json", "m.json"]),
-] if cli.RUNNERS[case[0]] is None]
-
-
-@pytest.mark.parametrize("stage,argv", UNBUILT_STAGE_CASES)
-def test_stages_not_built_yet_say_so_after_checking_their_job(tmp_path, monkeypatch, capsys, stage, argv):
-    monkeypatch.chdir(tmp_path)
-    assert cli.main([stage, *argv]) == EX_UNAVAILABLE
-    assert "not available in this build yet" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
-    assert cli.main([stage, *argv, "--frames", "9-1"]) == EX_USAGE
 
 
 def test_every_subcommand_has_full_help(capsys):

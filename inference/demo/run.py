@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import colour
 from ..cli import RUNNERS
-from ..errors import StageUnavailableError, UsageError
+from ..errors import UsageError
 from ..image import Image, write_image
 from ..inspection import inspect_sequence
 from ..progress import Progress
@@ -79,7 +79,7 @@ def run_demo(out: Path, frames: int = 24, size: str = "640x360", seed: int = 7,
         ("key", [(f"plate {FIRST_FRAME}", plate_views[FIRST_FRAME]), (f"painted {FIRST_FRAME}", painted)]),
     ]
     for stage in SEQUENCE_STAGES:
-        if stages[stage] == "done":
+        if stages[stage].startswith("done"):
             output = SequencePattern.parse(str(out / stage / f"{stage}.####.exr"))
             views, _ = _read_views(output, sample)
             rows.append((stage, [(str(f), views[f]) for f in sample]))
@@ -113,7 +113,7 @@ def _write_jobs(out: Path, plate: SequencePattern, frames: list[int], key: Path,
                train_seconds: float) -> dict[str, Path]:
     """One manifest per stage, paths relative to the jobs folder."""
     rng = format_frame_range(frames)
-    measured = [stage for stage in SEQUENCE_STAGES if RUNNERS.get(stage)][-1]
+    measured = SEQUENCE_STAGES[-1]
     plate_rel, key_rel = f"../plate/{Path(plate.printf).name}", f"../keys/{key.name}"
     common = {"version": 1, "frames": rng, "plate_colourspace": PLATE_COLOURSPACE}
     jobs = {
@@ -124,6 +124,7 @@ def _write_jobs(out: Path, plate: SequencePattern, frames: list[int], key: Path,
                       "input_colourspace": PLATE_COLOURSPACE, "guide_colourspace": PLATE_COLOURSPACE,
                       "out": "../deflicker/deflicker.%04d.exr", "grade_nk": "../deflicker/deflicker_grade.nk"},
         "colourlock": {"input": "../deflicker/deflicker.%04d.exr", "reference": key_rel,
+                       "input_colourspace": PLATE_COLOURSPACE,
                        "out": "../colourlock/colourlock.%04d.exr", "report": "../report"},
         "metrics": {"output": f"../{measured}/{measured}.%04d.exr", "plate": plate_rel,
                     "output_colourspace": PLATE_COLOURSPACE, "json": "../report/metrics.json"},
@@ -141,16 +142,9 @@ def _write_jobs(out: Path, plate: SequencePattern, frames: list[int], key: Path,
 
 
 def _run_stage(stage: str, job_path: Path, progress: Progress) -> str:
-    """Run one stage through the CLI's runner if this build has it; report what happened."""
-    runner = RUNNERS.get(stage)
-    if runner is None:
-        progress.note(f"{stage}: not available in this build yet (skipped); job written to {job_path}")
-        return "not available"
+    """Run one stage's job manifest through the CLI's runner; returns its QC outcome."""
     from .. import manifest
 
-    try:
-        runner(manifest.load(job_path), "text" if progress.mode == "text" else progress.mode)
-    except StageUnavailableError as exc:
-        progress.note(f"{stage}: {exc}")
-        return "not available"
-    return "done"
+    progress.note(f"{stage}: {job_path}")
+    code = RUNNERS[stage](manifest.load(job_path), progress.mode)
+    return "done" if code == 0 else f"done, exit code {code}"

@@ -1,0 +1,119 @@
+"""``restyle colourlock``: lock a sequence's colour to a reference and brand swatches.
+
+Frames are fitted toward the reference in the working encoding (sRGB-encoded Rec.709):
+one affine colour transform per frame (MKL distribution transfer by default), smoothed over
+time so the correction cannot flicker; brand swatches are then held on their targets. The
+per-frame global transform is also written as a ``.cube`` per frame (for Nuke's
+OCIOFileTransform; it applies in the working encoding, ``colourlock.ocio`` says so), and a
+QC report (JSON + HTML with a plot) gives ΔE2000 per swatch and frame, before and after,
+with pass/fail. Check-only mode writes the report and no frames.
+"""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import colour
+from ..errors import UsageError
+from ..image import read_image
+from ..progress import Progress
+from ..sequence import SequencePattern, format_frame_range
+from ..sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
+from .delta_e import delta_e_2000, srgb_to_lab
+from .fit import fit_sequence, smoothing_radius
+from .lut import sample_transform, write_cube
+from .swatches import Swatch, load_swatches, protect_swatches, swatch_delta_e
+
+WORKING = colour.WORKING_ENCODING
+
+
+def _mean_delta_e(frame: np.ndarray, reference: np.ndarray) -> float:
+    """ΔE2000 between the mean colours of a frame and the reference (overall palette drift)."""
+    means = [srgb_to_lab(np.clip(x.reshape(-1, 3).mean(0), 0, 1)[None, None], WORKING)[0, 0] for x in (frame, reference)]
+    return float(delta_e_2000(means[0], means[1]))
+
+
+def colourlock_sequence(source: SequencePattern, reference_path: str, frames: list[int], out: SequencePattern | None,
+                        report_dir: str, *, swatches_path: str | None = None, source_space: str | None = None,
+                        reference_space: str | None = None, method: str = "mkl", sigma: float = 2.0,
+                        lut_size: int = 33, threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
+    """Lock ``frames`` of ``source`` (``out`` None = check only); returns the QC report dict."""
+    source_space = colour.resolve_colourspace(source_space or colour.default_colourspace(source.printf))
+    reference_space = colour.resolve_colourspace(reference_space or colour.default_colourspace(reference_path))
+    reference_image = read_image(reference_path)
+    reference_image.check_finite(reference_image.beauty().channels)
+    reference = colour.convert(reference_image.beauty(alpha=False).as_float32(), reference_space, WORKING)
+    swatches: list[Swatch] = load_swatches(swatches_path, reference_image.size) if swatches_path else []
+    check_frames_exist(source, frames)
+    report_folder = Path(report_dir)
+    ensure_writable_folder(report_folder)
+    handles = smoothing_radius(sigma)
+    present = set(source.existing_frames())
+    context = [f for f in range(min(frames) - handles, max(frames) + handles + 1)
+               if f in present or min(frames) <= f <= max(frames)]
+    progress = Progress("colourlock", len(frames) + 2, progress_mode)
+    images = dict(read_sequence(source, context, threads=threads))
+    first = images[frames[0]]
+    if first.size != reference_image.size:
+        raise UsageError(f"reference {reference_path} is {reference_image.size[0]}x{reference_image.size[1]} but "
+                         f"{source.path(frames[0])} is {first.size[0]}x{first.size[1]}; lock to a frame of this shot's size")
+    working = {f: colour.convert(images[f].beauty(alpha=False).as_float32(), source_space, WORKING) for f in context}
+    affines = dict(zip(context, fit_sequence([working[f] for f in context], reference, method, sigma, context)))
+    progress.advance(message="fitted")
+    locked = [affines[f].apply(working[f]) for f in frames]
+    locked, swatch_report = protect_swatches(locked, swatches, WORKING) if swatches else (locked, [])
+    for entry in swatch_report:
+        entry["before"] = [swatch_delta_e(working[f], next(s for s in swatches if s.name == entry["name"]), WORKING)
+                           for f in frames]
+    report = {
+        "source": source.printf, "reference": str(reference_path), "frames": format_frame_range(frames),
+        "method": method, "temporal_sigma_frames": sigma, "encoding": WORKING, "check_only": out is None,
+        "palette_delta_e_before": [_mean_delta_e(working[f], reference) for f in frames],
+        "palette_delta_e_after": [_mean_delta_e(x, reference) for x in locked],
+        "swatches": swatch_report, "passed": all(entry["passed"] for entry in swatch_report),
+    }
+    if out is not None:
+        cube_folder = report_folder / "cube"
+        ensure_writable_folder(cube_folder)
+        with SequenceWriter(out, threads=threads) as writer:
+            for frame, rgb in zip(frames, locked):
+                writer.write(frame, images[frame].with_rgb(colour.convert(rgb, WORKING, source_space)))
+                write_cube(cube_folder / f"colourlock.{frame:04d}.cube", sample_transform(affines[frame].apply, lut_size),
+                           title=f"ColourLock frame {frame}")
+                progress.advance()
+        report["cube"] = str(cube_folder / "colourlock.%04d.cube")
+    _write_report(report_folder, report, frames)
+    progress.advance(message="report written")
+    return report
+
+
+def _write_report(folder: Path, report: dict[str, Any], frames: list[int]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 3.5))
+    axes.plot(frames, report["palette_delta_e_before"], "--", label="palette before")
+    axes.plot(frames, report["palette_delta_e_after"], label="palette after")
+    for entry in report["swatches"]:
+        axes.plot(frames, entry["before"], "--", label=f"{entry['name']} before")
+        axes.plot(frames, entry["after"], label=f"{entry['name']} after (tol {entry['tolerance']:g})")
+    axes.set_xlabel("frame"), axes.set_ylabel("ΔE2000"), axes.legend(fontsize=7), axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(folder / "delta_e.png", dpi=100)
+    plt.close(figure)
+    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    rows = "".join(f"<tr><td>{html.escape(e['name'])}</td><td>{e['tolerance']:g}</td><td>{max(e['before']):.2f}</td>"
+                   f"<td>{e['max_after']:.2f}</td><td>{'PASS' if e['passed'] else 'FAIL'}</td></tr>"
+                   for e in report["swatches"])
+    (folder / "report.html").write_text(
+        "<!doctype html><meta charset=utf-8><title>ColourLock QC</title>"
+        f"<h1>ColourLock QC: {'PASS' if report['passed'] else 'FAIL'}</h1>"
+        f"<p>{html.escape(report['source'])} frames {report['frames']}, reference {html.escape(report['reference'])}</p>"
+        "<table border=1><tr><th>swatch</th><th>tolerance ΔE00</th><th>max before</th><th>max after</th><th></th></tr>"
+        f"{rows}</table><p><img src=delta_e.png alt='ΔE2000 per frame'></p>")
