@@ -1,0 +1,118 @@
+"""ColourLock on the shared stylised sequences with a known, growing colour drift.
+
+Each stylised sequence gets a drift that grows over time (hue rotation, saturation and
+exposure, in linear light); it is locked to its undrifted first frame with two brand
+swatches taken from that frame. Reports swatch ΔE2000 p95 and max after the lock (goal
+<= 1.0 and <= 2.0), the palette ΔE2000 to the reference before and after, fit time, and how
+fast the fitted transform applies at 2048x1080 (numpy on this CPU; the GPU figure is still
+to be measured). Writes bench/results/colourlock.json.
+
+    python -m bench.bench_colourlock --label dev-2core
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inference import colour
+from inference.colourlock.fit import Affine
+from inference.colourlock.lock import colourlock_sequence
+from inference.colourlock.swatches import load_swatches, swatch_delta_e
+from inference.image import Image, read_image, write_image
+from inference.sequence import SequencePattern
+
+from .common import machine, merge_result
+
+LIN = "Linear Rec.709 (sRGB)"
+SEQUENCES = {"bikes_kuwahara": ("style/bikes_kuwahara.####.png", range(1001, 1033)),
+             "sceneA_painting": ("style/sceneA_painting.####.png", range(1001, 1025))}
+SWATCHES = ((0.20, 0.30), (0.65, 0.60))  # swatch centres, fractions of width/height
+
+
+def drift(srgb: np.ndarray, step: int) -> np.ndarray:
+    """Hue +1.5 deg, saturation +3 %, exposure +0.05 stop per frame, applied in linear light."""
+    hsv = cv2.cvtColor(np.clip(srgb, 0, 1).astype(np.float32), cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0] + 1.5 * step) % 360
+    hsv[..., 1] = np.clip(hsv[..., 1] * (1 + 0.03 * step), 0, 1)
+    linear = colour.convert(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), "sRGB - Texture", LIN)
+    return linear * 2 ** (0.05 * step)
+
+
+def prepare(data: Path, name: str, work: Path) -> tuple[SequencePattern, Path, Path, list[int]]:
+    text, frame_range = SEQUENCES[name]
+    frames = list(frame_range)
+    source = SequencePattern.parse(str(data / text))
+    drifted = SequencePattern.parse(str(work / name / f"{name}.####.exr"))
+    drifted.directory.mkdir(parents=True)
+    for step, frame in enumerate(frames):
+        srgb = read_image(source.path(frame)).beauty(alpha=False).as_float32()
+        write_image(drifted.path(frame), Image.from_array(drift(srgb, step).astype(np.float16), ("R", "G", "B")))
+    reference = Path(source.path(frames[0]))
+    ref = read_image(reference).beauty(alpha=False).as_float32()
+    height, width = ref.shape[:2]
+    swatches = []
+    for i, (fx, fy) in enumerate(SWATCHES):
+        x, y, w, h = int(fx * width), int(fy * height), 24, 16
+        rgb = ref[y:y + h, x:x + w].reshape(-1, 3).mean(0)
+        swatches.append({"name": f"brand {i + 1}", "rgb": [float(v) for v in rgb], "colourspace": "sRGB - Texture",
+                         "tolerance": 1.0, "region": [x, y, w, h]})
+    swatch_path = work / f"{name}_swatches.json"
+    swatch_path.write_text(json.dumps(swatches))
+    return drifted, reference, swatch_path, frames
+
+
+def measure(data: Path, name: str, work: Path) -> dict:
+    drifted, reference, swatches, frames = prepare(data, name, work)
+    out = SequencePattern.parse(str(work / f"{name}_out" / "o.####.exr"))
+    start = time.perf_counter()
+    report = colourlock_sequence(drifted, str(reference), frames, out, str(work / f"{name}_report"),
+                                 swatches_path=str(swatches), source_space=LIN, progress_mode="none")
+    seconds = time.perf_counter() - start
+    # Measured again on the frames as written (half-float EXR read back), not on the engine's own numbers.
+    targets = load_swatches(str(swatches), read_image(reference).size)
+    written = [colour.convert(read_image(out.path(f)).beauty(alpha=False).as_float32(), LIN, colour.WORKING_ENCODING)
+               for f in frames]
+    after = np.array([swatch_delta_e(frame, s, colour.WORKING_ENCODING) for s in targets for frame in written])
+    before = np.concatenate([e["before"] for e in report["swatches"]])
+    return {"frames": report["frames"], "drift": "hue +1.5 deg, saturation +3 %, exposure +0.05 stop per frame",
+            "swatch_delta_e_before_p95": float(np.percentile(before, 95)), "swatch_delta_e_before_max": float(before.max()),
+            "swatch_measured_on": "mean colour of each swatch region in the written EXR frames",
+            "swatch_delta_e_after_p95": float(np.percentile(after, 95)), "swatch_delta_e_after_max": float(after.max()),
+            "palette_delta_e_mean_before": float(np.mean(report["palette_delta_e_before"])),
+            "palette_delta_e_mean_after": float(np.mean(report["palette_delta_e_after"])),
+            "goal_p95_le_1": bool(np.percentile(after, 95) <= 1.0), "goal_max_le_2": bool(after.max() <= 2.0),
+            "seconds_fit_lock_write_report": round(seconds, 2), "passed": report["passed"]}
+
+
+def apply_speed(width: int = 2048, height: int = 1080, reps: int = 10) -> dict:
+    frame = np.random.default_rng(0).uniform(0, 1, (height, width, 3)).astype(np.float32)
+    transform = Affine(np.eye(3, dtype=np.float32) * 1.1, np.full(3, 0.01, np.float32))
+    transform.apply(frame)
+    start = time.perf_counter()
+    for _ in range(reps):
+        transform.apply(frame)
+    return {"resolution": [width, height], "backend": "numpy (CPU)", "apply_fps": round(reps / (time.perf_counter() - start), 1)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--label", required=True)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="restyle_colourlock_") as work:
+        results = {name: measure(args.data, name, Path(work)) for name in SEQUENCES}
+    for name, figures in results.items():
+        print(name, figures, flush=True)
+    speed = apply_speed()
+    print(speed)
+    print(f"wrote {merge_result('colourlock', args.label, {'machine': machine(), 'quality': results, 'speed': speed})}")
+
+
+if __name__ == "__main__":
+    main()
