@@ -19,11 +19,11 @@ class NodeEntry(NamedTuple):
 NODES: Tuple[NodeEntry, ...] = (
     NodeEntry("Restyle", "RestyleLook",
               "Restyle the plate from painted keyframes (few-shot, trained on this shot).",
-              "RestyleLook.png"),
+              "RestyleLook.xpm"),
     NodeEntry("Deflicker", "RestyleDeflicker",
               "Settle temporal flicker, guided by the plate's motion.",
-              "RestyleDeflicker.png"),
+              "RestyleDeflicker.xpm"),
     NodeEntry("ColourLock", "RestyleColourLock",
               "Lock colour to a reference frame and brand swatches; writes a QC report.",
-              "RestyleColourLock.png"),
+              "RestyleColourLock.xpm"),
 )

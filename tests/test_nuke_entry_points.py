@@ -5,6 +5,7 @@ import ast
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,7 +66,12 @@ def test_icons_exist_on_the_plugin_path(nuke_standin):
     for icon in icons:
         found = [d for d in nuke_standin.pluginPath() if os.path.isfile(os.path.join(d, icon))]
         assert found == [str(REPO / "gizmos" / "icons")], icon
-        assert (REPO / "gizmos" / "icons" / icon).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        text = (REPO / "gizmos" / "icons" / icon).read_text()
+        assert text.startswith("/* XPM */")
+        rows = re.findall(r'^"(.*)",?$', text, re.M)
+        width, height, colours, _ = (int(v) for v in rows[0].split())
+        assert (width, height) == (24, 24) and len(rows) == 1 + colours + height
+        assert all(len(row) == width for row in rows[1 + colours:])
 
 
 def test_node_classes_are_distinct_gizmo_names():
