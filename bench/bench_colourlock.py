@@ -11,7 +11,6 @@ to be measured). Writes bench/results/colourlock.json.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -27,7 +26,7 @@ from inference.colourlock.swatches import load_swatches, swatch_delta_e
 from inference.image import Image, read_image, write_image
 from inference.sequence import SequencePattern
 
-from .common import machine, merge_result
+from .common import bench_parser, machine, merge_result
 
 LIN = "Linear Rec.709 (sRGB)"
 SEQUENCES = {"bikes_kuwahara": ("style/bikes_kuwahara.####.png", range(1001, 1033)),
@@ -101,9 +100,7 @@ def apply_speed(width: int = 2048, height: int = 1080, reps: int = 10) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--label", required=True)
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser = bench_parser(__doc__)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="restyle_colourlock_") as work:
         results = {name: measure(args.data, name, Path(work)) for name in SEQUENCES}

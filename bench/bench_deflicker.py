@@ -11,7 +11,6 @@ GPU machine). Writes bench/results/deflicker.json.
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from inference.measure import srgb_views
 from inference.sequence import SequencePattern
 from inference.temporal.deflicker import deflicker_sequence
 
-from .common import machine, merge_result
+from .common import bench_parser, machine, merge_result
 
 SRGB = "sRGB - Texture"
 SEQUENCES = {
@@ -70,9 +69,7 @@ def cpu_speed(width: int = 960, height: int = 540, count: int = 16) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--label", required=True)
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser = bench_parser(__doc__)
     parser.add_argument("--radius", type=int, default=4)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="restyle_deflicker_") as work:

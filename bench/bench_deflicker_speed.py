@@ -12,7 +12,6 @@ Writes bench/results/deflicker.json under ``--label``.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import time
 
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 
 from inference.temporal.local_deflicker_torch import DEFAULT_BATCH, deflicker_local_torch
 
-from .common import machine, merge_result
+from .common import bench_parser, machine, merge_result
 
 
 def _sync(device: torch.device) -> None:
@@ -123,8 +122,7 @@ def profile(w: int, h: int, n: int, radius: int, batch: int, device) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--label", required=True)
+    parser = bench_parser(__doc__, data=False)
     parser.add_argument("--sizes", default="2048x1080", help="comma-separated WxH list")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--radius", type=int, default=4)

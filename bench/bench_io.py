@@ -13,7 +13,6 @@ Frames go through the engine's own reader and atomic, fsync'd writer (EXR: OpenE
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import tempfile
@@ -29,7 +28,7 @@ from inference.image import Image
 from inference.sequence import SequencePattern
 from inference.sequence_io import default_threads, read_sequence, write_sequence
 
-from .common import machine, merge_result
+from .common import bench_parser, machine, merge_result
 
 WIDTH, HEIGHT = 2048, 1080
 
@@ -70,8 +69,7 @@ def measure(folder: Path, frames: list[Image], compression: str, threads: int, l
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--label", required=True, help="machine label the figures are stored under")
+    parser = bench_parser(__doc__, data=False)
     parser.add_argument("--frames", type=int, default=24, help="frames per measurement (default 24)")
     parser.add_argument("--configs", default=f"1:1,{default_threads()}:1,{default_threads()}:0,1:0",
                         help="comma-separated POOL:LIBRARY thread pairs to measure "

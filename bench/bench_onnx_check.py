@@ -8,7 +8,6 @@ bench/results/restyle_quality.json.
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
@@ -25,13 +24,11 @@ from inference.restyle.model_file import load_model
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 
-from .common import RESULTS, machine, merge_result
+from .common import RESULTS, bench_parser, machine, merge_result
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--label", required=True)
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser = bench_parser(__doc__)
     args = parser.parse_args(argv)
     plate = SequencePattern.parse(str(args.data / "live_bikes" / "bikes.####.png"))
     with tempfile.TemporaryDirectory() as work:

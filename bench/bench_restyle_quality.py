@@ -12,7 +12,6 @@ saturation tweak of the keyframe must keep the brushwork (SSIM of luma). Writes 
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 from inference.temporal.flow import warp
 
-from .common import machine, merge_result
+from .common import bench_parser, machine, merge_result
 
 SRGB = "sRGB - Texture"
 SEQUENCES = {
@@ -125,9 +124,7 @@ def evaluate(data: Path, name: str, settings: TrainSettings, work: Path, repass:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--label", required=True, help="machine label the figures are stored under")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser = bench_parser(__doc__)
     parser.add_argument("--steps", type=int, default=2500, help="training steps (fixed, for re-pass identity)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--sequences", default=",".join(SEQUENCES))

@@ -11,7 +11,6 @@ the final (plateau) PSNR. Writes bench/results/restyle_speed.json.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from inference.restyle.network import NetworkConfig, RestyleNet
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 
-from .common import machine, merge_result
+from .common import bench_parser, machine, merge_result
 
 SIZES_GPU = ((2048, 1080), (3840, 2160))
 SIZES_CPU = ((960, 540),)
@@ -115,10 +114,7 @@ def repass_identical(data: Path, device: str, steps: int = 300) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--label", required=True, help="machine label the figures are stored under")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data",
-                        help="the shared test material (default ../shared/data)")
+    parser = bench_parser(__doc__)
     parser.add_argument("--train-seconds", type=float, default=120.0, help="training run length")
     parser.add_argument("--batches", default="1,4,8", help="inference batch sizes")
     parser.add_argument("--skip-training", action="store_true", help="measure inference only")

@@ -1,6 +1,7 @@
 """What every benchmark records beside its figures: machine, library versions, when."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -10,6 +11,16 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def bench_parser(doc: str | None, data: bool = True) -> argparse.ArgumentParser:
+    """The flags every benchmark takes: ``--label`` (and ``--data`` for the shared material)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--label", required=True, help="machine label the figures are stored under")
+    if data:
+        parser.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared test material (default ../shared/data)")
+    return parser
 
 
 def cpu_name() -> str:

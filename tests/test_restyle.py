@@ -1,6 +1,5 @@
 """Restyle: training, ONNX export/load/refusal, backends, tiling, multi-key blending, determinism."""
 import json
-import shutil
 
 import numpy as np
 import onnx
