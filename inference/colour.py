@@ -75,20 +75,18 @@ def _cpu_processor(source: str, src: str, dst: str) -> ocio.CPUProcessor:
     return _load(source).getProcessor(src, dst).getDefaultCPUProcessor()
 
 
-def convert(pixels: np.ndarray, src: str, dst: str, config: ocio.Config | None = None) -> np.ndarray:
-    """Convert an ``(H, W, 3|4)`` array from colourspace ``src`` to ``dst``.
+def convert(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
+    """Convert an ``(H, W, 3|4)`` array from colourspace ``src`` to ``dst`` (active config).
 
     Returns a new float32 array; alpha (a 4th channel) passes through unchanged.
     """
-    config = config or load_config()
-    src, dst = resolve_colourspace(src, config), resolve_colourspace(dst, config)
+    src, dst = resolve_colourspace(src), resolve_colourspace(dst)
     out = np.array(pixels, dtype=np.float32, copy=True, order="C")
     if src == dst:
         return out
     if out.ndim != 3 or out.shape[2] not in (3, 4):
         raise ValueError(f"expected (H, W, 3|4) pixels, got {out.shape}")
-    processor = (_cpu_processor(config_source(), src, dst) if config is _load(config_source())
-                 else config.getProcessor(src, dst).getDefaultCPUProcessor())
+    processor = _cpu_processor(config_source(), src, dst)
     rgb = np.ascontiguousarray(out[:, :, :3])
     processor.applyRGB(rgb)
     out[:, :, :3] = rgb

@@ -82,10 +82,6 @@ def local_torch(views: list[np.ndarray], plate_views: list[np.ndarray], flows, r
     return list(out.permute(0, 2, 3, 1).cpu().numpy())
 
 
-def _linear_space(config: ocio.Config) -> str:
-    return colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR, config)
-
-
 def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: list[int], out: SequencePattern, *,
                        mode: str = "both", strength: float = 1.0, radius: int = local_deflicker.DEFAULT_RADIUS,
                        handles: int | None = None,
@@ -105,7 +101,7 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
         raise UsageError("--grade-nk exports the global correction; use --mode global or both")
     # "both" chains two passes of radius r: an output frame then depends on frames within 2r.
     handles = radius * (2 if mode == "both" else 1) if handles is None else handles
-    config = colour.load_config()
+    linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
     source_space = colour.resolve_colourspace(source_space or colour.default_colourspace(source.printf))
     guide_space = colour.resolve_colourspace(guide_space or colour.default_colourspace(guide.printf))
     check_frames_exist(source, frames)
@@ -115,14 +111,14 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
     images = [image for _, image in read_sequence(source, context, threads=threads)]
     plates = [image for _, image in read_sequence(guide, context, threads=threads)]
     progress.advance(message=f"read {len(context)} frames ({len(context) - len(frames)} handles)")
-    rgb = [colour.convert(im.beauty(alpha=False).as_float32(), source_space, _linear_space(config)) for im in images]
+    rgb = [colour.convert(im.beauty(alpha=False).as_float32(), source_space, linear) for im in images]
     if mode in ("global", "both"):
         rgb, correction = global_deflicker.correct_frames(rgb, context, radius=radius, strength=strength)
         if grade_nk:
             Path(grade_nk).parent.mkdir(parents=True, exist_ok=True)
             Path(grade_nk).write_text(global_deflicker.grade_nk(correction, keep=frames))
     if mode in ("local", "both"):
-        views = [np.clip(colour.convert(x, _linear_space(config), VIEW), 0, 1) for x in rgb]
+        views = [np.clip(colour.convert(x, linear, VIEW), 0, 1) for x in rgb]
         plate_views = [np.clip(colour.convert(p.beauty(alpha=False).as_float32(), guide_space, VIEW), 0, 1)
                        for p in plates]
         flows = vector_flows(plates, vectors) if vectors != "dis" else None
@@ -134,13 +130,13 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
         else:
             views = local_deflicker.deflicker_local(views, plate_views, flows=flows, radius=radius, strength=strength,
                                                     targets=targets, progress=lambda _: progress.advance())
-        rgb = {t: colour.convert(v, VIEW, _linear_space(config)) for t, v in zip(targets, views)}
+        rgb = {t: colour.convert(v, VIEW, linear) for t, v in zip(targets, views)}
     else:
         rgb = dict(enumerate(rgb))
     with SequenceWriter(out, threads=threads) as writer:
         for frame in frames:
             index = context.index(frame)
-            result = colour.convert(rgb[index], _linear_space(config), source_space)
+            result = colour.convert(rgb[index], linear, source_space)
             writer.write(frame, images[index].with_rgb(result))
             progress.advance()
     return sorted(writer.written)
