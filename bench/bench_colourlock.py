@@ -12,7 +12,6 @@ to be measured). Writes bench/results/colourlock.json.
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from inference.colourlock.swatches import load_swatches, swatch_delta_e
 from inference.image import Image, read_image, write_image
 from inference.sequence import SequencePattern
 
-from .common import bench_parser, machine, merge_result
+from .common import bench_parser, machine, merge_result, per_sequence
 
 LIN = "Linear Rec.709 (sRGB)"
 SEQUENCES = {"bikes_kuwahara": ("style/bikes_kuwahara.####.png", range(1001, 1033)),
@@ -102,10 +101,7 @@ def apply_speed(width: int = 2048, height: int = 1080, reps: int = 10) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = bench_parser(__doc__)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="restyle_colourlock_") as work:
-        results = {name: measure(args.data, name, Path(work)) for name in SEQUENCES}
-    for name, figures in results.items():
-        print(name, figures, flush=True)
+    results = per_sequence(SEQUENCES, lambda name, work: measure(args.data, name, work))
     speed = apply_speed()
     print(speed)
     print(f"wrote {merge_result('colourlock', args.label, {'machine': machine(), 'quality': results, 'speed': speed})}")

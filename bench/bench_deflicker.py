@@ -11,7 +11,6 @@ GPU machine). Writes bench/results/deflicker.json.
 """
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from inference.measure import srgb_views
 from inference.sequence import SequencePattern
 from inference.temporal.deflicker import deflicker_sequence
 
-from .common import bench_parser, machine, merge_result
+from .common import bench_parser, machine, merge_result, per_sequence
 
 SRGB = "sRGB - Texture"
 SEQUENCES = {
@@ -72,10 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = bench_parser(__doc__)
     parser.add_argument("--radius", type=int, default=4)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="restyle_deflicker_") as work:
-        results = {name: quality(args.data, name, args.radius, Path(work)) for name in SEQUENCES}
-    for name, figures in results.items():
-        print(name, figures, flush=True)
+    results = per_sequence(SEQUENCES, lambda name, work: quality(args.data, name, args.radius, work))
     speed = cpu_speed()
     print(speed)
     print(f"wrote {merge_result('deflicker', args.label, {'machine': machine(), 'backend': 'numpy/OpenCV (CPU), restyle deflicker end to end (EXR half out)', 'quality': results, 'speed': speed})}")

@@ -6,9 +6,10 @@ import json
 import os
 import platform
 import socket
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -54,3 +55,13 @@ def merge_result(name: str, label: str, record: dict[str, Any]) -> Path:
     data["runs"][label] = {"measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return path
+
+
+def per_sequence(names, measure: Callable[[str, Path], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``measure(name, scratch folder)`` for each sequence name, printing each result as it comes."""
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="restyle_bench_") as work:
+        for name in names:
+            results[name] = measure(name, Path(work))
+            print(name, results[name], flush=True)
+    return results
