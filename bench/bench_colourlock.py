@@ -4,8 +4,8 @@ Each stylised sequence gets a drift that grows over time (hue rotation, saturati
 exposure, in linear light); it is locked to its undrifted first frame with two brand
 swatches taken from that frame. Reports swatch ΔE2000 p95 and max after the lock (goal
 <= 1.0 and <= 2.0), the palette ΔE2000 to the reference before and after, fit time, and how
-fast the fitted transform applies at 2048x1080 (numpy on this CPU; the GPU figure is still
-to be measured). Writes bench/results/colourlock.json.
+fast the fitted transform (per-frame affine + swatch holds, torch) applies at 2048x1080 on
+the GPU when there is one, else the CPU. Writes bench/results/colourlock.json.
 
     python -m bench.bench_colourlock --label dev-2core
 """
@@ -20,6 +20,7 @@ import numpy as np
 
 from inference import colour
 from inference.colourlock.fit import Affine
+from inference.devices import resolve_device
 from inference.colourlock.lock import colourlock_sequence
 from inference.colourlock.swatches import load_swatches, swatch_delta_e
 from inference.image import Image, read_image, write_image
@@ -85,26 +86,50 @@ def measure(data: Path, name: str, work: Path) -> dict:
             "palette_delta_e_mean_before": float(np.mean(report["palette_delta_e_before"])),
             "palette_delta_e_mean_after": float(np.mean(report["palette_delta_e_after"])),
             "goal_p95_le_1": bool(np.percentile(after, 95) <= 1.0), "goal_max_le_2": bool(after.max() <= 2.0),
-            "seconds_fit_lock_write_report": round(seconds, 2), "passed": report["passed"]}
+            "fit_seconds": report["fit_seconds"], "seconds_fit_lock_write_report": round(seconds, 2),
+            "passed": report["passed"]}
 
 
-def apply_speed(width: int = 2048, height: int = 1080, reps: int = 10) -> dict:
-    frame = np.random.default_rng(0).uniform(0, 1, (height, width, 3)).astype(np.float32)
-    transform = Affine(np.eye(3, dtype=np.float32) * 1.1, np.full(3, 0.01, np.float32))
-    transform.apply(frame)
+def apply_speed(device: str, width: int = 2048, height: int = 1080, batch: int = 8, reps: int = 20) -> dict:
+    """Frames/s of the fitted lock (per-frame affine + two swatch holds) on frames already on ``device``."""
+    import torch
+
+    from inference.colourlock.apply import ColourLockApply
+
+    rng = np.random.default_rng(0)
+    swatches = load_swatches([{"name": f"s{i}", "rgb": [0.5, 0.3, 0.2], "region": [int(fx * width), int(fy * height), 96, 64]}
+                              for i, (fx, fy) in enumerate(SWATCHES)], (width, height))
+    apply = ColourLockApply(swatches, (height, width), colour.WORKING_ENCODING, device=device)
+    frames = torch.from_numpy(rng.uniform(0, 1, (batch, height, width, 3)).astype(np.float16)).to(device)
+    params = torch.from_numpy(np.tile(Affine(np.eye(3) * 1.1, np.full(3, 0.01)).params(), (batch, 1))).to(device)
+
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(3):
+        apply(frames, params)
+    sync()
     start = time.perf_counter()
     for _ in range(reps):
-        transform.apply(frame)
-    return {"resolution": [width, height], "backend": "numpy (CPU)", "apply_fps": round(reps / (time.perf_counter() - start), 1)}
+        apply(frames, params)
+    sync()
+    fps = reps * batch / (time.perf_counter() - start)
+    return {"resolution": [width, height], "backend": f"torch {torch.__version__} ({device})", "batch": batch,
+            "dtype": "fp16 frames in, fp32 compute and out", "swatches": len(swatches),
+            "frames_resident_on_device": True, "apply_fps": round(fps, 1)}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = bench_parser(__doc__)
+    parser.add_argument("--speed-only", action="store_true", help="measure only the apply speed (no shared data needed)")
     args = parser.parse_args(argv)
-    results = per_sequence(SEQUENCES, lambda name, work: measure(args.data, name, work))
-    speed = apply_speed()
-    print(speed)
-    print(f"wrote {merge_result('colourlock', args.label, {'machine': machine(), 'quality': results, 'speed': speed})}")
+    record = {"machine": machine()}
+    if not args.speed_only:
+        record["quality"] = per_sequence(SEQUENCES, lambda name, work: measure(args.data, name, work))
+    record["speed"] = apply_speed(resolve_device("auto"))
+    print(record["speed"])
+    print(f"wrote {merge_result('colourlock', args.label, record)}")
 
 
 if __name__ == "__main__":

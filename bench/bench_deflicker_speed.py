@@ -13,12 +13,13 @@ Writes bench/results/deflicker.json under ``--label``.
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import torch
 import torch.nn.functional as F
 
-from inference.temporal.local_deflicker_torch import DEFAULT_BATCH, deflicker_local_torch
+from inference.temporal.local_deflicker_torch import COMPILE_ENV, DEFAULT_BATCH, deflicker_local_torch
 
 from .common import bench_parser, machine, merge_result
 
@@ -96,6 +97,13 @@ def run_size(w: int, h: int, n: int, radius: int, batch: int, reps: int, device)
     fps = reps * len(targets) / seconds
     peak = torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None
     change = float((out - frames[targets]).abs().mean())
+    fused = device.type == "cuda" and os.environ.get(COMPILE_ENV, "1") != "0"
+    if fused:  # the fused kernels against the unfused ops, same inputs
+        os.environ[COMPILE_ENV] = "0"
+        eager = deflicker_local_torch(frames, plate, flows, radius=radius, targets=targets, batch=batch)
+        os.environ[COMPILE_ENV] = "1"
+        fused_diff = float((out - eager).abs().max())
+        del eager
     del out, frames, plate, flows
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -103,7 +111,8 @@ def run_size(w: int, h: int, n: int, radius: int, batch: int, reps: int, device)
             "batch": batch, "reps": reps, "fps": round(fps, 2),
             "ms_per_frame": round(1000 / fps, 3),
             "peak_gpu_memory_gb": round(peak, 3) if peak is not None else None,
-            "mean_abs_change": round(change, 5)}
+            "mean_abs_change": round(change, 5), "torch_compile": fused,
+            "max_abs_diff_fused_vs_unfused": fused_diff if fused else None}
 
 
 def profile(w: int, h: int, n: int, radius: int, batch: int, device) -> None:
@@ -145,11 +154,13 @@ def main(argv: list[str] | None = None) -> None:
     record = {"machine": machine(), "backend": "torch", "device": str(device),
               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
               "torch": torch.__version__, "dtype": "float32",
+              "torch_compile": first["torch_compile"],
               "resolution": first["resolution"], "radius": args.radius, "fps": first["fps"],
               "peak_gpu_memory_gb": first["peak_gpu_memory_gb"],
               "note": ("deflicker_local_torch with supplied vectors, data on the GPU "
                        "(no optical flow, no host<->device copies); targets = middle frames "
-                       f"of {args.frames}, batch {args.batch}; occlusion masks included"),
+                       f"of {args.frames}, batch {args.batch}; occlusion masks included; elementwise chains "
+                       "fused with torch.compile on CUDA"),
               "by_resolution": runs}
     if not args.no_write:
         print(f"wrote {merge_result('deflicker', args.label, record)}")

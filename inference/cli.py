@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import manifest as manifest_mod
+from .devices import DEVICES
 from .errors import RestyleError, UsageError
 from .progress import MODES
 from .sequence import SequencePattern, parse_frame_range
@@ -104,7 +105,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--init",), "init", {"metavar": "EARLIER.onnx",
                                    "help": "start from an earlier model of this shot: an updated keyframe then changes the "
                                            "look's colour, not its brushwork"}),
-            (("--device",), "device", {"choices": ["auto", "cpu", "cuda"], "help": "where to train (default auto: CUDA if present)"}),
+            (("--device",), "device", {"choices": list(DEVICES), "help": "where to train (default auto: CUDA if present)"}),
             (("--seed",), "seed", {"type": int, "help": "random seed; same inputs + seed on the same kind of device give the same model (default 0)"}),
         ],
         "required": ["plate", "frames", "keys", "out"],
@@ -118,7 +119,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--out",), "out", {"metavar": "PATTERN", "help": "output sequence, e.g. cache/restyle.####.exr"}),
             (("--plate-colourspace",), "plate_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
             (("--out-colourspace",), "out_colourspace", {"metavar": "NAME", "help": "colourspace of the output (default: the plate's)"}),
-            (("--device",), "device", {"choices": ["auto", "cpu", "cuda"], "help": "where to run (default auto)"}),
+            (("--device",), "device", {"choices": list(DEVICES), "help": "where to run (default auto)"}),
             (("--backend",), "backend", {"choices": ["auto", "onnxruntime", "torch"],
                                          "help": "auto: onnxruntime with TensorRT/CUDA if it has them, else torch CUDA, else onnxruntime CPU"}),
             (("--dtype",), "dtype", {"choices": ["auto", "fp16", "fp32"], "help": "torch backend precision (auto: fp16 on CUDA)"}),
@@ -151,7 +152,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                            "help": "also write the global correction as a Nuke Grade node with animated curves"}),
             (("--input-colourspace",), "input_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the input")}),
             (("--guide-colourspace",), "guide_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
-            (("--device",), "device", {"choices": ["auto", "cpu", "cuda"],
+            (("--device",), "device", {"choices": list(DEVICES),
                                        "help": "cpu: numpy/OpenCV path; cuda: torch on the GPU (same result); auto (default): GPU if present"}),
         ],
         "required": ["input", "guide", "frames", "out"],
@@ -173,6 +174,8 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                        "help": "mkl: match colour distributions (default); lstsq: pixel-aligned least squares"}),
             (("--sigma",), "sigma", {"metavar": "FRAMES", "type": float,
                                      "help": "temporal smoothing of the correction, in frames (default 2)"}),
+            (("--device",), "device", {"choices": list(DEVICES),
+                                       "help": "where the per-pixel lock runs (torch): cpu (default), cuda, or auto"}),
         ],
         "required": ["input", "reference", "frames", "report"],
     },
@@ -341,8 +344,8 @@ def run_colourlock(job: dict[str, Any], progress: str) -> int:
         SequencePattern.parse(job["input"]), job["reference"], parse_frame_range(job["frames"]),
         None if check_only else SequencePattern.parse(job["out"]), job["report"], swatches_path=job.get("swatches"),
         source_space=job.get("input_colourspace"), reference_space=job.get("reference_colourspace"),
-        method=job.get("method", "mkl"), sigma=job.get("sigma", 2.0), threads=job.get("threads"),
-        progress_mode=progress)
+        method=job.get("method", "mkl"), sigma=job.get("sigma", 2.0), device=job.get("device", "cpu"),
+        threads=job.get("threads"), progress_mode=progress)
     failed = [e["name"] for e in report["swatches"] if not e["passed"]]
     print(f"QC {'FAIL: ' + ', '.join(failed) if failed else 'PASS'}; report in {job['report']}")
     return EX_QC_FAILED if failed else 0

@@ -58,6 +58,29 @@ def test_drift_is_locked_swatch_held_and_report_written(drifted):
     inside = np.all((source >= 0) & (source <= 1), axis=-1)
     inside[:PATCH[1] + PATCH[3] + 20, :PATCH[0] + PATCH[2] + 20] = False  # leave out the swatch and its feather
     assert np.abs(by_cube - engine)[inside].max() < 2e-3  # half-float output
+    # The OCIO Look snippet, pasted into a show config, applies the frame's cube to scene-linear frames.
+    look_linear = _apply_look(root / "report" / "cube", read_image(seq.path(frame)).as_float32(), frame)
+    in_linear = read_image(out.path(frame)).as_float32()
+    assert np.abs(colour.convert(look_linear, LIN, colour.WORKING_ENCODING) - engine)[inside].max() < 2e-3
+    assert np.abs(look_linear - in_linear)[inside].max() < 3e-3
+
+
+def _apply_look(cube_folder, linear, frame):
+    import copy
+
+    import PyOpenColorIO as ocio
+
+    text = ocio.Config.CreateFromFile("ocio://studio-config-latest").serialize()
+    snippet = "".join(line + "\n" for line in (cube_folder / "colourlock.ocio").read_text().splitlines()
+                      if not line.startswith("#"))
+    config = ocio.Config.CreateFromStream(text.replace("\nlooks:\n", "\nlooks:\n" + snippet, 1))
+    context = copy.deepcopy(config.getCurrentContext())
+    context.setSearchPath(str(cube_folder))
+    context.setStringVar("COLOURLOCK_FRAME", f"{frame:04d}")
+    look = ocio.LookTransform(src=LIN, dst=LIN, looks="ColourLock")
+    pixels = np.ascontiguousarray(linear[..., :3], np.float32).copy()
+    config.getProcessor(context, look, ocio.TRANSFORM_DIR_FORWARD).getDefaultCPUProcessor().applyRGB(pixels)
+    return pixels
 
 
 def test_check_only_writes_the_report_and_no_frames(drifted):

@@ -9,7 +9,8 @@ import pytest
 
 from inference.colour import convert
 from inference.colourlock.fit import fit_sequence
-from inference.colourlock.swatches import SwatchError, load_swatches, protect_swatches, swatch_delta_e
+from inference.colourlock.apply import protect_swatches
+from inference.colourlock.swatches import SwatchError, load_swatches, swatch_delta_e
 
 SRGB, LINEAR = "sRGB Encoded Rec.709 (sRGB)", "Linear Rec.709 (sRGB)"
 BRAND = [0.80, 0.12, 0.15]
@@ -104,3 +105,25 @@ def test_bad_swatch_file(tmp_path):
         load_swatches([GOOD, GOOD], SIZE)
     with pytest.raises(SwatchError, match="does not exist"):
         load_swatches([{**{k: v for k, v in GOOD.items() if k != "region"}, "mask": "nope.png"}], SIZE)
+
+
+def test_batched_torch_apply_matches_each_frames_affine_and_lands_swatches(reference):
+    import torch
+
+    from inference.colourlock.apply import ColourLockApply
+    from inference.colourlock.fit import Affine
+
+    rng = np.random.default_rng(3)
+    affines = [Affine(np.eye(3) + rng.normal(0, 0.05, (3, 3)), rng.normal(0, 0.02, 3)) for _ in range(3)]
+    frames = np.stack([reference * s for s in (0.9, 1.0, 1.1)]).astype(np.float32)
+    params = torch.from_numpy(np.stack([a.params() for a in affines]))
+    plain = ColourLockApply([], SIZE[::-1], SRGB)(torch.from_numpy(frames), params).numpy()
+    for out, frame, affine in zip(plain, frames, affines):
+        np.testing.assert_allclose(out, affine.apply(frame), atol=1e-5)
+    swatch = load_swatches([{"name": "logo", "rgb": BRAND, "colourspace": "sRGB - Texture", "region": REGION}], SIZE)
+    held = ColourLockApply(swatch, SIZE[::-1], SRGB, iterations=1)(torch.from_numpy(frames), params).numpy()
+    x, y, w, h = REGION
+    target = swatch[0].target_in(SRGB)
+    for out, before in zip(held, plain):
+        np.testing.assert_allclose(out[y:y + h, x:x + w].reshape(-1, 3).mean(0), target, atol=1e-5)
+        assert np.abs(before[y:y + h, x:x + w].reshape(-1, 3).mean(0) - target).max() > 0.01

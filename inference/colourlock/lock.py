@@ -4,7 +4,8 @@ Frames are fitted toward the reference in the working encoding (sRGB-encoded Rec
 one affine colour transform per frame (MKL distribution transfer by default), smoothed over
 time so the correction cannot flicker; brand swatches are then held on their targets. The
 per-frame global transform is also written as a ``.cube`` per frame (for Nuke's
-OCIOFileTransform; it applies in the working encoding, ``colourlock.ocio`` says so), and a
+OCIOFileTransform; it applies in the working encoding) with ``colourlock.ocio``, an OCIO
+Look that wraps them in that encoding (for OCIOLookTransform on scene-linear frames), and a
 QC report (JSON + HTML with a plot) gives ΔE2000 per swatch and frame, before and after,
 with pass/fail. Check-only mode writes the report and no frames.
 """
@@ -12,21 +13,24 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import colour
+from ..devices import resolve_device
 from ..errors import UsageError
 from ..image import read_image
 from ..progress import Progress
 from ..sequence import SequencePattern, format_frame_range
 from ..sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
+from .apply import lock_frames, swatch_report
 from .delta_e import delta_e_2000, srgb_to_lab
 from .fit import fit_sequence, smoothing_radius
-from .lut import sample_transform, write_cube
-from .swatches import Swatch, load_swatches, protect_swatches, swatch_delta_e
+from .lut import FRAME_VARIABLE, ocio_look_snippet, sample_transform, write_cube
+from .swatches import Swatch, load_swatches
 
 WORKING = colour.WORKING_ENCODING
 
@@ -40,8 +44,13 @@ def _mean_delta_e(frame: np.ndarray, reference: np.ndarray) -> float:
 def colourlock_sequence(source: SequencePattern, reference_path: str, frames: list[int], out: SequencePattern | None,
                         report_dir: str, *, swatches_path: str | None = None, source_space: str | None = None,
                         reference_space: str | None = None, method: str = "mkl", sigma: float = 2.0,
-                        lut_size: int = 33, threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
-    """Lock ``frames`` of ``source`` (``out`` None = check only); returns the QC report dict."""
+                        lut_size: int = 33, device: str = "cpu", threads: int | None = None,
+                        progress_mode: str = "text") -> dict[str, Any]:
+    """Lock ``frames`` of ``source`` (``out`` None = check only); returns the QC report dict.
+
+    ``device`` runs the per-pixel lock with torch on ``cpu``, ``cuda`` or ``auto``.
+    """
+    device = resolve_device(device)
     source_space = colour.resolve_colourspace(source_space or colour.default_colourspace(source.printf))
     reference_space = colour.resolve_colourspace(reference_space or colour.default_colourspace(reference_path))
     reference_image = read_image(reference_path)
@@ -62,19 +71,19 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
         raise UsageError(f"reference {reference_path} is {reference_image.size[0]}x{reference_image.size[1]} but "
                          f"{source.path(frames[0])} is {first.size[0]}x{first.size[1]}; lock to a frame of this shot's size")
     working = {f: colour.convert(images[f].beauty(alpha=False).as_float32(), source_space, WORKING) for f in context}
+    start = time.perf_counter()
     affines = dict(zip(context, fit_sequence([working[f] for f in context], reference, method, sigma, context)))
+    fit_seconds = time.perf_counter() - start
     progress.advance(message="fitted")
-    locked = [affines[f].apply(working[f]) for f in frames]
-    locked, swatch_report = protect_swatches(locked, swatches, WORKING) if swatches else (locked, [])
-    for entry in swatch_report:
-        entry["before"] = [swatch_delta_e(working[f], next(s for s in swatches if s.name == entry["name"]), WORKING)
-                           for f in frames]
+    locked = lock_frames([working[f] for f in frames], [affines[f] for f in frames], swatches, WORKING, device=device)
+    swatches_qc = swatch_report([working[f] for f in frames], locked, swatches, WORKING)
     report = {
         "source": source.printf, "reference": str(reference_path), "frames": format_frame_range(frames),
         "method": method, "temporal_sigma_frames": sigma, "encoding": WORKING, "check_only": out is None,
+        "fit_seconds": round(fit_seconds, 3), "device": device,
         "palette_delta_e_before": [_mean_delta_e(working[f], reference) for f in frames],
         "palette_delta_e_after": [_mean_delta_e(x, reference) for x in locked],
-        "swatches": swatch_report, "passed": all(entry["passed"] for entry in swatch_report),
+        "swatches": swatches_qc, "passed": all(entry["passed"] for entry in swatches_qc),
     }
     if out is not None:
         cube_folder = report_folder / "cube"
@@ -86,9 +95,19 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
                            title=f"ColourLock frame {frame}")
                 progress.advance()
         report["cube"] = str(cube_folder / "colourlock.%04d.cube")
+        report["ocio_look"] = str(_write_look(cube_folder))
     _write_report(report_folder, report, frames)
     progress.advance(message="report written")
     return report
+
+
+def _write_look(cube_folder: Path) -> Path:
+    """``colourlock.ocio``: the per-frame cubes as an OCIO Look, ready to paste into a show config."""
+    path = cube_folder / "colourlock.ocio"
+    path.write_text(f"# Paste under the show config's 'looks:' and add {cube_folder} to its search_path.\n"
+                    f"# Apply with OCIOLookTransform; context variable {FRAME_VARIABLE} = [format %04d [frame]].\n"
+                    + ocio_look_snippet(f"colourlock.${FRAME_VARIABLE}.cube", WORKING))
+    return path
 
 
 def _write_report(folder: Path, report: dict[str, Any], frames: list[int]) -> None:

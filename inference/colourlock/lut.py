@@ -160,11 +160,19 @@ def apply_cube_ocio(cube_path: str | os.PathLike, rgb, interpolation: str = "tet
     return pix.reshape(shape)
 
 
-def ocio_snippet(cube_name: str, name: str = "ColourLock", family: str = "Utility") -> str:
-    """A colourspace entry for a show config that applies the .cube (search path relative)."""
-    return (f"  - !<ColorSpace>\n"
+FRAME_VARIABLE = "COLOURLOCK_FRAME"  # OCIO context variable holding the 4-digit frame number
+
+
+def ocio_look_snippet(cube_name: str, process_space: str, name: str = "ColourLock") -> str:
+    """A Look for a show config's ``looks:`` section that applies the per-frame .cube files.
+
+    ``cube_name`` is relative to the config's search path and may hold ``$COLOURLOCK_FRAME``;
+    OCIO converts to ``process_space`` (the encoding the LUTs were fitted in), applies the cube
+    and converts back, so Nuke's OCIOLookTransform applies it to scene-linear frames. In Nuke,
+    set the node's context variable COLOURLOCK_FRAME to ``[format %04d [frame]]``.
+    """
+    return (f"  - !<Look>\n"
             f"    name: {name}\n"
-            f"    family: {family}\n"
-            f"    isdata: false\n"
-            f"    from_scene_reference: !<FileTransform> "
-            f"{{src: {cube_name}, interpolation: tetrahedral}}\n")
+            f"    process_space: {process_space}\n"
+            f"    description: ColourLock per-frame correction (context variable {FRAME_VARIABLE} = frame)\n"
+            f"    transform: !<FileTransform> {{src: {cube_name}, interpolation: tetrahedral}}\n")

@@ -8,9 +8,7 @@ A swatch JSON is a list of objects::
 ``region`` is in reference-image pixels, top-left origin; ``mask`` an image the size of
 the reference (non-zero first channel = swatch). A swatch's measured colour is the mean of
 its pixels in the frame's encoding, converted to CIE Lab; its error is the CIEDE2000 to
-the target ``rgb``. :func:`protect_swatches` adds, per frame, the offset that moves the
-swatch mean onto its target, at full strength inside the swatch and feathered to zero
-just outside, so the swatch lands on the target whatever the global fit did.
+the target ``rgb``. Holding swatches on their targets is in :mod:`.apply`.
 """
 from __future__ import annotations
 
@@ -19,7 +17,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -180,45 +178,3 @@ def measure_swatch(frame: np.ndarray, swatch: Swatch, frame_colourspace: str = D
 
 def swatch_delta_e(frame: np.ndarray, swatch: Swatch, frame_colourspace: str = DEFAULT_COLOURSPACE) -> float:
     return float(delta_e_2000(measure_swatch(frame, swatch, frame_colourspace), swatch.target_lab()))
-
-
-def _feather_weights(mask: np.ndarray, feather: float) -> np.ndarray:
-    if feather <= 0:
-        return mask.astype(np.float32)
-    dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
-    return np.clip(1.0 - dist / float(feather), 0.0, 1.0).astype(np.float32)
-
-
-def protect_swatches(frames: Sequence[np.ndarray], swatches: Sequence[Swatch],
-                     frame_colourspace: str = DEFAULT_COLOURSPACE, feather: float = 8.0,
-                     iterations: int = 2) -> tuple[list[np.ndarray], list[dict]]:
-    """Move each swatch's mean onto its target in every frame.
-
-    The correction is an offset in the frame's encoding, weight 1 inside the swatch and
-    falling to 0 over ``feather`` pixels outside it (so the swatch mean moves by exactly
-    the offset). ``iterations`` passes settle overlapping swatches.
-
-    Returns the corrected frames and a per-swatch report: ``name``, ``tolerance``,
-    ``before`` and ``after`` (ΔE00 per frame), ``max_after`` and ``passed``.
-    """
-    frame_colourspace = resolve_colourspace(frame_colourspace)
-    before = [[swatch_delta_e(f, s, frame_colourspace) for f in frames] for s in swatches]
-    targets = [s.target_in(frame_colourspace) for s in swatches]
-    out = []
-    for frame in frames:
-        corrected = np.array(frame, dtype=np.float32, copy=True)
-        shape = corrected.shape[:2]
-        for _ in range(max(1, iterations)):
-            for swatch, target in zip(swatches, targets):
-                mask = swatch.mask_for(shape)
-                mean = corrected[..., :3][mask].astype(np.float64).mean(axis=0)
-                weights = _feather_weights(mask, feather)
-                corrected[..., :3] += weights[..., None] * (target - mean).astype(np.float32)
-        out.append(corrected)
-    report = []
-    for s, b in zip(swatches, before):
-        after = [swatch_delta_e(f, s, frame_colourspace) for f in out]
-        report.append({"name": s.name, "tolerance": s.tolerance, "before": b, "after": after,
-                       "max_after": max(after) if after else 0.0,
-                       "passed": all(a <= s.tolerance for a in after)})
-    return out, report

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import colour
+from ..devices import resolve_device
 from ..errors import UsageError
 from ..image import Image, read_image
 from ..progress import Progress
@@ -57,14 +58,6 @@ class TrainResult:
     seconds: float
     loss: float
     history: list[tuple[int, float, float]] = field(default_factory=list)  # (step, seconds, loss)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is visible to torch here; use --device cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
@@ -181,7 +174,7 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         raise UsageError("restyle train needs at least one --key FRAME=IMAGE")
     working = colour.resolve_colourspace(working)
     ensure_writable_folder(Path(out).parent)
-    device = resolve_device(settings.device)
+    device = torch.device(resolve_device(settings.device))
     seed_everything(settings.seed, device)
     inputs, targets, scale = load_training_pairs(plate, keys, plate_space, key_space, working, guides,
                                                  settings.input_smoothing)

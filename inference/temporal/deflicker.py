@@ -17,6 +17,7 @@ import numpy as np
 import PyOpenColorIO as ocio
 
 from .. import colour
+from ..devices import resolve_device
 from ..errors import UsageError
 from ..image import Image
 from ..progress import Progress
@@ -53,17 +54,6 @@ def vector_flows(images: Sequence[Image], kind: str) -> list[tuple[np.ndarray, n
         forward = [flow_from_nuke_vectors(im.layer("forward", ("u", "v")).as_float32()) for im in images]
         backward = [flow_from_nuke_vectors(im.layer("backward", ("u", "v")).as_float32()) for im in images]
     return local_deflicker.neighbour_flows_from_vectors(forward, backward)
-
-
-def resolve_device(device: str) -> str:
-    """``cpu`` or ``cuda`` for a ``--device`` value."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: torch sees no CUDA device here; use --device cpu")
-    return device
 
 
 def local_torch(views: list[np.ndarray], plate_views: list[np.ndarray], flows, radius: int, strength: float,
