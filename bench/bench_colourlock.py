@@ -20,6 +20,7 @@ import numpy as np
 
 from inference import colour
 from inference.colourlock.fit import Affine
+from inference.colourlock.lut import lattice
 from inference.devices import resolve_device
 from inference.colourlock.lock import colourlock_sequence
 from inference.colourlock.swatches import load_swatches, swatch_delta_e
@@ -66,12 +67,12 @@ def prepare(data: Path, name: str, work: Path) -> tuple[SequencePattern, Path, P
     return drifted, reference, swatch_path, frames
 
 
-def measure(data: Path, name: str, work: Path) -> dict:
+def measure(data: Path, name: str, work: Path, lut: bool = False) -> dict:
     drifted, reference, swatches, frames = prepare(data, name, work)
     out = SequencePattern.parse(str(work / f"{name}_out" / "o.####.exr"))
     start = time.perf_counter()
     report = colourlock_sequence(drifted, str(reference), frames, out, str(work / f"{name}_report"),
-                                 swatches_path=str(swatches), source_space=LIN, progress_mode="none")
+                                 swatches_path=str(swatches), source_space=LIN, lut=lut, progress_mode="none")
     seconds = time.perf_counter() - start
     # Measured again on the frames as written (half-float EXR read back), not on the engine's own numbers.
     targets = load_swatches(str(swatches), read_image(reference).size)
@@ -107,17 +108,22 @@ def apply_speed(device: str, width: int = 2048, height: int = 1080, batch: int =
         if device == "cuda":
             torch.cuda.synchronize()
 
-    for _ in range(3):
-        apply(frames, params)
-    sync()
-    start = time.perf_counter()
-    for _ in range(reps):
-        apply(frames, params)
-    sync()
-    fps = reps * batch / (time.perf_counter() - start)
+    luts = (torch.from_numpy(np.tile(lattice(33, 0.0, 2.0)[None] * 1.1, (batch, 1, 1, 1, 1))).to(device), 0.0, 2.0)
+
+    def fps(**transform) -> float:
+        for _ in range(3):
+            apply(frames, **transform)
+        sync()
+        start = time.perf_counter()
+        for _ in range(reps):
+            apply(frames, **transform)
+        sync()
+        return round(reps * batch / (time.perf_counter() - start), 1)
+
     return {"resolution": [width, height], "backend": f"torch {torch.__version__} ({device})", "batch": batch,
             "dtype": "fp16 frames in, fp32 compute and out", "swatches": len(swatches),
-            "frames_resident_on_device": True, "apply_fps": round(fps, 1)}
+            "frames_resident_on_device": True, "apply_fps": fps(params=params),
+            "apply_fps_lut_33": fps(luts=luts)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -127,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     record = {"machine": machine()}
     if not args.speed_only:
         record["quality"] = per_sequence(SEQUENCES, lambda name, work: measure(args.data, name, work))
+        record["quality_with_lut"] = per_sequence(SEQUENCES, lambda name, work: measure(args.data, name, work, lut=True))
     record["speed"] = apply_speed(resolve_device("auto"))
     print(record["speed"])
     print(f"wrote {merge_result('colourlock', args.label, record)}")

@@ -174,6 +174,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                        "help": "mkl: match colour distributions (default); lstsq: pixel-aligned least squares"}),
             (("--sigma",), "sigma", {"metavar": "FRAMES", "type": float,
                                      "help": "temporal smoothing of the correction, in frames (default 2)"}),
+            (("--lut",), "lut", {"action": "store_const", "const": True,
+                                 "help": "also fit a 33^3 3D LUT per frame for non-linear palette shifts "
+                                         "(sRGB-encoded working values beyond [0, 2] clamp)"}),
             (("--device",), "device", {"choices": list(DEVICES),
                                        "help": "where the per-pixel lock runs (torch): cpu (default), cuda, or auto"}),
         ],
@@ -344,7 +347,8 @@ def run_colourlock(job: dict[str, Any], progress: str) -> int:
         SequencePattern.parse(job["input"]), job["reference"], parse_frame_range(job["frames"]),
         None if check_only else SequencePattern.parse(job["out"]), job["report"], swatches_path=job.get("swatches"),
         source_space=job.get("input_colourspace"), reference_space=job.get("reference_colourspace"),
-        method=job.get("method", "mkl"), sigma=job.get("sigma", 2.0), device=job.get("device", "cpu"),
+        method=job.get("method", "mkl"), sigma=job.get("sigma", 2.0), lut=job.get("lut", False),
+        device=job.get("device", "cpu"),
         threads=job.get("threads"), progress_mode=progress)
     failed = [e["name"] for e in report["swatches"] if not e["passed"]]
     print(f"QC {'FAIL: ' + ', '.join(failed) if failed else 'PASS'}; report in {job['report']}")

@@ -75,6 +75,7 @@ SCHEMA: dict[str, Any] = {
         "grade_nk": _PATH,
         "guide_colourspace": _SPACE,
         "check_only": {"type": "boolean"},
+        "lut": {"type": "boolean"},
         "method": {"enum": ["mkl", "lstsq"]},
         "sigma": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
         "size": {"type": "string", "pattern": r"^\d+x\d+$"},

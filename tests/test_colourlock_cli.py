@@ -83,6 +83,21 @@ def _apply_look(cube_folder, linear, frame):
     return pixels
 
 
+def test_lut_mode_locks_and_its_cubes_match_the_engine_through_ocio(drifted):
+    root, seq, reference, _ = drifted
+    out = SequencePattern.parse(str(root / "lut_out" / "out.####.exr"))
+    assert _lock(root, seq, reference, "--lut", "--out", out.hashes, report="lut_report") == 0
+    report = json.loads((root / "lut_report" / "report.json").read_text())
+    assert report["method"] == "mkl+lut" and np.mean(report["palette_delta_e_after"]) < 1.5
+    frame = 1005
+    source = colour.convert(read_image(seq.path(frame)).as_float32(), LIN, colour.WORKING_ENCODING)
+    engine = colour.convert(read_image(out.path(frame)).as_float32(), LIN, colour.WORKING_ENCODING)
+    by_cube = apply_cube_ocio(root / "lut_report" / "cube" / f"colourlock.{frame}.cube", np.clip(source, 0, 2), "trilinear")
+    assert np.abs(by_cube - engine).max() < 2e-3
+    # The fitted table over [0, 2], not the affine sampled over [0, 1]: the cube really is the LUT.
+    assert "DOMAIN_MAX 2 2 2" in (root / "lut_report" / "cube" / f"colourlock.{frame}.cube").read_text()
+
+
 def test_check_only_writes_the_report_and_no_frames(drifted):
     root, seq, reference, swatches = drifted
     before = sorted(p.name for p in root.rglob("*.exr"))

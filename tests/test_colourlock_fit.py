@@ -82,6 +82,19 @@ def test_lut_fit_in_display_encoding_reduces_error(reference):
     assert lut.table.shape == (17, 17, 17, 3) and np.all(np.isfinite(lut.table))
 
 
+def test_torch_lut_lookup_matches_the_engine_lut(reference):
+    import torch
+
+    from inference.colourlock.apply import ColourLockApply
+
+    drifted = convert((convert(reference, SRGB, LINEAR) @ drift_matrix(4).T).astype(np.float32), LINEAR, SRGB)
+    lut = fit_lut(drifted, reference, size=17)
+    frames = np.stack([drifted, reference]).astype(np.float32)
+    out = ColourLockApply.lut(torch.from_numpy(frames), torch.from_numpy(np.stack([lut.table, lut.table])))
+    for got, frame in zip(out.numpy(), frames):
+        np.testing.assert_allclose(got, lut.apply(np.clip(frame, 0, 1), "trilinear"), atol=1e-5)
+
+
 def test_temporal_smoothing_chunks_with_handles_equal_whole_shot():
     rng = np.random.default_rng(3)
     params = rng.normal(size=(40, 12)).cumsum(axis=0)

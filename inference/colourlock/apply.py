@@ -13,9 +13,11 @@ from typing import Sequence
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..colour import resolve_colourspace
 from .fit import Affine
+from .lut import Lut3D
 from .swatches import DEFAULT_COLOURSPACE, Swatch, swatch_delta_e
 
 DEFAULT_FEATHER = 8.0  # pixels over which a swatch's correction fades out
@@ -34,7 +36,8 @@ class ColourLockApply:
     """The lock's per-pixel work for frames of one size, prepared once on ``device``.
 
     Call with frames ``(B, H, W, 3)`` (float, in ``colourspace``, the encoding the fit and the
-    swatches were measured in) and the affines' parameters ``(B, 12)`` (or None for identity).
+    swatches were measured in) and the affines' parameters ``(B, 12)`` or 3D LUTs (or neither:
+    identity).
     """
 
     def __init__(self, swatches: Sequence[Swatch], shape: tuple[int, int],
@@ -61,8 +64,24 @@ class ColourLockApply:
         flat = frames.reshape(frames.shape[0], -1, 3).float()
         return torch.baddbmm(offset[:, None, :], flat, matrix.transpose(1, 2)).reshape(frames.shape)
 
-    def __call__(self, frames: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.affine(frames, params) if params is not None else frames.float().clone()
+    @staticmethod
+    def lut(frames: torch.Tensor, tables: torch.Tensor, domain_min=0.0, domain_max=1.0) -> torch.Tensor:
+        """Trilinear lookup in per-frame tables ``(B, N, N, N, 3)`` indexed [r, g, b] over the domain;
+        inputs outside it clamp, as OCIO clamps a .cube's."""
+        lo = torch.as_tensor(domain_min, dtype=torch.float32, device=frames.device)
+        hi = torch.as_tensor(domain_max, dtype=torch.float32, device=frames.device)
+        volume = tables.to(frames.device, torch.float32).permute(0, 4, 3, 2, 1)   # (B, 3, b, g, r)
+        grid = (frames.float()[:, None] - lo) / (hi - lo) * 2.0 - 1.0               # x=r, y=g, z=b
+        out = F.grid_sample(volume, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        return out[:, :, 0].permute(0, 2, 3, 1).contiguous()
+
+    def __call__(self, frames: torch.Tensor, params: torch.Tensor | None = None,
+                 luts: tuple | None = None) -> torch.Tensor:
+        """``luts``: ``(tables, domain_min, domain_max)`` as :meth:`lut` takes them."""
+        if luts is not None:
+            out = self.lut(frames, *luts)
+        else:
+            out = self.affine(frames, params) if params is not None else frames.float().clone()
         flat = out.view(out.shape[0], -1, 3)
         for _ in range(self.iterations if self.holds else 0):
             for index, (rows, cols), weights, target in self.holds:
@@ -72,20 +91,23 @@ class ColourLockApply:
         return out
 
 
-def lock_frames(frames: Sequence[np.ndarray], affines: Sequence[Affine] | None = None,
+def lock_frames(frames: Sequence[np.ndarray], transforms: Sequence[Affine] | Sequence[Lut3D] | None = None,
                 swatches: Sequence[Swatch] = (), colourspace: str = DEFAULT_COLOURSPACE,
                 feather: float = DEFAULT_FEATHER, iterations: int = DEFAULT_ITERATIONS,
                 device: str = "cpu") -> list[np.ndarray]:
-    """Apply each frame's affine (None = identity) and hold the swatches; numpy in and out."""
+    """Apply each frame's affine or 3D LUT (None = identity) and hold the swatches; numpy in and out."""
     if not frames:
         return []
-    shape = frames[0].shape[:2]
-    apply = ColourLockApply(swatches, shape, colourspace, feather, iterations, device)
-    params = None if affines is None else torch.from_numpy(np.stack([a.params() for a in affines]))
+    apply = ColourLockApply(swatches, frames[0].shape[:2], colourspace, feather, iterations, device)
     out = []
     for i, frame in enumerate(frames):      # one frame at a time keeps memory flat on long shots
         batch = torch.from_numpy(np.ascontiguousarray(frame[None, ..., :3], dtype=np.float32)).to(apply.device)
-        locked = apply(batch, None if params is None else params[i:i + 1])
+        transform = None if transforms is None else transforms[i]
+        if isinstance(transform, Lut3D):
+            locked = apply(batch, luts=(torch.from_numpy(transform.table[None]), transform.domain_min,
+                                        transform.domain_max))
+        else:
+            locked = apply(batch, None if transform is None else torch.from_numpy(transform.params()[None]))
         out.append(locked[0].cpu().numpy())
     return out
 

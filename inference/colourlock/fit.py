@@ -268,3 +268,20 @@ def fit_sequence(frames: Sequence[np.ndarray], reference: np.ndarray, method: st
     """Fit each frame toward ``reference`` and smooth the transforms over time."""
     per_frame = [fit_transform(f, reference, method, **kwargs) for f in frames]
     return smooth_affines(per_frame, sigma, frames=frame_numbers)
+
+
+LUT_DOMAIN = (0.0, 2.0)  # working-encoding range a lock LUT covers: sRGB-encoded 2.0 is ~5.4x linear white
+
+
+def fit_sequence_luts(frames: Sequence[np.ndarray], reference: np.ndarray, affines: Sequence[Affine],
+                      sigma: float = 2.0, frame_numbers: Sequence[int] | None = None,
+                      size: int = 33, domain: tuple[float, float] = LUT_DOMAIN) -> list[Lut3D]:
+    """Per frame, a ``size``^3 LUT: its (smoothed) affine plus a smooth residual toward the
+    reference's per-channel distributions; the tables are smoothed over time like the affines.
+
+    The domain is fixed (not taken from the frames), so chunks rendered apart give the same
+    LUTs as the whole shot; it reaches above 1 so highlights are fitted rather than clamped.
+    """
+    tables = [fit_lut(f, reference, base=a, size=size, domain_min=domain[0], domain_max=domain[1]).table
+              for f, a in zip(frames, affines)]
+    return [Lut3D(t, domain[0], domain[1]) for t in smooth_params(tables, sigma, frames=frame_numbers)]

@@ -28,8 +28,8 @@ from ..sequence import SequencePattern, format_frame_range
 from ..sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
 from .apply import lock_frames, swatch_report
 from .delta_e import delta_e_2000, srgb_to_lab
-from .fit import fit_sequence, smoothing_radius
-from .lut import FRAME_VARIABLE, ocio_look_snippet, sample_transform, write_cube
+from .fit import fit_sequence, fit_sequence_luts, smoothing_radius
+from .lut import FRAME_VARIABLE, Lut3D, ocio_look_snippet, sample_transform, write_cube
 from .swatches import Swatch, load_swatches
 
 WORKING = colour.WORKING_ENCODING
@@ -44,11 +44,13 @@ def _mean_delta_e(frame: np.ndarray, reference: np.ndarray) -> float:
 def colourlock_sequence(source: SequencePattern, reference_path: str, frames: list[int], out: SequencePattern | None,
                         report_dir: str, *, swatches_path: str | None = None, source_space: str | None = None,
                         reference_space: str | None = None, method: str = "mkl", sigma: float = 2.0,
-                        lut_size: int = 33, device: str = "cpu", threads: int | None = None,
+                        lut: bool = False, lut_size: int = 33, device: str = "cpu", threads: int | None = None,
                         progress_mode: str = "text") -> dict[str, Any]:
     """Lock ``frames`` of ``source`` (``out`` None = check only); returns the QC report dict.
 
-    ``device`` runs the per-pixel lock with torch on ``cpu``, ``cuda`` or ``auto``.
+    ``lut`` adds a 33^3 3D LUT fit per frame on top of the affine (non-linear palette shifts;
+    working values beyond [0, 2] clamp). ``device`` runs the per-pixel lock with torch on ``cpu``,
+    ``cuda`` or ``auto``.
     """
     device = resolve_device(device)
     source_space = colour.resolve_colourspace(source_space or colour.default_colourspace(source.printf))
@@ -73,13 +75,18 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
     working = {f: colour.convert(images[f].beauty(alpha=False).as_float32(), source_space, WORKING) for f in context}
     start = time.perf_counter()
     affines = dict(zip(context, fit_sequence([working[f] for f in context], reference, method, sigma, context)))
+    transforms: dict[int, Any] = affines
+    if lut:
+        transforms = dict(zip(context, fit_sequence_luts([working[f] for f in context], reference,
+                                                         [affines[f] for f in context], sigma, context)))
     fit_seconds = time.perf_counter() - start
     progress.advance(message="fitted")
-    locked = lock_frames([working[f] for f in frames], [affines[f] for f in frames], swatches, WORKING, device=device)
+    locked = lock_frames([working[f] for f in frames], [transforms[f] for f in frames], swatches, WORKING,
+                         device=device)
     swatches_qc = swatch_report([working[f] for f in frames], locked, swatches, WORKING)
     report = {
         "source": source.printf, "reference": str(reference_path), "frames": format_frame_range(frames),
-        "method": method, "temporal_sigma_frames": sigma, "encoding": WORKING, "check_only": out is None,
+        "method": method + ("+lut" if lut else ""), "temporal_sigma_frames": sigma, "encoding": WORKING, "check_only": out is None,
         "fit_seconds": round(fit_seconds, 3), "device": device,
         "palette_delta_e_before": [_mean_delta_e(working[f], reference) for f in frames],
         "palette_delta_e_after": [_mean_delta_e(x, reference) for x in locked],
@@ -91,8 +98,9 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
         with SequenceWriter(out, threads=threads) as writer:
             for frame, rgb in zip(frames, locked):
                 writer.write(frame, images[frame].with_rgb(colour.convert(rgb, WORKING, source_space)))
-                write_cube(cube_folder / f"colourlock.{frame:04d}.cube", sample_transform(affines[frame].apply, lut_size),
-                           title=f"ColourLock frame {frame}")
+                transform = transforms[frame]
+                cube = transform if isinstance(transform, Lut3D) else sample_transform(transform.apply, lut_size)
+                write_cube(cube_folder / f"colourlock.{frame:04d}.cube", cube, title=f"ColourLock frame {frame}")
                 progress.advance()
         report["cube"] = str(cube_folder / "colourlock.%04d.cube")
         report["ocio_look"] = str(_write_look(cube_folder))

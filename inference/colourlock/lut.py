@@ -168,11 +168,12 @@ def ocio_look_snippet(cube_name: str, process_space: str, name: str = "ColourLoc
 
     ``cube_name`` is relative to the config's search path and may hold ``$COLOURLOCK_FRAME``;
     OCIO converts to ``process_space`` (the encoding the LUTs were fitted in), applies the cube
-    and converts back, so Nuke's OCIOLookTransform applies it to scene-linear frames. In Nuke,
+    and converts back, so Nuke's OCIOLookTransform applies it to scene-linear frames; trilinear,
+    as the engine applies LUTs (exact for the affine-only cubes either way). In Nuke,
     set the node's context variable COLOURLOCK_FRAME to ``[format %04d [frame]]``.
     """
     return (f"  - !<Look>\n"
             f"    name: {name}\n"
             f"    process_space: {process_space}\n"
             f"    description: ColourLock per-frame correction (context variable {FRAME_VARIABLE} = frame)\n"
-            f"    transform: !<FileTransform> {{src: {cube_name}, interpolation: tetrahedral}}\n")
+            f"    transform: !<FileTransform> {{src: {cube_name}, interpolation: linear}}\n")
