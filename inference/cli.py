@@ -103,8 +103,12 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--resume",), "resume", {"action": "store_const", "const": True,
                                        "help": "continue from MODEL.ckpt beside --out if it exists"}),
             (("--init",), "init", {"metavar": "EARLIER.onnx",
-                                   "help": "start from an earlier model of this shot: an updated keyframe then changes the "
-                                           "look's colour, not its brushwork"}),
+                                   "help": "start from an earlier (approved) model of this shot: an updated keyframe then "
+                                           "changes the look without reshuffling its brushwork"}),
+            (("--repass",), "repass", {"choices": ["auto", "colour", "full"],
+                                       "help": "with --init: colour = keep every weight, refit only the output grade (for "
+                                               "colour edits of the keyframe); full = fine-tune all weights; auto (default) "
+                                               "= colour when the grade explains the new keyframe"}),
             (("--device",), "device", {"choices": list(DEVICES), "help": "where to train (default auto: CUDA if present)"}),
             (("--seed",), "seed", {"type": int, "help": "random seed; same inputs + seed on the same kind of device give the same model (default 0)"}),
         ],
@@ -289,7 +293,7 @@ def run_train(job: dict[str, Any], progress: str) -> int:
     train(SequencePattern.parse(job["plate"]), keys, job["out"], settings=settings, guides=job.get("guides"),
           plate_space=job.get("plate_colourspace"), key_space=job.get("key_colourspace"),
           working=job.get("working_colourspace", WORKING_ENCODING), resume=job.get("resume", False), init=job.get("init"),
-          progress_mode=progress)
+          repass=job.get("repass", "auto"), progress_mode=progress)
     return 0
 
 

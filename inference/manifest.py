@@ -65,6 +65,7 @@ SCHEMA: dict[str, Any] = {
         "plateau": {"type": "boolean"},
         "resume": {"type": "boolean"},
         "init": _PATH,
+        "repass": {"enum": ["auto", "colour", "full"]},
         "backend": {"enum": ["auto", "onnxruntime", "torch"]},
         "tile": {"type": "integer", "minimum": 16},
         "batch": {"type": "integer", "minimum": 1, "maximum": 256},

@@ -198,13 +198,44 @@ def test_init_starts_from_an_earlier_model_and_refuses_a_mismatched_one(shot, mo
     write_image(warmer, key.with_rgb(np.clip(key.as_float32() * np.array([1.1, 1.0, 0.9], np.float32), 0, 1)))
     settings = TrainSettings(**{**FAST.to_dict(), "steps": 1})
     tuned = train(plate, {1: str(warmer)}, tmp_path / "tuned.onnx", settings=settings, init=str(model),
-                  plate_space=PLATE_COLOURSPACE, progress_mode="none").model
+                  repass="full", plate_space=PLATE_COLOURSPACE, progress_mode="none").model
     start = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(model)).graph.initializer}
     after = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(tuned)).graph.initializer}
     assert max(np.abs(after[k] - start[k]).max() for k in start) < 0.01  # one step away, not a fresh start
     assert load_model(tuned).meta["training"]["init"] == str(model)
+    assert load_model(tuned).meta["training"]["repass"] == "full"
     two_key = train(plate, keys, tmp_path / "two.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
                     progress_mode="none").model
     with pytest.raises(UsageError, match="--init .*two.onnx.*differs"):
         train(plate, {1: keys[1]}, tmp_path / "x.onnx", settings=settings, init=str(two_key),
               plate_space=PLATE_COLOURSPACE, progress_mode="none")
+
+
+def test_colour_edit_of_the_key_keeps_the_brushwork_and_a_repaint_retrains(shot, model, tmp_path):
+    root, plate, keys = shot
+    key = read_image(keys[1]).as_float32()
+    warmer, repainted = tmp_path / "warm.png", tmp_path / "repainted.png"
+    write_image(warmer, Image.from_array(np.clip(key * np.array([1.1, 1.0, 0.85], np.float32) + 0.02, 0, 1), ("R", "G", "B")))
+    write_image(repainted, Image.from_array(np.ascontiguousarray(key[::-1, ::-1]), ("R", "G", "B")))   # other strokes
+    approved = load_model(model).torch_module()
+    frame = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    runs = {}
+    for name, path in (("warm", warmer), ("repaint", repainted)):
+        out = train(plate, {1: str(path)}, tmp_path / f"{name}.onnx", settings=FAST, init=str(model),
+                    plate_space=PLATE_COLOURSPACE, progress_mode="none").model
+        runs[name] = (load_model(out).meta["training"], load_model(out).torch_module())
+    meta, warm = runs["warm"]
+    assert meta["repass"] == "colour" and meta["steps_done"] == 0
+    same = train(plate, {1: keys[1]}, tmp_path / "same.onnx", settings=FAST, init=str(model),
+                 plate_space=PLATE_COLOURSPACE, progress_mode="none").model
+    with torch.no_grad():   # the approved keyframe again: the approved frames again
+        np.testing.assert_allclose(load_model(same).torch_module()(frame).numpy(), approved(frame).numpy(), atol=1e-5)
+    with torch.no_grad():
+        np.testing.assert_array_equal(warm.look(frame).numpy(), approved.look(frame).numpy())   # same brushwork
+        grade = warm.grade.weight[:, :, 0, 0].numpy()
+        assert abs(grade[0, 0] - 1.1) < 0.03 and abs(grade[2, 2] - 0.85) < 0.03      # the edit, recovered
+        assert np.abs(warm(frame) - approved(frame)).mean() > 0.01
+    meta, repaint = runs["repaint"]
+    assert meta["repass"] == "full" and meta["steps_done"] == FAST.steps
+    with torch.no_grad():
+        assert np.abs(repaint.look(frame).numpy() - approved.look(frame).numpy()).max() > 1e-3

@@ -82,8 +82,19 @@ class RestyleNet(nn.Module):
         self.dec2 = UpsampleConv(4 * w, 2 * w)
         self.dec1 = UpsampleConv(2 * w, w)
         self.out = _conv(w, config.out_channels)
+        # Output grade: a 3x3 colour matrix + offset, identity unless a colour re-pass fits it
+        # (trained looks keep their brushwork when only the keyframe's colour changed).
+        self.grade = nn.Conv2d(config.out_channels, config.out_channels, 1)
+        with torch.no_grad():
+            self.grade.weight.copy_(torch.eye(config.out_channels).view(config.out_channels, config.out_channels, 1, 1))
+            self.grade.bias.zero_()
+        self.grade.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.grade(self.look(x))
+
+    def look(self, x: torch.Tensor) -> torch.Tensor:
+        """The output before the grade."""
         e1 = self.act(self.enc1(x))
         e2 = self.act(self.enc2(e1))
         e3 = self.res(self.act(self.enc3(e2)))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -145,25 +146,92 @@ class Plateau:
         return (self.marks[-2] - self.marks[-1]) < self.tolerance * self.marks[-2]
 
 
-def _initial_weights(path: str, net: RestyleNet) -> dict[str, torch.Tensor]:
-    """Weights of an earlier model, checked to fit ``net`` (same inputs and architecture)."""
+REPASS_MODES = ("auto", "colour", "full")
+# auto takes the colour re-pass when one colour matrix + offset maps the approved keyframes onto
+# the new ones to within this mean error (sRGB-encoded [0, 1]), or removes 3/4 of the change.
+COLOUR_EDIT_L1, COLOUR_EDIT_SHARE = 0.01, 0.25
+KEY_THUMBNAIL = 512  # longest side of the keyframe copies kept in the checkpoint for re-passes
+
+
+def _earlier_model(path: str, net: RestyleNet):
+    """An earlier model of this shot, checked to fit ``net`` (same inputs and architecture)."""
     earlier = load_model(path)
     if earlier.network_config != net.config:
         raise UsageError(f"--init {path}: its network {earlier.network_config} differs from this training's "
                          f"{net.config} (different guides or key count?)")
-    return earlier.torch_module().state_dict()
+    return earlier
+
+
+def key_thumbnail(target: np.ndarray) -> torch.Tensor:
+    """A keyframe (H, W, 3) shrunk to KEY_THUMBNAIL (area filter), as a (3, h, w) tensor."""
+    h, w = target.shape[:2]
+    scale = min(1.0, KEY_THUMBNAIL / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(target, size, interpolation=cv2.INTER_AREA) if scale < 1 else target
+    return torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32))
+
+
+def fit_colour_edit(old: list[torch.Tensor], new: list[torch.Tensor]) -> tuple[torch.Tensor, float, float]:
+    """Least-squares (4, 3) colour matrix + offset taking old keyframes to new ones; mean abs
+    difference before and after it."""
+    a = torch.cat([k.reshape(3, -1).T for k in old]).double()
+    b = torch.cat([k.reshape(3, -1).T for k in new]).double()
+    solution = torch.linalg.lstsq(torch.cat([a, torch.ones_like(a[:, :1])], dim=1), b).solution
+    after = a @ solution[:3] + solution[3]
+    return solution, float((a - b).abs().mean()), float((after - b).abs().mean())
+
+
+@torch.no_grad()
+def _compose_grade(net: RestyleNet, edit: torch.Tensor) -> None:
+    """Follow the network's output grade by the colour edit (rows: matrix.T, then offset)."""
+    matrix, offset = edit[:3].T.to(net.grade.weight), edit[3].to(net.grade.weight)
+    weight = net.grade.weight[:, :, 0, 0]
+    net.grade.bias.copy_(matrix @ net.grade.bias + offset)
+    net.grade.weight.copy_((matrix @ weight)[:, :, None, None])
+
+
+def _repass(net: RestyleNet, init: str, mode: str, targets: list[np.ndarray], progress: Progress) -> str:
+    """Start from an approved model; returns ``colour`` (grade follows the keyframe's colour edit,
+    no training) or ``full`` (fine-tune every weight)."""
+    net.load_state_dict(_earlier_model(init, net).torch_module().state_dict())
+    if mode == "full":
+        return "full"
+    ckpt = checkpoint_path(init)
+    approved = load_checkpoint(ckpt).get("keys") if ckpt.exists() else None
+    if not approved or len(approved) != len(targets):
+        if mode == "colour":
+            raise UsageError(f"--repass colour: {ckpt} with the approved keyframes is missing; use --repass full")
+        progress.note(f"full re-pass: no approved keyframes in {ckpt}")
+        return "full"
+    new = [key_thumbnail(t) for t in targets]
+    if any(o.shape != n.shape for o, n in zip(approved, new)):
+        raise UsageError(f"--init {init}: its keyframes were {tuple(approved[0].shape[1:])}, these "
+                         f"{tuple(new[0].shape[1:])}; re-pass with keyframes of the same size")
+    edit, before, after = fit_colour_edit(approved, new)
+    if mode == "auto" and after > max(COLOUR_EDIT_L1, COLOUR_EDIT_SHARE * before):
+        progress.note(f"full re-pass: the keyframes changed beyond a colour edit (mean error {after:.4f} "
+                      f"after the best colour matrix, {before:.4f} before)")
+        return "full"
+    _compose_grade(net, edit)
+    progress.note(f"colour re-pass: brushwork of {Path(init).name} kept, its grade follows the keyframe edit "
+                  f"(mean error {after:.4f} after, {before:.4f} before)")
+    return "colour"
 
 
 def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, *,
           settings: TrainSettings | None = None, guides: list[str] | None = None,
           plate_space: str | None = None, key_space: str | None = None,
           working: str = colour.WORKING_ENCODING, resume: bool = False, init: str | None = None,
-          progress_mode: str = "text",
+          repass: str = "auto", progress_mode: str = "text",
           monitor: Callable[[int, float, RestyleNet], None] | None = None) -> TrainResult:
     """Train on ``keys`` ({plate frame: painting path}) and export ``out`` (ONNX) + checkpoint.
 
     ``init``: start from the weights of an earlier model of this shot (same inputs), so an
-    updated keyframe changes the look's colour without reshuffling its brushwork.
+    updated keyframe changes the look without reshuffling its brushwork. ``repass`` then
+    says how: ``colour`` keeps every weight and follows the output grade by the keyframes'
+    colour edit (frames change proportionately, brushwork identical); ``full`` fine-tunes all
+    weights; ``auto`` (default) takes ``colour`` when one colour matrix + offset explains the
+    keyframes as a colour edit of the approved ones (kept, shrunk, in its checkpoint).
 
     ``monitor(step, seconds, net)``, if given, is called every 100 steps (benchmarks use it to
     follow quality over time); training time excludes the time spent in it.
@@ -183,22 +251,23 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     step = 0
     ckpt = checkpoint_path(out)
-    if init:
-        net.load_state_dict(_initial_weights(init, net))
+    progress = Progress("train", settings.steps, progress_mode, min_interval_s=2.0)
+    if repass not in REPASS_MODES:
+        raise UsageError(f"--repass must be one of {', '.join(REPASS_MODES)}, got {repass!r}")
+    repass_used = _repass(net, init, repass, targets, progress) if init else None
     if resume and ckpt.exists():
         state = load_checkpoint(ckpt)
         net.load_state_dict(state["state"])
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
     sampler = PatchSampler(inputs, targets, settings.patch, settings.seed + step, device)
-    progress = Progress("train", settings.steps, progress_mode, min_interval_s=2.0)
     progress.note(f"{len(keys)} key(s), {inputs[0].shape[1]}x{inputs[0].shape[0]}, "
                   f"{inputs[0].shape[2]} input channels, device {device}, seed {settings.seed}")
     plateau, history = Plateau(), []
     started = time.monotonic()
     loss_value = float("nan")
     net.train()
-    while step < settings.steps:
+    while step < settings.steps and repass_used != "colour":
         x, t = sampler.batch(settings.batch)
         loss = restyle_loss(net(x), t)
         optimizer.zero_grad(set_to_none=True)
@@ -233,10 +302,11 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         "keyframes": {str(f): sha256_file(keys[f]) for f in sorted(keys)}, "depth_scale": scale,
         "input_smoothing": settings.input_smoothing,
         "training": {**settings.to_dict(), "steps_done": step, "seconds": round(time.monotonic() - started, 2),
-                     "final_loss": loss_value, "loss": "L1 + 0.5 L1(gradients)", "init": init, "device_used": str(device),
+                     "final_loss": loss_value, "loss": "L1 + 0.5 L1(gradients)", "init": init,
+                     "repass": repass_used, "device_used": str(device),
                      "torch": torch.__version__},
     }
-    save_checkpoint(ckpt, net.cpu(), optimizer, step, meta)
+    save_checkpoint(ckpt, net.cpu(), optimizer, step, meta, keys=[key_thumbnail(t) for t in targets])
     model = export_onnx(net, meta, out)
     progress.note(f"wrote {model} ({step} steps, loss {loss_value:.4f}) and {ckpt.name}")
     return TrainResult(model, step, time.monotonic() - started, loss_value, history)
