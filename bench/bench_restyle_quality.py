@@ -4,7 +4,8 @@ For each sequence: train on one keyframe, restyle every frame, and on the held-o
 report PSNR / SSIM against the reference, the texture distance (multi-scale sliced
 Wasserstein, Karras et al. 2018) next to the painted keyframe's own distance to those
 references, E_warp next to the plate's, and the same for the baseline "keyframe warped
-along the plate's optical flow". Re-pass stability: retraining with the same inputs and
+along the plate's optical flow", and for Restyle followed by the toolset's Deflicker (the
+node chain a compositor builds). Re-pass stability: retraining with the same inputs and
 seed must give identical frames; a re-pass from the approved model (``--init``, ``--repass
 auto``) after a saturation tweak of the keyframe must keep the brushwork (SSIM of luma; a full
 fine-tune is measured beside it). Writes bench/results/restyle_quality.json.
@@ -26,6 +27,7 @@ from inference.restyle.apply import restyle_frames
 from inference.restyle.model_file import load_model
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
+from inference.temporal.deflicker import deflicker_sequence
 from inference.temporal.flow import warp
 
 from .common import bench_parser, machine, merge_result
@@ -88,6 +90,11 @@ def evaluate(data: Path, name: str, settings: TrainSettings, work: Path, repass:
     far = [f for f in held if abs(f - KEY) >= FAR]
 
     output, train_s = train_and_run(plate, key, frames, work, f"{name}_a", settings)
+    # The toolset's chain: the Deflicker node after Restyle, guided by the same plate.
+    settled = SequencePattern.parse(str(work / f"{name}_a_deflicker" / "d.####.exr"))
+    deflicker_sequence(SequencePattern.parse(str(work / f"{name}_a" / f"{name}_a.####.exr")), plate, frames, settled,
+                       source_space=SRGB, guide_space=SRGB, progress_mode="none")
+    chain = load(settled, frames)
     repeat = train_and_run(plate, key, frames, work, f"{name}_b", settings)[0] if repass else None
     # The re-pass workflow: start from the approved model with the artist's updated keyframe
     # (auto: a colour edit keeps the brushwork); a full fine-tune for comparison.
@@ -108,14 +115,16 @@ def evaluate(data: Path, name: str, settings: TrainSettings, work: Path, repass:
                 "swd": metrics.sliced_wasserstein([images[f] for f in held], [refs[f] for f in held]),
                 "e_warp": metrics.e_warp([images[f] for f in frames], [plates[f] for f in frames], flows)["e_warp"]}
 
-    ours, base = quality(output), quality(baseline)
+    ours, base, chained = quality(output), quality(baseline), quality(chain)
     key_swd = metrics.sliced_wasserstein([refs[KEY]] * len(held), [refs[f] for f in held])
     plate_ewarp = metrics.e_warp([plates[f] for f in frames], [plates[f] for f in frames], flows)["e_warp"]
     ref_ewarp = metrics.e_warp([refs[f] for f in frames], [plates[f] for f in frames], flows)["e_warp"]
     return {
         "frames": f"{frames[0]}-{frames[-1]}", "key": KEY, "held_out": len(held), "far_frames": len(far),
         "size": list(plates[KEY].shape[1::-1]), "train_seconds": round(train_s, 1),
-        "restyle": ours, "baseline_flow_warp": base,
+        "restyle": ours, "baseline_flow_warp": base, "restyle_then_deflicker": chained,
+        "restyle_then_deflicker_e_warp_ratio_to_plate": chained["e_warp"] / plate_ewarp,
+        "restyle_then_deflicker_swd_ratio_to_keyframe": chained["swd"] / key_swd,
         "psnr_gain_far_db": ours["psnr_db_far"] - base["psnr_db_far"],
         "goal_psnr_gain_far_ge_1db": ours["psnr_db_far"] - base["psnr_db_far"] >= 1.0,
         "plate_e_warp": plate_ewarp, "reference_e_warp": ref_ewarp,
@@ -139,10 +148,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sequences", default=",".join(SEQUENCES))
     parser.add_argument("--smoothing", default=str(TrainSettings.input_smoothing),
                         help="comma list of input smoothing sigmas to compare (the first is the reported default)")
+    parser.add_argument("--adversarial", type=float, default=TrainSettings.adversarial,
+                        help="weight of the patch discriminator loss (0 = off)")
     args = parser.parse_args(argv)
     sweep = {}
     for i, sigma in enumerate(float(v) for v in args.smoothing.split(",")):
-        settings = TrainSettings(steps=args.steps, plateau=False, device=args.device, seed=0, input_smoothing=sigma)
+        settings = TrainSettings(steps=args.steps, plateau=False, device=args.device, seed=0, input_smoothing=sigma,
+                                 adversarial=args.adversarial)
         results = {}
         with tempfile.TemporaryDirectory(prefix="restyle_quality_") as work:
             for name in args.sequences.split(","):

@@ -239,3 +239,19 @@ def test_colour_edit_of_the_key_keeps_the_brushwork_and_a_repaint_retrains(shot,
     assert meta["repass"] == "full" and meta["steps_done"] == FAST.steps
     with torch.no_grad():
         assert np.abs(repaint.look(frame).numpy() - approved.look(frame).numpy()).max() > 1e-3
+
+
+def test_patch_discriminator_shapes_training_and_stays_deterministic(shot, tmp_path, monkeypatch):
+    import inference.restyle.train as train_mod
+
+    root, plate, keys = shot
+    monkeypatch.setattr(train_mod, "ADVERSARIAL_WARMUP", 10)
+    weights = {}
+    for name, adversarial in (("plain", 0.0), ("adv1", 0.5), ("adv2", 0.5)):
+        settings = TrainSettings(**{**FAST.to_dict(), "steps": 20, "adversarial": adversarial})
+        model = train(plate, {1: keys[1]}, tmp_path / f"{name}.onnx", settings=settings,
+                      plate_space=PLATE_COLOURSPACE, progress_mode="none").model
+        weights[name] = load_model(model).torch_module().state_dict()
+        assert ("LSGAN" in load_model(model).meta["training"]["loss"]) == (adversarial > 0)
+    assert all(torch.equal(weights["adv1"][k], weights["adv2"][k]) for k in weights["adv1"])
+    assert max(float((weights["adv1"][k] - weights["plain"][k]).abs().max()) for k in weights["plain"]) > 1e-4

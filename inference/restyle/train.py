@@ -26,6 +26,7 @@ from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import ensure_writable_folder
 from . import guides as guide_mod
+from .adversarial import Adversary
 from .model_file import checkpoint_path, export_onnx, load_checkpoint, load_model, save_checkpoint, sha256_file
 from .network import RECEPTIVE_MARGIN, SIZE_MULTIPLE, NetworkConfig, RestyleNet
 
@@ -47,6 +48,9 @@ class TrainSettings:
     # Gaussian blur (sigma, px) of the plate's colour before the network, in training and in
     # every run: grain and render noise then cannot become brushwork that changes every frame.
     input_smoothing: float = 1.0
+    # Weight of a patch discriminator trained from scratch alongside (0 = off): texture with the
+    # painting's statistics instead of the blur that L1 rewards. Starts after ADVERSARIAL_WARMUP steps.
+    adversarial: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -146,6 +150,7 @@ class Plateau:
         return (self.marks[-2] - self.marks[-1]) < self.tolerance * self.marks[-2]
 
 
+ADVERSARIAL_WARMUP = 500
 REPASS_MODES = ("auto", "colour", "full")
 # auto takes the colour re-pass when one colour matrix + offset maps the approved keyframes onto
 # the new ones to within this mean error (sRGB-encoded [0, 1]), or removes 3/4 of the change.
@@ -263,13 +268,18 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     sampler = PatchSampler(inputs, targets, settings.patch, settings.seed + step, device)
     progress.note(f"{len(keys)} key(s), {inputs[0].shape[1]}x{inputs[0].shape[0]}, "
                   f"{inputs[0].shape[2]} input channels, device {device}, seed {settings.seed}")
+    adversary = Adversary(device) if settings.adversarial > 0 else None
     plateau, history = Plateau(), []
     started = time.monotonic()
     loss_value = float("nan")
     net.train()
     while step < settings.steps and repass_used != "colour":
         x, t = sampler.batch(settings.batch)
-        loss = restyle_loss(net(x), t)
+        y = net(x)
+        loss = restyle_loss(y, t)
+        if adversary is not None and step >= ADVERSARIAL_WARMUP:
+            adversary.update(x[:, :3], y, t)
+            loss = loss + settings.adversarial * adversary.generator_loss(x[:, :3], y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -302,7 +312,7 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         "keyframes": {str(f): sha256_file(keys[f]) for f in sorted(keys)}, "depth_scale": scale,
         "input_smoothing": settings.input_smoothing,
         "training": {**settings.to_dict(), "steps_done": step, "seconds": round(time.monotonic() - started, 2),
-                     "final_loss": loss_value, "loss": "L1 + 0.5 L1(gradients)", "init": init,
+                     "final_loss": loss_value, "loss": "L1 + 0.5 L1(gradients)" + (f" + {settings.adversarial:g} LSGAN(patch)" if adversary else ""), "init": init,
                      "repass": repass_used, "device_used": str(device),
                      "torch": torch.__version__},
     }
