@@ -103,7 +103,7 @@ def prepare(frame: int) -> None:
         try:
             with Feedback(node, "farm") as feedback:
                 version = jobs.render(node, list(range(lo, hi + 1)), feedback,
-                                      override=bool(node_io.value(node, "override_signoff")))
+                                      override=bool(node_io.value(node, "override_signoff")), verify=True)
         except (PluginError, EngineError) as exc:
             nuke.tprint("Restyle farm: {}".format(exc))
             raise RuntimeError("Restyle: {}".format(exc)) from None

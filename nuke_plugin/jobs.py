@@ -55,6 +55,7 @@ def train(node: Any, feedback: Feedback) -> str:
 def version_of(node: Any) -> Dict[str, Any]:
     """Key, folder and frame pattern of the frames the node's current knobs describe."""
     stage = stage_of(node.Class())
+    signed = signoff.recorded(node)
     files = {}
     if stage is RESTYLE:
         model = str(node_io.value(node, "model_file"))
@@ -66,17 +67,19 @@ def version_of(node: Any) -> Dict[str, Any]:
     if swatches:
         files["swatches"] = cache.file_digest(swatches)
     fields = params(node, stage.params)
-    key = cache.key(stage.command, signoff.recorded(node), files, fields)
+    key = cache.key(stage.command, signed, files, fields)
     folder = cache.version_dir(node_io.cache_root(node), stage.output, key)
     return {"key": key, "folder": folder, "pattern": cache.frame_pattern(folder, stage.output), "fields": fields}
 
 
-def render(node: Any, frames: List[int], feedback: Feedback, override: bool = False) -> Dict[str, Any]:
+def render(node: Any, frames: List[int], feedback: Feedback, override: bool = False,
+           verify: bool = False) -> Dict[str, Any]:
     """Make sure ``frames`` of the node's current version exist; returns the version.
 
     Missing frames are rendered by the engine from freshly rendered inputs, after checking the
     signed inputs still match the sign-off (PluginError naming the frames otherwise, unless
-    ``override``). The version is marked complete when its whole range is on disk.
+    ``override``); ``verify`` checks them even when no frame is missing (farm renders). The
+    version is marked complete when its whole range is on disk.
     """
     first, last = node_io.frame_range(node)
     outside = [f for f in frames if not first <= f <= last]
@@ -85,8 +88,8 @@ def render(node: Any, frames: List[int], feedback: Feedback, override: bool = Fa
             node.name(), node_io.ranges_text(outside), first, last))
     version = version_of(node)
     todo = cache.missing(version["pattern"], frames)
-    if todo:
-        _run_stage(node, version, todo, feedback, override)
+    if todo or verify:
+        _run_stage(node, version, todo or frames, feedback, override, run_engine=bool(todo))
     if not cache.missing(version["pattern"], list(range(first, last + 1))) and not cache.is_complete(version["folder"]):
         cache.mark_complete(version["folder"], {"key": version["key"], "frames": [first, last],
                                                 "made": time.strftime("%Y-%m-%d %H:%M:%S")})
@@ -94,7 +97,8 @@ def render(node: Any, frames: List[int], feedback: Feedback, override: bool = Fa
     return version
 
 
-def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Feedback, override: bool) -> None:
+def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Feedback, override: bool,
+               run_engine: bool) -> None:
     stage = stage_of(node.Class())
     first, last = node_io.frame_range(node)
     margin = _handles(node, stage)
@@ -103,6 +107,8 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
     changed = signoff.changed_frames(signoff.recorded(node), current)
     if changed and not override:
         raise PluginError(signoff.describe(node, changed))
+    if not run_engine:
+        return
     manifest = dict(version["fields"], version=1, stage=stage.command, frames="{}-{}".format(todo[0], todo[-1]),
                     out=version["pattern"])
     for spec in stage.inputs:

@@ -215,3 +215,14 @@ def render_script(path: str, ranges: str) -> List[Any]:
 def _frames(text: str) -> List[int]:
     first, _, last = text.partition("-")
     return list(range(int(first), int(last or first) + 1))
+
+
+def user_sets(knob: Any, value: Any) -> None:
+    """The user edits a knob in the panel: the value changes, then the node's knobChanged knob
+    and the knobChanged callbacks run with thisNode()/thisKnob() set."""
+    from . import _callbacks, _nodes
+
+    knob.setValue(value)
+    node = knob.node()
+    _nodes.run_python(node["knobChanged"].value(), node, knob)
+    _callbacks.run("knobChanged", node, knob)
