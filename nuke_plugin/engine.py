@@ -8,12 +8,13 @@ whose message says what went wrong and what to do. Stdlib only.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import subprocess
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import settings
 
@@ -47,7 +48,8 @@ def command_line(command: str, manifest: str) -> List[str]:
 
 def run(command: str, manifest: str, on_progress: ProgressCallback,
         cancelled: Callable[[], bool]) -> None:
-    """Run one engine command to the end.
+    """Run one engine command to the end, in the manifest's folder (so only an installed engine
+    is found, never one that happens to sit in Nuke's working directory).
 
     Args:
         on_progress: called with each JSON event ({"event": "progress"|"note", ...}).
@@ -59,14 +61,16 @@ def run(command: str, manifest: str, on_progress: ProgressCallback,
     """
     argv = command_line(command, manifest)
     try:
-        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=os.path.dirname(manifest),
                                  universal_newlines=True, bufsize=1)
     except OSError as exc:
         raise EngineError("engine Python not found or not runnable: {} ({}). Set ${} or Nuke > Restyle > "
                           "Preferences to the Python that has the engine installed".format(
                               argv[0], exc.strerror or exc, settings.ENV_PYTHON)) from None
     lines = _stream(child)
-    errors = _pump(child, lines, on_progress, cancelled)
+    errors, interrupted = _pump(child, lines, on_progress, cancelled)
+    if interrupted and child.returncode != 0:
+        raise EngineError(_ADVICE[CANCELLED], CANCELLED)
     _check_exit(command, argv[0], child.returncode, errors)
 
 
@@ -89,8 +93,9 @@ def _stream(child: "subprocess.Popen[str]") -> "queue.Queue[Optional[str]]":
 
 
 def _pump(child: "subprocess.Popen[str]", lines: "queue.Queue[Optional[str]]", on_progress: ProgressCallback,
-          cancelled: Callable[[], bool]) -> List[str]:
-    """Hand progress events on until the child ends; returns its non-JSON stderr lines."""
+          cancelled: Callable[[], bool]) -> Tuple[List[str], bool]:
+    """Hand progress events on until the child ends; returns its non-JSON stderr lines and
+    whether it was interrupted."""
     errors: List[str] = []
     interrupted_at: Optional[float] = None
     while True:
@@ -108,7 +113,7 @@ def _pump(child: "subprocess.Popen[str]", lines: "queue.Queue[Optional[str]]", o
         elif interrupted_at is not None and time.monotonic() - interrupted_at > KILL_AFTER_S:
             child.kill()
     child.wait()
-    return errors
+    return errors, interrupted_at is not None
 
 
 def _handle(line: str, on_progress: ProgressCallback, errors: List[str]) -> None:
@@ -127,9 +132,9 @@ def _check_exit(command: str, python: str, code: int, errors: List[str]) -> None
     if code == 0:
         return
     said = errors[-1] if errors else ""
-    if any("No module named" in e and "inference" in e for e in errors):
-        raise EngineError("the engine is not installed in {}: set ${} or Nuke > Restyle > Preferences to the "
-                          "Python of the engine's environment".format(python, settings.ENV_PYTHON), code)
+    if "No module named" in said:
+        raise EngineError("the engine is not installed in {} ({}): set ${} or Nuke > Restyle > Preferences to "
+                          "the Python of the engine's environment".format(python, said, settings.ENV_PYTHON), code)
     if code < 0:
         raise EngineError("the engine was killed by signal {} during 'restyle {}'{}; the last good frames are "
                           "still in use. Check memory/GPU and render again".format(

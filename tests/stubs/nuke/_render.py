@@ -57,8 +57,7 @@ def _read(node: "_nodes.Node", frame: int) -> _t.Any:
     from inference.image import read_image
 
     first, last = node["first"].value(), node["last"].value()
-    if not first <= frame <= last:
-        raise RuntimeError("{}: frame {} is outside the Read's range {}-{}".format(node.fullName(), frame, first, last))
+    frame = min(max(frame, first), last)  # before/after default to "hold"
     path = frame_path(node["file"].value(), frame)
     if not os.path.isfile(path):
         raise RuntimeError("{}: Read error: {}: No such file or directory".format(node.fullName(), path))
