@@ -64,6 +64,9 @@ def nuke_standin(request, monkeypatch):
     for name in set(sys.modules) - before:
         if name.split(".")[0] in ("nuke", "nukescripts", "nuke_plugin"):
             del sys.modules[name]
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules:  # else `from . import child` would find the stale module
+                sys.modules[parent].__dict__.pop(child, None)
 
 
 @pytest.fixture

@@ -153,6 +153,7 @@ class Group(Node):
     def __init__(self, node_class: str = "Group", parent: _t.Optional["Group"] = None) -> None:
         Node.__init__(self, node_class, parent)
         self._children: _t.List[Node] = []
+        self._add_default_knob(_knobs.String_Knob, "help", "")
 
     def nodes(self) -> _t.List[Node]:
         return list(self._children)
@@ -200,7 +201,6 @@ class Gizmo(Group):
     def __init__(self, node_class: str, parent: _t.Optional[Group], path: str) -> None:
         Group.__init__(self, node_class, parent)
         self._path = path
-        self._add_default_knob(_knobs.String_Knob, "help", "")
 
     def filename(self) -> str:
         return self._path
