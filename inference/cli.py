@@ -203,6 +203,18 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
         ],
         "required": ["plate", "frames"],
     },
+    "torchscript": {
+        "help": "export a colour-only, single-keyframe model as TorchScript for Nuke's Inference node "
+                "(turn it into a .cat with Nuke's CatFileCreator)",
+        "args": [
+            (("--model",), "model", {"metavar": "MODEL.onnx", "help": "model written by 'restyle train'"}),
+            (("--out",), "out", {"metavar": "MODEL.pt", "help": "TorchScript file to write"}),
+            (("--nuke-colourspace",), "nuke_colourspace", {"metavar": "NAME",
+             "help": "the Nuke script's working space (linear), which the Inference node passes in and gets back; "
+                     "OCIO name, alias or role (default scene_linear)"}),
+        ],
+        "required": ["model", "out"],
+    },
 }
 # Fields that must hold a sequence pattern ("reference" is a sequence for metrics but a
 # single image for colourlock, so each stage checks it itself).
@@ -379,10 +391,18 @@ def run_hash(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def run_torchscript(job: dict[str, Any], progress: str) -> int:
+    from .restyle.torchscript import export_torchscript
+
+    written = export_torchscript(job["model"], job["out"], job.get("nuke_colourspace", "scene_linear"))
+    print(f"wrote {written}")
+    return 0
+
+
 RUNNERS: dict[str, Callable[[dict[str, Any], str], int]] = {
     "demo": run_demo, "inspect": run_inspect, "convert": run_convert,
     "train": run_train, "run": run_run, "deflicker": run_deflicker, "colourlock": run_colourlock, "metrics": run_metrics,
-    "hash": run_hash,
+    "hash": run_hash, "torchscript": run_torchscript,
 }
 
 
