@@ -6,7 +6,7 @@ from typing import Any, Dict, Set
 
 import nuke
 
-_cancel_requests = set()  # type: Set[str]  # full names of nodes whose Cancel button was pressed
+_cancel_requests: Set[str] = set()  # full names of nodes whose Cancel button was pressed
 
 
 def request_cancel(node_name: str) -> None:
@@ -19,13 +19,12 @@ class Feedback(object):
     def __init__(self, node: Any, title: str) -> None:
         self.node_name = node.fullName()
         self.title = title
-        self.gui = bool(nuke.GUI)
         self._task = None  # type: Any
         self._last_line = ""
 
     def __enter__(self) -> "Feedback":
         _cancel_requests.discard(self.node_name)
-        if self.gui:
+        if nuke.GUI:
             self._task = nuke.ProgressTask(self.title)
         return self
 

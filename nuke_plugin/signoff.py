@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 from . import cache, engine, node_io
 from .errors import PluginError
 from .feedback import Feedback
-from .stages import SINGLE_FRAME_INPUTS, InputSpec, stage_of
+from .stages import InputSpec, stage_of
 
 Hashes = Dict[str, str]  # frame (as text) -> sha256
 

@@ -81,7 +81,6 @@ COMMON_KNOBS = {
 }
 RESTYLE_KNOBS = {"key_frames": "painted frames", "model_file": "trained model", "train": "button"}
 COLOURLOCK_KNOBS = {"reference_frame": "frame of the reference input that is locked"}
-SINGLE_FRAME_INPUTS = {"keys", "reference"}  # rendered at chosen frames only, not over the range
 
 
 def stage_of(node_class: str) -> Stage:

@@ -6,7 +6,6 @@ small fake engine (the real one for hashing) that crashes mid-range or waits to 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 import sys

@@ -21,8 +21,9 @@ def write_model(path, keys=("1001",), guides=()):
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(1.5)  # an untrained net is close to the identity; make the look visible
-    meta = {"encoding": colour.WORKING_ENCODING, "plate_colourspace": "ACEScg", "input_channels": [f"c{i}" for i in range(channels)],
-            "output_channels": ["R", "G", "B"], "guides": list(guides), "size_multiple": SIZE_MULTIPLE,
+    meta = {"encoding": colour.WORKING_ENCODING, "plate_colourspace": "ACEScg",
+            "input_channels": [f"c{i}" for i in range(channels)], "output_channels": ["R", "G", "B"],
+            "guides": list(guides), "size_multiple": SIZE_MULTIPLE,
             "receptive_margin": RECEPTIVE_MARGIN, "keyframes": {k: "0" * 64 for k in keys}, "depth_scale": 1.0,
             "input_smoothing": 1.0, "network": net.config.to_dict(), "training": {}}
     return export_onnx(net.eval(), meta, path)

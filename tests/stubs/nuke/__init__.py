@@ -267,10 +267,10 @@ def toolbar(name: str, create: bool = True) -> _t.Optional[ToolBar]:
 
 # --- knobs, nodes, the script ----------------------------------------------------------------------
 
-from ._knobs import (Array_Knob, Boolean_Knob, Double_Knob, Enumeration_Knob, EvalString_Knob,  # noqa: E402
+from ._knobs import (Array_Knob, Boolean_Knob, Double_Knob, Enumeration_Knob, EvalString_Knob,  # noqa: E402,F401
                      File_Knob, Int_Knob, Knob, Multiline_Eval_String_Knob, PyScript_Knob, PythonKnob,
                      Script_Knob, String_Knob, Tab_Knob, Text_Knob, Unsigned_Knob)
-from ._nodes import Gizmo, Group, Node, Root  # noqa: E402
+from ._nodes import Gizmo, Group, Node, Root  # noqa: E402,F401
 from . import _callbacks, _nkfile, _nodes, _render  # noqa: E402
 
 STARTLINE = 4096
@@ -358,20 +358,11 @@ def thisGroup() -> Group:
     return _standin.state.group_stack[-1]
 
 
-def thisClass() -> str:
-    return thisNode().Class()
-
 
 def allNodes(filter: _t.Optional[str] = None, group: _t.Optional[Group] = None) -> _t.List[Node]:
     found = (group or thisGroup()).nodes()
     return [n for n in found if filter is None or n.Class() == filter]
 
-
-def delete(n: Node) -> None:
-    parent = n.parent()
-    if parent is None or n not in parent._children:
-        raise ValueError("{} is not in the script".format(n))
-    parent._children.remove(n)
 
 
 def execute(nameOrNode: _t.Any, start: _t.Any = None, end: _t.Any = None, incr: _t.Any = None,
@@ -385,9 +376,6 @@ def execute(nameOrNode: _t.Any, start: _t.Any = None, end: _t.Any = None, incr: 
     last = root().lastFrame() if end is None else int(end)
     _render.execute(node, range(first, last + 1, int(incr or 1)))
 
-
-def executing() -> bool:
-    return _standin.state.executing > 0
 
 
 def frame(f: _t.Optional[int] = None) -> int:
@@ -413,9 +401,6 @@ def scriptSaveAs(filename: _t.Optional[str] = None, overwrite: int = -1) -> None
     root().setModified(False)
 
 
-def scriptOpen(*args: _t.Any, **kwargs: _t.Any) -> None:
-    _standin.open_script(args[0])
-
 
 # --- dialogs (GUI) and the terminal ------------------------------------------------------------------
 
@@ -430,13 +415,6 @@ def message(prompt: str) -> None:
     _dialog("message", prompt)
 
 
-def alert(prompt: str) -> None:
-    _dialog("alert", prompt)
-
-
-def ask(prompt: str) -> bool:
-    _dialog("ask", prompt)
-    return _standin.state.ask_answer
 
 
 class ProgressTask(object):
@@ -478,10 +456,6 @@ class Panel(object):
         self._fields[name] = value
         return True
 
-    def addSingleLineInput(self, name: str, value: str) -> bool:
-        self._fields[name] = value
-        return True
-
     def show(self) -> int:
         state = _standin.state
         _dialog("panel", self._title)
@@ -500,9 +474,6 @@ def addOnCreate(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass:
     _callbacks.add("onCreate", call, args, kwargs, nodeClass)
 
 
-def removeOnCreate(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "*") -> None:
-    _callbacks.remove("onCreate", call, args, kwargs, nodeClass)
-
 
 def addOnScriptLoad(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "Root") -> None:
     _callbacks.add("onScriptLoad", call, args, kwargs, nodeClass)
@@ -513,17 +484,10 @@ def addKnobChanged(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeCla
     _callbacks.add("knobChanged", call, args, kwargs, nodeClass, node)
 
 
-def removeKnobChanged(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "*",
-                      node: _t.Any = None) -> None:
-    _callbacks.remove("knobChanged", call, args, kwargs, nodeClass, node)
-
 
 def addBeforeRender(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "Write") -> None:
     _callbacks.add("beforeRender", call, args, kwargs, nodeClass)
 
-
-def removeBeforeRender(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "Write") -> None:
-    _callbacks.remove("beforeRender", call, args, kwargs, nodeClass)
 
 
 def addBeforeFrameRender(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "Write") -> None:

@@ -228,10 +228,10 @@ def write_script(root: "_nodes.Root") -> str:
 
 
 def _savable(node: "_nodes.Node", knob: _knobs.Knob) -> bool:
-    skip = (_knobs.Tab_Knob, _knobs.Script_Knob)
-    if isinstance(knob, skip) or knob.getFlag(_knobs.FLAGS["DO_NOT_WRITE"]) or (isinstance(knob, _knobs.PythonKnob) and isinstance(node, _nodes.Gizmo)):
+    """Buttons, tabs and DO_NOT_WRITE knobs are not saved; nor a gizmo's callbacks (from its file)."""
+    if isinstance(knob, (_knobs.Tab_Knob, _knobs.Script_Knob)) or knob.getFlag(_knobs.FLAGS["DO_NOT_WRITE"]):
         return False
-    return True
+    return not (isinstance(knob, _knobs.PythonKnob) and isinstance(node, _nodes.Gizmo))
 
 
 def _topological(nodes: _t.List["_nodes.Node"]) -> _t.List["_nodes.Node"]:

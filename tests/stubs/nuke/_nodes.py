@@ -324,13 +324,6 @@ def run_python(code: str, node: _t.Optional[Node], knob: _t.Optional[_knobs.Knob
         state.this_stack.pop()
 
 
-def walk(group: Group) -> _t.Iterator[Node]:
-    for node in group.nodes():
-        yield node
-        if isinstance(node, Group):
-            yield from walk(node)
-
-
 for _cls in (Node, Group, Gizmo, Root):
     _cls.__module__ = "nuke"
 del _cls

@@ -47,8 +47,7 @@ class State:
     executing: int = 0
     written: List[Any] = field(default_factory=list)  # (Write node, frame) in render order
     # the user, as tests script it
-    dialogs: List[Any] = field(default_factory=list)  # (function, text) of message/alert/ask
-    ask_answer: bool = False
+    dialogs: List[Any] = field(default_factory=list)  # (kind, text, mode) of message boxes and panels
     cancel_execute: Optional[Callable[[Any, int], bool]] = None  # (Write, frame) -> cancel?
     cancel_task: Optional[Callable[[Any], bool]] = None  # (ProgressTask) -> user hit cancel?
     on_progress: Optional[Callable[[Any], None]] = None  # called at each setProgress
