@@ -57,7 +57,10 @@ def render() -> None:
         first, last = node_io.frame_range(node)
         version = jobs.render(node, list(range(first, last + 1)), feedback)
         jobs.show_version(node, version["key"])
-        return "showing version {} ({}-{})".format(version["key"], first, last)
+        if "warning" in version:
+            nuke.message("{}: {}".format(node.name(), version["warning"]))
+        return "showing version {} ({}-{}){}".format(version["key"], first, last,
+                                                     "; " + version["warning"] if "warning" in version else "")
     _guarded("Render range", work)
 
 

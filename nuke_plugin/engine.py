@@ -20,8 +20,8 @@ from . import settings
 
 ProgressCallback = Callable[[Dict[str, Any]], None]
 
+QC_FAILED = 3  # colourlock: a swatch is out of tolerance; the frames and the report are written
 _ADVICE = {
-    3: "colour QC failed: a swatch is out of tolerance (frames were written; see the report)",
     64: "a setting is wrong: fix the knob or field named above",
     65: "the input frames are bad: fix the file or frame named above",
     66: "input frames are missing: render or connect the frames named above",
@@ -47,13 +47,17 @@ def command_line(command: str, manifest: str) -> List[str]:
 
 
 def run(command: str, manifest: str, on_progress: ProgressCallback,
-        cancelled: Callable[[], bool]) -> None:
+        cancelled: Callable[[], bool], accept: Tuple[int, ...] = (0,)) -> int:
     """Run one engine command to the end, in the manifest's folder (so only an installed engine
     is found, never one that happens to sit in Nuke's working directory).
 
     Args:
         on_progress: called with each JSON event ({"event": "progress"|"note", ...}).
         cancelled: polled while the engine runs; True sends SIGINT (then a kill after KILL_AFTER_S).
+        accept: exit codes that are results, not failures (colourlock's 3: QC failed, frames written).
+
+    Returns:
+        The engine's exit code (one of ``accept``).
 
     Raises:
         EngineError: engine missing, non-zero exit (message from the engine's own error line
@@ -71,7 +75,9 @@ def run(command: str, manifest: str, on_progress: ProgressCallback,
     errors, interrupted = _pump(child, lines, on_progress, cancelled)
     if interrupted and child.returncode != 0:
         raise EngineError(_ADVICE[CANCELLED], CANCELLED)
-    _check_exit(command, argv[0], child.returncode, errors)
+    if child.returncode not in accept:
+        _check_exit(command, argv[0], child.returncode, errors)
+    return child.returncode
 
 
 def _stream(child: "subprocess.Popen[str]") -> "queue.Queue[Optional[str]]":
@@ -129,8 +135,6 @@ def _handle(line: str, on_progress: ProgressCallback, errors: List[str]) -> None
 
 
 def _check_exit(command: str, python: str, code: int, errors: List[str]) -> None:
-    if code == 0:
-        return
     said = errors[-1] if errors else ""
     if "No module named" in said:
         raise EngineError("the engine is not installed in {} ({}): set ${} or Nuke > Restyle > Preferences to "

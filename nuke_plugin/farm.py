@@ -107,4 +107,6 @@ def prepare(frame: int) -> None:
         except (PluginError, EngineError) as exc:
             nuke.tprint("Restyle farm: {}".format(exc))
             raise RuntimeError("Restyle: {}".format(exc)) from None
+        if "warning" in version:
+            nuke.tprint("Restyle farm: {}: {}".format(node.name(), version["warning"]))
         node_io.show_result(node, version["pattern"], first, last)

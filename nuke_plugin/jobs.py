@@ -123,8 +123,11 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
     if margin:
         manifest["handles"] = margin
     feedback.step("{} frames {}".format(stage.command, node_io.ranges_text(todo)))
-    engine.run(stage.command, cache.write_manifest(version["folder"], "job.json", manifest), feedback.event,
-               feedback.cancelled)
+    code = engine.run(stage.command, cache.write_manifest(version["folder"], "job.json", manifest), feedback.event,
+                      feedback.cancelled, accept=(0, engine.QC_FAILED) if stage.command == "colourlock" else (0,))
+    if code == engine.QC_FAILED:
+        version["warning"] = "QC FAILED: a brand swatch is out of tolerance in frames {}; press Open report".format(
+            node_io.ranges_text(todo))
     still = cache.missing(version["pattern"], todo)
     if still:
         raise PluginError("{}: the engine finished but frames {} are missing in {}".format(

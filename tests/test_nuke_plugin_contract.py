@@ -182,3 +182,33 @@ def test_preferences_menu_saves_the_panel(nuke_standin, tmp_path, monkeypatch):
     exec(item.script(), {"nuke": nuke_standin})
     assert json.loads((tmp_path / "prefs.json").read_text()) == {
         "engine_python": "/opt/engine/bin/python", "cache_dir": "/shows/cache"}
+
+
+def _engine_defaults(command: str) -> dict:
+    """The engine's own default for each field of a command (function signatures, TrainSettings)."""
+    import inspect as _inspect
+
+    from inference.colourlock.lock import colourlock_sequence
+    from inference.restyle.apply import restyle_frames
+    from inference.restyle.train import TrainSettings
+    from inference.temporal.deflicker import deflicker_sequence
+
+    if command == "train":
+        return vars(TrainSettings())
+    func = {"run": restyle_frames, "deflicker": deflicker_sequence, "colourlock": colourlock_sequence}[command]
+    return {n: p.default for n, p in _inspect.signature(func).parameters.items() if p.default is not p.empty}
+
+
+@pytest.mark.parametrize("node_class", sorted(stages.STAGES))
+def test_gizmo_defaults_are_the_engines(nuke_standin, node_class):
+    stage = stages.stage_of(node_class)
+    user, _children = gizmo(nuke_standin, node_class)
+    knobs = {k.name(): k for k in user}
+    for command, params in ((stage.command, stage.params), ("train", stage.train_params)):
+        defaults = _engine_defaults(command)
+        for param in params:
+            value = knobs[param.knob].value()
+            if param.unset is not None:  # left out of the job at its default: the engine decides
+                assert value == param.unset, (command, param)
+            else:
+                assert stages.field_value(param, value) == defaults[param.field], (command, param)
