@@ -6,7 +6,6 @@ small fake engine (the real one for hashing) that crashes mid-range or waits to 
 from __future__ import annotations
 
 import json
-import shutil
 import stat
 import sys
 import textwrap
@@ -110,13 +109,14 @@ def test_engine_missing(comp, monkeypatch):
 
 
 def test_engine_not_installed_in_that_python(comp, monkeypatch):
-    bare = shutil.which("python3", path="/usr/bin:/bin")
-    if bare is None or bare == sys.executable:
-        pytest.fail("needs a system python3 without the engine at /usr/bin/python3")
-    monkeypatch.setenv("RESTYLE_PYTHON", bare)
+    bare = comp.dir / "bare_python"  # this Python without site-packages: no engine there
+    bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    bare.chmod(bare.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("RESTYLE_PYTHON", str(bare))
     node = make_node(comp)
     node["sign_off"].execute()
-    assert "engine is not installed in " + bare in last_dialog(comp.nuke)
+    said = last_dialog(comp.nuke)
+    assert f"the engine is not installed in {bare}" in said and "No module named" in said and "RESTYLE_PYTHON" in said
 
 
 def test_engine_crash_mid_range_keeps_the_last_good_version(rendered, comp, fake_engine, monkeypatch):
