@@ -55,7 +55,7 @@ def preview() -> None:
 def render() -> None:
     def work(node: Any, feedback: Feedback) -> str:
         first, last = node_io.frame_range(node)
-        version = jobs.render(node, list(range(first, last + 1)), feedback)
+        version = jobs.render(node, list(range(first, last + 1)), feedback, verify=True)
         jobs.show_version(node, version["key"])
         if "warning" in version:
             nuke.message("{}: {}".format(node.name(), version["warning"]))

@@ -78,8 +78,8 @@ def render(node: Any, frames: List[int], feedback: Feedback, override: bool = Fa
 
     Missing frames are rendered by the engine from freshly rendered inputs, after checking the
     signed inputs still match the sign-off (PluginError naming the frames otherwise, unless
-    ``override``); ``verify`` checks them even when no frame is missing (farm renders). The
-    version is marked complete when its whole range is on disk.
+    ``override``); ``verify`` checks them even when no frame is missing (Render range, farm
+    renders). The version is marked complete when its whole range is on disk.
     """
     first, last = node_io.frame_range(node)
     outside = [f for f in frames if not first <= f <= last]
@@ -90,10 +90,11 @@ def render(node: Any, frames: List[int], feedback: Feedback, override: bool = Fa
     todo = cache.missing(version["pattern"], frames)
     if todo or verify:
         _run_stage(node, version, todo or frames, feedback, override, run_engine=bool(todo))
-    if not cache.missing(version["pattern"], list(range(first, last + 1))) and not cache.is_complete(version["folder"]):
-        cache.mark_complete(version["folder"], {"key": version["key"], "frames": [first, last],
-                                                "made": time.strftime("%Y-%m-%d %H:%M:%S")})
-        remember(node, version["key"], first, last)
+    if not cache.missing(version["pattern"], list(range(first, last + 1))):
+        if not cache.is_complete(version["folder"]):
+            cache.mark_complete(version["folder"], {"key": version["key"], "frames": [first, last],
+                                                    "made": time.strftime("%Y-%m-%d %H:%M:%S")})
+        remember(node, version["key"], first, last)  # also a version another node or session made
     return version
 
 
@@ -163,8 +164,10 @@ def shown(node: Any) -> Optional[str]:
 
 
 def remember(node: Any, key: str, first: int, last: int) -> None:
-    """Add a complete version to the node's history (it is shown by show_version)."""
-    entries = [e for e in history(node) if e["key"] != key]
+    """Add a complete version to the node's history, once (it is shown by show_version)."""
+    entries = history(node)
+    if any(e["key"] == key for e in entries):
+        return
     entries.append({"key": key, "frames": [first, last], "made": time.strftime("%Y-%m-%d %H:%M")})
     node["history"].setValue(json.dumps({"shown": shown(node), "versions": entries}))
 

@@ -83,6 +83,23 @@ def test_gui_flow_sign_off_train_render_switch_versions(comp):
     nuke._standin.user_sets(node["version"], first_key)
     assert node.node("result")["file"].value() == first_pattern and show["which"].value() == 1
 
+    # AND a copy of the node with the same inputs and settings reuses those frames (no engine run)
+    twin = restyle_node(comp, "1001 1003")
+    for name in ("signoff", "model_file"):
+        twin[name].setValue(node[name].value())
+    job = Path(second_pattern).parent / "job.json"
+    made = job.stat().st_mtime_ns
+    twin["render"].execute()
+    assert twin.node("result")["file"].value() == second_pattern and twin.node("show")["which"].value() == 1
+    assert job.stat().st_mtime_ns == made
+
+    # AND Render range checks the plate against the sign-off: a changed plate is refused
+    comp.plate["file"].setValue(str(comp.scene / "png" / "sceneA_beauty.####.png"))
+    twin["render"].execute()
+    assert "PLATE CHANGED" in dialogs(nuke)[-1] and "'plate' frames 1001-1003" in dialogs(nuke)[-1]
+    assert "PLATE CHANGED" in twin["status"].value() and twin.node("result")["file"].value() == second_pattern
+    comp.plate["file"].setValue(str(comp.scene / "exr" / "sceneA.####.exr"))
+
     # AND preview shows one frame of the current settings without touching the comp's version
     node["tile"].setValue(64)
     nuke.frame(1002)
