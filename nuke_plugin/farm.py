@@ -11,7 +11,7 @@ sign-off' is on. In the GUI the hook does nothing: the buttons render there.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Set, Tuple
 
 import nuke
 
@@ -22,7 +22,8 @@ from .feedback import Feedback
 from .stages import STAGES
 
 ENV_BATCH = "RESTYLE_FARM_BATCH"
-_busy = []  # type: List[bool]  # non-empty while the hook renders (its own Writes call back)
+_busy: List[bool] = []  # non-empty while the hook renders (its own Writes call back)
+_prepared: Set[Tuple[str, int]] = set()  # (node, frame) made and checked in this Nuke process
 
 
 def install() -> None:
@@ -96,11 +97,13 @@ def prepare(frame: int) -> None:
     nodes = toolset_nodes()
     margin = margins(nodes)
     for node in nodes:
-        first, last = node_io.frame_range(node)
-        lo, hi = max(first, frame - margin[id(node)]), min(last, frame + batch - 1 + margin[id(node)])
-        if lo > hi:
+        if (node.fullName(), frame) in _prepared:  # made and checked with an earlier frame's batch
             continue
         try:
+            first, last = node_io.frame_range(node)
+            lo, hi = max(first, frame - margin[id(node)]), min(last, frame + batch - 1 + margin[id(node)])
+            if lo > hi:
+                continue
             with Feedback(node, "farm") as feedback:
                 version = jobs.render(node, list(range(lo, hi + 1)), feedback,
                                       override=bool(node_io.value(node, "override_signoff")), verify=True)
@@ -110,3 +113,4 @@ def prepare(frame: int) -> None:
         if "warning" in version:
             nuke.tprint("Restyle farm: {}: {}".format(node.name(), version["warning"]))
         node_io.show_result(node, version["pattern"], first, last)
+        _prepared.update((node.fullName(), f) for f in range(lo, hi + 1))

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 STUBS = REPO / "tests" / "stubs"
 
 
-def nuke_x(script: Path, frames: str, workdir: Path) -> tuple[int, dict, str]:
+def nuke_x(script: Path, frames: str, workdir: Path, batch: str = "1") -> tuple[int, dict, str]:
     """Run the emulated `nuke -x script -F frames` in a new process; (exit code, state, stderr)."""
     code = (
         "import json, sys\n"
@@ -36,6 +36,7 @@ def nuke_x(script: Path, frames: str, workdir: Path) -> tuple[int, dict, str]:
         "sys.exit(status)\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NUKE_PATH")}
+    env["RESTYLE_FARM_BATCH"] = batch
     proc = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True)
     return proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
@@ -83,6 +84,13 @@ def test_farm_render_makes_missing_frames_with_handles_and_refuses_a_changed_pla
     assert any(name.endswith(".plate_cache") for name, _ in state["written"][:-1])
     # AND nothing interactive happened in terminal mode
     assert state["dialogs"] == [] and state["tasks"] == 0
+
+    # WHEN a chunk of two frames renders with RESTYLE_FARM_BATCH=2 THEN each node is prepared once
+    status, state, stderr = nuke_x(comp.dir / "comp.nk", "1002-1003", comp.dir, batch="2")
+    assert status == 0, stderr
+    assert [w for w in state["written"] if w[0] == write.name()] == [[write.name(), 1002], [write.name(), 1003]]
+    plate_renders = [w for w in state["written"] if w[0] == look.name() + ".plate_cache"]
+    assert sorted(f for _n, f in plate_renders) == [1001, 1002, 1003]  # once, with the deflicker's handle
 
     # WHEN the plate changes after sign-off THEN the farm refuses, naming input and frames
     comp.plate["file"].setValue(str(comp.scene / "png" / "sceneA_beauty.####.png"))
