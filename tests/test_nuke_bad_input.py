@@ -150,3 +150,12 @@ def test_cancel_keeps_the_last_good_version(rendered, comp, monkeypatch, how):
     assert "cancelled" in last_dialog(comp.nuke)
     assert node.node("result")["file"].value() == good and node.node("show")["which"].value() == 1
     assert json.loads(node["history"].value())["shown"] == Path(good).parent.name
+
+
+def test_cancel_while_nuke_renders_the_inputs(comp, monkeypatch):
+    node = make_node(comp)
+    monkeypatch.setattr(comp.nuke._standin.state, "cancel_execute", lambda write, frame: frame == 1002)
+    node["sign_off"].execute()
+    said = last_dialog(comp.nuke)
+    assert "rendering the 'plate' input failed" in said and "Cancelled" in said
+    assert node["signoff"].value() == "" and node.node("plate_cache")["disable"].value()

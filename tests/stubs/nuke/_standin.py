@@ -13,6 +13,13 @@ session), ``startup()`` the documented start-up sequence (Foundry, "Start-up Scr
 
 One deliberate difference: Nuke reports a failing start-up script and carries on, the stand-in
 raises, so tests see failures that plug-in code should have caught itself.
+
+The script side: ``open_script()`` (what opening a .nk does: nodes, their onCreate, then
+onScriptLoad), ``render_script()`` (what ``nuke -x script -F range`` does after start-up),
+``user_sets()`` (a panel edit that fires knobChanged), and ``state`` fields a test sets to play
+the user: ``cancel_task``/``on_progress`` (the progress bar's cancel button), ``cancel_execute``,
+``panel_answers``/``panel_ok``; ``state.dialogs``, ``state.tasks`` and ``state.written`` record
+what happened.
 """
 from __future__ import annotations
 
