@@ -2,7 +2,7 @@
 Group, and pointing its Read/Switch at cached frames.
 
 Inside every gizmo: ``Input`` nodes named as in ``stages``; a disabled Write ``<input>_cache``
-under each; Read ``result`` (a complete version) and Read ``preview`` (one previewed frame);
+under each (for the plate, after Copy ``plate_aovs`` that adds the optional ``aovs`` input's layers); Read ``result`` (a complete version) and Read ``preview`` (one previewed frame);
 Text2 ``not_rendered`` over the plate; Switch ``show`` (0 plate + warning, 1 result, 2 preview).
 """
 from __future__ import annotations
@@ -65,6 +65,7 @@ def render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
     number = int(value(node.node(spec.name), "number"))
     if node.input(number) is None:
         raise PluginError("{}: connect the '{}' input (input {})".format(node.name(), spec.name, number + 1))
+    _use_aovs(node, spec)
     write = node.node(spec.name + "_cache")
     pattern = input_pattern(node, spec)
     os.makedirs(os.path.dirname(pattern), exist_ok=True)
@@ -79,6 +80,14 @@ def render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
     finally:
         write["disable"].setValue(True)
     return pattern
+
+
+def _use_aovs(node: Any, spec: InputSpec) -> None:
+    """Copy the optional 'aovs' input's layers onto the plate only while it is connected."""
+    copy = node.node(spec.name + "_aovs")
+    if copy is not None:
+        connected = node.input(int(value(node.node("aovs"), "number"))) is not None
+        copy["disable"].setValue(not connected)
 
 
 def runs(frames: List[int]) -> List[Tuple[int, int]]:

@@ -31,6 +31,7 @@ class Stage(NamedTuple):
     inputs: Tuple[InputSpec, ...]
     params: Tuple[Param, ...]
     train_params: Tuple[Param, ...] = ()  # RestyleLook only: `restyle train`
+    aovs: bool = False  # an optional 'aovs' input whose layers join the plate's (guides, vectors)
 
 
 _DEVICE = Param("device", "device", "choice", "auto")
@@ -47,6 +48,7 @@ RESTYLE = Stage(
                   Param("guides", "guides", "list", ""), Param("steps", "steps", "int"),
                   Param("seconds", "seconds", "float", 0.0), Param("plateau", "plateau", "bool"),
                   Param("seed", "seed", "int"), _DEVICE),
+    aovs=True,
 )
 DEFLICKER = Stage(
     "RestyleDeflicker", "deflicker", "deflicker",
@@ -56,6 +58,7 @@ DEFLICKER = Stage(
             Param("vectors", "vectors", "choice"), _DEVICE,
             Param("input_colourspace", "input_colourspace", "text", ""),
             Param("guide_colourspace", "guide_colourspace", "text", "")),
+    aovs=True,
 )
 COLOURLOCK = Stage(
     "RestyleColourLock", "colourlock", "colourlock",

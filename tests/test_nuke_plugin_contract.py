@@ -64,10 +64,14 @@ def test_gizmo_inside_has_the_nodes_nuke_plugin_drives(nuke_standin, node_class)
     stage = stages.stage_of(node_class)
     _user, children = gizmo(nuke_standin, node_class)
     inputs = sorted((c["number"].value(), name) for name, c in children.items() if c.Class() == "Input")
-    assert [name for _n, name in inputs] == [spec.name for spec in stage.inputs]
+    assert [name for _n, name in inputs] == [spec.name for spec in stage.inputs] + (["aovs"] if stage.aovs else [])
     for spec in stage.inputs:
         write = children[spec.name + "_cache"]
-        assert write.Class() == "Write" and write["disable"].value() and write.input(0) is children[spec.name]
+        feed = children[spec.name + "_aovs"] if stage.aovs and spec.name == "plate" else children[spec.name]
+        assert write.Class() == "Write" and write["disable"].value() and write.input(0) is feed
+    if stage.aovs:
+        copy = children["plate_aovs"]
+        assert copy.Class() == "Copy" and [copy.input(0), copy.input(1)] == [children["plate"], children["aovs"]]
     show = children["show"]
     assert show.Class() == "Switch" and show["which"].value() == 0
     assert [show.input(i).name() for i in range(3)] == ["not_rendered", "result", "preview"]

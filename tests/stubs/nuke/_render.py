@@ -34,6 +34,8 @@ def image(node: "_nodes.Node", frame: int) -> _t.Any:
         if upstream is None:
             raise RuntimeError("{}: input {} ({}) is not connected".format(group.fullName(), number, node.name()))
         return image(upstream, frame)
+    if kind == "Copy":
+        return _copy(node, frame)
     if kind == "Switch":
         which = max(0, min(node["which"].value(), node.inputs() - 1))
         return _input_image(node, which, frame)
@@ -50,6 +52,20 @@ def _input_image(node: "_nodes.Node", i: int, frame: int) -> _t.Any:
     if upstream is None:
         raise RuntimeError("{}: input {} is not connected".format(node.fullName(), i))
     return image(upstream, frame)
+
+
+def _copy(node: "_nodes.Node", frame: int) -> _t.Any:
+    """B (input 0) with A's (input 1) channels added or replaced; only channels "all" is modelled."""
+    import numpy as np
+
+    b, a = _input_image(node, 0, frame), _input_image(node, 1, frame)
+    if node["channels"].value() != "all":
+        raise RuntimeError("{}: the stand-in's Copy models channels 'all' only".format(node.fullName()))
+    if a.size != b.size:
+        raise RuntimeError("{}: A is {}x{}, B {}x{}".format(node.fullName(), *a.size, *b.size))
+    kept = [c for c in b.channels if c not in a.channels]
+    pixels = np.concatenate([b.select(kept).as_float32(), a.as_float32()], axis=-1)
+    return dataclasses.replace(b, pixels=pixels, channels=tuple(kept) + tuple(a.channels))
 
 
 def _read(node: "_nodes.Node", frame: int) -> _t.Any:
