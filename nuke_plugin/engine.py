@@ -114,12 +114,20 @@ def _pump(child: "subprocess.Popen[str]", lines: "queue.Queue[Optional[str]]", o
         if line:
             _handle(line, on_progress, errors)
         if interrupted_at is None and cancelled():
-            child.send_signal(signal.SIGINT)
+            _interrupt(child)
             interrupted_at = time.monotonic()
         elif interrupted_at is not None and time.monotonic() - interrupted_at > KILL_AFTER_S:
             child.kill()
     child.wait()
     return errors, interrupted_at is not None
+
+
+def _interrupt(child: "subprocess.Popen[str]") -> None:
+    """Ctrl-C for the engine (it stops after the frames in flight); Windows has no SIGINT to send."""
+    if os.name == "nt":
+        child.terminate()
+    else:
+        child.send_signal(signal.SIGINT)
 
 
 def _handle(line: str, on_progress: ProgressCallback, errors: List[str]) -> None:
