@@ -1,4 +1,5 @@
-"""Nuke GUI start-up: the Nodes toolbar's "Restyle" menu. Nuke runs menu.py only with the GUI.
+"""Nuke GUI start-up: the Nodes toolbar's "Restyle" menu and Nuke ▸ Restyle ▸ Preferences.
+Nuke runs menu.py only with the GUI.
 
 The entries come from ``nuke_plugin.nodes``; init.py has already put this repository on
 sys.path and the gizmos and icons on the plug-in path. A failure here is printed to stderr and
@@ -10,7 +11,7 @@ def _build_menu():
     # type: () -> None
     import nuke
 
-    from nuke_plugin.nodes import MENU_NAME, NODES
+    from nuke_plugin.nodes import MENU_NAME, NODES, PREFERENCES
 
     toolbar = nuke.menu("Nodes")
     if toolbar is None:  # no GUI
@@ -19,6 +20,8 @@ def _build_menu():
     for node in NODES:
         submenu.addCommand(node.label, "nuke.createNode({!r})".format(node.node_class),
                            icon=node.icon, tooltip=node.tooltip)
+    nuke.menu("Nuke").addCommand(PREFERENCES, "import nuke_plugin.settings as s; s.show_panel()",
+                                 tooltip="Which Python runs the engine, and the default cache folder")
 
 
 try:

@@ -203,6 +203,28 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
         ],
         "required": ["output", "plate", "frames", "json"],
     },
+    "hash": {
+        "help": "content hashes of a sequence's frames (decoded pixels), for cache keys and plate sign-off",
+        "args": [
+            (("--plate",), "plate", {"metavar": "PATTERN", "help": PATTERN_HELP}),
+            (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP}),
+            (("--json",), "json", {"metavar": "FILE", "help": "write {\"frames\": {FRAME: SHA-256}} here "
+                                                             "(default: print it)"}),
+        ],
+        "required": ["plate", "frames"],
+    },
+    "torchscript": {
+        "help": "export a colour-only, single-keyframe model as TorchScript for Nuke's Inference node "
+                "(turn it into a .cat with Nuke's CatFileCreator)",
+        "args": [
+            (("--model",), "model", {"metavar": "MODEL.onnx", "help": "model written by 'restyle train'"}),
+            (("--out",), "out", {"metavar": "MODEL.pt", "help": "TorchScript file to write"}),
+            (("--nuke-colourspace",), "nuke_colourspace", {"metavar": "NAME",
+             "help": "the Nuke script's working space (linear), which the Inference node passes in and gets back; "
+                     "OCIO name, alias or role (default scene_linear)"}),
+        ],
+        "required": ["model", "out"],
+    },
 }
 # Fields that must hold a sequence pattern ("reference" is a sequence for metrics but a
 # single image for colourlock, so each stage checks it itself).
@@ -367,9 +389,31 @@ def run_demo(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def run_hash(job: dict[str, Any], progress: str) -> int:
+    from .frame_hash import hash_frames
+
+    hashes = dict(hash_frames(SequencePattern.parse(job["plate"]), parse_frame_range(job["frames"]),
+                              threads=job.get("threads"), progress_mode=progress))
+    text = json.dumps({"frames": {str(f): h for f, h in hashes.items()}}, indent=1)
+    if "json" in job:
+        Path(job["json"]).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def run_torchscript(job: dict[str, Any], progress: str) -> int:
+    from .restyle.torchscript import export_torchscript
+
+    written = export_torchscript(job["model"], job["out"], job.get("nuke_colourspace", "scene_linear"))
+    print(f"wrote {written}")
+    return 0
+
+
 RUNNERS: dict[str, Callable[[dict[str, Any], str], int]] = {
     "demo": run_demo, "inspect": run_inspect, "convert": run_convert,
     "train": run_train, "run": run_run, "deflicker": run_deflicker, "colourlock": run_colourlock, "metrics": run_metrics,
+    "hash": run_hash, "torchscript": run_torchscript,
 }
 
 

@@ -7,6 +7,7 @@ Stdlib only: menu.py imports this at Nuke start-up.
 from typing import NamedTuple, Tuple
 
 MENU_NAME = "Restyle"  # submenu of the Nodes toolbar
+PREFERENCES = "Restyle/Preferences..."  # entry of the main menu bar (Nuke > Restyle)
 
 
 class NodeEntry(NamedTuple):

@@ -64,3 +64,28 @@ def nuke_standin(request, monkeypatch):
     for name in set(sys.modules) - before:
         if name.split(".")[0] in ("nuke", "nukescripts", "nuke_plugin"):
             del sys.modules[name]
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules:  # else `from . import child` would find the stale module
+                sys.modules[parent].__dict__.pop(child, None)
+
+
+@pytest.fixture
+def comp(nuke_standin, tmp_path, monkeypatch, shared_data):
+    """A GUI session with NUKE_PATH=<repo>, a saved script (1001-1003) and Reads of the shared
+    Blender plate (EXR) and its painted references (PNG); the engine runs on this Python."""
+    import sys
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("RESTYLE_PYTHON", sys.executable)
+    monkeypatch.setenv("RESTYLE_PREFS", str(tmp_path / "prefs.json"))
+    monkeypatch.setenv("RESTYLE_FARM_BATCH", "1")
+    nuke = nuke_standin
+    nuke._standin.reset(mode="gui", nuke_path=str(REPO))
+    nuke._standin.startup()
+    nuke.root()["first_frame"].setValue(1001)
+    nuke.root()["last_frame"].setValue(1003)
+    nuke.scriptSaveAs(str(tmp_path / "comp.nk"))
+    scene = shared_data / "render_sceneA"
+    plate = nuke.nodes.Read(file=str(scene / "exr" / "sceneA.####.exr"), first=1001, last=1003)
+    keys = nuke.nodes.Read(file=str(shared_data / "style" / "sceneA_painting.####.png"), first=1001, last=1024)
+    return SimpleNamespace(nuke=nuke, plate=plate, keys=keys, dir=tmp_path, scene=scene)

@@ -257,7 +257,7 @@ def test_standin_exposes_only_documented_api_with_documented_signatures(nuke_sta
         obj = getattr(nuke_standin, name)
         if inspect.isclass(obj):
             assert name in classes, name
-            ours = [b.__name__ for b in obj.__mro__[1:] if not b.__name__.startswith("_") and b is not object]
+            ours = [b.__name__ for b in obj.__bases__ if not b.__name__.startswith("_") and b is not object]
             assert ours == classes[name]["bases"], name
             documented = _class_methods(api, name)
             for method in (m for m in dir(obj) if not m.startswith("_")):
@@ -280,3 +280,38 @@ def test_standin_exposes_nothing_listed_as_not_in_api(nuke_standin, api):
         target = nuke_standin if owner == "nuke" else getattr(nuke_standin, owner, None)
         for name in names.split("/"):
             assert target is None or not hasattr(target, name), key
+
+
+# --- the stand-in's node graph: callbacks in Nuke's order, scripts round-trip -------------------------
+
+def test_standin_render_and_load_callbacks_run_in_nukes_order(nuke_standin, write_sequence, tmp_path):
+    seen = []
+    nuke_standin.addOnCreate(lambda: seen.append(("onCreate", nuke_standin.thisNode().name())))
+    nuke_standin.addOnScriptLoad(lambda: seen.append(("onScriptLoad", nuke_standin.thisNode().Class())))
+    nuke_standin.addBeforeRender(lambda: seen.append(("beforeRender", nuke_standin.frame())))
+    nuke_standin.addBeforeFrameRender(lambda: seen.append(("beforeFrameRender", nuke_standin.frame())))
+    nuke_standin.addAfterRender(lambda: seen.append(("afterRender", nuke_standin.frame())))
+    read = nuke_standin.nodes.Read(file=write_sequence(frames=range(1, 3)), first=1, last=2)
+    write = nuke_standin.nodes.Write(file=str(tmp_path / "out" / "o.####.exr"), create_directories=True, inputs=[read])
+    nuke_standin.execute(write, 1, 2)
+    assert seen == [("onCreate", "Read1"), ("onCreate", "Write1"), ("beforeRender", 1), ("beforeFrameRender", 1),
+                    ("beforeFrameRender", 2), ("afterRender", 2)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["o.0001.exr", "o.0002.exr"]
+
+    nuke_standin.scriptSaveAs(str(tmp_path / "s.nk"))
+    seen.clear()
+    nuke_standin._standin.open_script(str(tmp_path / "s.nk"))
+    assert seen == [("onCreate", "Read1"), ("onCreate", "Write1"), ("onScriptLoad", "Root")]
+    assert nuke_standin.toNode("Write1").input(0) is nuke_standin.toNode("Read1")
+
+
+def test_standin_write_of_a_disabled_node_or_missing_file_fails_like_nuke(nuke_standin, tmp_path):
+    read = nuke_standin.nodes.Read(file=str(tmp_path / "none.####.exr"), first=1, last=1)
+    write = nuke_standin.nodes.Write(file=str(tmp_path / "o.####.exr"), inputs=[read])
+    with pytest.raises(RuntimeError, match="No such file"):
+        nuke_standin.execute(write, 1, 1)
+    write["disable"].setValue(True)
+    with pytest.raises(RuntimeError, match="disabled"):
+        nuke_standin.execute(write, 1, 1)
+    with pytest.raises(RuntimeError, match="unknown command"):
+        nuke_standin.createNode("NoSuchGizmo")

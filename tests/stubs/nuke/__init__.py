@@ -265,7 +265,245 @@ def toolbar(name: str, create: bool = True) -> _t.Optional[ToolBar]:
     return bars.get(name)
 
 
-for _cls in (MenuItem, Menu, MenuBar, ToolBar):
+# --- knobs, nodes, the script ----------------------------------------------------------------------
+
+from ._knobs import (Array_Knob, Boolean_Knob, Double_Knob, Enumeration_Knob, EvalString_Knob,  # noqa: E402,F401
+                     File_Knob, Int_Knob, Knob, Multiline_Eval_String_Knob, PyScript_Knob, PythonKnob,
+                     Script_Knob, String_Knob, Tab_Knob, Text_Knob, Unsigned_Knob)
+from ._nodes import Gizmo, Group, Node, Root  # noqa: E402,F401
+from . import _callbacks, _nkfile, _nodes, _render  # noqa: E402
+
+STARTLINE = 4096
+INVISIBLE = 1024
+DISABLED = 128
+READ_ONLY = 268435456
+DO_NOT_WRITE = 512
+
+
+def _tcl_pairs(knobs: str) -> _t.List[_t.Tuple[str, str]]:
+    words = [t[1] for t in _nkfile.tokenize(knobs)]
+    if len(words) % 2:
+        raise ValueError("knobs must be name/value pairs: {!r}".format(knobs))
+    return list(zip(words[::2], words[1::2]))
+
+
+def createNode(node: str, knobs: str = "", inpanel: bool = True) -> Node:
+    """Create a node (built-in class or gizmo on the plug-in path) in the current group; its
+    onCreate runs, then onUserCreate callbacks. RuntimeError '<Class>: unknown command' if none."""
+    if not isinstance(node, str) or not isinstance(knobs, str):
+        raise TypeError("createNode(str, str, bool)")
+    made = _nodes.make_node(node, _tcl_pairs(knobs))
+    _nodes.created(made)
+    _callbacks.run("onUserCreate", made)
+    return made
+
+
+class NodeConstructor(object):
+    """nuke.nodes.<Class>(knob=value, ..., inputs=[...]): create without UI side effects."""
+
+    def __init__(self, node_class: str) -> None:
+        self._class = node_class
+
+    def __call__(self, *args: _t.Any, **kwargs: _t.Any) -> Node:
+        inputs = kwargs.pop("inputs", [])
+        made = _nodes.make_node(self._class)
+        for name, value in kwargs.items():
+            knob = made.knob(name)
+            if knob is None:
+                raise TypeError("{} has no knob named {!r}".format(self._class, name))
+            knob.setValue(value)
+        for index, upstream in enumerate(inputs):
+            made.setInput(index, upstream)
+        _nodes.created(made)
+        return made
+
+
+class Nodes(object):
+    """The nuke.nodes factory namespace."""
+
+    def __getattr__(self, name: str) -> NodeConstructor:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return NodeConstructor(name)
+
+
+nodes = Nodes()
+
+
+def root() -> Root:
+    return _standin.state.root
+
+
+def toNode(s: str) -> _t.Optional[Node]:
+    """The node with this full name ('Group1.Read1'), or None."""
+    if not isinstance(s, str):
+        raise TypeError("toNode(str)")
+    if s == "root":
+        return root()
+    return root().node(s)
+
+
+def thisNode() -> _t.Any:
+    """The node whose callback or button is running; else the current group (root at top level)."""
+    stack = _standin.state.this_stack
+    return stack[-1][0] if stack else _standin.state.group_stack[-1]
+
+
+def thisKnob() -> _t.Any:
+    stack = _standin.state.this_stack
+    return stack[-1][1] if stack else None
+
+
+def thisGroup() -> Group:
+    return _standin.state.group_stack[-1]
+
+
+
+def allNodes(filter: _t.Optional[str] = None, group: _t.Optional[Group] = None) -> _t.List[Node]:
+    found = (group or thisGroup()).nodes()
+    return [n for n in found if filter is None or n.Class() == filter]
+
+
+
+def execute(nameOrNode: _t.Any, start: _t.Any = None, end: _t.Any = None, incr: _t.Any = None,
+            views: _t.Any = None, continueOnError: bool = False) -> None:
+    """Render a Write over start..end (default: the root range) with the render callbacks;
+    in the GUI a cancel raises RuntimeError('Cancelled')."""
+    node = toNode(nameOrNode) if isinstance(nameOrNode, str) else nameOrNode
+    if not isinstance(node, Node):
+        raise ValueError("no such node: {!r}".format(nameOrNode))
+    first = root().firstFrame() if start is None else int(start)
+    last = root().lastFrame() if end is None else int(end)
+    _render.execute(node, range(first, last + 1, int(incr or 1)))
+
+
+
+def frame(f: _t.Optional[int] = None) -> int:
+    if f is not None:
+        _standin.state.frame = int(f)
+    return _standin.state.frame
+
+
+def scriptName() -> str:
+    """The script's file name; RuntimeError 'No script name' while it is untitled (as Nuke)."""
+    name = root()["name"].value()
+    if not name:
+        raise RuntimeError("No script name")
+    return name
+
+
+def scriptSaveAs(filename: _t.Optional[str] = None, overwrite: int = -1) -> None:
+    if filename is None:
+        filename = scriptName()
+    root()["name"].setValue(filename)
+    with open(filename, "w", encoding="utf-8") as f:
+        f.write(_nkfile.write_script(root()))
+    root().setModified(False)
+
+
+
+# --- dialogs (GUI) and the terminal ------------------------------------------------------------------
+
+def _dialog(kind: str, text: str) -> None:
+    if not isinstance(text, str):
+        raise TypeError("prompt must be str")
+    _standin.state.dialogs.append((kind, text, _standin.state.mode))
+
+
+def message(prompt: str) -> None:
+    """A message box in the GUI (the stand-in records it)."""
+    _dialog("message", prompt)
+
+
+
+
+class ProgressTask(object):
+    """A progress bar with a cancel button (GUI); the stand-in records every update."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self.updates: _t.List[_t.Tuple[str, _t.Any]] = []
+        _standin.state.tasks.append(self)
+
+    def setProgress(self, i: int) -> None:
+        if not isinstance(i, int):
+            raise TypeError("setProgress takes an int, not {}".format(type(i).__name__))
+        self.updates.append(("progress", i))
+        if _standin.state.on_progress is not None:
+            _standin.state.on_progress(self)
+
+    def setMessage(self, s: str) -> None:
+        if not isinstance(s, str):
+            raise TypeError("setMessage takes a str")
+        self.updates.append(("message", s))
+
+    def isCancelled(self) -> bool:
+        check = _standin.state.cancel_task
+        return bool(check is not None and check(self))
+
+
+class Panel(object):
+    """A simple modal dialog of named fields (nuke.Panel); show() returns 1 for OK."""
+
+    def __init__(self, title: str) -> None:
+        self._title = title
+        self._fields: _t.Dict[str, _t.Any] = {}
+
+    def title(self) -> str:
+        return self._title
+
+    def addFilenameSearch(self, name: str, value: str) -> bool:
+        self._fields[name] = value
+        return True
+
+    def show(self) -> int:
+        state = _standin.state
+        _dialog("panel", self._title)
+        for name in self._fields:
+            if name in state.panel_answers:
+                self._fields[name] = state.panel_answers[name]
+        return 1 if state.panel_ok else 0
+
+    def value(self, name: str) -> _t.Any:
+        return self._fields.get(name)
+
+
+# --- callbacks (nuke_internal/callbacks.py) ----------------------------------------------------------
+
+def addOnCreate(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "*") -> None:
+    _callbacks.add("onCreate", call, args, kwargs, nodeClass)
+
+
+
+def addOnScriptLoad(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "Root") -> None:
+    _callbacks.add("onScriptLoad", call, args, kwargs, nodeClass)
+
+
+def addKnobChanged(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "*",
+                   node: _t.Any = None) -> None:
+    _callbacks.add("knobChanged", call, args, kwargs, nodeClass, node)
+
+
+
+def addBeforeRender(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "Write") -> None:
+    _callbacks.add("beforeRender", call, args, kwargs, nodeClass)
+
+
+
+def addBeforeFrameRender(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "Write") -> None:
+    _callbacks.add("beforeFrameRender", call, args, kwargs, nodeClass)
+
+
+def removeBeforeFrameRender(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {},
+                            nodeClass: str = "Write") -> None:
+    _callbacks.remove("beforeFrameRender", call, args, kwargs, nodeClass)
+
+
+def addAfterRender(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "Write") -> None:
+    _callbacks.add("afterRender", call, args, kwargs, nodeClass)
+
+
+for _cls in (MenuItem, Menu, MenuBar, ToolBar, NodeConstructor, Nodes, ProgressTask, Panel):
     _cls.__module__ = "nuke"
 del _cls
 

@@ -13,6 +13,13 @@ session), ``startup()`` the documented start-up sequence (Foundry, "Start-up Scr
 
 One deliberate difference: Nuke reports a failing start-up script and carries on, the stand-in
 raises, so tests see failures that plug-in code should have caught itself.
+
+The script side: ``open_script()`` (what opening a .nk does: nodes, their onCreate, then
+onScriptLoad), ``render_script()`` (what ``nuke -x script -F range`` does after start-up),
+``user_sets()`` (a panel edit that fires knobChanged), and ``state`` fields a test sets to play
+the user: ``cancel_task``/``on_progress`` (the progress bar's cancel button), ``cancel_execute``,
+``panel_answers``/``panel_ok``; ``state.dialogs``, ``state.tasks`` and ``state.written`` record
+what happened.
 """
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set
 
 MODES = ("gui", "terminal")
 GUI_MENUS = ("Nuke", "Nodes", "Pane", "Viewer", "Node Graph", "Properties", "Animation")
@@ -38,6 +45,22 @@ class State:
     script_dirs: List[str] = field(default_factory=list)  # stack of running start-up scripts
     inits_run: Set[str] = field(default_factory=set)
     ran: List[str] = field(default_factory=list)  # start-up scripts run, in order
+    # the script (node graph) and what runs in it
+    root: Any = None
+    group_stack: List[Any] = field(default_factory=list)  # root first; `with group:` pushes
+    this_stack: List[Any] = field(default_factory=list)  # (node, knob) of running callbacks
+    callbacks: Dict[str, Dict[str, list]] = field(default_factory=dict)
+    frame: int = 1
+    executing: int = 0
+    written: List[Any] = field(default_factory=list)  # (Write node, frame) in render order
+    # the user, as tests script it
+    dialogs: List[Any] = field(default_factory=list)  # (kind, text, mode) of message boxes and panels
+    cancel_execute: Optional[Callable[[Any, int], bool]] = None  # (Write, frame) -> cancel?
+    cancel_task: Optional[Callable[[Any], bool]] = None  # (ProgressTask) -> user hit cancel?
+    on_progress: Optional[Callable[[Any], None]] = None  # called at each setProgress
+    tasks: List[Any] = field(default_factory=list)  # every ProgressTask made
+    panel_answers: Dict[str, Any] = field(default_factory=dict)  # Panel field -> value typed
+    panel_ok: bool = True
 
 
 state = State()
@@ -76,6 +99,7 @@ def reset(mode: str = "gui", version: str = "15.1v2", nukex: bool = False,
 
     state.__init__()  # type: ignore[misc]
     state.mode = mode
+    new_script()
     for path in paths:
         add_plugin_path(path, prepend=False)
     if gui:
@@ -157,3 +181,54 @@ def _run_script(path: str) -> None:
         exec(code, namespace)
     finally:
         state.script_dirs.pop()
+
+
+def new_script() -> None:
+    """An empty script: a fresh Root holding no nodes (what File > New gives)."""
+    from . import _nodes
+
+    state.root = _nodes.Root()
+    state.group_stack = [state.root]
+
+
+def open_script(path: str) -> List[Any]:
+    """Load a .nk file as Nuke does when it opens a script (GUI or ``nuke -x``): every node is
+    created, then each node's onCreate runs, then onScriptLoad (nodeClass 'Root')."""
+    from . import _callbacks, _nkfile, _nodes
+
+    new_script()
+    with open(path, encoding="utf-8") as f:
+        made = _nkfile.read_graph(f.read(), state.root, top_level=False)
+    state.root["name"].setValue(os.path.abspath(path))
+    for node in made:
+        _nodes.created(node)
+    _callbacks.run("onScriptLoad", state.root)
+    return made
+
+
+def render_script(path: str, ranges: str) -> List[Any]:
+    """``nuke -x path -F ranges`` after startup(): open the script, then execute every enabled
+    top-level Write over the frames (e.g. "1001-1010", "1-4 8-10"); returns (Write, frame) rendered."""
+    nuke = _nuke()
+    open_script(path)
+    frames = [f for part in ranges.split() for f in _frames(part)]
+    for node in state.root.nodes():
+        if node.Class() == "Write" and not node["disable"].value():
+            nuke.execute(node, frames[0], frames[-1], 1)
+    return list(state.written)
+
+
+def _frames(text: str) -> List[int]:
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
+def user_sets(knob: Any, value: Any) -> None:
+    """The user edits a knob in the panel: the value changes, then the node's knobChanged knob
+    and the knobChanged callbacks run with thisNode()/thisKnob() set."""
+    from . import _callbacks, _nodes
+
+    knob.setValue(value)
+    node = knob.node()
+    _nodes.run_python(node["knobChanged"].value(), node, knob)
+    _callbacks.run("knobChanged", node, knob)

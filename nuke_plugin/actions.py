@@ -1,0 +1,105 @@
+"""What the gizmos' buttons and callbacks call (``import nuke_plugin.actions as a; a.render()``).
+
+Every entry point works on ``nuke.thisNode()``. A failure is shown the Nuke way: a message box in
+the GUI, the node's status line, and the plate stays in view or the last complete version does.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import nuke
+
+from . import cache, farm, jobs, node_io, qt, signoff
+from .engine import EngineError
+from .errors import PluginError
+from .feedback import Feedback, request_cancel
+from .stages import stage_of
+
+
+def _guarded(title: str, work: Callable[[Any, Feedback], str]) -> None:
+    """Run ``work(node, feedback)``; its return value becomes the status, an error the message."""
+    node = nuke.thisNode()
+    try:
+        with Feedback(node, "{}: {}".format(node.name(), title)) as feedback:
+            node_io.set_status(node, "{}...".format(title))
+            node_io.set_status(node, work(node, feedback))
+    except (PluginError, EngineError) as exc:
+        node_io.set_status(node, "{} failed: {}".format(title, exc))
+        nuke.message("{} failed.\n\n{}".format(title, exc))
+
+
+def sign_off() -> None:
+    def work(node: Any, feedback: Feedback) -> str:
+        hashes = signoff.sign_off(node, feedback)
+        jobs.show_version(node, jobs.shown(node))
+        return "plate signed off ({} frames)".format(sum(len(h) for h in hashes.values()))
+    _guarded("Sign off plate", work)
+
+
+def train() -> None:
+    def work(node: Any, feedback: Feedback) -> str:
+        return "look trained: {}; press Preview or Render range".format(jobs.train(node, feedback))
+    _guarded("Train", work)
+
+
+def preview() -> None:
+    def work(node: Any, feedback: Feedback) -> str:
+        frame = nuke.frame()
+        version = jobs.render(node, [frame], feedback)
+        node_io.show_preview(node, version["pattern"], frame)
+        return "previewing frame {} of version {}; Render range to use it in the comp".format(frame, version["key"])
+    _guarded("Preview", work)
+
+
+def render() -> None:
+    def work(node: Any, feedback: Feedback) -> str:
+        first, last = node_io.frame_range(node)
+        version = jobs.render(node, list(range(first, last + 1)), feedback, verify=True)
+        jobs.show_version(node, version["key"])
+        if "warning" in version:
+            nuke.message("{}: {}".format(node.name(), version["warning"]))
+        return "showing version {} ({}-{}){}".format(version["key"], first, last,
+                                                     "; " + version["warning"] if "warning" in version else "")
+    _guarded("Render range", work)
+
+
+def cancel() -> None:
+    """Ask the node's running job to stop (the engine finishes the frames in flight)."""
+    request_cancel(nuke.thisNode().fullName())
+
+
+def open_report() -> None:
+    """Open the shown version's QC report (ColourLock) or its folder in the desktop's viewer."""
+    node = nuke.thisNode()
+    stage = stage_of(node.Class())
+    key = jobs.shown(node)
+    try:
+        if not key:
+            raise PluginError("{}: nothing rendered yet: press Render range first".format(node.name()))
+        folder = cache.version_dir(node_io.cache_root(node), stage.output, key)
+        report = os.path.join(folder, "report", "report.html")
+        qt.open_path(report if os.path.isfile(report) else folder)
+    except (PluginError, RuntimeError) as exc:
+        nuke.message("Open report failed.\n\n{}".format(exc))
+
+
+def knob_changed() -> None:
+    """Switching 'Version' points the node at that version's frames."""
+    knob = nuke.thisKnob()
+    if knob is not None and knob.name() == "version":
+        node = nuke.thisNode()
+        if not jobs.show_version(node, knob.value()):
+            node_io.set_status(node, "version {} is incomplete or gone; showing the plate".format(knob.value()))
+
+
+def on_create() -> None:
+    """Node created or script loaded (GUI and farm): restore the shown version (a gizmo's inside
+    is rebuilt from its file on load) and install the farm hook."""
+    node = nuke.thisNode()
+    node["version"].setValues([e["key"] for e in jobs.history(node)])
+    try:
+        jobs.show_version(node, jobs.shown(node))
+    except PluginError:  # no cache folder yet (untitled script): the plate shows
+        node_io.show_plate(node, node_io.NOT_RENDERED.format(node.name()))
+    farm.install()

@@ -1,0 +1,76 @@
+"""The content-keyed frame cache (``../shared/DESIGN.md``): one folder per key.
+
+A key is the SHA-256 of the stage, the signed-off hashes of the input frames, the digests of the
+files the stage uses (the model, swatches) and the engine parameters, so a new style reference
+or setting makes a new folder and never touches frames a comp already reads. A folder is a
+*version* once ``complete.json`` is written, after every frame of its range is on disk.
+Layout: ``<root>/<stage>/<key>/<stage>.####.exr`` + ``job.json`` + ``complete.json``;
+models in ``<root>/models/<key>/look.onnx``; a node's rendered inputs in
+``<root>/inputs/<node>/<input>/<input>.####.exr``. Stdlib only, so GUI and farm compute the
+same key from the same knobs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any, Dict, List, Mapping
+
+KEY_LENGTH = 16  # hex digits of the SHA-256 kept in folder names
+COMPLETE = "complete.json"
+
+
+def key(stage: str, inputs: Mapping[str, Mapping[str, str]], files: Mapping[str, str],
+        params: Mapping[str, Any]) -> str:
+    """The cache key: inputs are {input: {frame: hash}}, files {role: sha256}."""
+    payload = json.dumps({"stage": stage, "inputs": inputs, "files": files, "params": params},
+                         sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:KEY_LENGTH]
+
+
+def file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def version_dir(root: str, stage: str, cache_key: str) -> str:
+    return os.path.join(root, stage, cache_key)
+
+
+def frame_pattern(folder: str, stem: str) -> str:
+    """The frames' file pattern, as Nuke's Read/Write file knobs write it."""
+    return os.path.join(folder, stem + ".%04d.exr").replace(os.sep, "/")
+
+
+def frame_path(pattern: str, frame: int) -> str:
+    return pattern.replace("%04d", "%04d" % frame)
+
+
+def missing(pattern: str, frames: List[int]) -> List[int]:
+    return [f for f in frames if not os.path.isfile(frame_path(pattern, f))]
+
+
+def is_complete(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, COMPLETE))
+
+
+def mark_complete(folder: str, record: Dict[str, Any]) -> None:
+    """Write complete.json atomically: from now on the folder may be shown."""
+    tmp = os.path.join(folder, "." + COMPLETE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+    os.replace(tmp, os.path.join(folder, COMPLETE))
+
+
+def write_manifest(folder: str, name: str, manifest: Dict[str, Any]) -> str:
+    """The engine job manifest (its JSON schema: inference/manifest.py); returns its path."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return path

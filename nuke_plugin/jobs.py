@@ -1,0 +1,187 @@
+"""Engine jobs of a node: train a look (RestyleLook), render frames into the content-keyed cache,
+and keep the node's list of complete versions. Shared by the GUI buttons and the farm hook.
+
+Nothing is lost on failure: frames are written by the engine atomically into the key's own
+folder, and the node's Read is moved to a folder only once every frame of its range is there.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Dict, List, Optional
+
+from . import cache, engine, node_io, signoff
+from .errors import PluginError
+from .feedback import Feedback
+from .stages import RESTYLE, Stage, deflicker_handles, field_value, stage_of
+
+
+def params(node: Any, stage_params: Any) -> Dict[str, Any]:
+    """Engine fields from the node's knobs (knobs left at 'engine default' are omitted)."""
+    out = {}
+    for param in stage_params:
+        converted = field_value(param, node_io.value(node, param.knob))
+        if converted is not None:
+            out[param.field] = converted
+    return out
+
+
+# --- train (RestyleLook) -----------------------------------------------------------------------------
+
+def train(node: Any, feedback: Feedback) -> str:
+    """Train (or reuse) the look for the current keyframes; sets 'model_file'; returns its path."""
+    keys = signoff.key_frames(node)
+    plate_spec, keys_spec = RESTYLE.inputs
+    feedback.step("rendering plate and keys at frames {}".format(node_io.ranges_text(keys)))
+    plate = node_io.render_input(node, plate_spec, keys)
+    painted = node_io.render_input(node, keys_spec, keys)
+    hashes = {spec.name: signoff.hash_frames(node, spec, pattern, keys, feedback)
+              for spec, pattern in ((plate_spec, plate), (keys_spec, painted))}
+    fields = params(node, RESTYLE.train_params)
+    folder = os.path.join(node_io.cache_root(node), "models", cache.key("train", hashes, {}, fields))
+    model = os.path.join(folder, "look.onnx")
+    if not os.path.isfile(model):
+        manifest = dict(fields, version=1, stage="train", plate=plate, frames=node_io.ranges_text(keys),
+                        keys={str(f): cache.frame_path(painted, f) for f in keys}, out=model)
+        feedback.step("training on keyframes {}".format(node_io.ranges_text(keys)))
+        engine.run("train", cache.write_manifest(folder, "job.json", manifest), feedback.event, feedback.cancelled)
+    node["model_file"].setValue(model)
+    return model
+
+
+# --- render --------------------------------------------------------------------------------------------
+
+def version_of(node: Any) -> Dict[str, Any]:
+    """Key, folder and frame pattern of the frames the node's current knobs describe."""
+    stage = stage_of(node.Class())
+    signed = signoff.recorded(node)
+    files = {}
+    if stage is RESTYLE:
+        model = str(node_io.value(node, "model_file"))
+        if not model or not os.path.isfile(model):
+            raise PluginError("{}: no trained look{}: press 'Train' (keyframes in 'Key frames')".format(
+                node.name(), " (model {} is gone)".format(model) if model else ""))
+        files["model"] = cache.file_digest(model)
+    swatches = stage.command == "colourlock" and str(node_io.value(node, "swatches"))
+    if swatches:
+        files["swatches"] = cache.file_digest(swatches)
+    fields = params(node, stage.params)
+    key = cache.key(stage.command, signed, files, fields)
+    folder = cache.version_dir(node_io.cache_root(node), stage.output, key)
+    return {"key": key, "folder": folder, "pattern": cache.frame_pattern(folder, stage.output), "fields": fields}
+
+
+def render(node: Any, frames: List[int], feedback: Feedback, override: bool = False,
+           verify: bool = False) -> Dict[str, Any]:
+    """Make sure ``frames`` of the node's current version exist; returns the version.
+
+    Missing frames are rendered by the engine from freshly rendered inputs, after checking the
+    signed inputs still match the sign-off (PluginError naming the frames otherwise, unless
+    ``override``); ``verify`` checks them even when no frame is missing (Render range, farm
+    renders). The version is marked complete when its whole range is on disk.
+    """
+    first, last = node_io.frame_range(node)
+    outside = [f for f in frames if not first <= f <= last]
+    if outside:
+        raise PluginError("{}: frames {} are outside the node's 'Frame range' {}-{}".format(
+            node.name(), node_io.ranges_text(outside), first, last))
+    version = version_of(node)
+    todo = cache.missing(version["pattern"], frames)
+    if todo or verify:
+        _run_stage(node, version, todo or frames, feedback, override, run_engine=bool(todo))
+    if not cache.missing(version["pattern"], list(range(first, last + 1))):
+        if not cache.is_complete(version["folder"]):
+            cache.mark_complete(version["folder"], {"key": version["key"], "frames": [first, last],
+                                                    "made": time.strftime("%Y-%m-%d %H:%M:%S")})
+        remember(node, version["key"], first, last)  # also a version another node or session made
+    return version
+
+
+def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Feedback, override: bool,
+               run_engine: bool) -> None:
+    stage = stage_of(node.Class())
+    first, last = node_io.frame_range(node)
+    margin = _handles(node, stage)
+    span = list(range(max(first, todo[0] - margin), min(last, todo[-1] + margin) + 1))
+    current = signoff.current_hashes(node, span, feedback)
+    changed = signoff.changed_frames(signoff.recorded(node), current)
+    if changed and not override:
+        raise PluginError(signoff.describe(node, changed))
+    if not run_engine:
+        return
+    manifest = dict(version["fields"], version=1, stage=stage.command, frames="{}-{}".format(todo[0], todo[-1]),
+                    out=version["pattern"])
+    for spec in stage.inputs:
+        if spec.signed:
+            pattern = node_io.input_pattern(node, spec)
+            manifest[spec.field] = (cache.frame_path(pattern, int(node_io.value(node, "reference_frame")))
+                                    if spec.name == "reference" else pattern)
+    if stage is RESTYLE:
+        manifest["model"] = str(node_io.value(node, "model_file"))
+    if stage.command == "colourlock":
+        manifest["report"] = os.path.join(version["folder"], "report")
+    if margin:
+        manifest["handles"] = margin
+    feedback.step("{} frames {}".format(stage.command, node_io.ranges_text(todo)))
+    code = engine.run(stage.command, cache.write_manifest(version["folder"], "job.json", manifest), feedback.event,
+                      feedback.cancelled, accept=(0, engine.QC_FAILED) if stage.command == "colourlock" else (0,))
+    if code == engine.QC_FAILED:
+        version["warning"] = "QC FAILED: a brand swatch is out of tolerance in frames {}; press Open report".format(
+            node_io.ranges_text(todo))
+    still = cache.missing(version["pattern"], todo)
+    if still:
+        raise PluginError("{}: the engine finished but frames {} are missing in {}".format(
+            node.name(), node_io.ranges_text(still), version["folder"]))
+
+
+def _handles(node: Any, stage: Stage) -> int:
+    if stage.command != "deflicker":
+        return 0
+    return deflicker_handles(node_io.value(node, "mode"), int(node_io.value(node, "radius")),
+                             int(node_io.value(node, "handles")))
+
+
+def handles_of(node: Any) -> int:
+    """Frames each side a node reads from its inputs (the farm renders these upstream too)."""
+    return _handles(node, stage_of(node.Class()))
+
+
+# --- versions ------------------------------------------------------------------------------------------
+
+def _record(node: Any) -> Dict[str, Any]:
+    """The 'history' knob: {"shown": key or null, "versions": [{key, frames, made}, ...]}."""
+    text = str(node_io.value(node, "history")).strip()
+    return json.loads(text) if text else {"shown": None, "versions": []}
+
+
+def history(node: Any) -> List[Dict[str, Any]]:
+    return _record(node)["versions"]
+
+
+def shown(node: Any) -> Optional[str]:
+    return _record(node)["shown"]
+
+
+def remember(node: Any, key: str, first: int, last: int) -> None:
+    """Add a complete version to the node's history, once (it is shown by show_version)."""
+    entries = history(node)
+    if any(e["key"] == key for e in entries):
+        return
+    entries.append({"key": key, "frames": [first, last], "made": time.strftime("%Y-%m-%d %H:%M")})
+    node["history"].setValue(json.dumps({"shown": shown(node), "versions": entries}))
+
+
+def show_version(node: Any, key: Optional[str]) -> bool:
+    """Point the node's Read at a complete version (True), else show the plate with a warning."""
+    stage = stage_of(node.Class())
+    entry = next((e for e in history(node) if e["key"] == key), None)
+    folder = cache.version_dir(node_io.cache_root(node), stage.output, key or "")
+    if entry is None or not cache.is_complete(folder):
+        node_io.show_plate(node, node_io.NOT_RENDERED.format(node.name()))
+        return False
+    node_io.show_result(node, cache.frame_pattern(folder, stage.output), *entry["frames"])
+    node["history"].setValue(json.dumps({"shown": key, "versions": history(node)}))
+    node["version"].setValues([e["key"] for e in history(node)])
+    node["version"].setValue(key)
+    return True

@@ -1,0 +1,101 @@
+"""Plate sign-off: the content hashes of a node's signed inputs, recorded on the node.
+
+The record (knob ``signoff``, JSON ``{input: {frame: sha256}}``) is the contract: cache keys are
+built from it, so GUI and farm agree on a key without re-hashing the whole plate, and a render
+that finds different pixels in a signed input stops (farm: unless 'Override sign-off' is on).
+Frame hashes come from the engine (``restyle hash``: decoded pixels, not file bytes).
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import time
+from typing import Any, Dict, List
+
+from . import cache, engine, node_io
+from .errors import PluginError
+from .feedback import Feedback
+from .stages import InputSpec, stage_of
+
+Hashes = Dict[str, str]  # frame (as text) -> sha256
+
+
+def input_frames(node: Any, spec: InputSpec, frames: List[int]) -> List[int]:
+    """The frames of an input a job over ``frames`` needs."""
+    if spec.name == "reference":
+        return [int(node_io.value(node, "reference_frame"))]
+    if spec.name == "keys":
+        return key_frames(node)
+    return frames
+
+
+def key_frames(node: Any) -> List[int]:
+    text = str(node_io.value(node, "key_frames")).replace(",", " ").split()
+    try:
+        frames = sorted({int(f) for f in text})
+    except ValueError:
+        raise PluginError("{}: 'Key frames' (key_frames) must be frame numbers, e.g. 1001 1012; got {!r}".format(
+            node.name(), node_io.value(node, "key_frames"))) from None
+    if not frames:
+        raise PluginError("{}: no keyframe: enter the painted frames in 'Key frames' (key_frames), e.g. 1001, "
+                          "and connect the paintings to the 'keys' input".format(node.name()))
+    return frames
+
+
+def hash_frames(node: Any, spec: InputSpec, pattern: str, frames: List[int], feedback: Feedback) -> Hashes:
+    """Engine-computed hashes of rendered input frames."""
+    folder = os.path.dirname(pattern)
+    out = os.path.join(folder, "hashes.json")
+    manifest = cache.write_manifest(folder, "hash_job.json", {
+        "version": 1, "plate": pattern, "frames": node_io.ranges_text(frames), "json": out})
+    feedback.step("hashing {} frames of '{}'".format(len(frames), spec.name))
+    engine.run("hash", manifest, feedback.event, feedback.cancelled)
+    with open(out, encoding="utf-8") as f:
+        return json.load(f)["frames"]
+
+
+def current_hashes(node: Any, frames: List[int], feedback: Feedback) -> Dict[str, Hashes]:
+    """Render and hash every signed input over the frames a job on ``frames`` reads."""
+    hashes = {}
+    for spec in stage_of(node.Class()).inputs:
+        if spec.signed:
+            wanted = input_frames(node, spec, frames)
+            feedback.step("rendering '{}' input, frames {}".format(spec.name, node_io.ranges_text(wanted)))
+            pattern = node_io.render_input(node, spec, wanted)
+            hashes[spec.name] = hash_frames(node, spec, pattern, wanted, feedback)
+    return hashes
+
+
+def sign_off(node: Any, feedback: Feedback) -> Dict[str, Hashes]:
+    """Record the signed inputs' hashes over the node's whole frame range."""
+    first, last = node_io.frame_range(node)
+    hashes = current_hashes(node, list(range(first, last + 1)), feedback)
+    node["signoff"].setValue(json.dumps(hashes, sort_keys=True))
+    node["signoff_info"].setValue("signed off {} by {}: {} {}-{}".format(
+        time.strftime("%Y-%m-%d %H:%M"), getpass.getuser(), ", ".join(sorted(hashes)), first, last))
+    return hashes
+
+
+def recorded(node: Any) -> Dict[str, Hashes]:
+    text = str(node_io.value(node, "signoff")).strip()
+    if not text:
+        raise PluginError("{}: the plate is not signed off: press 'Sign off plate' once the plate is final "
+                          "(its frame hashes key the cache)".format(node.name()))
+    return json.loads(text)
+
+
+def changed_frames(signed: Dict[str, Hashes], current: Dict[str, Hashes]) -> Dict[str, List[int]]:
+    """{input: [frames whose pixels differ from the sign-off, or were never signed off]}."""
+    changed = {}
+    for name, hashes in current.items():
+        bad = sorted(int(f) for f, h in hashes.items() if signed.get(name, {}).get(f) != h)
+        if bad:
+            changed[name] = bad
+    return changed
+
+
+def describe(node: Any, changed: Dict[str, List[int]]) -> str:
+    parts = ["'{}' frames {}".format(name, node_io.ranges_text(frames)) for name, frames in sorted(changed.items())]
+    return ("{}: PLATE CHANGED since sign-off: {}. Check the plate; if the change is wanted, press 'Sign off "
+            "plate' again (a new cache version is made; the current one stays).".format(node.name(), "; ".join(parts)))

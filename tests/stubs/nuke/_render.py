@@ -1,0 +1,127 @@
+"""Pixels through the stand-in's graph: Read and Write really read and write image files.
+
+Files go through the engine's I/O (``inference.image``), so a Write of EXR frames is atomic and a
+Read of a PNG is linearised from sRGB as Nuke's Read does by default for 8-bit files. Each frame
+is pulled from the Write's input up the graph; a Group renders what its Output node sees.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import typing as _t
+
+from . import _callbacks, _nodes, _standin
+
+
+def frame_path(pattern: str, frame: int) -> str:
+    """Nuke's frame substitution: ####, %04d (and %d)."""
+    path = re.sub(r"#+", lambda m: "%0{}d".format(len(m.group(0))), pattern)
+    return re.sub(r"%(0\d+)?d", lambda m: ("%" + (m.group(1) or "") + "d") % frame, path)
+
+
+def image(node: "_nodes.Node", frame: int) -> _t.Any:
+    """The image a node outputs at ``frame`` (an inference.image.Image)."""
+    kind = node.Class()
+    if node["disable"].value() and kind not in ("Write",):
+        return _input_image(node, 0, frame)
+    if kind == "Read":
+        return _read(node, frame)
+    if kind == "Input":
+        group = node.parent()
+        number = node["number"].value()
+        upstream = group.input(number) if group is not None else None
+        if upstream is None:
+            raise RuntimeError("{}: input {} ({}) is not connected".format(group.fullName(), number, node.name()))
+        return image(upstream, frame)
+    if kind == "Copy":
+        return _copy(node, frame)
+    if kind == "Switch":
+        which = max(0, min(node["which"].value(), node.inputs() - 1))
+        return _input_image(node, which, frame)
+    if isinstance(node, _nodes.Group):
+        output = node.output()
+        if output is None:
+            raise RuntimeError("{}: group has no Output node".format(node.fullName()))
+        return _input_image(output, 0, frame)
+    return _input_image(node, 0, frame)  # Output, Write, Text2, NoOp, Dot
+
+
+def _input_image(node: "_nodes.Node", i: int, frame: int) -> _t.Any:
+    upstream = node.input(i)
+    if upstream is None:
+        raise RuntimeError("{}: input {} is not connected".format(node.fullName(), i))
+    return image(upstream, frame)
+
+
+def _copy(node: "_nodes.Node", frame: int) -> _t.Any:
+    """B (input 0) with A's (input 1) channels added or replaced; only channels "all" is modelled."""
+    import numpy as np
+
+    b, a = _input_image(node, 0, frame), _input_image(node, 1, frame)
+    if node["channels"].value() != "all":
+        raise RuntimeError("{}: the stand-in's Copy models channels 'all' only".format(node.fullName()))
+    if a.size != b.size:
+        raise RuntimeError("{}: A is {}x{}, B {}x{}".format(node.fullName(), *a.size, *b.size))
+    kept = [c for c in b.channels if c not in a.channels]
+    pixels = np.concatenate([b.select(kept).as_float32(), a.as_float32()], axis=-1)
+    return dataclasses.replace(b, pixels=pixels, channels=tuple(kept) + tuple(a.channels))
+
+
+def _read(node: "_nodes.Node", frame: int) -> _t.Any:
+    import numpy as np
+    from inference.image import read_image
+
+    first, last = node["first"].value(), node["last"].value()
+    frame = min(max(frame, first), last)  # before/after default to "hold"
+    path = frame_path(node["file"].value(), frame)
+    if not os.path.isfile(path):
+        raise RuntimeError("{}: Read error: {}: No such file or directory".format(node.fullName(), path))
+    picture = read_image(path)
+    if path.lower().endswith(".exr"):
+        return picture
+    pixels = picture.as_float32()
+    linear = np.where(pixels <= 0.04045, pixels / 12.92, ((pixels + 0.055) / 1.055) ** 2.4)
+    return type(picture).from_array(linear.astype(np.float32), picture.channels)
+
+
+def _write(node: "_nodes.Node", frame: int) -> None:
+    from inference.image import write_image
+
+    path = frame_path(node["file"].value(), frame)
+    if not path:
+        raise RuntimeError("{}: no file name".format(node.fullName()))
+    folder = os.path.dirname(path)
+    if node["create_directories"].value():
+        os.makedirs(folder, exist_ok=True)
+    elif folder and not os.path.isdir(folder):
+        raise RuntimeError("{}: Can't write {}: No such file or directory".format(node.fullName(), path))
+    picture = _input_image(node, 0, frame)
+    if node["channels"].value() == "rgba":
+        beauty = picture.beauty()
+        picture = dataclasses.replace(beauty, channels=("R", "G", "B", "A")[:len(beauty.channels)])
+    write_image(path, picture)
+
+
+def execute(node: "_nodes.Node", frames: _t.Sequence[int]) -> None:
+    """nuke.execute: beforeRender, then per frame beforeFrameRender / write / afterFrameRender,
+    then afterRender. A disabled Write is an error, as in Nuke; so is a cancel in the GUI."""
+    if node.Class() != "Write":
+        raise RuntimeError("{} cannot be executed".format(node.fullName()))
+    if node["disable"].value():
+        raise RuntimeError("{}: node is disabled".format(node.fullName()))
+    state = _standin.state
+    state.executing += 1
+    try:
+        _callbacks.run("beforeRender", node)
+        for frame in frames:
+            state.frame = frame
+            if state.cancel_execute is not None and state.cancel_execute(node, frame):
+                raise RuntimeError("Cancelled")
+            _callbacks.run("beforeFrameRender", node)
+            _write(node, frame)
+            state.written.append((node.fullName(), frame))
+            _callbacks.run("afterFrameRender", node)
+        _callbacks.run("afterRender", node)
+    finally:
+        state.executing -= 1

@@ -1,0 +1,43 @@
+"""ColourLock in the GUI on the shared Blender plate: sign off, render, a failing brand swatch is a
+QC warning (frames are still shown), Open report opens the QC report through the Qt shim."""
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+
+def test_colourlock_renders_warns_on_qc_failure_and_opens_the_report(comp, monkeypatch):
+    nuke = comp.nuke
+    swatches = comp.dir / "swatches.json"
+    # two brand colours asked of one region: the lock cannot hold both, so QC fails (exit 3)
+    swatches.write_text(json.dumps([{"name": name, "rgb": rgb, "colourspace": "sRGB - Texture", "tolerance": 1.0,
+                                     "region": [0, 0, 16, 16]}
+                                    for name, rgb in (("logo red", [1.0, 0.0, 0.0]), ("logo blue", [0.0, 0.0, 1.0]))]))
+    node = nuke.createNode("RestyleColourLock")
+    node.setInput(0, comp.plate)
+    node.setInput(1, comp.keys)  # the painted frame 1001 is the colour reference
+    node["reference_frame"].setValue(1001)
+    node["swatches"].setValue(str(swatches))
+    node["sign_off"].execute()
+    assert sorted(json.loads(node["signoff"].value())) == ["reference", "src"]
+
+    node["render"].execute()
+
+    assert node.node("show")["which"].value() == 1, node["status"].value()
+    assert "QC FAILED" in node["status"].value() and "QC FAILED" in nuke._standin.state.dialogs[-1][1]
+    folder = Path(node.node("result")["file"].value()).parent
+    report = folder / "report" / "report.html"
+    assert report.is_file() and (folder / "complete.json").is_file()
+
+    opened = []
+    qt_core, qt_gui = types.ModuleType("PySide6.QtCore"), types.ModuleType("PySide6.QtGui")
+    qt_core.QUrl = types.SimpleNamespace(fromLocalFile=lambda path: path)
+    qt_gui.QDesktopServices = types.SimpleNamespace(openUrl=lambda url: opened.append(url) or True)
+    package = types.ModuleType("PySide6")
+    package.QtCore, package.QtGui = qt_core, qt_gui
+    for name, module in (("PySide6", package), ("PySide6.QtCore", qt_core), ("PySide6.QtGui", qt_gui)):
+        monkeypatch.setitem(sys.modules, name, module)
+    node["open_report"].execute()
+    assert opened == [str(report)]

@@ -1,0 +1,108 @@
+"""`nuke -x comp.nk -F A-B` on the shared Blender plate: a fresh terminal-mode process (stand-in
+`nuke`, NUKE_PATH=<repo>) opens a script saved by the GUI, and the before-frame-render hook makes
+the missing restyled frames (with the deflicker's handles) before the comp's Write renders."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from inference.image import read_image
+
+REPO = Path(__file__).resolve().parents[1]
+STUBS = REPO / "tests" / "stubs"
+
+
+def nuke_x(script: Path, frames: str, workdir: Path, batch: str = "1") -> tuple[int, dict, str]:
+    """Run the emulated `nuke -x script -F frames` in a new process; (exit code, state, stderr)."""
+    code = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(STUBS)!r})\n"
+        "import nuke\n"
+        f"nuke._standin.reset(mode='terminal', nuke_path={str(REPO)!r})\n"
+        "nuke._standin.startup()\n"
+        "status = 0\n"
+        "try:\n"
+        f"    nuke._standin.render_script({str(script)!r}, {frames!r})\n"
+        "except RuntimeError as exc:\n"
+        "    print(exc, file=sys.stderr)\n"
+        "    status = 1\n"
+        "state = nuke._standin.state\n"
+        "print(json.dumps({'written': state.written, 'dialogs': state.dialogs, 'tasks': len(state.tasks)}))\n"
+        "sys.exit(status)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NUKE_PATH")}
+    env["RESTYLE_FARM_BATCH"] = batch
+    proc = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True)
+    return proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def test_farm_render_makes_missing_frames_with_handles_and_refuses_a_changed_plate(comp):
+    nuke = comp.nuke
+    # GIVEN a comp made in the GUI: plate -> Restyle (rendered) -> Deflicker (signed off) -> Write
+    look = nuke.createNode("RestyleLook")
+    look.setInput(0, comp.plate)
+    look.setInput(1, comp.keys)
+    look["key_frames"].setValue("1001")
+    look["steps"].setValue(4)
+    look["device"].setValue("cpu")
+    for button in ("sign_off", "train", "render"):
+        look[button].execute()
+    assert look.node("show")["which"].value() == 1, look["status"].value()
+    settle = nuke.createNode("RestyleDeflicker")
+    settle.setInput(0, look)
+    settle.setInput(1, comp.plate)
+    settle["mode"].setValue("global")
+    settle["radius"].setValue(1)  # handles: 1 frame each side
+    settle["device"].setValue("cpu")
+    settle["sign_off"].execute()
+    assert settle["signoff"].value(), settle["status"].value()
+    write = nuke.nodes.Write(file=str(comp.dir / "out" / "comp.####.exr"), channels="rgba",
+                             create_directories=True, inputs=[settle])
+    restyled = look.node("result")["file"].value()
+    lost = Path(restyled.replace("%04d", "1001"))
+    lost.unlink()  # a cache clean-up took frame 1001, which the deflicker's handles need
+    nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
+
+    # WHEN the farm renders frame 1002 only
+    status, state, stderr = nuke_x(comp.dir / "comp.nk", "1002", comp.dir)
+
+    # THEN the restyled handle frame is back, the deflicker made 1002, the comp wrote 1002 from it
+    assert status == 0, stderr
+    assert lost.is_file()
+    settled = sorted(p.name for p in (comp.dir / "restyle_cache" / "deflicker").glob("*/deflicker.*.exr"))
+    assert settled == ["deflicker.1002.exr"]
+    deflickered = next((comp.dir / "restyle_cache" / "deflicker").glob("*/deflicker.1002.exr"))
+    out = read_image(comp.dir / "out" / "comp.1002.exr").beauty().as_float32()
+    assert np.array_equal(out[..., :3], read_image(deflickered).beauty().as_float32()[..., :3])
+    # AND callbacks ran in Nuke's order: inputs rendered inside the nodes before the comp's frame
+    assert state["written"][-1] == [write.name(), 1002]
+    assert any(name.endswith(".plate_cache") for name, _ in state["written"][:-1])
+    # AND nothing interactive happened in terminal mode
+    assert state["dialogs"] == [] and state["tasks"] == 0
+
+    # WHEN a chunk of two frames renders with RESTYLE_FARM_BATCH=2 THEN each node is prepared once
+    status, state, stderr = nuke_x(comp.dir / "comp.nk", "1002-1003", comp.dir, batch="2")
+    assert status == 0, stderr
+    assert [w for w in state["written"] if w[0] == write.name()] == [[write.name(), 1002], [write.name(), 1003]]
+    plate_renders = [w for w in state["written"] if w[0] == look.name() + ".plate_cache"]
+    assert sorted(f for _n, f in plate_renders) == [1001, 1002, 1003]  # once, with the deflicker's handle
+
+    # WHEN the plate changes after sign-off THEN the farm refuses, naming input and frames
+    comp.plate["file"].setValue(str(comp.scene / "png" / "sceneA_beauty.####.png"))
+    nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
+    status, state, stderr = nuke_x(comp.dir / "comp.nk", "1002", comp.dir)
+    assert status == 1 and "PLATE CHANGED" in stderr and "'plate' frames 1001-1003" in stderr
+    assert [w for w in state["written"] if w[0] == write.name()] == []
+
+    # WHEN the sign-off is overridden on both nodes THEN the comp renders from the cached frames
+    for node in (look, settle):
+        node["override_signoff"].setValue(True)
+    nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
+    status, state, stderr = nuke_x(comp.dir / "comp.nk", "1002", comp.dir)
+    assert status == 0, stderr
+    assert state["written"][-1] == [write.name(), 1002]

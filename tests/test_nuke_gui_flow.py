@@ -1,0 +1,108 @@
+"""The GUI flow on the shared Blender plate, under the stand-in `nuke`, with the real engine:
+create the node, sign off the plate, train, render the range, switch versions."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from inference.image import read_image
+
+
+def restyle_node(comp, key_frames: str = "1001"):
+    node = comp.nuke.createNode("RestyleLook")
+    node.setInput(0, comp.plate)
+    node.setInput(1, comp.keys)
+    node["key_frames"].setValue(key_frames)
+    node["steps"].setValue(4)
+    node["device"].setValue("cpu")
+    return node
+
+
+def dialogs(nuke) -> list[str]:
+    return [text for _kind, text, _mode in nuke._standin.state.dialogs]
+
+
+def frame_file(pattern: str, frame: int) -> Path:
+    return Path(pattern.replace("%04d", f"{frame:04d}"))
+
+
+def test_gui_flow_sign_off_train_render_switch_versions(comp):
+    nuke = comp.nuke
+    node = restyle_node(comp)
+    show = node.node("show")
+
+    # GIVEN a fresh node THEN the plate shows with the warning, and rendering needs a sign-off
+    assert show["which"].value() == 0 and "not rendered" in node.node("not_rendered")["message"].value()
+    node["render"].execute()
+    assert "not signed off" in dialogs(nuke)[-1] and "Sign off plate" in dialogs(nuke)[-1]
+
+    # WHEN the plate is signed off THEN its frame hashes are on the node
+    node["sign_off"].execute()
+    signed = json.loads(node["signoff"].value())
+    assert sorted(signed["plate"]) == ["1001", "1002", "1003"] and len(set(signed["plate"].values())) == 3
+
+    # WHEN trained and rendered THEN the Read shows a complete cache version
+    node["train"].execute()
+    first_model = node["model_file"].value()
+    assert os.path.isfile(first_model)
+    node["render"].execute()
+    assert show["which"].value() == 1, node["status"].value()
+    first_pattern = node.node("result")["file"].value()
+    first_folder = Path(first_pattern).parent
+    assert (first_folder / "complete.json").is_file()
+    assert [frame_file(first_pattern, f).is_file() for f in (1001, 1002, 1003)] == [True] * 3
+    progress = [u for task in nuke._standin.state.tasks for u in task.updates if u[0] == "progress"]
+    assert ("progress", 100) in progress  # engine JSON progress reached Nuke's progress bar
+
+    # AND the comp downstream reads those frames through the node
+    out = nuke.nodes.Write(file=str(comp.dir / "out" / "comp.####.exr"), channels="rgba",
+                           create_directories=True, inputs=[node])
+    nuke.execute(out, 1002, 1002)
+    comped = read_image(comp.dir / "out" / "comp.1002.exr").beauty().as_float32()
+    cached = read_image(frame_file(first_pattern, 1002)).beauty().as_float32()
+    plate = read_image(comp.scene / "exr" / "sceneA.1002.exr").beauty().as_float32()
+    assert np.array_equal(comped[..., :3], cached[..., :3]) and not np.allclose(comped[..., :3], plate[..., :3])
+
+    # WHEN the style reference changes (a second painted keyframe) and the range is rendered again
+    before = {p.name: p.read_bytes() for p in first_folder.glob("*.exr")}
+    node["key_frames"].setValue("1001 1003")
+    node["train"].execute()
+    node["render"].execute()
+    second_pattern = node.node("result")["file"].value()
+    # THEN a new model and a new cache version; the first version's frames are untouched
+    assert node["model_file"].value() != first_model
+    assert Path(second_pattern).parent != first_folder
+    assert {p.name: p.read_bytes() for p in first_folder.glob("*.exr")} == before
+    first_key, second_key = first_folder.name, Path(second_pattern).parent.name
+    assert node["version"].values() == [first_key, second_key] and node["version"].value() == second_key
+
+    # WHEN the user picks the first version again THEN the Read goes back to its frames
+    nuke._standin.user_sets(node["version"], first_key)
+    assert node.node("result")["file"].value() == first_pattern and show["which"].value() == 1
+
+    # AND a copy of the node with the same inputs and settings reuses those frames (no engine run)
+    twin = restyle_node(comp, "1001 1003")
+    for name in ("signoff", "model_file"):
+        twin[name].setValue(node[name].value())
+    job = Path(second_pattern).parent / "job.json"
+    made = job.stat().st_mtime_ns
+    twin["render"].execute()
+    assert twin.node("result")["file"].value() == second_pattern and twin.node("show")["which"].value() == 1
+    assert job.stat().st_mtime_ns == made
+
+    # AND Render range checks the plate against the sign-off: a changed plate is refused
+    comp.plate["file"].setValue(str(comp.scene / "png" / "sceneA_beauty.####.png"))
+    twin["render"].execute()
+    assert "PLATE CHANGED" in dialogs(nuke)[-1] and "'plate' frames 1001-1003" in dialogs(nuke)[-1]
+    assert "PLATE CHANGED" in twin["status"].value() and twin.node("result")["file"].value() == second_pattern
+    comp.plate["file"].setValue(str(comp.scene / "exr" / "sceneA.####.exr"))
+
+    # AND preview shows one frame of the current settings without touching the comp's version
+    node["tile"].setValue(64)
+    nuke.frame(1002)
+    node["preview"].execute()
+    assert show["which"].value() == 2 and node.node("result")["file"].value() == first_pattern
+    assert node.node("preview")["first"].value() == 1002
