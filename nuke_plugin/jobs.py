@@ -39,6 +39,11 @@ def train(node: Any, feedback: Feedback) -> str:
     hashes = {spec.name: signoff.hash_frames(node, spec, pattern, keys, feedback)
               for spec, pattern in ((plate_spec, plate), (keys_spec, painted))}
     fields = params(node, RESTYLE.train_params)
+    approved = _approved_model(node, keys)
+    if approved:
+        fields["init"] = approved   # part of the model's cache key too
+    else:
+        fields.pop("repass", None)
     folder = os.path.join(node_io.cache_root(node), "models", cache.key("train", hashes, {}, fields))
     model = os.path.join(folder, "look.onnx")
     if not os.path.isfile(model):
@@ -48,6 +53,18 @@ def train(node: Any, feedback: Feedback) -> str:
         engine.run("train", cache.write_manifest(folder, "job.json", manifest), feedback.event, feedback.cancelled)
     node["model_file"].setValue(model)
     return model
+
+
+def _approved_model(node: Any, keys: List[int]) -> Optional[str]:
+    """The node's current look, when 'Start from the approved look' is on and it was trained on
+    the same key frames (its job manifest says so); else None."""
+    model = str(node_io.value(node, "model_file"))
+    job = os.path.join(os.path.dirname(model), "job.json")
+    if not (node_io.value(node, "from_approved") and model and os.path.isfile(model) and os.path.isfile(job)):
+        return None
+    with open(job, encoding="utf-8") as f:
+        trained_on = sorted(int(frame) for frame in json.load(f).get("keys", {}))
+    return model if trained_on == sorted(keys) else None
 
 
 # --- render --------------------------------------------------------------------------------------------

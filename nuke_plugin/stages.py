@@ -47,7 +47,7 @@ RESTYLE = Stage(
                   Param("working_colourspace", "working_colourspace", "text", ""),
                   Param("guides", "guides", "list", ""), Param("steps", "steps", "int"),
                   Param("seconds", "seconds", "float", 0.0), Param("plateau", "plateau", "bool"),
-                  Param("seed", "seed", "int"), _DEVICE),
+                  Param("seed", "seed", "int"), Param("repass", "repass", "choice"), _DEVICE),
     aovs=True,
 )
 DEFLICKER = Stage(
@@ -64,7 +64,8 @@ COLOURLOCK = Stage(
     "RestyleColourLock", "colourlock", "colourlock",
     inputs=(InputSpec("src", "input", True), InputSpec("reference", "reference", True)),
     params=(Param("swatches", "swatches", "text", ""), Param("method", "method", "choice"),
-            Param("sigma", "sigma", "float"), Param("input_colourspace", "input_colourspace", "text", ""),
+            Param("sigma", "sigma", "float"), Param("lut", "lut", "bool", False),
+            Param("device", "device", "choice", "cpu"), Param("input_colourspace", "input_colourspace", "text", ""),
             Param("reference_colourspace", "reference_colourspace", "text", "")),
 )
 STAGES = {s.node_class: s for s in (RESTYLE, DEFLICKER, COLOURLOCK)}
@@ -82,7 +83,8 @@ COMMON_KNOBS = {
     "sign_off": "button", "preview": "button", "render": "button", "cancel": "button",
     "open_report": "button",
 }
-RESTYLE_KNOBS = {"key_frames": "painted frames", "model_file": "trained model", "train": "button"}
+RESTYLE_KNOBS = {"key_frames": "painted frames", "model_file": "trained model", "train": "button",
+                 "from_approved": "train from the current look when its key frames match"}
 COLOURLOCK_KNOBS = {"reference_frame": "frame of the reference input that is locked"}
 
 

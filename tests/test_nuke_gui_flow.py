@@ -106,3 +106,32 @@ def test_gui_flow_sign_off_train_render_switch_versions(comp):
     node["preview"].execute()
     assert show["which"].value() == 2 and node.node("result")["file"].value() == first_pattern
     assert node.node("preview")["first"].value() == 1002
+
+
+def test_updated_painting_retrains_from_the_approved_look(comp):
+    from inference.image import Image, write_image
+    from inference.restyle.model_file import load_model
+
+    node = restyle_node(comp)
+    node["sign_off"].execute()
+    node["train"].execute()
+    approved = node["model_file"].value()
+    # WHEN the artist warms up the same keyframe (no channel clips) and Train runs again
+    painting = read_image(Path(comp.keys["file"].value().replace("####", "1001"))).as_float32()
+    warmer = comp.dir / "keys_v2" / "paint.1001.png"
+    warmer.parent.mkdir()
+    write_image(warmer, Image.from_array(painting * np.array([1.0, 0.96, 0.88], np.float32), ("R", "G", "B")))
+    comp.keys["file"].setValue(str(comp.dir / "keys_v2" / "paint.####.png"))
+    node["train"].execute()
+    # THEN the new look starts from the approved one and keeps its brushwork (a colour re-pass)
+    updated = node["model_file"].value()
+    assert updated != approved and os.path.isfile(approved)
+    job = json.loads((Path(updated).parent / "job.json").read_text())
+    assert job["init"] == approved and job["repass"] == "auto"
+    assert load_model(updated).meta["training"]["repass"] == "colour"
+    # AND with 'Start from the approved look' off, it trains from scratch
+    node["from_approved"].setValue(False)
+    node["seed"].setValue(1)
+    node["train"].execute()
+    job = json.loads((Path(node["model_file"].value()).parent / "job.json").read_text())
+    assert "init" not in job and "repass" not in job

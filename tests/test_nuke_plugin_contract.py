@@ -194,11 +194,11 @@ def _engine_defaults(command: str) -> dict:
 
     from inference.colourlock.lock import colourlock_sequence
     from inference.restyle.apply import restyle_frames
-    from inference.restyle.train import TrainSettings
+    from inference.restyle.train import TrainSettings, train
     from inference.temporal.deflicker import deflicker_sequence
 
     if command == "train":
-        return vars(TrainSettings())
+        return {**vars(TrainSettings()), "repass": _inspect.signature(train).parameters["repass"].default}
     func = {"run": restyle_frames, "deflicker": deflicker_sequence, "colourlock": colourlock_sequence}[command]
     return {n: p.default for n, p in _inspect.signature(func).parameters.items() if p.default is not p.empty}
 

@@ -236,7 +236,8 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     says how: ``colour`` keeps every weight and follows the output grade by the keyframes'
     colour edit (frames change proportionately, brushwork identical); ``full`` fine-tunes all
     weights; ``auto`` (default) takes ``colour`` when one colour matrix + offset explains the
-    keyframes as a colour edit of the approved ones (kept, shrunk, in its checkpoint).
+    keyframes as a colour edit of the approved ones (kept, shrunk, in its checkpoint); an edit
+    that clips a channel is not one matrix, so it takes the full re-pass.
 
     ``monitor(step, seconds, net)``, if given, is called every 100 steps (benchmarks use it to
     follow quality over time); training time excludes the time spent in it.
