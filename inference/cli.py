@@ -226,10 +226,32 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
         "required": ["model", "out"],
     },
 }
+
+def _stage_args(command: str, fields: set[str]) -> list[tuple]:
+    """Another subcommand's flags for ``fields``, with their help, so a combined command says the same."""
+    return [arg for arg in SUBCOMMANDS[command]["args"] if arg[1] in fields]
+
+
+SUBCOMMANDS["render"] = {
+    "help": "one streaming pass over a frame range: restyle, deflicker and colour-lock the plate into EXR frames",
+    "args": _stage_args("run", {"model", "plate", "frames", "out", "plate_colourspace", "out_colourspace", "device",
+                                "backend", "dtype", "batch"}) + [
+        (("--chunk",), "chunk", {"metavar": "N", "type": int,
+                                 "help": "output frames per chunk (default 32); memory holds a chunk and its handles"}),
+        (("--deflicker",), "deflicker", {"choices": ["off", "global", "local", "both"],
+                                         "help": "deflicker mode after the restyle (default both; off skips it)"}),
+    ] + _stage_args("deflicker", {"strength", "radius", "vectors"}) + [
+        (("--reference",), "reference", {"metavar": "IMAGE",
+                                         "help": "approved frame to colour-lock to (enables the ColourLock stage)"}),
+        (("--report",), "report", {"metavar": "DIR", "help": "folder for the ColourLock QC report (with --reference)"}),
+    ] + _stage_args("colourlock", {"swatches", "reference_colourspace", "method", "sigma", "lut"}),
+    "required": ["model", "plate", "frames", "out"],
+}
+
 # Fields that must hold a sequence pattern ("reference" is a sequence for metrics but a
 # single image for colourlock, so each stage checks it itself).
 PATTERN_ARGS = {"plate", "input", "guide", "output"}
-OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock", "convert"}
+OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock", "convert", "render"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -332,6 +354,32 @@ def run_run(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def run_render(job: dict[str, Any], progress: str) -> int:
+    from .pipeline import ColourLockStage, DeflickerStage, render_shot
+
+    mode = job.get("deflicker", "both")
+    deflicker = None if mode == "off" else DeflickerStage(mode, job.get("strength", 1.0), job.get("radius", 4),
+                                                          job.get("vectors", "dis"))
+    colourlock = None
+    if "reference" in job:
+        if "report" not in job:
+            raise UsageError("restyle render --reference needs --report DIR for the ColourLock QC report")
+        colourlock = ColourLockStage(job["reference"], job["report"], job.get("swatches"), job.get("reference_colourspace"),
+                                     job.get("method", "mkl"), job.get("sigma", 2.0), job.get("lut", False))
+    summary = render_shot(
+        job["model"], SequencePattern.parse(job["plate"]), parse_frame_range(job["frames"]),
+        SequencePattern.parse(job["out"]), deflicker=deflicker, colourlock=colourlock,
+        plate_space=job.get("plate_colourspace"), out_space=job.get("out_colourspace"),
+        backend=job.get("backend", "auto"), device=job.get("device", "auto"), dtype=job.get("dtype", "auto"),
+        batch=job.get("batch"), chunk=job.get("chunk", 32), threads=job.get("threads"), progress_mode=progress)
+    print(f"wrote {len(summary['frames'])} frame(s) to {SequencePattern.parse(job['out'])}")
+    if colourlock and not summary["report"]["passed"]:
+        failed = [e["name"] for e in summary["report"]["swatches"] if not e["passed"]]
+        print(f"QC FAIL: {', '.join(failed)}; report in {job['report']}")
+        return EX_QC_FAILED
+    return 0
+
+
 def run_metrics(job: dict[str, Any], progress: str) -> int:
     from .measure import measure
 
@@ -413,7 +461,7 @@ def run_torchscript(job: dict[str, Any], progress: str) -> int:
 RUNNERS: dict[str, Callable[[dict[str, Any], str], int]] = {
     "demo": run_demo, "inspect": run_inspect, "convert": run_convert,
     "train": run_train, "run": run_run, "deflicker": run_deflicker, "colourlock": run_colourlock, "metrics": run_metrics,
-    "hash": run_hash, "torchscript": run_torchscript,
+    "hash": run_hash, "torchscript": run_torchscript, "render": run_render,
 }
 
 

@@ -19,7 +19,8 @@ import jsonschema
 from .errors import ManifestError
 from .sequence import SequencePattern, parse_frame_range
 
-STAGES = ("train", "run", "deflicker", "colourlock", "metrics", "demo", "inspect", "convert")
+STAGES = ("train", "run", "deflicker", "colourlock", "metrics", "demo", "inspect", "convert", "hash", "torchscript",
+          "render")
 _PATTERN = {"type": "string", "minLength": 1, "description": "image sequence pattern (####, %04d or @@@@)"}
 _PATH = {"type": "string", "minLength": 1}
 _SPACE = {"type": "string", "minLength": 1, "description": "OCIO colourspace, alias or role"}
@@ -77,6 +78,8 @@ SCHEMA: dict[str, Any] = {
         "guide_colourspace": _SPACE,
         "check_only": {"type": "boolean"},
         "lut": {"type": "boolean"},
+        "chunk": {"type": "integer", "minimum": 1, "maximum": 100000},
+        "deflicker": {"enum": ["off", "global", "local", "both"]},
         "method": {"enum": ["mkl", "lstsq"]},
         "sigma": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
         "size": {"type": "string", "pattern": r"^\d+x\d+$"},

@@ -41,6 +41,56 @@ def _mean_delta_e(frame: np.ndarray, reference: np.ndarray) -> float:
     return float(delta_e_2000(means[0], means[1]))
 
 
+class LockTarget:
+    """What frames are locked to: the reference (in the working encoding) and its swatches."""
+
+    def __init__(self, reference_path: str, reference_space: str | None = None, swatches_path: str | None = None):
+        space = colour.resolve_colourspace(reference_space or colour.default_colourspace(reference_path))
+        image = read_image(reference_path)
+        image.check_finite(image.beauty().channels)
+        self.path, self.size = str(reference_path), image.size
+        self.rgb = colour.convert(image.beauty(alpha=False).as_float32(), space, WORKING)
+        self.swatches: list[Swatch] = load_swatches(swatches_path, image.size) if swatches_path else []
+
+    def check_size(self, size: tuple[int, int], where: str) -> None:
+        if size != self.size:
+            raise UsageError(f"reference {self.path} is {self.size[0]}x{self.size[1]} but {where} is "
+                             f"{size[0]}x{size[1]}; lock to a frame of this shot's size")
+
+
+def fit_transforms(working: dict[int, np.ndarray], target: LockTarget, method: str = "mkl", sigma: float = 2.0,
+                   lut: bool = False) -> dict[int, Any]:
+    """Per frame of ``working`` (the frames and their smoothing handles), the smoothed affine,
+    or with ``lut`` the smoothed 3D LUT on top of it."""
+    context = sorted(working)
+    affines = fit_sequence([working[f] for f in context], target.rgb, method, sigma, context)
+    if lut:
+        return dict(zip(context, fit_sequence_luts([working[f] for f in context], target.rgb, affines, sigma, context)))
+    return dict(zip(context, affines))
+
+
+def qc_entries(before: list[np.ndarray], after: list[np.ndarray], target: LockTarget) -> dict[str, Any]:
+    """Per-frame palette ΔE00 to the reference and per-swatch ΔE00, before and after the lock."""
+    return {"palette_delta_e_before": [_mean_delta_e(x, target.rgb) for x in before],
+            "palette_delta_e_after": [_mean_delta_e(x, target.rgb) for x in after],
+            "swatches": swatch_report(before, after, target.swatches, WORKING)}
+
+
+def merge_qc(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """QC entries of consecutive chunks as one shot's."""
+    merged: dict[str, Any] = {key: [v for part in parts for v in part[key]]
+                              for key in ("palette_delta_e_before", "palette_delta_e_after")}
+    swatches = []
+    for entries in zip(*(part["swatches"] for part in parts)):
+        after = [v for e in entries for v in e["after"]]
+        swatches.append({"name": entries[0]["name"], "tolerance": entries[0]["tolerance"],
+                         "before": [v for e in entries for v in e["before"]], "after": after,
+                         "max_after": max(after), "passed": all(e["passed"] for e in entries)})
+    merged["swatches"] = swatches
+    merged["passed"] = all(entry["passed"] for entry in swatches)
+    return merged
+
+
 def colourlock_sequence(source: SequencePattern, reference_path: str, frames: list[int], out: SequencePattern | None,
                         report_dir: str, *, swatches_path: str | None = None, source_space: str | None = None,
                         reference_space: str | None = None, method: str = "mkl", sigma: float = 2.0,
@@ -54,11 +104,7 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
     """
     device = resolve_device(device)
     source_space = colour.resolve_colourspace(source_space or colour.default_colourspace(source.printf))
-    reference_space = colour.resolve_colourspace(reference_space or colour.default_colourspace(reference_path))
-    reference_image = read_image(reference_path)
-    reference_image.check_finite(reference_image.beauty().channels)
-    reference = colour.convert(reference_image.beauty(alpha=False).as_float32(), reference_space, WORKING)
-    swatches: list[Swatch] = load_swatches(swatches_path, reference_image.size) if swatches_path else []
+    target = LockTarget(reference_path, reference_space, swatches_path)
     check_frames_exist(source, frames)
     report_folder = Path(report_dir)
     ensure_writable_folder(report_folder)
@@ -68,29 +114,19 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
                if f in present or min(frames) <= f <= max(frames)]
     progress = Progress("colourlock", len(frames) + 2, progress_mode)
     images = dict(read_sequence(source, context, threads=threads))
-    first = images[frames[0]]
-    if first.size != reference_image.size:
-        raise UsageError(f"reference {reference_path} is {reference_image.size[0]}x{reference_image.size[1]} but "
-                         f"{source.path(frames[0])} is {first.size[0]}x{first.size[1]}; lock to a frame of this shot's size")
+    target.check_size(images[frames[0]].size, source.path(frames[0]))
     working = {f: colour.convert(images[f].beauty(alpha=False).as_float32(), source_space, WORKING) for f in context}
     start = time.perf_counter()
-    affines = dict(zip(context, fit_sequence([working[f] for f in context], reference, method, sigma, context)))
-    transforms: dict[int, Any] = affines
-    if lut:
-        transforms = dict(zip(context, fit_sequence_luts([working[f] for f in context], reference,
-                                                         [affines[f] for f in context], sigma, context)))
+    transforms = fit_transforms(working, target, method, sigma, lut)
     fit_seconds = time.perf_counter() - start
     progress.advance(message="fitted")
-    locked = lock_frames([working[f] for f in frames], [transforms[f] for f in frames], swatches, WORKING,
+    locked = lock_frames([working[f] for f in frames], [transforms[f] for f in frames], target.swatches, WORKING,
                          device=device)
-    swatches_qc = swatch_report([working[f] for f in frames], locked, swatches, WORKING)
     report = {
         "source": source.printf, "reference": str(reference_path), "frames": format_frame_range(frames),
-        "method": method + ("+lut" if lut else ""), "temporal_sigma_frames": sigma, "encoding": WORKING, "check_only": out is None,
-        "fit_seconds": round(fit_seconds, 3), "device": device,
-        "palette_delta_e_before": [_mean_delta_e(working[f], reference) for f in frames],
-        "palette_delta_e_after": [_mean_delta_e(x, reference) for x in locked],
-        "swatches": swatches_qc, "passed": all(entry["passed"] for entry in swatches_qc),
+        "method": method + ("+lut" if lut else ""), "temporal_sigma_frames": sigma, "encoding": WORKING,
+        "check_only": out is None, "fit_seconds": round(fit_seconds, 3), "device": device,
+        **merge_qc([qc_entries([working[f] for f in frames], locked, target)]),
     }
     if out is not None:
         cube_folder = report_folder / "cube"
@@ -104,7 +140,7 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
                 progress.advance()
         report["cube"] = str(cube_folder / "colourlock.%04d.cube")
         report["ocio_look"] = str(_write_look(cube_folder))
-    _write_report(report_folder, report, frames)
+    write_report(report_folder, report, frames)
     progress.advance(message="report written")
     return report
 
@@ -118,7 +154,8 @@ def _write_look(cube_folder: Path) -> Path:
     return path
 
 
-def _write_report(folder: Path, report: dict[str, Any], frames: list[int]) -> None:
+def write_report(folder: Path, report: dict[str, Any], frames: list[int]) -> None:
+    """report.json, report.html and the ΔE plot delta_e.png in ``folder``."""
     import matplotlib
 
     matplotlib.use("Agg")

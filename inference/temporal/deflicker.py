@@ -72,6 +72,35 @@ def local_torch(views: list[np.ndarray], plate_views: list[np.ndarray], flows, r
     return list(out.permute(0, 2, 3, 1).cpu().numpy())
 
 
+def deflicker_frames(rgb: list[np.ndarray], plate_views: list[np.ndarray], plates: Sequence[Image],
+                     targets: list[int], frame_numbers: list[int], *, mode: str = "both", strength: float = 1.0,
+                     radius: int = local_deflicker.DEFAULT_RADIUS, vectors: str = "dis", device: str = "auto",
+                     grade_nk: str | None = None, progress: Progress | None = None) -> dict[int, np.ndarray]:
+    """Deflicker in memory: scene-linear frames ``rgb`` (the targets and their handles) guided by
+    the plate (``plate_views`` sRGB-encoded, ``plates`` for motion vectors); returns
+    {target index: scene-linear frame}. ``frame_numbers`` name the frames (grade curves)."""
+    linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
+    if mode in ("global", "both"):
+        rgb, correction = global_deflicker.correct_frames(rgb, frame_numbers, radius=radius, strength=strength)
+        if grade_nk:
+            Path(grade_nk).parent.mkdir(parents=True, exist_ok=True)
+            Path(grade_nk).write_text(global_deflicker.grade_nk(correction, keep=[frame_numbers[t] for t in targets]))
+    if mode not in ("local", "both"):
+        return {t: rgb[t] for t in targets}
+    step = (lambda _: progress.advance()) if progress else None
+    views = [np.clip(colour.convert(x, linear, VIEW), 0, 1) for x in rgb]
+    flows = vector_flows(plates, vectors) if vectors != "dis" else None
+    if resolve_device(device) == "cuda":
+        flows = flows or local_deflicker.neighbour_flows(plate_views)
+        views = local_torch(views, plate_views, flows, radius, strength, targets, "cuda")
+        if progress:
+            progress.advance(len(targets))
+    else:
+        views = local_deflicker.deflicker_local(views, plate_views, flows=flows, radius=radius, strength=strength,
+                                                targets=targets, progress=step)
+    return {t: colour.convert(v, VIEW, linear) for t, v in zip(targets, views)}
+
+
 def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: list[int], out: SequencePattern, *,
                        mode: str = "both", strength: float = 1.0, radius: int = local_deflicker.DEFAULT_RADIUS,
                        handles: int | None = None,
@@ -102,27 +131,11 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
     plates = [image for _, image in read_sequence(guide, context, threads=threads)]
     progress.advance(message=f"read {len(context)} frames ({len(context) - len(frames)} handles)")
     rgb = [colour.convert(im.beauty(alpha=False).as_float32(), source_space, linear) for im in images]
-    if mode in ("global", "both"):
-        rgb, correction = global_deflicker.correct_frames(rgb, context, radius=radius, strength=strength)
-        if grade_nk:
-            Path(grade_nk).parent.mkdir(parents=True, exist_ok=True)
-            Path(grade_nk).write_text(global_deflicker.grade_nk(correction, keep=frames))
-    if mode in ("local", "both"):
-        views = [np.clip(colour.convert(x, linear, VIEW), 0, 1) for x in rgb]
-        plate_views = [np.clip(colour.convert(p.beauty(alpha=False).as_float32(), guide_space, VIEW), 0, 1)
-                       for p in plates]
-        flows = vector_flows(plates, vectors) if vectors != "dis" else None
-        targets = [context.index(f) for f in frames]
-        if resolve_device(device) == "cuda":
-            flows = flows or local_deflicker.neighbour_flows(plate_views)
-            views = local_torch(views, plate_views, flows, radius, strength, targets, "cuda")
-            progress.advance(len(targets))
-        else:
-            views = local_deflicker.deflicker_local(views, plate_views, flows=flows, radius=radius, strength=strength,
-                                                    targets=targets, progress=lambda _: progress.advance())
-        rgb = {t: colour.convert(v, VIEW, linear) for t, v in zip(targets, views)}
-    else:
-        rgb = dict(enumerate(rgb))
+    plate_views = [np.clip(colour.convert(p.beauty(alpha=False).as_float32(), guide_space, VIEW), 0, 1)
+                   for p in plates]
+    targets = [context.index(f) for f in frames]
+    rgb = deflicker_frames(rgb, plate_views, plates, targets, context, mode=mode, strength=strength, radius=radius,
+                           vectors=vectors, device=device, grade_nk=grade_nk, progress=progress)
     with SequenceWriter(out, threads=threads) as writer:
         for frame in frames:
             index = context.index(frame)

@@ -1,0 +1,162 @@
+"""``restyle render``: one streaming pass over a shot, plate -> Restyle -> Deflicker -> ColourLock -> frames.
+
+The engine API the Nuke plug-in and farm tasks call for a frame range. The range is processed in
+chunks; each chunk reads only the frames its stages need (the deflicker's and the colour lock's
+handles around it), so the frames in memory are bounded by the chunk size, not the shot length,
+and a chunk's frames equal a whole-shot pass (every stage has finite temporal support). Looks
+restyled for one chunk's handles are kept for the next. Frames stay in the model's working
+encoding between stages and return to the output colourspace once; every frame is written
+atomically as its chunk finishes, so an interrupted render leaves only complete frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import PyOpenColorIO as ocio
+
+from . import colour
+from .colourlock.apply import lock_frames
+from .colourlock.fit import smoothing_radius
+from .colourlock.lock import LockTarget, fit_transforms, merge_qc, qc_entries, write_report
+from .devices import resolve_device
+from .image import Image
+from .inspection import check_colour_finite
+from .progress import Progress
+from .restyle.apply import default_batch, restyle_images
+from .restyle.backends import select_backend
+from .restyle.model_file import load_model, sha256_file
+from .sequence import SequencePattern, format_frame_range
+from .sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
+from .temporal.deflicker import VIEW, deflicker_frames
+from .temporal.local_deflicker import DEFAULT_RADIUS
+
+DEFAULT_CHUNK = 32  # output frames per chunk: memory holds chunk + handles frames
+
+
+@dataclass(frozen=True)
+class DeflickerStage:
+    mode: str = "both"
+    strength: float = 1.0
+    radius: int = DEFAULT_RADIUS
+    vectors: str = "dis"
+
+    @property
+    def handles(self) -> int:
+        """Frames each side an output frame depends on ("both" chains two passes of radius r)."""
+        return self.radius * (2 if self.mode == "both" else 1)
+
+
+@dataclass(frozen=True)
+class ColourLockStage:
+    reference: str
+    report: str
+    swatches: str | None = None
+    reference_colourspace: str | None = None
+    method: str = "mkl"
+    sigma: float = 2.0
+    lut: bool = False
+
+
+def _span(first: int, last: int, handles: int, present: set[int]) -> list[int]:
+    """``first..last`` widened by ``handles`` to frames that exist (the shot's ends clip it)."""
+    return [f for f in range(first - handles, last + handles + 1) if first <= f <= last or f in present]
+
+
+class _Looks:
+    """Restyled frames (working encoding) with their plate images, kept while later chunks need them."""
+
+    def __init__(self, model_path: str, plate: SequencePattern, plate_space: str, backend: str, device: str,
+                 dtype: str, batch: int | None, threads: int | None, log):
+        self.model = load_model(model_path)
+        self.runner = select_backend(self.model, backend, device, dtype, log=log)
+        self.plate, self.plate_space, self.batch, self.threads = plate, plate_space, batch, threads
+        self.frames: dict[int, tuple[Image, np.ndarray]] = {}
+
+    def get(self, frames: list[int]) -> dict[int, tuple[Image, np.ndarray]]:
+        for frame in [f for f in self.frames if f < frames[0]]:
+            del self.frames[frame]
+        missing = [f for f in frames if f not in self.frames]
+        pending: list[tuple[int, Image]] = []
+        for item in read_sequence(self.plate, missing, check=check_colour_finite, threads=self.threads):
+            pending.append(item)
+            if len(pending) >= (self.batch or default_batch(*item[1].size)) or item[0] == missing[-1]:
+                size = self.batch or default_batch(*pending[0][1].size)
+                looks = restyle_images(self.model, self.runner, pending, self.plate_space, None, size)
+                for (frame, image), look in zip(pending, looks):
+                    self.frames[frame] = (image, colour.convert(look, self.model.meta["encoding"],
+                                                                colour.WORKING_ENCODING))
+                pending = []
+        return {f: self.frames[f] for f in frames}
+
+
+def _settle(looks: dict[int, tuple[Image, np.ndarray]], keep: list[int], stage: DeflickerStage, plate_space: str,
+            device: str) -> dict[int, np.ndarray]:
+    """The deflicker over ``looks`` (targets and handles) for the frames in ``keep``."""
+    linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
+    frames = sorted(looks)
+    plates = [looks[f][0] for f in frames]
+    rgb = [colour.convert(looks[f][1], colour.WORKING_ENCODING, linear) for f in frames]
+    views = [np.clip(colour.convert(p.beauty(alpha=False).as_float32(), plate_space, VIEW), 0, 1) for p in plates]
+    settled = deflicker_frames(rgb, views, plates, [frames.index(f) for f in keep], frames, mode=stage.mode,
+                               strength=stage.strength, radius=stage.radius, vectors=stage.vectors, device=device)
+    return {f: colour.convert(settled[frames.index(f)], linear, colour.WORKING_ENCODING) for f in keep}
+
+
+def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out: SequencePattern, *,
+                deflicker: DeflickerStage | None = None, colourlock: ColourLockStage | None = None,
+                plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
+                device: str = "auto", dtype: str = "auto", batch: int | None = None, chunk: int = DEFAULT_CHUNK,
+                threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
+    """Restyle ``frames`` of ``plate``, then deflicker and colour-lock them if asked, into ``out``.
+
+    Returns a summary: frames written and, with ``colourlock``, its QC report (also written
+    as JSON/HTML into ``colourlock.report``).
+    """
+    frames = sorted(set(frames))
+    progress = Progress("render", len(frames), progress_mode)
+    check_frames_exist(plate, frames)
+    model = load_model(model_path)
+    plate_space = colour.resolve_colourspace(plate_space or model.meta.get("plate_colourspace")
+                                             or colour.default_colourspace(plate.printf))
+    out_space = colour.resolve_colourspace(
+        out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
+    looks = _Looks(model_path, plate, plate_space, backend, device, dtype, batch, threads, progress.note)
+    device = resolve_device(device)
+    target = LockTarget(colourlock.reference, colourlock.reference_colourspace, colourlock.swatches) if colourlock else None
+    if colourlock:
+        ensure_writable_folder(Path(colourlock.report))
+    lock_handles = smoothing_radius(colourlock.sigma) if colourlock else 0
+    settle_handles = deflicker.handles if deflicker else 0
+    present = set(plate.existing_frames())
+    stamp = {"restyle:model": sha256_file(model_path)[:16]}
+    qc = []
+    with SequenceWriter(out, threads=threads) as writer:
+        for start in range(0, len(frames), max(1, chunk)):
+            part = frames[start:start + max(1, chunk)]
+            locked_span = _span(part[0], part[-1], lock_handles, present)
+            chunk_looks = looks.get(_span(locked_span[0], locked_span[-1], settle_handles, present))
+            if target:
+                target.check_size(chunk_looks[part[0]][0].size, plate.path(part[0]))
+            working = (_settle(chunk_looks, locked_span, deflicker, plate_space, device) if deflicker
+                       else {f: chunk_looks[f][1] for f in locked_span})
+            result = [working[f] for f in part]
+            if colourlock:
+                transforms = fit_transforms(working, target, colourlock.method, colourlock.sigma, colourlock.lut)
+                result = lock_frames(result, [transforms[f] for f in part], target.swatches, colour.WORKING_ENCODING,
+                                     device=device)
+                qc.append(qc_entries([working[f] for f in part], result, target))
+            for frame, rgb in zip(part, result):
+                image = chunk_looks[frame][0]
+                writer.write(frame, image.with_rgb(colour.convert(rgb, colour.WORKING_ENCODING, out_space), stamp))
+                progress.advance()
+    summary: dict[str, Any] = {"frames": sorted(writer.written)}
+    if colourlock:
+        summary["report"] = {"source": plate.printf, "reference": colourlock.reference,
+                             "frames": format_frame_range(frames), "method": colourlock.method
+                             + ("+lut" if colourlock.lut else ""), "temporal_sigma_frames": colourlock.sigma,
+                             "encoding": colour.WORKING_ENCODING, "check_only": False, **merge_qc(qc)}
+        write_report(Path(colourlock.report), summary["report"], frames)
+    return summary

@@ -1,0 +1,123 @@
+"""restyle render: the streaming pipeline equals the stages run one by one, chunks equal a whole
+pass, and memory does not grow with the shot's length."""
+from __future__ import annotations
+
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from inference import cli
+from inference.demo.paint import paint
+from inference.demo.plate import PLATE_COLOURSPACE, render_frame
+from inference import colour
+from inference.image import Image, read_image, write_image
+from inference.pipeline import ColourLockStage, DeflickerStage, render_shot
+from inference.restyle.train import TrainSettings, train
+from inference.sequence import SequencePattern
+
+FRAMES = list(range(1, 15))
+
+
+def _plate(root, frames, width=64, height=48) -> SequencePattern:
+    plate = SequencePattern.parse(str(root / "plate" / "plate.####.exr"))
+    plate.directory.mkdir(parents=True)
+    for index, frame in enumerate(frames):
+        write_image(plate.path(frame), render_frame(index, width, height))
+    return plate
+
+
+def _model(root, plate, frame: int) -> str:
+    view = colour.convert(read_image(plate.path(frame)).beauty(alpha=False).as_float32(), PLATE_COLOURSPACE,
+                          colour.WORKING_ENCODING)
+    key = root / "key.png"
+    write_image(key, Image.from_array(np.clip(paint(view), 0, 1), ("R", "G", "B")))
+    settings = TrainSettings(steps=5, patch=32, batch=4, plateau=False, seed=0, device="cpu")
+    return str(train(plate, {frame: str(key)}, root / "look.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
+                     progress_mode="none").model)
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    plate = _plate(root, FRAMES)
+    model = _model(root, plate, 1)
+    reference = root / "reference.png"
+    write_image(reference, Image.from_array(
+        colour.convert(read_image(plate.path(1)).beauty(alpha=False).as_float32(), PLATE_COLOURSPACE, "sRGB - Texture"),
+        ("R", "G", "B")))
+    swatches = root / "swatches.json"
+    swatches.write_text(json.dumps([{"name": "patch", "rgb": [0.6, 0.3, 0.2], "region": [8, 8, 10, 8]}]))
+    return root, plate, model, reference, swatches
+
+
+def _frames(pattern: SequencePattern, frames) -> np.ndarray:
+    return np.stack([read_image(pattern.path(f)).as_float32() for f in frames])
+
+
+def test_chunks_equal_a_whole_pass_and_the_stages_run_one_by_one(shot):
+    root, plate, model, reference, swatches = shot
+    stages = dict(deflicker=DeflickerStage("both", 1.0, 2), plate_space=PLATE_COLOURSPACE, device="cpu",
+                  backend="onnxruntime")
+    outs = {}
+    for chunk in (100, 4):
+        outs[chunk] = SequencePattern.parse(str(root / f"chunk{chunk}" / "r.####.exr"))
+        summary = render_shot(model, plate, FRAMES, outs[chunk], chunk=chunk, progress_mode="none", **stages,
+                              colourlock=ColourLockStage(str(reference), str(root / f"qc{chunk}"), str(swatches)))
+        assert summary["frames"] == FRAMES and summary["report"]["passed"]
+    whole, chunked = _frames(outs[100], FRAMES), _frames(outs[4], FRAMES)
+    assert np.abs(whole - chunked).max() <= 1e-3
+    qc = [json.loads((root / f"qc{c}" / "report.json").read_text()) for c in (100, 4)]
+    np.testing.assert_allclose(qc[0]["swatches"][0]["after"], qc[1]["swatches"][0]["after"], atol=1e-3)
+    # The same stages as separate commands (EXR half between them) give the same frames.
+    steps = [["run", "--model", model, "--plate", plate.hashes, "--out", str(root / "s1" / "a.####.exr"),
+              "--plate-colourspace", PLATE_COLOURSPACE, "--backend", "onnxruntime", "--device", "cpu"],
+             ["deflicker", "--input", str(root / "s1" / "a.####.exr"), "--guide", plate.hashes, "--radius", "2",
+              "--out", str(root / "s2" / "b.####.exr"), "--device", "cpu", "--input-colourspace", PLATE_COLOURSPACE,
+              "--guide-colourspace", PLATE_COLOURSPACE],
+             ["colourlock", "--input", str(root / "s2" / "b.####.exr"), "--reference", str(reference),
+              "--swatches", str(swatches), "--out", str(root / "s3" / "c.####.exr"), "--report", str(root / "s3qc"),
+              "--input-colourspace", PLATE_COLOURSPACE]]
+    for step in steps:
+        assert cli.main([*step, "--frames", "1-14", "--progress", "none"]) == 0
+    separate = _frames(SequencePattern.parse(str(root / "s3" / "c.####.exr")), FRAMES)
+    assert np.abs(separate - whole).max() < 0.02 and np.abs(separate - whole).mean() < 2e-3
+    # And the deflicker did something: without it the frames differ.
+    render_shot(model, plate, FRAMES, SequencePattern.parse(str(root / "raw" / "r.####.exr")),
+                **{**stages, "deflicker": None}, progress_mode="none")
+    assert np.abs(_frames(SequencePattern.parse(str(root / "raw" / "r.####.exr")), FRAMES) - whole).max() > 1e-3
+
+
+def test_render_cli_writes_frames_and_gates_on_colour_qc(shot, capsys):
+    root, plate, model, reference, swatches = shot
+    strict = root / "strict.json"
+    strict.write_text(json.dumps([{"name": "red", "rgb": [0.8, 0.1, 0.1], "region": [8, 8, 10, 8]},   # one patch,
+                                  {"name": "impossible", "rgb": [0.1, 0.8, 0.1], "region": [8, 8, 10, 8]}]))  # two targets
+    args = ["render", "--model", model, "--plate", plate.hashes, "--frames", "3-6", "--plate-colourspace",
+            PLATE_COLOURSPACE, "--out", str(root / "cli" / "o.####.exr"), "--reference", str(reference),
+            "--report", str(root / "cliqc"), "--device", "cpu", "--progress", "none"]
+    assert cli.main(args + ["--swatches", str(swatches)]) == 0
+    assert sorted(p.name for p in (root / "cli").iterdir()) == [f"o.{f:04d}.exr" for f in range(3, 7)]
+    assert cli.main(args + ["--swatches", str(strict)]) == cli.EX_QC_FAILED
+    assert "QC FAIL: " in capsys.readouterr().out
+    assert cli.main(args[:-6] + ["--reference", str(reference), "--device", "cpu"]) == 64   # no --report
+
+
+def _peak_bytes(root, plate, model, frames) -> int:
+    out = SequencePattern.parse(str(root / f"mem{len(frames)}" / "m.####.exr"))
+    tracemalloc.start()
+    render_shot(model, plate, frames, out, deflicker=DeflickerStage("local", 1.0, 1), plate_space=PLATE_COLOURSPACE,
+                device="cpu", backend="onnxruntime", chunk=8, progress_mode="none", threads=1)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def test_host_memory_does_not_grow_with_the_shot(tmp_path):
+    frames = list(range(1, 2001))
+    plate = _plate(tmp_path, frames, width=24, height=16)
+    model = _model(tmp_path, plate, 1)
+    short, long = _peak_bytes(tmp_path, plate, model, frames[:200]), _peak_bytes(tmp_path, plate, model, frames)
+    assert long <= 1.1 * short, (short, long)
+    print(f"peak traced host memory: 200 frames {short} B, 2000 frames {long} B")
