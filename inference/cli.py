@@ -235,7 +235,7 @@ def _stage_args(command: str, fields: set[str]) -> list[tuple]:
 SUBCOMMANDS["render"] = {
     "help": "one streaming pass over a frame range: restyle, deflicker and colour-lock the plate into EXR frames",
     "args": _stage_args("run", {"model", "plate", "frames", "out", "plate_colourspace", "out_colourspace", "device",
-                                "backend", "dtype", "batch"}) + [
+                                "backend", "dtype", "tile", "batch"}) + [
         (("--chunk",), "chunk", {"metavar": "N", "type": int,
                                  "help": "output frames per chunk (default 32); memory holds a chunk and its handles"}),
         (("--deflicker",), "deflicker", {"choices": ["off", "global", "local", "both"],
@@ -371,7 +371,8 @@ def run_render(job: dict[str, Any], progress: str) -> int:
         SequencePattern.parse(job["out"]), deflicker=deflicker, colourlock=colourlock,
         plate_space=job.get("plate_colourspace"), out_space=job.get("out_colourspace"),
         backend=job.get("backend", "auto"), device=job.get("device", "auto"), dtype=job.get("dtype", "auto"),
-        batch=job.get("batch"), chunk=job.get("chunk", 32), threads=job.get("threads"), progress_mode=progress)
+        batch=job.get("batch"), tile=job.get("tile"), chunk=job.get("chunk", 32), threads=job.get("threads"),
+        progress_mode=progress)
     print(f"wrote {len(summary['frames'])} frame(s) to {SequencePattern.parse(job['out'])}")
     if colourlock and not summary["report"]["passed"]:
         failed = [e["name"] for e in summary["report"]["swatches"] if not e["passed"]]

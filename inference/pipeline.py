@@ -69,10 +69,10 @@ class _Looks:
     """Restyled frames (working encoding) with their plate images, kept while later chunks need them."""
 
     def __init__(self, model_path: str, plate: SequencePattern, plate_space: str, backend: str, device: str,
-                 dtype: str, batch: int | None, threads: int | None, log):
+                 dtype: str, batch: int | None, tile: int | None, threads: int | None, log):
         self.model = load_model(model_path)
         self.runner = select_backend(self.model, backend, device, dtype, log=log)
-        self.plate, self.plate_space, self.batch, self.threads = plate, plate_space, batch, threads
+        self.plate, self.plate_space, self.batch, self.tile, self.threads = plate, plate_space, batch, tile, threads
         self.frames: dict[int, tuple[Image, np.ndarray]] = {}
 
     def get(self, frames: list[int]) -> dict[int, tuple[Image, np.ndarray]]:
@@ -84,7 +84,7 @@ class _Looks:
             pending.append(item)
             if len(pending) >= (self.batch or default_batch(*item[1].size)) or item[0] == missing[-1]:
                 size = self.batch or default_batch(*pending[0][1].size)
-                looks = restyle_images(self.model, self.runner, pending, self.plate_space, None, size)
+                looks = restyle_images(self.model, self.runner, pending, self.plate_space, self.tile, size)
                 for (frame, image), look in zip(pending, looks):
                     self.frames[frame] = (image, colour.convert(look, self.model.meta["encoding"],
                                                                 colour.WORKING_ENCODING))
@@ -108,7 +108,8 @@ def _settle(looks: dict[int, tuple[Image, np.ndarray]], keep: list[int], stage: 
 def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out: SequencePattern, *,
                 deflicker: DeflickerStage | None = None, colourlock: ColourLockStage | None = None,
                 plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
-                device: str = "auto", dtype: str = "auto", batch: int | None = None, chunk: int = DEFAULT_CHUNK,
+                device: str = "auto", dtype: str = "auto", batch: int | None = None, tile: int | None = None,
+                chunk: int = DEFAULT_CHUNK,
                 threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
     """Restyle ``frames`` of ``plate``, then deflicker and colour-lock them if asked, into ``out``.
 
@@ -123,7 +124,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                                              or colour.default_colourspace(plate.printf))
     out_space = colour.resolve_colourspace(
         out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
-    looks = _Looks(model_path, plate, plate_space, backend, device, dtype, batch, threads, progress.note)
+    looks = _Looks(model_path, plate, plate_space, backend, device, dtype, batch, tile, threads, progress.note)
     device = resolve_device(device)
     target = LockTarget(colourlock.reference, colourlock.reference_colourspace, colourlock.swatches) if colourlock else None
     if colourlock:

@@ -83,7 +83,7 @@ def version_of(node: Any) -> Dict[str, Any]:
     swatches = stage.command == "colourlock" and str(node_io.value(node, "swatches"))
     if swatches:
         files["swatches"] = cache.file_digest(swatches)
-    fields = params(node, stage.params)
+    fields = dict(params(node, stage.params), **dict(stage.fixed))
     key = cache.key(stage.command, signed, files, fields)
     folder = cache.version_dir(node_io.cache_root(node), stage.output, key)
     return {"key": key, "folder": folder, "pattern": cache.frame_pattern(folder, stage.output), "fields": fields}

@@ -32,13 +32,16 @@ class Stage(NamedTuple):
     params: Tuple[Param, ...]
     train_params: Tuple[Param, ...] = ()  # RestyleLook only: `restyle train`
     aovs: bool = False  # an optional 'aovs' input whose layers join the plate's (guides, vectors)
+    fixed: Tuple[Tuple[str, Any], ...] = ()  # engine fields the node always sets (no knob)
 
 
 _DEVICE = Param("device", "device", "choice", "auto")
 _PLATE_SPACE = Param("plate_colourspace", "plate_colourspace", "text", "")
 
+# Restyle runs the engine's streaming pipeline (restyle render) with only its restyle stage: the
+# Deflicker and ColourLock nodes are separate nodes in the comp, each on its own input.
 RESTYLE = Stage(
-    "RestyleLook", "run", "restyle",
+    "RestyleLook", "render", "restyle",
     inputs=(InputSpec("plate", "plate", True), InputSpec("keys", "keys", False)),
     params=(_PLATE_SPACE, Param("out_colourspace", "out_colourspace", "text", ""), _DEVICE,
             Param("backend", "backend", "choice", "auto"), Param("dtype", "dtype", "choice", "auto"),
@@ -49,6 +52,7 @@ RESTYLE = Stage(
                   Param("seconds", "seconds", "float", 0.0), Param("plateau", "plateau", "bool"),
                   Param("seed", "seed", "int"), Param("repass", "repass", "choice"), _DEVICE),
     aovs=True,
+    fixed=(("deflicker", "off"),),
 )
 DEFLICKER = Stage(
     "RestyleDeflicker", "deflicker", "deflicker",

@@ -16,7 +16,7 @@ import pytest
 FAKE_ENGINE = textwrap.dedent('''
     import json, os, shutil, signal, sys, time
     args = sys.argv[1:]  # -m inference.cli COMMAND --manifest JOB.json --progress json
-    if args[2] != "run":
+    if args[2] != "render":
         os.execv(sys.executable, [sys.executable] + args)
     job = json.load(open(args[4]))
     with open(os.environ["FAKE_LOG"], "a") as log:

@@ -193,13 +193,13 @@ def _engine_defaults(command: str) -> dict:
     import inspect as _inspect
 
     from inference.colourlock.lock import colourlock_sequence
-    from inference.restyle.apply import restyle_frames
+    from inference.pipeline import render_shot
     from inference.restyle.train import TrainSettings, train
     from inference.temporal.deflicker import deflicker_sequence
 
     if command == "train":
         return {**vars(TrainSettings()), "repass": _inspect.signature(train).parameters["repass"].default}
-    func = {"run": restyle_frames, "deflicker": deflicker_sequence, "colourlock": colourlock_sequence}[command]
+    func = {"render": render_shot, "deflicker": deflicker_sequence, "colourlock": colourlock_sequence}[command]
     return {n: p.default for n, p in _inspect.signature(func).parameters.items() if p.default is not p.empty}
 
 
