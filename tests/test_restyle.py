@@ -67,7 +67,12 @@ def _broken_models(tmp_path, model):
         if prop.key == "restyle.format_version":
             prop.value = json.dumps("99")
     onnx.save(proto, str(future))
-    return {"missing": (tmp_path / "nope.onnx", "not found"), "garbage": (garbage, "not a valid ONNX model"),
+    tampered = tmp_path / "tampered.onnx"
+    proto = onnx.load(str(model))
+    weights = proto.graph.initializer[0]
+    weights.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(weights) * 1.01, weights.name))
+    onnx.save(proto, str(tampered))
+    return {"tampered": (tampered, "changed after export"),"missing": (tmp_path / "nope.onnx", "not found"), "garbage": (garbage, "not a valid ONNX model"),
             "plain": (plain, "not a restyle model"), "future": (future, "format 99 is not supported")}
 
 

@@ -28,7 +28,7 @@ FORMAT_VERSION = "1"
 PREFIX = "restyle."
 REQUIRED = ("format_version", "encoding", "input_channels", "output_channels", "guides",
             "size_multiple", "receptive_margin", "keyframes", "network", "training", "depth_scale",
-            "input_smoothing")
+            "input_smoothing", "graph_sha256")
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -85,7 +85,8 @@ def export_onnx(net: RestyleNet, meta: dict[str, Any], path: str | os.PathLike) 
                           input_names=["input"], output_names=["output"], do_constant_folding=False,
                           dynamic_axes={"input": axes, "output": axes})
     proto = onnx.load(str(tmp))
-    meta = {"format_version": FORMAT_VERSION, **meta, "network": net.config.to_dict()}
+    meta = {"format_version": FORMAT_VERSION, **meta, "network": net.config.to_dict(),
+            "graph_sha256": graph_digest(proto)}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = PREFIX + key, json.dumps(value)
@@ -95,11 +96,17 @@ def export_onnx(net: RestyleNet, meta: dict[str, Any], path: str | os.PathLike) 
     return path
 
 
+def graph_digest(proto: onnx.ModelProto) -> str:
+    """SHA-256 of the graph (operators and weights), recorded at export so a changed file is refused."""
+    return hashlib.sha256(proto.graph.SerializeToString(deterministic=True)).hexdigest()
+
+
 def load_model(path: str | os.PathLike) -> RestyleModel:
     """Load and check a model.
 
     Raises:
-        ModelError: missing file, not ONNX, fails the ONNX checker, or lacks restyle metadata.
+        ModelError: missing file, not ONNX, fails the ONNX checker, lacks restyle metadata, or
+            its graph (weights) no longer matches the hash recorded at export.
     """
     path = str(path)
     if not os.path.isfile(path):
@@ -120,6 +127,9 @@ def load_model(path: str | os.PathLike) -> RestyleModel:
     if meta["format_version"] != FORMAT_VERSION:
         raise ModelError(f"{path}: model format {meta['format_version']} is not supported "
                          f"(this build reads {FORMAT_VERSION}); retrain or update the toolset")
+    if graph_digest(proto) != meta["graph_sha256"]:
+        raise ModelError(f"{path}: its weights or graph changed after export (hash mismatch with its metadata); "
+                         "retrain or restore the file")
     inputs = proto.graph.input[0].type.tensor_type.shape.dim
     if len(inputs) != 4 or inputs[1].dim_value != len(meta["input_channels"]):
         raise ModelError(f"{path}: graph input does not take {len(meta['input_channels'])} channels "
