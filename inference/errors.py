@@ -8,6 +8,7 @@ from __future__ import annotations
 EX_USAGE = 64        # bad flag or manifest field
 EX_DATAERR = 65      # input data is wrong (corrupt, NaN, mismatched)
 EX_NOINPUT = 66      # input file or frame missing
+EX_SOFTWARE = 70     # internal error, or the GPU out of memory with nothing left to shrink
 EX_CANTCREAT = 73    # cannot create output
 
 
@@ -61,3 +62,9 @@ class OutputError(RestyleError):
 
 class ModelError(RestyleError):
     """A model file is missing, damaged, or lacks what the engine needs to run it."""
+
+
+class GpuMemoryError(RestyleError):
+    """The GPU ran out of memory even at the smallest batch and tile the engine falls back to."""
+
+    exit_code = EX_SOFTWARE

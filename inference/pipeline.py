@@ -73,6 +73,7 @@ class _Looks:
         self.model = load_model(model_path)
         self.runner = select_backend(self.model, backend, device, dtype, log=log)
         self.plate, self.plate_space, self.batch, self.tile, self.threads = plate, plate_space, batch, tile, threads
+        self.log = log
         self.frames: dict[int, tuple[Image, np.ndarray]] = {}
 
     def get(self, frames: list[int]) -> dict[int, tuple[Image, np.ndarray]]:
@@ -84,7 +85,8 @@ class _Looks:
             pending.append(item)
             if len(pending) >= (self.batch or default_batch(*item[1].size)) or item[0] == missing[-1]:
                 size = self.batch or default_batch(*pending[0][1].size)
-                looks = restyle_images(self.model, self.runner, pending, self.plate_space, self.tile, size)
+                looks = restyle_images(self.model, self.runner, pending, self.plate_space, self.tile, size,
+                                       self.log)
                 for (frame, image), look in zip(pending, looks):
                     self.frames[frame] = (image, colour.convert(look, self.model.meta["encoding"],
                                                                 colour.WORKING_ENCODING))

@@ -260,3 +260,43 @@ def test_patch_discriminator_shapes_training_and_stays_deterministic(shot, tmp_p
         assert ("LSGAN" in load_model(model).meta["training"]["loss"]) == (adversarial > 0)
     assert all(torch.equal(weights["adv1"][k], weights["adv2"][k]) for k in weights["adv1"])
     assert max(float((weights["adv1"][k] - weights["plain"][k]).abs().max()) for k in weights["plain"]) > 1e-4
+
+
+class _SmallGpu:
+    """A backend that runs out of memory above ``limit`` pixels per call, as a GPU would."""
+
+    name, dtype = "small-gpu", "fp32"
+
+    def __init__(self, backend, limit: int):
+        self.backend, self.limit, self.calls = backend, limit, []
+
+    def run(self, batch):
+        self.calls.append(batch.shape)
+        if batch.shape[0] * batch.shape[2] * batch.shape[3] > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.backend.run(batch)
+
+
+def test_out_of_memory_falls_back_to_smaller_batches_then_tiles(model):
+    from inference.errors import GpuMemoryError
+    from inference.restyle.apply import MIN_TILE, infer, infer_within_memory
+
+    loaded = load_model(model)
+    backend = OrtBackend(loaded, log=lambda _: None)
+    margin = loaded.meta["receptive_margin"]
+    frames = [np.random.default_rng(i).random((3, 256, 384), dtype=np.float32) for i in range(4)]
+    expected = infer(backend, frames, 4, margin, batch=4)
+    notes = []
+    small = _SmallGpu(backend, limit=300 * 300)      # not even one whole frame fits
+    got = infer_within_memory(small, frames, 4, margin, None, 4, notes.append)
+    assert all(np.abs(a - b).max() < 1e-3 for a, b in zip(got, expected))
+    assert [n.split(": ")[1] for n in notes] == ["retrying with batch 2, tile off", "retrying with batch 1, tile off",
+                                                 "retrying with batch 1, tile 192"]
+    assert max(s[0] * s[2] * s[3] for s in small.calls[-6:]) <= 300 * 300
+    with pytest.raises(GpuMemoryError, match="GPU out of memory even for one"):
+        infer_within_memory(_SmallGpu(backend, limit=(MIN_TILE // 2) ** 2), frames[:1], 4, margin, None, 1, notes.append)
+    # Other errors are not mistaken for memory: they surface as they are.
+    broken = _SmallGpu(backend, limit=0)
+    broken.run = lambda batch: (_ for _ in ()).throw(ValueError("bad input shape"))
+    with pytest.raises(ValueError, match="bad input shape"):
+        infer_within_memory(broken, frames[:1], 4, margin, None, 1, notes.append)

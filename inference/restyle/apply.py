@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .. import colour
+from ..errors import GpuMemoryError
 from ..image import Image
 from ..inspection import check_colour_finite
 from ..progress import Progress
@@ -77,8 +78,49 @@ def infer(backend: Backend, inputs: list[np.ndarray], multiple: int, margin: int
     return results
 
 
+MIN_TILE = 128  # smallest tile the out-of-memory fallback goes down to
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A GPU allocation failure, from torch or onnxruntime (whose errors only say so in words)."""
+    import torch
+
+    text = str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "failed to allocate memory" in text
+
+
+def infer_within_memory(backend: Backend, inputs: list[np.ndarray], multiple: int, margin: int,
+                        tile: int | None, batch: int, log: Callable[[str], None]) -> list[np.ndarray]:
+    """:func:`infer`, and when the GPU runs out of memory, again with half the batch, then with
+    tiles half the size (tiled results equal untiled ones), saying so each time."""
+    while True:
+        try:
+            return infer(backend, inputs, multiple, margin, tile, batch)
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled; the rest re-raised
+            if not is_out_of_memory(exc):
+                raise
+            side = tile or max(inputs[0].shape[1:])
+            if batch > 1:
+                batch //= 2
+            elif side // 2 >= MIN_TILE:
+                tile = side // 2
+            else:
+                raise GpuMemoryError(f"GPU out of memory even for one {side}px tile at a time; free GPU memory "
+                                     "(other jobs on this GPU?) or run with --device cpu") from None
+            _release_gpu_cache()
+            log(f"GPU out of memory: retrying with batch {batch}, tile {tile or 'off'}")
+
+
+def _release_gpu_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def restyle_images(model: RestyleModel, backend: Backend, frames: list[tuple[int, Image]], plate_space: str,
-                   tile: int | None = None, batch: int = 4) -> list[np.ndarray]:
+                   tile: int | None = None, batch: int = 4,
+                   log: Callable[[str], None] = lambda _: None) -> list[np.ndarray]:
     """Plate frames -> (H, W, 3) looks in the model's working encoding, run ``batch`` at a time."""
     meta = model.meta
     inputs, owners = [], []
@@ -89,7 +131,7 @@ def restyle_images(model: RestyleModel, backend: Backend, frames: list[tuple[int
             planes = guide_mod.key_planes(base.shape[:2], len(model.key_frames), key)
             inputs.append(np.concatenate([base, planes], -1).transpose(2, 0, 1))
             owners.append((index, weight))
-    outs = infer(backend, inputs, meta["size_multiple"], meta["receptive_margin"], tile, batch)
+    outs = infer_within_memory(backend, inputs, meta["size_multiple"], meta["receptive_margin"], tile, batch, log)
     looks: list[np.ndarray] = [np.zeros_like(outs[0]) for _ in frames]
     for (index, weight), out in zip(owners, outs):
         looks[index] += weight * out
@@ -126,7 +168,7 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
 
     def flush() -> None:
         size = batch or default_batch(*pending[0][1].size)
-        for (frame, image), look in zip(pending, restyle_images(model, runner, pending, plate_space, tile, size)):
+        for (frame, image), look in zip(pending, restyle_images(model, runner, pending, plate_space, tile, size, log)):
             writer.write(frame, image.with_rgb(colour.convert(look, model.meta["encoding"], out_space), stamp))
             progress.advance()
         pending.clear()
