@@ -238,6 +238,9 @@ SUBCOMMANDS["render"] = {
                                 "backend", "dtype", "tile", "batch"}) + [
         (("--chunk",), "chunk", {"metavar": "N", "type": int,
                                  "help": "output frames per chunk (default 32); memory holds a chunk and its handles"}),
+        (("--skip-existing",), "skip_existing", {"action": "store_const", "const": True,
+                                                 "help": "keep frames already in --out and render only the missing ones "
+                                                         "(resume a killed render; every frame there is complete)"}),
         (("--deflicker",), "deflicker", {"choices": ["off", "global", "local", "both"],
                                          "help": "deflicker mode after the restyle (default both; off skips it)"}),
     ] + _stage_args("deflicker", {"strength", "radius", "vectors"}) + [
@@ -371,10 +374,10 @@ def run_render(job: dict[str, Any], progress: str) -> int:
         SequencePattern.parse(job["out"]), deflicker=deflicker, colourlock=colourlock,
         plate_space=job.get("plate_colourspace"), out_space=job.get("out_colourspace"),
         backend=job.get("backend", "auto"), device=job.get("device", "auto"), dtype=job.get("dtype", "auto"),
-        batch=job.get("batch"), tile=job.get("tile"), chunk=job.get("chunk", 32), threads=job.get("threads"),
-        progress_mode=progress)
+        batch=job.get("batch"), tile=job.get("tile"), chunk=job.get("chunk", 32),
+        skip_existing=job.get("skip_existing", False), threads=job.get("threads"), progress_mode=progress)
     print(f"wrote {len(summary['frames'])} frame(s) to {SequencePattern.parse(job['out'])}")
-    if colourlock and not summary["report"]["passed"]:
+    if colourlock and "report" in summary and not summary["report"]["passed"]:
         failed = [e["name"] for e in summary["report"]["swatches"] if not e["passed"]]
         print(f"QC FAIL: {', '.join(failed)}; report in {job['report']}")
         return EX_QC_FAILED

@@ -79,6 +79,7 @@ SCHEMA: dict[str, Any] = {
         "check_only": {"type": "boolean"},
         "lut": {"type": "boolean"},
         "chunk": {"type": "integer", "minimum": 1, "maximum": 100000},
+        "skip_existing": {"type": "boolean"},
         "deflicker": {"enum": ["off", "global", "local", "both"]},
         "method": {"enum": ["mkl", "lstsq"]},
         "sigma": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},

@@ -111,12 +111,15 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 deflicker: DeflickerStage | None = None, colourlock: ColourLockStage | None = None,
                 plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
                 device: str = "auto", dtype: str = "auto", batch: int | None = None, tile: int | None = None,
-                chunk: int = DEFAULT_CHUNK,
+                chunk: int = DEFAULT_CHUNK, skip_existing: bool = False,
                 threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
     """Restyle ``frames`` of ``plate``, then deflicker and colour-lock them if asked, into ``out``.
 
-    Returns a summary: frames written and, with ``colourlock``, its QC report (also written
-    as JSON/HTML into ``colourlock.report``).
+    ``skip_existing`` keeps frames already in ``out`` (resuming a killed render: writes are
+    atomic, so every frame there is complete) and computes only chunks with missing frames; a
+    chunk's frames do not depend on which of them are missing, so a resumed shot equals an
+    uninterrupted one. Returns a summary: frames written and, with ``colourlock``, its QC report
+    (also written as JSON/HTML into ``colourlock.report``; it covers the chunks computed).
     """
     frames = sorted(set(frames))
     progress = Progress("render", len(frames), progress_mode)
@@ -135,10 +138,14 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     settle_handles = deflicker.handles if deflicker else 0
     present = set(plate.existing_frames())
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
-    qc = []
+    qc, checked = [], []
     with SequenceWriter(out, threads=threads) as writer:
         for start in range(0, len(frames), max(1, chunk)):
             part = frames[start:start + max(1, chunk)]
+            todo = [f for f in part if not (skip_existing and Path(out.path(f)).is_file())]
+            if not todo:
+                progress.advance(len(part), message="already rendered")
+                continue
             locked_span = _span(part[0], part[-1], lock_handles, present)
             chunk_looks = looks.get(_span(locked_span[0], locked_span[-1], settle_handles, present))
             if target:
@@ -151,15 +158,19 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 result = lock_frames(result, [transforms[f] for f in part], target.swatches, colour.WORKING_ENCODING,
                                      device=device)
                 qc.append(qc_entries([working[f] for f in part], result, target))
+                checked.extend(part)
             for frame, rgb in zip(part, result):
+                if frame not in todo:
+                    progress.advance()
+                    continue
                 image = chunk_looks[frame][0]
                 writer.write(frame, image.with_rgb(colour.convert(rgb, colour.WORKING_ENCODING, out_space), stamp))
                 progress.advance()
     summary: dict[str, Any] = {"frames": sorted(writer.written)}
-    if colourlock:
+    if colourlock and qc:
         summary["report"] = {"source": plate.printf, "reference": colourlock.reference,
-                             "frames": format_frame_range(frames), "method": colourlock.method
+                             "frames": format_frame_range(checked), "method": colourlock.method
                              + ("+lut" if colourlock.lut else ""), "temporal_sigma_frames": colourlock.sigma,
                              "encoding": colour.WORKING_ENCODING, "check_only": False, **merge_qc(qc)}
-        write_report(Path(colourlock.report), summary["report"], frames)
+        write_report(Path(colourlock.report), summary["report"], checked)
     return summary

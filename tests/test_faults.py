@@ -1,0 +1,77 @@
+"""Faults injected for real: a render killed with SIGKILL mid-range and resumed, two renders of
+the same shot into the same cache at once. Every frame on disk is complete and equals an
+uninterrupted render's, and the resumed render makes only what is missing."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from inference.image import read_image
+from inference.sequence import SequencePattern
+
+from test_pipeline import _model, _plate
+
+FRAMES = list(range(1, 41))
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults")
+    plate = _plate(root, FRAMES, width=256, height=144)
+    return root, plate, _model(root, plate, 1)
+
+
+def _render(model, plate, out: SequencePattern, *extra) -> list[str]:
+    return [sys.executable, "-m", "inference.cli", "render", "--model", model, "--plate", plate.hashes,
+            "--frames", "1-40", "--out", out.hashes, "--plate-colourspace", "Linear Rec.709 (sRGB)", "--device", "cpu",
+            "--backend", "onnxruntime", "--deflicker", "local", "--radius", "1", "--chunk", "4", "--threads", "1",
+            "--progress", "none", *extra]
+
+
+def _on_disk(out: SequencePattern) -> dict[int, np.ndarray]:
+    return {f: read_image(out.path(f)).as_float32() for f in out.existing_frames()}
+
+
+def test_killed_render_leaves_only_complete_frames_and_resumes_the_rest(shot):
+    root, plate, model = shot
+    reference = SequencePattern.parse(str(root / "whole" / "r.####.exr"))
+    subprocess.run(_render(model, plate, reference), check=True)
+    expected = _on_disk(reference)
+    assert sorted(expected) == FRAMES
+
+    out = SequencePattern.parse(str(root / "killed" / "r.####.exr"))
+    child = subprocess.Popen(_render(model, plate, out))
+    deadline = time.monotonic() + 120
+    while len(out.existing_frames()) < 6 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    survivors = _on_disk(out)   # every file a reader would pick up decodes and is the right frame
+    assert 6 <= len(survivors) < len(FRAMES), "the render was not killed mid-range"
+    assert all(np.array_equal(survivors[f], expected[f]) for f in survivors)
+
+    stamps = {f: os.stat(out.path(f)).st_mtime_ns for f in survivors}
+    subprocess.run(_render(model, plate, out, "--skip-existing"), check=True)
+    resumed = _on_disk(out)
+    assert sorted(resumed) == FRAMES and all(np.array_equal(resumed[f], expected[f]) for f in FRAMES)
+    assert {f: os.stat(out.path(f)).st_mtime_ns for f in survivors} == stamps   # kept, not redone
+
+
+def test_two_renders_into_the_same_cache_at_once_agree(shot):
+    root, plate, model = shot
+    out = SequencePattern.parse(str(root / "shared" / "r.####.exr"))
+    children = [subprocess.Popen(_render(model, plate, out)) for _ in range(2)]
+    assert [child.wait(timeout=300) for child in children] == [0, 0]
+    first = _on_disk(out)
+    reference = SequencePattern.parse(str(root / "alone" / "r.####.exr"))
+    subprocess.run(_render(model, plate, reference), check=True)
+    alone = _on_disk(reference)
+    assert sorted(first) == FRAMES and all(np.array_equal(first[f], alone[f]) for f in FRAMES)
+    assert not [p for p in out.directory.iterdir() if p.name.startswith(".")]   # no temporary files left
