@@ -75,3 +75,49 @@ def test_two_renders_into_the_same_cache_at_once_agree(shot):
     alone = _on_disk(reference)
     assert sorted(first) == FRAMES and all(np.array_equal(first[f], alone[f]) for f in FRAMES)
     assert not [p for p in out.directory.iterdir() if p.name.startswith(".")]   # no temporary files left
+
+
+def _limit_file_size(limit: int):
+    """For the child: files may not grow beyond ``limit`` bytes (a full disk, for the writer)."""
+    def apply() -> None:
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # writes then fail with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_full_disk_fails_clearly_and_keeps_earlier_frames(shot):
+    root, plate, model = shot
+    out = SequencePattern.parse(str(root / "full" / "r.####.exr"))
+    subprocess.run(_render(model, plate, out), check=True)
+    before = {f: open(out.path(f), "rb").read() for f in FRAMES}
+    size = min(len(b) for b in before.values())
+    run = subprocess.run(_render(model, plate, out), preexec_fn=_limit_file_size(size // 2),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 73, run.stderr
+    assert "cannot write" in run.stderr and "r.00" in run.stderr and "Traceback" not in run.stderr
+    assert {f: open(out.path(f), "rb").read() for f in FRAMES} == before        # earlier frames intact
+    assert sorted(p.name for p in out.directory.iterdir()) == sorted(os.path.basename(out.path(f)) for f in FRAMES)
+
+
+
+def test_unwritable_destinations_fail_clearly_and_write_nothing(shot):
+    root, plate, model = shot
+    blocker = root / "not_a_folder"
+    blocker.write_text("a file where the output folder should be")
+    targets = [blocker / "shot" / "r.####.exr"]
+    locked = root / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if not os.access(locked, os.W_OK):   # permissions bind (not running as root)
+        targets.append(locked / "r.####.exr")
+    try:
+        for target in targets:
+            run = subprocess.run(_render(model, plate, SequencePattern.parse(str(target))),
+                                 capture_output=True, text=True, timeout=300)
+            assert run.returncode == 73, run.stderr
+            assert str(target.parent) in run.stderr and "Traceback" not in run.stderr
+        assert not list(locked.iterdir()) and blocker.read_text().startswith("a file")
+    finally:
+        locked.chmod(0o755)
