@@ -125,8 +125,14 @@ class SequenceWriter:
         while len(self._pending) >= self._max_pending:
             self._pending.popleft().result()
         future = self._pool.submit(write_image, self.pattern.path(frame), image, **self._options)
-        future.add_done_callback(lambda f, frame=frame: f.exception() or self.written.append(frame))
+        future.add_done_callback(lambda f, frame=frame: self._done(f, frame))
         self._pending.append(future)
+
+    def _done(self, future: Future[None], frame: int) -> None:
+        """Count a frame once its write finished; a cancelled (after an earlier failure) or failed
+        write is not counted (its error is raised by close or write)."""
+        if not future.cancelled() and future.exception() is None:
+            self.written.append(frame)
 
     def close(self) -> None:
         """Wait for all queued writes; raise the first error."""

@@ -58,3 +58,23 @@ def test_writer_reraises_the_first_failure_and_keeps_finished_frames(tmp_path, m
             for frame in range(1, 3 + 1):
                 writer.write(frame, image)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.0001.exr", "o.0002.exr"]
+
+
+def test_a_failed_write_cancels_the_queue_quietly(tmp_path, monkeypatch, caplog):
+    from inference.errors import OutputError
+
+    def write_image(path, image, **options):
+        if path.endswith("0001.exr"):
+            raise OutputError(f"{path}: cannot write (File too large)")
+        time.sleep(0.05)
+
+    monkeypatch.setattr(sequence_io, "write_image", write_image)
+    image = Image.from_array(np.zeros((4, 4, 3), np.float32), ("R", "G", "B"))
+    writer = sequence_io.SequenceWriter(SequencePattern.parse(str(tmp_path / "o.####.exr")), threads=1, max_pending=8)
+    with pytest.raises(OutputError, match="0001.exr: cannot write"):
+        with writer:
+            for frame in range(1, 9):
+                writer.write(frame, image)
+            writer.close()
+    assert writer.written == [] or 1 not in writer.written
+    assert not [r for r in caplog.records if r.name == "concurrent.futures"]   # no "exception calling callback"
