@@ -101,7 +101,11 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--no-plateau",), "plateau", {"action": "store_const", "const": False,
                                             "help": "do not stop early when the loss stops improving"}),
             (("--resume",), "resume", {"action": "store_const", "const": True,
-                                       "help": "continue from MODEL.ckpt beside --out if it exists"}),
+                                       "help": "continue from MODEL.ckpt beside --out if it exists (a killed training "
+                                               "resumed gives the same model as an unbroken one)"}),
+            (("--checkpoint-every",), "checkpoint_every", {"metavar": "N", "type": int,
+                                                           "help": "write the resumable MODEL.ckpt every N steps "
+                                                                   "(default 250; 0: only at the end)"}),
             (("--init",), "init", {"metavar": "EARLIER.onnx",
                                    "help": "start from an earlier (approved) model of this shot: an updated keyframe then "
                                            "changes the look without reshuffling its brushwork"}),
@@ -335,7 +339,7 @@ def run_train(job: dict[str, Any], progress: str) -> int:
 
     defaults = TrainSettings()
     settings = TrainSettings(**{k: job.get(k, getattr(defaults, k)) for k in
-                                ("steps", "seconds", "plateau", "seed", "device")})
+                                ("steps", "seconds", "plateau", "seed", "device", "checkpoint_every")})
     keys = {int(frame): path for frame, path in job["keys"].items()}
     train(SequencePattern.parse(job["plate"]), keys, job["out"], settings=settings, guides=job.get("guides"),
           plate_space=job.get("plate_colourspace"), key_space=job.get("key_colourspace"),

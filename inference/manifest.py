@@ -80,6 +80,7 @@ SCHEMA: dict[str, Any] = {
         "lut": {"type": "boolean"},
         "chunk": {"type": "integer", "minimum": 1, "maximum": 100000},
         "skip_existing": {"type": "boolean"},
+        "checkpoint_every": {"type": "integer", "minimum": 0},
         "deflicker": {"enum": ["off", "global", "local", "both"]},
         "method": {"enum": ["mkl", "lstsq"]},
         "sigma": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},

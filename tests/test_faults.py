@@ -121,3 +121,31 @@ def test_unwritable_destinations_fail_clearly_and_write_nothing(shot):
         assert not list(locked.iterdir()) and blocker.read_text().startswith("a file")
     finally:
         locked.chmod(0o755)
+
+
+def test_killed_training_resumes_to_the_same_model(shot):
+    import onnx
+
+    root, plate, _ = shot
+
+    def train_cmd(out, *extra):
+        return [sys.executable, "-m", "inference.cli", "train", "--plate", plate.hashes, "--frames", "1",
+                "--key", f"1={root / 'key.png'}", "--out", str(out), "--plate-colourspace", "Linear Rec.709 (sRGB)",
+                "--steps", "90", "--checkpoint-every", "10", "--no-plateau", "--device", "cpu", "--seed", "0",
+                "--progress", "none", *extra]
+
+    def weights(path):
+        return {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+    subprocess.run(train_cmd(root / "unbroken" / "look.onnx"), check=True)
+    killed = root / "killed" / "look.onnx"
+    child = subprocess.Popen(train_cmd(killed))
+    deadline = time.monotonic() + 120
+    while not killed.with_suffix(".ckpt").exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert killed.with_suffix(".ckpt").exists() and not killed.exists(), "not killed mid-training"
+    subprocess.run(train_cmd(killed, "--resume"), check=True)
+    expected, resumed = weights(root / "unbroken" / "look.onnx"), weights(killed)
+    assert all(np.array_equal(expected[k], resumed[k]) for k in expected)

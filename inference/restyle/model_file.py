@@ -143,13 +143,14 @@ def checkpoint_path(model_path: str | os.PathLike) -> Path:
 
 
 def save_checkpoint(path: Path, net: RestyleNet, optimizer: torch.optim.Optimizer, step: int,
-                    meta: dict[str, Any], keys: list[torch.Tensor] | None = None) -> None:
-    """Weights, optimiser state and step (to resume), and the keyframes trained on (shrunk; a
-    later re-pass compares its keyframes with them)."""
+                    meta: dict[str, Any], keys: list[torch.Tensor] | None = None,
+                    sampler: dict[str, Any] | None = None) -> None:
+    """Weights, optimiser state, step and the patch sampler's random state (to resume exactly),
+    and the keyframes trained on (shrunk; a later re-pass compares its keyframes with them)."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     torch.save({"network": net.config.to_dict(), "state": net.state_dict(),
                 "optimizer": optimizer.state_dict(), "step": step, "meta": json.dumps(meta),
-                "keys": keys or []}, tmp)
+                "keys": keys or [], "sampler": sampler}, tmp)
     os.replace(tmp, path)
 
 

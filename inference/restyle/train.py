@@ -51,6 +51,8 @@ class TrainSettings:
     # Weight of a patch discriminator trained from scratch alongside (0 = off): texture with the
     # painting's statistics instead of the blur that L1 rewards. Starts after ADVERSARIAL_WARMUP steps.
     adversarial: float = 0.0
+    # Steps between resumable checkpoints (MODEL.ckpt, written atomically); 0 = only at the end.
+    checkpoint_every: int = 250
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -261,12 +263,15 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     if repass not in REPASS_MODES:
         raise UsageError(f"--repass must be one of {', '.join(REPASS_MODES)}, got {repass!r}")
     repass_used = _repass(net, init, repass, targets, progress) if init else None
-    if resume and ckpt.exists():
-        state = load_checkpoint(ckpt)
+    state = load_checkpoint(ckpt) if resume and ckpt.exists() else None
+    if state:
         net.load_state_dict(state["state"])
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
     sampler = PatchSampler(inputs, targets, settings.patch, settings.seed + step, device)
+    if state and state.get("sampler"):  # the patch stream goes on where it stopped: same weights as unbroken
+        sampler.rng.bit_generator.state = state["sampler"]
+    thumbnails = [key_thumbnail(t) for t in targets]
     progress.note(f"{len(keys)} key(s), {inputs[0].shape[1]}x{inputs[0].shape[0]}, "
                   f"{inputs[0].shape[2]} input channels, device {device}, seed {settings.seed}")
     adversary = Adversary(device) if settings.adversarial > 0 else None
@@ -298,6 +303,9 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
             net.train()
             started += time.monotonic() - paused
         progress.advance(message=f"loss {loss_value:.4f}, {elapsed:.0f}s")
+        if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
+            save_checkpoint(ckpt, net, optimizer, step, {"partial": True}, keys=thumbnails,
+                            sampler=sampler.rng.bit_generator.state)
         if settings.seconds is not None and elapsed >= settings.seconds:
             progress.note(f"stopped after {settings.seconds:g} s at step {step}")
             break
@@ -317,7 +325,7 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
                      "repass": repass_used, "device_used": str(device),
                      "torch": torch.__version__},
     }
-    save_checkpoint(ckpt, net.cpu(), optimizer, step, meta, keys=[key_thumbnail(t) for t in targets])
+    save_checkpoint(ckpt, net.cpu(), optimizer, step, meta, keys=thumbnails, sampler=sampler.rng.bit_generator.state)
     model = export_onnx(net, meta, out)
     progress.note(f"wrote {model} ({step} steps, loss {loss_value:.4f}) and {ckpt.name}")
     return TrainResult(model, step, time.monotonic() - started, loss_value, history)
