@@ -97,6 +97,9 @@ def file_extension(path: str) -> str:
     return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
 
+MAX_FRAMES = 1_000_000  # a range longer than any shot is a typo, not a render (and would exhaust memory)
+
+
 def parse_frame_range(text: str | int) -> list[int]:
     """Frames named by a Nuke-style range string, in the order given, without repeats.
 
@@ -120,6 +123,8 @@ def parse_frame_range(text: str | int) -> list[int]:
             raise UsageError(f"frame range '{text}': '{part.strip()}' ends before it starts")
         if step_i < 1:
             raise UsageError(f"frame range '{text}': step must be 1 or more")
+        if (last_i - first_i) // step_i + 1 + len(frames) > MAX_FRAMES:
+            raise UsageError(f"frame range '{text}': more than {MAX_FRAMES:,} frames; check the numbers")
         for frame in range(first_i, last_i + 1, step_i):
             if frame not in seen:
                 seen.add(frame)
