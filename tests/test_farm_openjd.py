@@ -49,3 +49,16 @@ def test_openjd_runs_restyle_chunks_and_the_qc_gate(shared_data, tmp_path):
     for frame in range(1001, 1006):
         a, b = read_image(out.path(frame)).as_float32(), read_image(whole.path(frame)).as_float32()
         assert np.abs(a - b).max() <= 1e-3, frame
+
+
+def test_qc_gate_fails_the_job_when_a_chunk_failed_its_colour_qc(tmp_path):
+    for chunk, passed in ((1001, True), (1003, False)):
+        (tmp_path / "qc" / f"chunk.{chunk}").mkdir(parents=True)
+        (tmp_path / "qc" / f"chunk.{chunk}" / "report.json").write_text(f'{{"passed": {str(passed).lower()}}}')
+    params = {"Model": tmp_path / "look.onnx", "Plate": "p.####.exr", "Reference": tmp_path / "r.png",
+              "Output": "o.####.exr", "ReportDir": tmp_path / "qc", "FrameStart": 1001, "FrameEnd": 1004,
+              "EnginePython": sys.executable, "ToolsetRoot": REPO, "CompScript": tmp_path / "comp.nk"}
+    run = subprocess.run([OPENJD, "run", str(TEMPLATE), "--step", "QCGate", "--no-run-dependencies",
+                          *[a for k, v in params.items() for a in ("-p", f"{k}={v}")]],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "QC gate FAILED" in run.stdout and "chunk.1003" in run.stdout, run.stdout[-2000:]
