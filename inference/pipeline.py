@@ -27,7 +27,7 @@ from .inspection import check_colour_finite
 from .progress import Progress
 from .restyle.apply import default_batch, restyle_images
 from .restyle.backends import select_backend
-from .restyle.model_file import load_model, sha256_file
+from .restyle.model_file import RestyleModel, load_model, sha256_file
 from .sequence import SequencePattern, format_frame_range
 from .sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
 from .temporal.deflicker import VIEW, deflicker_frames
@@ -68,9 +68,9 @@ def _span(first: int, last: int, handles: int, present: set[int]) -> list[int]:
 class _Looks:
     """Restyled frames (working encoding) with their plate images, kept while later chunks need them."""
 
-    def __init__(self, model_path: str, plate: SequencePattern, plate_space: str, backend: str, device: str,
+    def __init__(self, model: RestyleModel, plate: SequencePattern, plate_space: str, backend: str, device: str,
                  dtype: str, batch: int | None, tile: int | None, threads: int | None, log):
-        self.model = load_model(model_path)
+        self.model = model
         self.runner = select_backend(self.model, backend, device, dtype, log=log)
         self.plate, self.plate_space, self.batch, self.tile, self.threads = plate, plate_space, batch, tile, threads
         self.log = log
@@ -81,7 +81,7 @@ class _Looks:
             del self.frames[frame]
         missing = [f for f in frames if f not in self.frames]
         pending: list[tuple[int, Image]] = []
-        for item in read_sequence(self.plate, missing, check=check_colour_finite, threads=self.threads):
+        for item in read_sequence(self.plate, missing, check=check_colour_finite, threads=self.threads) if missing else ():
             pending.append(item)
             if len(pending) >= (self.batch or default_batch(*item[1].size)) or item[0] == missing[-1]:
                 size = self.batch or default_batch(*pending[0][1].size)
@@ -129,7 +129,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                                              or colour.default_colourspace(plate.printf))
     out_space = colour.resolve_colourspace(
         out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
-    looks = _Looks(model_path, plate, plate_space, backend, device, dtype, batch, tile, threads, progress.note)
+    looks = _Looks(model, plate, plate_space, backend, device, dtype, batch, tile, threads, progress.note)
     device = resolve_device(device)
     target = LockTarget(colourlock.reference, colourlock.reference_colourspace, colourlock.swatches) if colourlock else None
     if colourlock:
