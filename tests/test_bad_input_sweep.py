@@ -4,10 +4,8 @@ own error (a message naming what to fix, a sysexits code) or works; never anothe
 never a traceback as the only message, never a hang."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
