@@ -20,7 +20,7 @@ import PyOpenColorIO as ocio
 from . import colour
 from .colourlock.apply import lock_frames
 from .colourlock.fit import smoothing_radius
-from .colourlock.lock import LockTarget, fit_transforms, merge_qc, qc_entries, write_report
+from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, write_report
 from .devices import resolve_device
 from .image import Image
 from .inspection import check_colour_finite
@@ -28,9 +28,9 @@ from .progress import Progress
 from .restyle.apply import default_batch, restyle_images
 from .restyle.backends import select_backend
 from .restyle.model_file import RestyleModel, load_model, sha256_file
-from .sequence import SequencePattern, format_frame_range
+from .sequence import SequencePattern
 from .sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
-from .temporal.deflicker import VIEW, deflicker_frames
+from .temporal.deflicker import deflicker_frames
 from .temporal.local_deflicker import DEFAULT_RADIUS
 
 DEFAULT_CHUNK = 32  # output frames per chunk: memory holds chunk + handles frames
@@ -101,8 +101,7 @@ def _settle(looks: dict[int, tuple[Image, np.ndarray]], keep: list[int], stage: 
     frames = sorted(looks)
     plates = [looks[f][0] for f in frames]
     rgb = [colour.convert(looks[f][1], colour.WORKING_ENCODING, linear) for f in frames]
-    views = [np.clip(colour.convert(p.beauty(alpha=False).as_float32(), plate_space, VIEW), 0, 1) for p in plates]
-    settled = deflicker_frames(rgb, views, plates, [frames.index(f) for f in keep], frames, mode=stage.mode,
+    settled = deflicker_frames(rgb, plates, plate_space, [frames.index(f) for f in keep], frames, mode=stage.mode,
                                strength=stage.strength, radius=stage.radius, vectors=stage.vectors, device=device)
     return {f: colour.convert(settled[frames.index(f)], linear, colour.WORKING_ENCODING) for f in keep}
 
@@ -168,9 +167,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 progress.advance()
     summary: dict[str, Any] = {"frames": sorted(writer.written)}
     if colourlock and qc:
-        summary["report"] = {"source": plate.printf, "reference": colourlock.reference,
-                             "frames": format_frame_range(checked), "method": colourlock.method
-                             + ("+lut" if colourlock.lut else ""), "temporal_sigma_frames": colourlock.sigma,
-                             "encoding": colour.WORKING_ENCODING, "check_only": False, **merge_qc(qc)}
+        summary["report"] = qc_report(plate.printf, colourlock.reference, checked, colourlock.method, colourlock.sigma,
+                                      colourlock.lut, qc, check_only=False)
         write_report(Path(colourlock.report), summary["report"], checked)
     return summary

@@ -46,12 +46,17 @@ def test_gizmo_knobs_are_the_ones_nuke_plugin_reads(nuke_standin, node_class):
         assert knobs[param.knob].Class() in (expected if isinstance(expected, tuple) else (expected,)), param
 
 
-@pytest.mark.parametrize("node_class", sorted(stages.STAGES))
-def test_every_engine_field_and_choice_exists_in_the_engine_cli(nuke_standin, node_class):
+def _knobs_and_commands(nuke_standin, node_class):
+    """The gizmo's user knobs by name, and (engine command, params) pairs the node runs."""
     stage = stages.stage_of(node_class)
     user, _children = gizmo(nuke_standin, node_class)
-    knobs = {k.name(): k for k in user}
-    for command, params in ((stage.command, stage.params), ("train", stage.train_params)):
+    return {k.name(): k for k in user}, ((stage.command, stage.params), ("train", stage.train_params))
+
+
+@pytest.mark.parametrize("node_class", sorted(stages.STAGES))
+def test_every_engine_field_and_choice_exists_in_the_engine_cli(nuke_standin, node_class):
+    knobs, commands = _knobs_and_commands(nuke_standin, node_class)
+    for command, params in commands:
         args = engine_args(command)
         for param in params:
             assert param.field in args, (command, param)
@@ -205,10 +210,8 @@ def _engine_defaults(command: str) -> dict:
 
 @pytest.mark.parametrize("node_class", sorted(stages.STAGES))
 def test_gizmo_defaults_are_the_engines(nuke_standin, node_class):
-    stage = stages.stage_of(node_class)
-    user, _children = gizmo(nuke_standin, node_class)
-    knobs = {k.name(): k for k in user}
-    for command, params in ((stage.command, stage.params), ("train", stage.train_params)):
+    knobs, commands = _knobs_and_commands(nuke_standin, node_class)
+    for command, params in commands:
         defaults = _engine_defaults(command)
         for param in params:
             value = knobs[param.knob].value()

@@ -91,6 +91,14 @@ def merge_qc(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def qc_report(source: str, reference: str, frames: list[int], method: str, sigma: float, lut: bool,
+              parts: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """The QC report of a lock: what was locked to what, how, and the merged ΔE entries."""
+    return {"source": source, "reference": str(reference), "frames": format_frame_range(frames),
+            "method": method + ("+lut" if lut else ""), "temporal_sigma_frames": sigma, "encoding": WORKING,
+            **extra, **merge_qc(parts)}
+
+
 def colourlock_sequence(source: SequencePattern, reference_path: str, frames: list[int], out: SequencePattern | None,
                         report_dir: str, *, swatches_path: str | None = None, source_space: str | None = None,
                         reference_space: str | None = None, method: str = "mkl", sigma: float = 2.0,
@@ -122,12 +130,9 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
     progress.advance(message="fitted")
     locked = lock_frames([working[f] for f in frames], [transforms[f] for f in frames], target.swatches, WORKING,
                          device=device)
-    report = {
-        "source": source.printf, "reference": str(reference_path), "frames": format_frame_range(frames),
-        "method": method + ("+lut" if lut else ""), "temporal_sigma_frames": sigma, "encoding": WORKING,
-        "check_only": out is None, "fit_seconds": round(fit_seconds, 3), "device": device,
-        **merge_qc([qc_entries([working[f] for f in frames], locked, target)]),
-    }
+    report = qc_report(source.printf, reference_path, frames, method, sigma, lut,
+                       [qc_entries([working[f] for f in frames], locked, target)], check_only=out is None,
+                       fit_seconds=round(fit_seconds, 3), device=device)
     if out is not None:
         cube_folder = report_folder / "cube"
         ensure_writable_folder(cube_folder)

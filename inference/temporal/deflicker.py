@@ -72,13 +72,13 @@ def local_torch(views: list[np.ndarray], plate_views: list[np.ndarray], flows, r
     return list(out.permute(0, 2, 3, 1).cpu().numpy())
 
 
-def deflicker_frames(rgb: list[np.ndarray], plate_views: list[np.ndarray], plates: Sequence[Image],
+def deflicker_frames(rgb: list[np.ndarray], plates: Sequence[Image], guide_space: str,
                      targets: list[int], frame_numbers: list[int], *, mode: str = "both", strength: float = 1.0,
                      radius: int = local_deflicker.DEFAULT_RADIUS, vectors: str = "dis", device: str = "auto",
                      grade_nk: str | None = None, progress: Progress | None = None) -> dict[int, np.ndarray]:
     """Deflicker in memory: scene-linear frames ``rgb`` (the targets and their handles) guided by
-    the plate (``plate_views`` sRGB-encoded, ``plates`` for motion vectors); returns
-    {target index: scene-linear frame}. ``frame_numbers`` name the frames (grade curves)."""
+    the ``plates`` (in ``guide_space``; their motion vectors too); returns {target index:
+    scene-linear frame}. ``frame_numbers`` name the frames (grade curves)."""
     linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
     if mode in ("global", "both"):
         rgb, correction = global_deflicker.correct_frames(rgb, frame_numbers, radius=radius, strength=strength)
@@ -89,6 +89,8 @@ def deflicker_frames(rgb: list[np.ndarray], plate_views: list[np.ndarray], plate
         return {t: rgb[t] for t in targets}
     step = (lambda _: progress.advance()) if progress else None
     views = [np.clip(colour.convert(x, linear, VIEW), 0, 1) for x in rgb]
+    plate_views = [np.clip(colour.convert(p.beauty(alpha=False).as_float32(), guide_space, VIEW), 0, 1)
+                   for p in plates]
     flows = vector_flows(plates, vectors) if vectors != "dis" else None
     if resolve_device(device) == "cuda":
         flows = flows or local_deflicker.neighbour_flows(plate_views)
@@ -131,10 +133,8 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
     plates = [image for _, image in read_sequence(guide, context, threads=threads)]
     progress.advance(message=f"read {len(context)} frames ({len(context) - len(frames)} handles)")
     rgb = [colour.convert(im.beauty(alpha=False).as_float32(), source_space, linear) for im in images]
-    plate_views = [np.clip(colour.convert(p.beauty(alpha=False).as_float32(), guide_space, VIEW), 0, 1)
-                   for p in plates]
     targets = [context.index(f) for f in frames]
-    rgb = deflicker_frames(rgb, plate_views, plates, targets, context, mode=mode, strength=strength, radius=radius,
+    rgb = deflicker_frames(rgb, plates, guide_space, targets, context, mode=mode, strength=strength, radius=radius,
                            vectors=vectors, device=device, grade_nk=grade_nk, progress=progress)
     with SequenceWriter(out, threads=threads) as writer:
         for frame in frames:
