@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import socket
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable
+
+from inference.bench_record import machine, store_result
+
+__all__ = ["RESULTS", "SHARED_DATA", "bench_parser", "machine", "merge_result", "per_sequence"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -24,37 +23,9 @@ def bench_parser(doc: str | None, data: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def gpu_name() -> str | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-
-
-def machine() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "cpu": cpu_name(), "cpu_cores": os.cpu_count(),
-            "gpu": gpu_name(), "python": platform.python_version(), "platform": platform.platform()}
-
-
 def merge_result(name: str, label: str, record: dict[str, Any]) -> Path:
     """Store ``record`` under ``label`` in bench/results/<name>.json, keeping other machines' runs."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    data = json.loads(path.read_text()) if path.exists() else {"benchmark": name, "runs": {}}
-    data["runs"][label] = {"measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    return path
+    return store_result(RESULTS / f"{name}.json", name, label, record)
 
 
 def per_sequence(names, measure: Callable[[str, Path], dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -255,6 +255,20 @@ SUBCOMMANDS["render"] = {
     "required": ["model", "plate", "frames", "out"],
 }
 
+SUBCOMMANDS["bench"] = {
+    "help": "measure each stage alone and the whole render on generated frames (frames/s, GPU and host memory)",
+    "args": [
+        (("--sizes",), "sizes", {"metavar": "WxH,...", "help": "frame sizes to measure (default 2048x1080,3840x2160)"}),
+        (("--frames",), "frames", {"metavar": "N", "type": int, "help": "frames generated per size (default 64)"}),
+        (("--chunk",), "chunk", {"metavar": "N", "type": int, "help": "render chunk in frames (default 32)"}),
+        (("--device",), "device", {"choices": list(DEVICES), "help": "where to run (default auto: CUDA if present)"}),
+        (("--out",), "out", {"metavar": "FILE.json", "help": "results file the figures are added to "
+                             "(default bench/results/pipeline.json; other labels in it are kept)"}),
+        (("--label",), "label", {"metavar": "NAME", "help": "name of this machine's entry (default: host name)"}),
+    ],
+    "required": [],
+}
+
 # Fields that must hold a sequence pattern ("reference" is a sequence for metrics but a
 # single image for colourlock, so each stage checks it itself).
 PATTERN_ARGS = {"plate", "input", "guide", "output"}
@@ -466,10 +480,25 @@ def run_torchscript(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def run_bench(job: dict[str, Any], progress: str) -> int:
+    from .pipeline_bench import DEFAULT_CHUNK, run_bench as bench
+
+    sizes = job.get("sizes", "2048x1080,3840x2160").split(",")
+    for size in sizes:
+        width, sep, height = size.lower().partition("x")
+        if not (sep and width.isdigit() and height.isdigit() and int(width) >= 64 and int(height) >= 64):
+            raise UsageError(f"--sizes: '{size}' is not WIDTHxHEIGHT of at least 64x64 (e.g. 2048x1080)")
+    if job.get("frames", 64) < 2:
+        raise UsageError("--frames must be at least 2")
+    bench(sizes, job.get("frames", 64), job.get("chunk", DEFAULT_CHUNK), job.get("device", "auto"), job.get("label"),
+          Path(job.get("out", "bench/results/pipeline.json")))
+    return 0
+
+
 RUNNERS: dict[str, Callable[[dict[str, Any], str], int]] = {
     "demo": run_demo, "inspect": run_inspect, "convert": run_convert,
     "train": run_train, "run": run_run, "deflicker": run_deflicker, "colourlock": run_colourlock, "metrics": run_metrics,
-    "hash": run_hash, "torchscript": run_torchscript, "render": run_render,
+    "hash": run_hash, "torchscript": run_torchscript, "render": run_render, "bench": run_bench,
 }
 
 

@@ -10,6 +10,9 @@ atomically as its chunk finishes, so an interrupted render leaves only complete 
 """
 from __future__ import annotations
 
+import time
+from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from .sequence import SequencePattern
 from .sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
 from .temporal.local_deflicker import DEFAULT_RADIUS
+from .workers import map_frames
 
 DEFAULT_CHUNK = 32  # output frames per chunk: memory holds chunk + handles frames
 
@@ -87,9 +91,10 @@ class _Looks:
                 size = self.batch or default_batch(*pending[0][1].size)
                 looks = restyle_images(self.model, self.runner, pending, self.plate_space, self.tile, size,
                                        self.log)
+                encoding = self.model.meta["encoding"]
+                looks = map_frames(lambda look: colour.convert(look, encoding, colour.WORKING_ENCODING), looks)
                 for (frame, image), look in zip(pending, looks):
-                    self.frames[frame] = (image, colour.convert(look, self.model.meta["encoding"],
-                                                                colour.WORKING_ENCODING))
+                    self.frames[frame] = (image, look)
                 pending = []
         return {f: self.frames[f] for f in frames}
 
@@ -100,10 +105,29 @@ def _settle(looks: dict[int, tuple[Image, np.ndarray]], keep: list[int], stage: 
     linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
     frames = sorted(looks)
     plates = [looks[f][0] for f in frames]
-    rgb = [colour.convert(looks[f][1], colour.WORKING_ENCODING, linear) for f in frames]
+    rgb = map_frames(lambda f: colour.convert(looks[f][1], colour.WORKING_ENCODING, linear), frames)
     settled = deflicker_frames(rgb, plates, plate_space, [frames.index(f) for f in keep], frames, mode=stage.mode,
                                strength=stage.strength, radius=stage.radius, vectors=stage.vectors, device=device)
-    return {f: colour.convert(settled[frames.index(f)], linear, colour.WORKING_ENCODING) for f in keep}
+    return dict(zip(keep, map_frames(lambda f: colour.convert(settled[frames.index(f)], linear,
+                                                              colour.WORKING_ENCODING), keep)))
+
+
+class StageClock:
+    """Wall seconds spent in each stage of a render (the profile ``restyle bench`` reports)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
+
+    def summary(self) -> dict[str, float]:
+        return {stage: round(seconds, 3) for stage, seconds in self.seconds.items()}
 
 
 def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out: SequencePattern, *,
@@ -117,8 +141,10 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     ``skip_existing`` keeps frames already in ``out`` (resuming a killed render: writes are
     atomic, so every frame there is complete) and computes only chunks with missing frames; a
     chunk's frames do not depend on which of them are missing, so a resumed shot equals an
-    uninterrupted one. Returns a summary: frames written and, with ``colourlock``, its QC report
-    (also written as JSON/HTML into ``colourlock.report``; it covers the chunks computed).
+    uninterrupted one. Returns a summary: frames written, wall seconds per stage (``stages``:
+    read + restyle, deflicker, colour lock, output conversion, waiting for writes) and, with
+    ``colourlock``, its QC report (also written as JSON/HTML into ``colourlock.report``; it
+    covers the chunks computed).
     """
     frames = sorted(set(frames))
     progress = Progress("render", len(frames), progress_mode)
@@ -138,6 +164,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     present = set(plate.existing_frames())
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     qc, checked = [], []
+    clock = StageClock()
     with SequenceWriter(out, threads=threads) as writer:
         for start in range(0, len(frames), max(1, chunk)):
             part = frames[start:start + max(1, chunk)]
@@ -146,26 +173,31 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 progress.advance(len(part), message="already rendered")
                 continue
             locked_span = _span(part[0], part[-1], lock_handles, present)
-            chunk_looks = looks.get(_span(locked_span[0], locked_span[-1], settle_handles, present))
+            with clock("read+restyle"):
+                chunk_looks = looks.get(_span(locked_span[0], locked_span[-1], settle_handles, present))
             if target:
                 target.check_size(chunk_looks[part[0]][0].size, plate.path(part[0]))
-            working = (_settle(chunk_looks, locked_span, deflicker, plate_space, device) if deflicker
-                       else {f: chunk_looks[f][1] for f in locked_span})
+            with clock("deflicker"):
+                working = (_settle(chunk_looks, locked_span, deflicker, plate_space, device) if deflicker
+                           else {f: chunk_looks[f][1] for f in locked_span})
             result = [working[f] for f in part]
             if colourlock:
-                transforms = fit_transforms(working, target, colourlock.method, colourlock.sigma, colourlock.lut)
-                result = lock_frames(result, [transforms[f] for f in part], target.swatches, colour.WORKING_ENCODING,
-                                     device=device)
-                qc.append(qc_entries([working[f] for f in part], result, target))
+                with clock("colourlock"):
+                    transforms = fit_transforms(working, target, colourlock.method, colourlock.sigma, colourlock.lut)
+                    result = lock_frames(result, [transforms[f] for f in part], target.swatches,
+                                         colour.WORKING_ENCODING, device=device)
+                    qc.append(qc_entries([working[f] for f in part], result, target))
                 checked.extend(part)
-            for frame, rgb in zip(part, result):
-                if frame not in todo:
-                    progress.advance()
-                    continue
-                image = chunk_looks[frame][0]
-                writer.write(frame, image.with_rgb(colour.convert(rgb, colour.WORKING_ENCODING, out_space), stamp))
-                progress.advance()
-    summary: dict[str, Any] = {"frames": sorted(writer.written)}
+            with clock("output"):
+                finished = map_frames(lambda item: chunk_looks[item[0]][0].with_rgb(
+                    colour.convert(item[1], colour.WORKING_ENCODING, out_space), stamp),
+                    [(f, rgb) for f, rgb in zip(part, result) if f in todo])
+                for frame, image in zip(todo, finished):
+                    writer.write(frame, image)
+            progress.advance(len(part))
+        with clock("write (wait)"):
+            writer.close()
+    summary: dict[str, Any] = {"frames": sorted(writer.written), "stages": clock.summary()}
     if colourlock and qc:
         summary["report"] = qc_report(plate.printf, colourlock.reference, checked, colourlock.method, colourlock.sigma,
                                       colourlock.lut, qc, check_only=False)

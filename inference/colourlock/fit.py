@@ -68,36 +68,42 @@ class Affine:
 # ---------------------------------------------------------------------------------------
 # sampling helpers
 
+def _sample(n: int, max_samples: int | None, seed: int) -> slice:
+    """Every k-th of ``n`` rows, at most about ``max_samples`` of them, starting at ``seed`` mod k.
+
+    A fixed stride (not a random draw) keeps the fit deterministic and costs nothing on a 4K
+    frame; pixels in scanline order sample the whole picture evenly.
+    """
+    step = max(1, -(-n // max_samples)) if max_samples else 1
+    return slice(seed % step, None, step)
+
+
 def _pixels(image, mask=None, max_samples: int | None = DEFAULT_MAX_SAMPLES, seed: int = 0) -> np.ndarray:
     """``(N, 3)`` float64 finite pixels of ``image`` (optionally under a boolean mask)."""
-    px = np.asarray(image, dtype=np.float64)[..., :3].reshape(-1, 3)
-    keep = np.all(np.isfinite(px), axis=1)
+    px = np.asarray(image)[..., :3].reshape(-1, 3)
     if mask is not None:
-        keep &= np.asarray(mask, dtype=bool).reshape(-1)
-    px = px[keep]
+        px = px[np.asarray(mask, dtype=bool).reshape(-1)]
+    px = px[_sample(len(px), max_samples, seed)].astype(np.float64)
+    px = px[np.all(np.isfinite(px), axis=1)]
     if len(px) < 4:
         raise ValueError("need at least 4 valid pixels to fit a colour transform")
-    if max_samples and len(px) > max_samples:
-        idx = np.random.default_rng(seed).choice(len(px), max_samples, replace=False)
-        px = px[np.sort(idx)]
     return px
 
 
 def _paired(src, ref, mask=None, max_samples=DEFAULT_MAX_SAMPLES, seed=0):
-    src = np.asarray(src, dtype=np.float64)[..., :3]
-    ref = np.asarray(ref, dtype=np.float64)[..., :3]
+    src, ref = np.asarray(src)[..., :3], np.asarray(ref)[..., :3]
     if src.shape != ref.shape:
         raise ValueError(f"corresponding-pixel fit needs equal shapes, got {src.shape} and {ref.shape}")
     s, r = src.reshape(-1, 3), ref.reshape(-1, 3)
-    keep = np.all(np.isfinite(s), axis=1) & np.all(np.isfinite(r), axis=1)
     if mask is not None:
-        keep &= np.asarray(mask, dtype=bool).reshape(-1)
+        keep = np.asarray(mask, dtype=bool).reshape(-1)
+        s, r = s[keep], r[keep]
+    rows = _sample(len(s), max_samples, seed)
+    s, r = s[rows].astype(np.float64), r[rows].astype(np.float64)
+    keep = np.all(np.isfinite(s), axis=1) & np.all(np.isfinite(r), axis=1)
     s, r = s[keep], r[keep]
     if len(s) < 4:
         raise ValueError("need at least 4 valid pixel pairs to fit a colour transform")
-    if max_samples and len(s) > max_samples:
-        idx = np.sort(np.random.default_rng(seed).choice(len(s), max_samples, replace=False))
-        s, r = s[idx], r[idx]
     return s, r
 
 

@@ -18,6 +18,7 @@ from ..inspection import check_colour_finite
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
+from ..workers import map_frames
 from . import guides as guide_mod
 from .backends import Backend, select_backend
 from .model_file import RestyleModel, load_model, sha256_file
@@ -123,10 +124,10 @@ def restyle_images(model: RestyleModel, backend: Backend, frames: list[tuple[int
                    log: Callable[[str], None] = lambda _: None) -> list[np.ndarray]:
     """Plate frames -> (H, W, 3) looks in the model's working encoding, run ``batch`` at a time."""
     meta = model.meta
+    bases = map_frames(lambda item: guide_mod.build_input(item[1], plate_space, meta["encoding"], model.guides,
+                                                          meta["depth_scale"], meta.get("input_smoothing", 0.0)), frames)
     inputs, owners = [], []
-    for index, (frame, image) in enumerate(frames):
-        base = guide_mod.build_input(image, plate_space, meta["encoding"], model.guides, meta["depth_scale"],
-                                     meta.get("input_smoothing", 0.0))
+    for index, ((frame, _), base) in enumerate(zip(frames, bases)):
         for key, weight in key_weights(frame, model.key_frames):
             planes = guide_mod.key_planes(base.shape[:2], len(model.key_frames), key)
             inputs.append(np.concatenate([base, planes], -1).transpose(2, 0, 1))

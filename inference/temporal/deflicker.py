@@ -23,6 +23,7 @@ from ..image import Image
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
+from ..workers import map_frames
 from . import global_deflicker, local_deflicker
 from .flow import flow_from_blender_vectors, flow_from_nuke_vectors
 
@@ -57,19 +58,34 @@ def vector_flows(images: Sequence[Image], kind: str) -> list[tuple[np.ndarray, n
 
 
 def local_torch(views: list[np.ndarray], plate_views: list[np.ndarray], flows, radius: int, strength: float,
-                targets: list[int], device: str) -> list[np.ndarray]:
-    """The local pass through the torch port, on ``device``; numpy frames and flow pairs in and out."""
+                targets: list[int], device: str, window: int | None = None) -> list[np.ndarray]:
+    """The local pass through the torch port, on ``device``; numpy frames and flow pairs in and out.
+
+    Targets go up a window at a time with only the ``radius`` frames each side they read, so
+    GPU memory depends on the frame size (32 targets at 2K, 8 at 4K; under 10 GB), not on how
+    many frames the chunk holds; ``window`` overrides that count.
+    """
     import torch
 
-    from .local_deflicker_torch import deflicker_local_torch
+    from .local_deflicker_torch import DEFAULT_BATCH, deflicker_local_torch
 
-    def stack(images: list[np.ndarray]) -> torch.Tensor:
-        return torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).copy()).to(device)
+    scale = max(1.0, views[0].shape[0] * views[0].shape[1] / (2048 * 1080))
+    batch = max(1, int(DEFAULT_BATCH / scale))
+    window = window or max(batch, int(32 / scale))
 
-    pairs = torch.from_numpy(np.stack([np.stack(pair) for pair in flows]).transpose(0, 1, 4, 2, 3).copy()).to(device)
-    out = deflicker_local_torch(stack(views), stack(plate_views), pairs, radius=radius, strength=strength,
-                                targets=targets)
-    return list(out.permute(0, 2, 3, 1).cpu().numpy())
+    def upload(images: list[np.ndarray], axes: tuple[int, ...]) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(np.stack(images).transpose(axes))).to(device)
+
+    out: list[np.ndarray] = []
+    for start in range(0, len(targets), window):
+        part = targets[start:start + window]
+        lo, hi = max(0, min(part) - radius), min(len(views), max(part) + radius + 1)
+        pairs = upload([np.stack(pair) for pair in flows[lo:hi - 1]], (0, 1, 4, 2, 3))
+        result = deflicker_local_torch(upload(views[lo:hi], (0, 3, 1, 2)), upload(plate_views[lo:hi], (0, 3, 1, 2)),
+                                       pairs, radius=radius, strength=strength, targets=[t - lo for t in part],
+                                       batch=batch)
+        out.extend(result.permute(0, 2, 3, 1).cpu().numpy())
+    return out
 
 
 def deflicker_frames(rgb: list[np.ndarray], plates: Sequence[Image], guide_space: str,
@@ -88,9 +104,9 @@ def deflicker_frames(rgb: list[np.ndarray], plates: Sequence[Image], guide_space
     if mode not in ("local", "both"):
         return {t: rgb[t] for t in targets}
     step = (lambda _: progress.advance()) if progress else None
-    views = [np.clip(colour.convert(x, linear, VIEW), 0, 1) for x in rgb]
-    plate_views = [np.clip(colour.convert(p.beauty(alpha=False).as_float32(), guide_space, VIEW), 0, 1)
-                   for p in plates]
+    views = map_frames(lambda x: np.clip(colour.convert(x, linear, VIEW), 0, 1), rgb)
+    plate_views = map_frames(lambda p: np.clip(colour.convert(p.beauty(alpha=False).as_float32(), guide_space, VIEW),
+                                               0, 1), plates)
     flows = vector_flows(plates, vectors) if vectors != "dis" else None
     if resolve_device(device) == "cuda":
         flows = flows or local_deflicker.neighbour_flows(plate_views)
@@ -100,7 +116,7 @@ def deflicker_frames(rgb: list[np.ndarray], plates: Sequence[Image], guide_space
     else:
         views = local_deflicker.deflicker_local(views, plate_views, flows=flows, radius=radius, strength=strength,
                                                 targets=targets, progress=step)
-    return {t: colour.convert(v, VIEW, linear) for t, v in zip(targets, views)}
+    return dict(zip(targets, map_frames(lambda v: colour.convert(v, VIEW, linear), views)))
 
 
 def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: list[int], out: SequencePattern, *,

@@ -1,0 +1,44 @@
+"""What every benchmark records beside its figures (machine, when), and where it keeps them."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def gpu_name() -> str | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def machine() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "cpu": cpu_name(), "cpu_cores": os.cpu_count(),
+            "gpu": gpu_name(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def store_result(path: Path, name: str, label: str, record: dict[str, Any]) -> Path:
+    """Store ``record`` under ``label`` in the JSON file ``path``, keeping other machines' runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(path.read_text()) if path.exists() else {"benchmark": name, "runs": {}}
+    data["runs"][label] = {"measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,190 @@
+"""``restyle bench``: each stage alone and the whole ``restyle render`` on generated frames.
+
+Generates a procedural plate (``inference.demo.plate``: beauty, depth and Nuke forward/backward
+vectors, half EXR, ZIP) at each size, trains a small look on its first frame for a few steps
+(speed does not depend on how well it is trained), then measures
+
+- each stage alone on frames already in memory: read (EXR decode), restyle (input building,
+  model, batches), deflicker (``both``, supplied Nuke vectors), colour lock (fit, apply, QC),
+  write (EXR encode, atomic);
+- ``render_shot`` end to end over the range: restyle only, + deflicker, + colour lock, with the
+  wall seconds each stage took inside the render (the profile: which stage limits it).
+
+Records frames/s, peak GPU memory per measurement, peak host memory (RSS), device, dtype,
+backend, batch and chunk, and appends them under ``--label`` to ``--out`` (JSON).
+"""
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import colour
+from .bench_record import machine, store_result
+from .colourlock.apply import lock_frames
+from .colourlock.lock import LockTarget, fit_transforms, qc_entries
+from .demo.paint import paint
+from .demo.plate import PLATE_COLOURSPACE, render_frame
+from .devices import resolve_device
+from .image import Image, read_image, write_image
+from .pipeline import DEFAULT_CHUNK, ColourLockStage, DeflickerStage, render_shot
+from .restyle.apply import default_batch, restyle_images
+from .restyle.backends import select_backend
+from .restyle.model_file import load_model
+from .restyle.train import TrainSettings, train
+from .sequence import SequencePattern
+from .sequence_io import SequenceWriter, read_sequence
+from .temporal.deflicker import deflicker_frames
+
+DEFLICKER = DeflickerStage("both", 1.0, 4, "nuke")
+
+
+def _write_frame(args: tuple[str, int, int, int]) -> None:
+    path, index, width, height = args
+    write_image(path, render_frame(index, width, height))
+
+
+def make_shot(root: Path, frames: int, width: int, height: int) -> tuple[SequencePattern, str, str]:
+    """Plate frames 1..N, a trained look and a reference image, under ``root``."""
+    plate = SequencePattern.parse(str(root / "plate" / "plate.####.exr"))
+    plate.directory.mkdir(parents=True)
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(_write_frame, [(plate.path(i + 1), i, width, height) for i in range(frames)]))
+    view = colour.convert(read_image(plate.path(1)).beauty(alpha=False).as_float32(), PLATE_COLOURSPACE,
+                          colour.WORKING_ENCODING)
+    key, reference = root / "key.png", root / "reference.png"
+    write_image(key, Image.from_array(np.clip(paint(view), 0, 1), ("R", "G", "B")))
+    write_image(reference, Image.from_array(np.clip(view, 0, 1), ("R", "G", "B")))
+    settings = TrainSettings(steps=50, plateau=False, seed=0)
+    model = train(plate, {1: str(key)}, root / "look.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
+                  progress_mode="none").model
+    return plate, str(model), str(reference)
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(frames: int, fn: Callable[[], Any]) -> tuple[dict[str, Any], Any]:
+    """Run ``fn`` once: frames/s over ``frames``, seconds and peak GPU memory; and its result."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    if gpu:
+        torch.cuda.reset_peak_memory_stats()
+    _sync()
+    start = time.perf_counter()
+    result = fn()
+    _sync()
+    seconds = time.perf_counter() - start
+    return {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 2),
+            "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 3) if gpu else None}, result
+
+
+def stage_speeds(plate: SequencePattern, model_path: str, reference: str, numbers: list[int], work: Path,
+                 device: str) -> dict[str, Any]:
+    """Each stage alone, on frames held in memory (read and write: on disk)."""
+    n = len(numbers)
+    figures, images = timed(n, lambda: list(read_sequence(plate, numbers)))
+    result = {"read": figures}
+    model = load_model(model_path)
+    runner = select_backend(model, "auto", device, "auto", log=lambda _: None)
+    batch = default_batch(*images[0][1].size)
+    restyle_images(model, runner, images[:batch], PLATE_COLOURSPACE, None, batch)  # warm-up (cudnn autotune)
+
+    def restyle() -> list[np.ndarray]:
+        return [look for i in range(0, n, batch)
+                for look in restyle_images(model, runner, images[i:i + batch], PLATE_COLOURSPACE, None, batch)]
+
+    result["restyle"], looks = timed(n, restyle)
+    linear = colour.resolve_colourspace("scene_linear")
+    rgb = [colour.convert(x, model.meta["encoding"], linear) for x in looks]
+    plates = [image for _, image in images]
+
+    def settle() -> dict[int, np.ndarray]:
+        return deflicker_frames(rgb, plates, PLATE_COLOURSPACE, list(range(n)), numbers, mode=DEFLICKER.mode,
+                                radius=DEFLICKER.radius, vectors=DEFLICKER.vectors, device=device)
+
+    settle()  # warm-up (torch.compile of the fused steps)
+    result["deflicker"], _ = timed(n, settle)
+    target = LockTarget(reference)
+    working = {f: colour.convert(x, model.meta["encoding"], colour.WORKING_ENCODING) for f, x in zip(numbers, looks)}
+
+    def lock() -> None:
+        transforms = fit_transforms(working, target)
+        locked = lock_frames(list(working.values()), [transforms[f] for f in numbers], target.swatches,
+                             colour.WORKING_ENCODING, device=device)
+        qc_entries(list(working.values()), locked, target)
+
+    lock()  # warm-up (colour-science's first import)
+    result["colourlock"], _ = timed(n, lock)
+    out = SequencePattern.parse(str(work / "write" / "w.####.exr"))
+
+    def write() -> None:
+        with SequenceWriter(out) as writer:
+            for frame, image in images:
+                writer.write(frame, image)
+
+    result["write"], _ = timed(n, write)
+    return result
+
+
+def chain_speeds(plate: SequencePattern, model: str, reference: str, numbers: list[int], chunk: int,
+                 work: Path, device: str) -> dict[str, Any]:
+    """``render_shot`` end to end: restyle only, + deflicker, + colour lock; stage seconds inside each."""
+    chains = {"restyle": {}, "restyle_deflicker": {"deflicker": DEFLICKER},
+              "restyle_deflicker_colourlock": {"deflicker": DEFLICKER,
+                                               "colourlock": ColourLockStage(reference, str(work / "qc"))}}
+    results = {}
+    for index, (name, stages) in enumerate(chains.items()):
+        out = SequencePattern.parse(str(work / f"render{index}" / "out.####.exr"))
+        figures, summary = timed(len(numbers), lambda: render_shot(
+            model, plate, numbers, out, plate_space=PLATE_COLOURSPACE, chunk=chunk, device=device,
+            progress_mode="none", **stages))
+        results[name] = {**figures, "stage_seconds": summary["stages"]}
+        print(name, results[name], flush=True)
+    return results
+
+
+def measure(size: str, frames: int, chunk: int, work: Path, device: str) -> dict[str, Any]:
+    width, height = (int(v) for v in size.lower().split("x"))
+    start = time.perf_counter()
+    plate, model, reference = make_shot(work, frames, width, height)
+    print(f"{size}: {frames} plate frames and a look in {time.perf_counter() - start:.1f} s", flush=True)
+    numbers = list(range(1, frames + 1))
+    stages = stage_speeds(plate, model, reference, numbers, work, device)
+    print(size, "stages alone", stages, flush=True)
+    chains = chain_speeds(plate, model, reference, numbers, chunk, work, device)
+    return {"resolution": [width, height], "input": "half EXR (ZIP), beauty + depth + Nuke vectors",
+            "output": "half EXR (ZIP), RGBA", "chunk": chunk,
+            "deflicker": "both, radius 4, supplied Nuke vectors", "stages_alone": stages, "end_to_end": chains}
+
+
+def run_bench(sizes: list[str], frames: int, chunk: int = DEFAULT_CHUNK, device: str = "auto",
+              label: str | None = None, out: Path | None = None) -> dict[str, Any]:
+    """Measure every size; store the record under ``label`` in ``out`` when given."""
+    import torch
+
+    device = resolve_device(device)
+    results = {}
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="restyle_bench_") as work:
+            results[size] = measure(size, frames, chunk, Path(work), device)
+    record = {"machine": machine(), "torch": torch.__version__, "device": device,
+              "dtype": "plate half; model fp16 on CUDA (fp32 on CPU); deflicker and colour lock fp32",
+              "backend": "auto (torch CUDA on a GPU host without onnxruntime-gpu, else onnxruntime CPU)",
+              "batch": "engine default (4 up to 2K, 1 above)",
+              "peak_host_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3),
+              "sizes": results}
+    if out is not None:
+        print(f"wrote {store_result(Path(out), 'pipeline', label or machine()['host'], record)}")
+    return record

@@ -1,0 +1,25 @@
+"""A process-wide pool of threads for per-frame CPU work (colour conversions, input building).
+
+OpenColorIO, OpenCV and numpy release the GIL on whole frames, so converting a chunk's frames
+on every core runs them side by side; the GPU stages between them take whole batches.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Callable, Iterable, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="restyle-frames")
+
+
+def map_frames(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``[fn(x) for x in items]`` computed on the frame pool (order kept, first error raised)."""
+    items = list(items)
+    return [fn(x) for x in items] if len(items) < 2 else list(_pool().map(fn, items))
