@@ -76,14 +76,27 @@ def test_bad_deflicker_options_are_usage_errors(flickering, tmp_path, capsys):
     assert "Vector" in capsys.readouterr().err
 
 
-def test_the_torch_path_gives_the_numpy_result(flickering):
-    from inference.temporal import local_deflicker
-    from inference.temporal.deflicker import local_torch
+@pytest.mark.parametrize("mode, vectors", [("both", "dis"), ("both", "nuke"), ("local", "nuke"), ("global", "dis")])
+def test_the_device_path_gives_the_numpy_result(flickering, mode, vectors):
+    """deflicker_tensors (the GPU path, here on CPU torch, uploading the plates a window of
+    targets at a time) equals the numpy/OpenCV path of deflicker_frames."""
+    import torch
+
+    from inference.temporal.deflicker import deflicker_frames
+    from inference.temporal.deflicker_device import deflicker_tensors
 
     _, plate, source = flickering
-    views, plates = _views(source, FRAMES[:8]), _views(plate, FRAMES[:8])
-    flows = local_deflicker.neighbour_flows(plates)
-    reference = local_deflicker.deflicker_local(views, plates, flows=flows, radius=2, targets=[2, 3, 4])
-    ported = local_torch(views, plates, flows, 2, 1.0, [2, 3, 4], "cpu")
-    assert max(np.abs(a - b).max() for a, b in zip(reference, ported)) < 1e-3
-    assert np.abs(ported[0] - views[2]).max() > 0.01  # it did change the frame
+    frames, targets = FRAMES[:9], [2, 3, 4, 6]
+    plates = [read_image(plate.path(f)) for f in frames]
+    linear = colour.resolve_colourspace("scene_linear")
+    rgb = [colour.convert(read_image(source.path(f)).beauty(alpha=False).as_float32(), PLATE_COLOURSPACE, linear)
+           for f in frames]
+    reference = deflicker_frames(rgb, plates, PLATE_COLOURSPACE, targets, frames, mode=mode, radius=2,
+                                 vectors=vectors, device="cpu")
+    working = torch.from_numpy(np.stack([colour.convert(x, linear, colour.WORKING_ENCODING) for x in rgb]))
+    ported = deflicker_tensors(working.permute(0, 3, 1, 2), colour.WORKING_ENCODING, plates, PLATE_COLOURSPACE,
+                               targets, frames, mode=mode, radius=2, vectors=vectors, window=2)
+    ported = [colour.convert(x, colour.WORKING_ENCODING, linear) for x in ported.permute(0, 2, 3, 1).numpy()]
+    for t, got in zip(targets, ported):
+        np.testing.assert_allclose(got, reference[t], atol=2e-3, rtol=2e-3)
+    assert np.abs(ported[0] - rgb[2]).max() > 0.01  # it did change the frame

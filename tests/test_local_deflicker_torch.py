@@ -162,17 +162,3 @@ def test_cv2_quantisation_mode_is_exact_on_dyadic_flows(seq):
     b = deflicker_local_torch(ft, pt, fl, targets=[2, 6], match_cv2=False)
     assert torch.allclose(a, b, atol=1e-6)
 
-
-def test_windows_of_targets_equal_one_pass_over_all_frames():
-    """deflicker.local_torch uploads targets a window at a time with only their radius of
-    neighbours (bounded GPU memory); the frames equal one pass over the whole chunk."""
-    from inference.temporal.deflicker import local_torch
-
-    frames, plate, flows = _sequence(n=10)
-    targets = [1, 2, 4, 5, 6, 9]
-    whole = deflicker_local_torch(*_to_torch(frames, plate, flows), radius=2, targets=targets)
-    windowed = local_torch(frames, plate, flows, 2, 1.0, targets, "cpu", window=2)
-    assert len(windowed) == len(targets)
-    for got, want in zip(windowed, whole.permute(0, 2, 3, 1).numpy()):
-        np.testing.assert_allclose(got, want, atol=1e-6)
-    assert np.abs(windowed[0] - frames[1]).max() > 1e-3  # it did deflicker

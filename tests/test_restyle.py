@@ -300,3 +300,23 @@ def test_out_of_memory_falls_back_to_smaller_batches_then_tiles(model):
     broken.run = lambda batch: (_ for _ in ()).throw(ValueError("bad input shape"))
     with pytest.raises(ValueError, match="bad input shape"):
         infer_within_memory(broken, frames[:1], 4, margin, None, 1, notes.append)
+
+
+def test_device_path_equals_the_host_path_with_guides_and_two_keys(shot, tmp_path):
+    """restyle_tensors (the GPU path: colour conversion, smoothing, guides, padding and key
+    blending on the device; here CPU torch) gives restyle_images' looks."""
+    from inference.restyle.apply import restyle_images, restyle_tensors
+    from inference.restyle.backends import TorchBackend
+
+    _, plate, keys = shot
+    settings = TrainSettings(steps=3, patch=32, batch=4, plateau=False, seed=3, device="cpu")
+    two = load_model(train(plate, keys, tmp_path / "g.onnx", settings=settings, guides=["depth", "position"],
+                           plate_space=PLATE_COLOURSPACE, progress_mode="none").model)
+    assert two.meta["input_smoothing"] > 0 and len(two.key_frames) == 2
+    frames = [(f, read_image(plate.path(f))) for f in (1, 4, 8)]
+    runner = TorchBackend(two, "cpu")
+    host = restyle_images(two, runner, frames, PLATE_COLOURSPACE, None, 3)
+    device = restyle_tensors(two, runner, frames, PLATE_COLOURSPACE).permute(0, 2, 3, 1).numpy()
+    for a, b in zip(host, device):
+        np.testing.assert_allclose(b, a, atol=2e-4)
+    assert np.abs(device[1] - device[0]).max() > 0.01

@@ -10,18 +10,22 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-from .. import colour
+from .. import colour, colour_torch
 from ..errors import GpuMemoryError
 from ..image import Image
 from ..inspection import check_colour_finite
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
+from ..tensors import to_device
 from ..workers import map_frames
 from . import guides as guide_mod
-from .backends import Backend, select_backend
+from .backends import Backend, TorchBackend, select_backend
 from .model_file import RestyleModel, load_model, sha256_file
+from .torchscript import smooth, smoothing_kernel
 
 
 def key_weights(frame: int, key_frames: list[int]) -> list[tuple[int, float]]:
@@ -137,6 +141,50 @@ def restyle_images(model: RestyleModel, backend: Backend, frames: list[tuple[int
     for (index, weight), out in zip(owners, outs):
         looks[index] += weight * out
     return [look.transpose(1, 2, 0) for look in looks]
+
+
+def restyle_tensors(model: RestyleModel, runner: TorchBackend, frames: list[tuple[int, Image]], plate_space: str,
+                    log: Callable[[str], None] = lambda _: None) -> torch.Tensor:
+    """:func:`restyle_images` with the input built, run and blended where the network runs:
+    ``(B, 3, H, W)`` float32 looks in the model's working encoding on the runner's device.
+
+    Only the plate's colour (and guide planes) travel to the device; the colour conversion,
+    smoothing, padding and keyframe blending happen there. Out of GPU memory, the batch goes
+    through :func:`restyle_images` (smaller batches, then tiles) instead.
+    """
+    meta = model.meta
+    device, n_keys = runner.device, len(model.key_frames)
+    try:
+        rgb = colour_torch.convert(to_device([im.beauty(alpha=False).pixels for _, im in frames], device),
+                                   plate_space, meta["encoding"])
+        planes = [smooth(rgb, smoothing_kernel(float(meta.get("input_smoothing", 0.0))).to(device))]
+        if model.guides:
+            planes.append(to_device([np.concatenate(guide_mod.guide_planes(im, model.guides, meta["depth_scale"]), -1)
+                                     for _, im in frames], device))
+        base = torch.cat(planes, 1)
+        height, width = base.shape[-2:]
+        inputs, owners = [], []
+        for index, (frame, _) in enumerate(frames):
+            for key, weight in key_weights(frame, model.key_frames):
+                one_hot = torch.zeros(n_keys if n_keys > 1 else 0, height, width, device=device)
+                if n_keys > 1:
+                    one_hot[key] = 1.0
+                inputs.append(torch.cat([base[index], one_hot]))
+                owners.append((index, weight))
+        multiple = meta["size_multiple"]
+        padded = F.pad(torch.stack(inputs), [0, (-width) % multiple, 0, (-height) % multiple], mode="reflect")
+        outs = runner.run_tensor(padded)[:, :, :height, :width].float()
+    except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled; the rest re-raised
+        if not is_out_of_memory(exc):
+            raise
+        _release_gpu_cache()
+        log("GPU out of memory building a batch on the GPU: running it in smaller pieces")
+        looks = restyle_images(model, runner, frames, plate_space, None, max(1, len(frames) // 2), log)
+        return to_device(looks, device)
+    looks = torch.zeros(len(frames), 3, height, width, device=device)
+    for (index, weight), out in zip(owners, outs):
+        looks[index] += weight * out
+    return looks
 
 
 def default_batch(width: int, height: int) -> int:

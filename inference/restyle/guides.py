@@ -60,6 +60,22 @@ def depth_scale(images: list[Image]) -> float:
     return float(np.median(values)) if values.size else 1.0
 
 
+def guide_planes(image: Image, guides: list[str], scale: float = 1.0) -> list[np.ndarray]:
+    """The guides' ``(H, W, k)`` float32 planes, in ``guides`` order."""
+    planes = []
+    height, width = image.size[1], image.size[0]
+    for guide in guides:
+        if guide == "normals":
+            planes.append(np.clip((_first_layer(image, _NORMAL_LAYERS, "normals") + 1) / 2, 0, 1))
+        elif guide == "depth":
+            z = raw_depth(image)
+            planes.append(np.where(np.isfinite(z), 1 / (1 + np.maximum(z, 0) / scale), 0)[..., None])
+        elif guide == "position":
+            ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+            planes.append(np.stack([(xs + 0.5) / width, (ys + 0.5) / height], axis=-1))
+    return [plane.astype(np.float32, copy=False) for plane in planes]
+
+
 def build_input(image: Image, plate_space: str, working: str, guides: list[str],
                 scale: float = 1.0, smoothing: float = 0.0) -> np.ndarray:
     """(H, W, C) float32: plate RGB in the working encoding, then the guides' channels.
@@ -71,18 +87,7 @@ def build_input(image: Image, plate_space: str, working: str, guides: list[str],
     rgb = colour.convert(image.beauty(alpha=False).as_float32(), plate_space, working)
     if smoothing > 0:
         rgb = cv2.GaussianBlur(rgb, (0, 0), smoothing)
-    planes = [rgb]
-    height, width = rgb.shape[:2]
-    for guide in guides:
-        if guide == "normals":
-            planes.append(np.clip((_first_layer(image, _NORMAL_LAYERS, "normals") + 1) / 2, 0, 1))
-        elif guide == "depth":
-            z = raw_depth(image)
-            planes.append(np.where(np.isfinite(z), 1 / (1 + np.maximum(z, 0) / scale), 0)[..., None])
-        elif guide == "position":
-            ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-            planes.append(np.stack([(xs + 0.5) / width, (ys + 0.5) / height], axis=-1))
-    return np.concatenate(planes, axis=-1).astype(np.float32)
+    return np.concatenate([rgb, *guide_planes(image, guides, scale)], axis=-1).astype(np.float32)
 
 
 def key_planes(shape: tuple[int, int], n_keys: int, key: int) -> np.ndarray:

@@ -36,6 +36,23 @@ def _srgb_decode(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * curve
 
 
+def smoothing_kernel(smoothing: float) -> torch.Tensor:
+    """``(3, 1, 1, k)`` taps of ``cv2.GaussianBlur(x, (0, 0), smoothing)`` for a depthwise convolution."""
+    radius = int(round(smoothing * 4)) if smoothing > 0 else 0  # OpenCV's float kernel size
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (taps / max(smoothing, 1e-6)) ** 2)
+    return (kernel / kernel.sum()).view(1, 1, 1, -1).repeat(3, 1, 1, 1)
+
+
+def smooth(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """The Gaussian of :func:`smoothing_kernel` on ``(B, 3, H, W)``, edges reflected as OpenCV's default."""
+    radius = kernel.shape[-1] // 2
+    if radius == 0:
+        return x
+    x = F.conv2d(F.pad(x, [radius, radius, 0, 0], mode="reflect"), kernel, groups=3)
+    return F.conv2d(F.pad(x, [0, 0, radius, radius], mode="reflect"), kernel.transpose(2, 3), groups=3)
+
+
 class NukeRestyle(torch.nn.Module):
     """(1, 3, H, W) working-space RGB -> restyled RGB in the same space."""
 
@@ -44,26 +61,16 @@ class NukeRestyle(torch.nn.Module):
         self.net = net
         self.register_buffer("to_rec709", torch.from_numpy(to_rec709.astype(np.float32)))
         self.register_buffer("from_rec709", torch.from_numpy(np.linalg.inv(to_rec709).astype(np.float32)))
-        radius = int(round(smoothing * 4)) if smoothing > 0 else 0  # OpenCV's float kernel size
-        taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
-        kernel = torch.exp(-0.5 * (taps / max(smoothing, 1e-6)) ** 2)
-        self.register_buffer("blur", (kernel / kernel.sum()).view(1, 1, 1, -1).repeat(3, 1, 1, 1))
-        self.radius = radius
+        self.register_buffer("blur", smoothing_kernel(smoothing))
         self.multiple = multiple
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rgb = torch.einsum("ij,bjhw->bihw", self.to_rec709, x[:, :3])
-        encoded = _srgb_encode(rgb)
-        smooth = encoded
-        if self.radius > 0:
-            smooth = F.pad(smooth, [self.radius, self.radius, 0, 0], mode="reflect")
-            smooth = F.conv2d(smooth, self.blur, groups=3)
-            smooth = F.pad(smooth, [0, 0, self.radius, self.radius], mode="reflect")
-            smooth = F.conv2d(smooth, self.blur.transpose(2, 3), groups=3)
+        smoothed = smooth(_srgb_encode(rgb), self.blur)
         height, width = x.shape[2], x.shape[3]
         pad_h = (self.multiple - height % self.multiple) % self.multiple
         pad_w = (self.multiple - width % self.multiple) % self.multiple
-        padded = F.pad(smooth, [0, pad_w, 0, pad_h], mode="reflect")
+        padded = F.pad(smoothed, [0, pad_w, 0, pad_h], mode="reflect")
         look = self.net(padded)[:, :, :height, :width]
         return torch.einsum("ij,bjhw->bihw", self.from_rec709, _srgb_decode(look))
 

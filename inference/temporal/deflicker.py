@@ -29,7 +29,7 @@ from .flow import flow_from_blender_vectors, flow_from_nuke_vectors
 
 MODES = ("global", "local", "both")
 VECTORS = ("dis", "blender", "nuke")
-VIEW = "sRGB - Texture"
+from .deflicker_device import VIEW
 
 
 def context_frames(frames: list[int], handles: int, *patterns: SequencePattern) -> list[int]:
@@ -57,37 +57,6 @@ def vector_flows(images: Sequence[Image], kind: str) -> list[tuple[np.ndarray, n
     return local_deflicker.neighbour_flows_from_vectors(forward, backward)
 
 
-def local_torch(views: list[np.ndarray], plate_views: list[np.ndarray], flows, radius: int, strength: float,
-                targets: list[int], device: str, window: int | None = None) -> list[np.ndarray]:
-    """The local pass through the torch port, on ``device``; numpy frames and flow pairs in and out.
-
-    Targets go up a window at a time with only the ``radius`` frames each side they read, so
-    GPU memory depends on the frame size (32 targets at 2K, 8 at 4K; under 10 GB), not on how
-    many frames the chunk holds; ``window`` overrides that count.
-    """
-    import torch
-
-    from .local_deflicker_torch import DEFAULT_BATCH, deflicker_local_torch
-
-    scale = max(1.0, views[0].shape[0] * views[0].shape[1] / (2048 * 1080))
-    batch = max(1, int(DEFAULT_BATCH / scale))
-    window = window or max(batch, int(32 / scale))
-
-    def upload(images: list[np.ndarray], axes: tuple[int, ...]) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(np.stack(images).transpose(axes))).to(device)
-
-    out: list[np.ndarray] = []
-    for start in range(0, len(targets), window):
-        part = targets[start:start + window]
-        lo, hi = max(0, min(part) - radius), min(len(views), max(part) + radius + 1)
-        pairs = upload([np.stack(pair) for pair in flows[lo:hi - 1]], (0, 1, 4, 2, 3))
-        result = deflicker_local_torch(upload(views[lo:hi], (0, 3, 1, 2)), upload(plate_views[lo:hi], (0, 3, 1, 2)),
-                                       pairs, radius=radius, strength=strength, targets=[t - lo for t in part],
-                                       batch=batch)
-        out.extend(result.permute(0, 2, 3, 1).cpu().numpy())
-    return out
-
-
 def deflicker_frames(rgb: list[np.ndarray], plates: Sequence[Image], guide_space: str,
                      targets: list[int], frame_numbers: list[int], *, mode: str = "both", strength: float = 1.0,
                      radius: int = local_deflicker.DEFAULT_RADIUS, vectors: str = "dis", device: str = "auto",
@@ -96,6 +65,15 @@ def deflicker_frames(rgb: list[np.ndarray], plates: Sequence[Image], guide_space
     the ``plates`` (in ``guide_space``; their motion vectors too); returns {target index:
     scene-linear frame}. ``frame_numbers`` name the frames (grade curves)."""
     linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
+    if resolve_device(device) == "cuda":
+        from ..tensors import to_device, to_host
+        from .deflicker_device import deflicker_tensors
+
+        settled = deflicker_tensors(to_device(rgb, "cuda"), linear, plates, guide_space, targets, frame_numbers,
+                                    mode=mode, strength=strength, radius=radius, vectors=vectors, grade_nk=grade_nk)
+        if progress:
+            progress.advance(len(targets))
+        return dict(zip(targets, to_host(settled)))
     if mode in ("global", "both"):
         rgb, correction = global_deflicker.correct_frames(rgb, frame_numbers, radius=radius, strength=strength)
         if grade_nk:
@@ -108,14 +86,8 @@ def deflicker_frames(rgb: list[np.ndarray], plates: Sequence[Image], guide_space
     plate_views = map_frames(lambda p: np.clip(colour.convert(p.beauty(alpha=False).as_float32(), guide_space, VIEW),
                                                0, 1), plates)
     flows = vector_flows(plates, vectors) if vectors != "dis" else None
-    if resolve_device(device) == "cuda":
-        flows = flows or local_deflicker.neighbour_flows(plate_views)
-        views = local_torch(views, plate_views, flows, radius, strength, targets, "cuda")
-        if progress:
-            progress.advance(len(targets))
-    else:
-        views = local_deflicker.deflicker_local(views, plate_views, flows=flows, radius=radius, strength=strength,
-                                                targets=targets, progress=step)
+    views = local_deflicker.deflicker_local(views, plate_views, flows=flows, radius=radius, strength=strength,
+                                            targets=targets, progress=step)
     return dict(zip(targets, map_frames(lambda v: colour.convert(v, VIEW, linear), views)))
 
 

@@ -1,0 +1,94 @@
+"""The deflicker with the frames held on the compute device (the GPU path of ``deflicker_frames``
+and of ``restyle render``): global statistics, colour conversions and the local pass run where
+the frames are; only the plates (guides, vectors) are uploaded, a window of targets at a time,
+so device memory depends on the frame size, not on how many frames a chunk holds."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import PyOpenColorIO as ocio
+import torch
+
+from .. import colour, colour_torch
+from ..image import Image
+from ..tensors import to_device, to_host
+from . import global_deflicker, local_deflicker
+from .local_deflicker_torch import DEFAULT_BATCH, deflicker_local_torch
+
+VIEW = "sRGB - Texture"  # the local pass's encoding (as the numpy path's)
+
+
+def window_sizes(height: int, width: int) -> tuple[int, int]:
+    """(targets per local-pass batch, targets per uploaded window) for a frame size:
+    8 and 32 at 2K, 2 and 8 at 4K (about 10 GB of GPU memory either way)."""
+    scale = max(1.0, height * width / (2048 * 1080))
+    batch = max(1, int(DEFAULT_BATCH / scale))
+    return batch, max(batch, int(32 / scale))
+
+
+def _global_correction(frames: torch.Tensor, space: str, linear: str, numbers: list[int], radius: int,
+                       strength: float) -> global_deflicker.Correction:
+    means, stds = [], []
+    for frame in frames:  # one at a time: no second copy of the chunk in float32
+        flat = colour_torch.convert(frame, space, linear).reshape(3, -1).double()
+        means.append(flat.mean(1).cpu().numpy())
+        stds.append(flat.std(1, unbiased=False).cpu().numpy())
+    return global_deflicker.fit_correction(numbers, np.array(means), np.array(stds), radius, "gain", strength)
+
+
+def _plate_views(plates: Sequence[Image], guide_space: str, device) -> torch.Tensor:
+    beauty = to_device([p.beauty(alpha=False).as_float32() for p in plates], device)
+    return colour_torch.convert(beauty, guide_space, VIEW).clamp(0, 1)
+
+
+def _flows(plates: Sequence[Image], plate_views: torch.Tensor, vectors: str) -> torch.Tensor:
+    """``(N-1, 2, 2, H, W)`` flow pairs between consecutive plates, on the plates' device."""
+    from .deflicker import vector_flows
+
+    if vectors == "dis":
+        pairs = local_deflicker.neighbour_flows(to_host(plate_views))
+    else:
+        pairs = vector_flows(plates, vectors)
+    stacked = np.stack([np.stack(pair) for pair in pairs])  # (N-1, 2, H, W, 2)
+    return torch.from_numpy(stacked).to(plate_views.device).permute(0, 1, 4, 2, 3).contiguous()
+
+
+def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image], guide_space: str,
+                      targets: list[int], frame_numbers: list[int], *, mode: str = "both", strength: float = 1.0,
+                      radius: int = local_deflicker.DEFAULT_RADIUS, vectors: str = "dis",
+                      grade_nk: str | None = None, window: int | None = None) -> torch.Tensor:
+    """Deflicker ``(N, 3, H, W)`` frames in colourspace ``space`` (the targets and their handles)
+    guided by the ``plates`` (in ``guide_space``); returns the ``targets`` in ``space``, float32.
+
+    As :func:`inference.temporal.deflicker.deflicker_frames`: ``global`` in scene-linear,
+    ``local`` on the sRGB view, ``both`` one then the other. ``window`` overrides the targets
+    uploaded together (see :func:`window_sizes`).
+    """
+    linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
+    correction = None
+    if mode in ("global", "both"):
+        correction = _global_correction(frames, space, linear, frame_numbers, radius, strength)
+        if grade_nk:
+            Path(grade_nk).parent.mkdir(parents=True, exist_ok=True)
+            Path(grade_nk).write_text(global_deflicker.grade_nk(correction, keep=[frame_numbers[t] for t in targets]))
+    gain = None if correction is None else torch.from_numpy(correction.multiply).to(frames.device)[:, :, None, None]
+
+    def corrected(lo: int, hi: int) -> torch.Tensor:
+        x = colour_torch.convert(frames[lo:hi], space, linear)
+        return x * gain[lo:hi] if gain is not None else x
+
+    if mode == "global":
+        return torch.cat([colour_torch.convert(corrected(t, t + 1), linear, space) for t in targets])
+    batch, size = window_sizes(*frames.shape[-2:])
+    out = []
+    for start in range(0, len(targets), window or size):
+        part = targets[start:start + (window or size)]
+        lo, hi = max(0, min(part) - radius), min(len(frames), max(part) + radius + 1)
+        views = colour_torch.convert(corrected(lo, hi), linear, VIEW).clamp(0, 1)
+        plate_views = _plate_views(plates[lo:hi], guide_space, frames.device)
+        settled = deflicker_local_torch(views, plate_views, _flows(plates[lo:hi], plate_views, vectors),
+                                        radius=radius, strength=strength, targets=[t - lo for t in part], batch=batch)
+        out.append(colour_torch.convert(settled, VIEW, space))
+    return torch.cat(out)
