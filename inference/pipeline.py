@@ -20,20 +20,24 @@ from typing import Any
 import numpy as np
 import PyOpenColorIO as ocio
 
-from . import colour
-from .colourlock.apply import lock_frames
+import torch
+
+from . import colour, colour_torch
+from .colourlock.apply import lock_frames, lock_tensors
 from .colourlock.fit import smoothing_radius
 from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, write_report
 from .devices import resolve_device
 from .image import Image
 from .inspection import check_colour_finite
 from .progress import Progress
-from .restyle.apply import default_batch, restyle_images
-from .restyle.backends import select_backend
+from .restyle.apply import default_batch, restyle_images, restyle_tensors
+from .restyle.backends import TorchBackend, select_backend
 from .restyle.model_file import RestyleModel, load_model, sha256_file
 from .sequence import SequencePattern
+from .tensors import to_host
 from .sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
+from .temporal.deflicker_device import deflicker_tensors
 from .temporal.local_deflicker import DEFAULT_RADIUS
 from .workers import map_frames
 
@@ -69,6 +73,60 @@ def _span(first: int, last: int, handles: int, present: set[int]) -> list[int]:
     return [f for f in range(first - handles, last + handles + 1) if first <= f <= last or f in present]
 
 
+class HostFrames:
+    """Stage hand-over on the host: numpy ``(H, W, 3)`` frames, OCIO's CPU processor, frames
+    converted on every core (the path for onnxruntime and the CPU)."""
+
+    def __init__(self, device: str):
+        self.device = device
+
+    def looks(self, model: RestyleModel, runner, pending: list[tuple[int, Image]], plate_space: str,
+              tile: int | None, batch: int, log) -> list[np.ndarray]:
+        looks = restyle_images(model, runner, pending, plate_space, tile, batch, log)
+        encoding = model.meta["encoding"]
+        return map_frames(lambda look: colour.convert(look, encoding, colour.WORKING_ENCODING), looks)
+
+    def settle(self, looks: list[np.ndarray], plates: list[Image], plate_space: str, targets: list[int],
+               numbers: list[int], stage: DeflickerStage) -> list[np.ndarray]:
+        linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
+        rgb = map_frames(lambda x: colour.convert(x, colour.WORKING_ENCODING, linear), looks)
+        settled = deflicker_frames(rgb, plates, plate_space, targets, numbers, mode=stage.mode, strength=stage.strength,
+                                   radius=stage.radius, vectors=stage.vectors, device=self.device)
+        return map_frames(lambda t: colour.convert(settled[t], linear, colour.WORKING_ENCODING), targets)
+
+    def lock(self, frames: list[np.ndarray], transforms: list, swatches) -> list[np.ndarray]:
+        return lock_frames(frames, transforms, swatches, colour.WORKING_ENCODING, device=self.device)
+
+    def output(self, frames: list[np.ndarray], out_space: str) -> list[np.ndarray]:
+        return map_frames(lambda x: colour.convert(x, colour.WORKING_ENCODING, out_space), frames)
+
+
+class DeviceFrames:
+    """Stage hand-over on the torch backend's device: ``(3, H, W)`` tensors (half between
+    stages) stay there from the plate's upload to the output's download."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def looks(self, model: RestyleModel, runner, pending: list[tuple[int, Image]], plate_space: str,
+              tile: int | None, batch: int, log) -> list:
+        looks = restyle_tensors(model, runner, pending, plate_space, log)
+        return list(colour_torch.convert(looks, model.meta["encoding"], colour.WORKING_ENCODING).half())
+
+    def settle(self, looks: list, plates: list[Image], plate_space: str, targets: list[int], numbers: list[int],
+               stage: DeflickerStage) -> list:
+        settled = deflicker_tensors(torch.stack(looks), colour.WORKING_ENCODING, plates, plate_space, targets, numbers,
+                                    mode=stage.mode, strength=stage.strength, radius=stage.radius,
+                                    vectors=stage.vectors)
+        return list(settled.half())
+
+    def lock(self, frames: list, transforms: list, swatches) -> list:
+        return list(lock_tensors(torch.stack(frames), transforms, swatches, colour.WORKING_ENCODING))
+
+    def output(self, frames: list, out_space: str) -> list[np.ndarray]:
+        return to_host(colour_torch.convert(torch.stack(frames), colour.WORKING_ENCODING, out_space))
+
+
 class _Looks:
     """Restyled frames (working encoding) with their plate images, kept while later chunks need them."""
 
@@ -78,9 +136,11 @@ class _Looks:
         self.runner = select_backend(self.model, backend, device, dtype, log=log)
         self.plate, self.plate_space, self.batch, self.tile, self.threads = plate, plate_space, batch, tile, threads
         self.log = log
-        self.frames: dict[int, tuple[Image, np.ndarray]] = {}
+        on_device = isinstance(self.runner, TorchBackend) and not tile
+        self.hand_over = DeviceFrames(self.runner.device) if on_device else HostFrames(resolve_device(device))
+        self.frames: dict[int, tuple[Image, Any]] = {}
 
-    def get(self, frames: list[int]) -> dict[int, tuple[Image, np.ndarray]]:
+    def get(self, frames: list[int]) -> dict[int, tuple[Image, Any]]:
         for frame in [f for f in self.frames if f < frames[0]]:
             del self.frames[frame]
         missing = [f for f in frames if f not in self.frames]
@@ -89,27 +149,21 @@ class _Looks:
             pending.append(item)
             if len(pending) >= (self.batch or default_batch(*item[1].size)) or item[0] == missing[-1]:
                 size = self.batch or default_batch(*pending[0][1].size)
-                looks = restyle_images(self.model, self.runner, pending, self.plate_space, self.tile, size,
-                                       self.log)
-                encoding = self.model.meta["encoding"]
-                looks = map_frames(lambda look: colour.convert(look, encoding, colour.WORKING_ENCODING), looks)
+                looks = self.hand_over.looks(self.model, self.runner, pending, self.plate_space, self.tile, size,
+                                             self.log)
                 for (frame, image), look in zip(pending, looks):
                     self.frames[frame] = (image, look)
                 pending = []
         return {f: self.frames[f] for f in frames}
 
 
-def _settle(looks: dict[int, tuple[Image, np.ndarray]], keep: list[int], stage: DeflickerStage, plate_space: str,
-            device: str) -> dict[int, np.ndarray]:
+def _settle(looks: dict[int, tuple[Image, Any]], keep: list[int], stage: DeflickerStage, plate_space: str,
+            hand_over) -> dict[int, Any]:
     """The deflicker over ``looks`` (targets and handles) for the frames in ``keep``."""
-    linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
     frames = sorted(looks)
-    plates = [looks[f][0] for f in frames]
-    rgb = map_frames(lambda f: colour.convert(looks[f][1], colour.WORKING_ENCODING, linear), frames)
-    settled = deflicker_frames(rgb, plates, plate_space, [frames.index(f) for f in keep], frames, mode=stage.mode,
-                               strength=stage.strength, radius=stage.radius, vectors=stage.vectors, device=device)
-    return dict(zip(keep, map_frames(lambda f: colour.convert(settled[frames.index(f)], linear,
-                                                              colour.WORKING_ENCODING), keep)))
+    settled = hand_over.settle([looks[f][1] for f in frames], [looks[f][0] for f in frames], plate_space,
+                               [frames.index(f) for f in keep], frames, stage)
+    return dict(zip(keep, settled))
 
 
 class StageClock:
@@ -155,7 +209,6 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     out_space = colour.resolve_colourspace(
         out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
     looks = _Looks(model, plate, plate_space, backend, device, dtype, batch, tile, threads, progress.note)
-    device = resolve_device(device)
     target = LockTarget(colourlock.reference, colourlock.reference_colourspace, colourlock.swatches) if colourlock else None
     if colourlock:
         ensure_writable_folder(Path(colourlock.report))
@@ -178,20 +231,18 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
             if target:
                 target.check_size(chunk_looks[part[0]][0].size, plate.path(part[0]))
             with clock("deflicker"):
-                working = (_settle(chunk_looks, locked_span, deflicker, plate_space, device) if deflicker
+                working = (_settle(chunk_looks, locked_span, deflicker, plate_space, looks.hand_over) if deflicker
                            else {f: chunk_looks[f][1] for f in locked_span})
             result = [working[f] for f in part]
             if colourlock:
                 with clock("colourlock"):
                     transforms = fit_transforms(working, target, colourlock.method, colourlock.sigma, colourlock.lut)
-                    result = lock_frames(result, [transforms[f] for f in part], target.swatches,
-                                         colour.WORKING_ENCODING, device=device)
+                    result = looks.hand_over.lock(result, [transforms[f] for f in part], target.swatches)
                     qc.append(qc_entries([working[f] for f in part], result, target))
                 checked.extend(part)
             with clock("output"):
-                finished = map_frames(lambda item: chunk_looks[item[0]][0].with_rgb(
-                    colour.convert(item[1], colour.WORKING_ENCODING, out_space), stamp),
-                    [(f, rgb) for f, rgb in zip(part, result) if f in todo])
+                rgb = looks.hand_over.output([x for f, x in zip(part, result) if f in todo], out_space)
+                finished = map_frames(lambda item: chunk_looks[item[0]][0].with_rgb(item[1], stamp), zip(todo, rgb))
                 for frame, image in zip(todo, finished):
                     writer.write(frame, image)
             progress.advance(len(part))

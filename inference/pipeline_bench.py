@@ -27,20 +27,18 @@ import numpy as np
 
 from . import colour
 from .bench_record import machine, store_result
-from .colourlock.apply import lock_frames
 from .colourlock.lock import LockTarget, fit_transforms, qc_entries
 from .demo.paint import paint
 from .demo.plate import PLATE_COLOURSPACE, render_frame
 from .devices import resolve_device
 from .image import Image, read_image, write_image
-from .pipeline import DEFAULT_CHUNK, ColourLockStage, DeflickerStage, render_shot
-from .restyle.apply import default_batch, restyle_images
-from .restyle.backends import select_backend
+from .pipeline import DEFAULT_CHUNK, ColourLockStage, DeflickerStage, DeviceFrames, HostFrames, render_shot
+from .restyle.apply import default_batch
+from .restyle.backends import TorchBackend, select_backend
 from .restyle.model_file import load_model
 from .restyle.train import TrainSettings, train
 from .sequence import SequencePattern
 from .sequence_io import SequenceWriter, read_sequence
-from .temporal.deflicker import deflicker_frames
 
 DEFLICKER = DeflickerStage("both", 1.0, 4, "nuke")
 
@@ -92,47 +90,47 @@ def timed(frames: int, fn: Callable[[], Any]) -> tuple[dict[str, Any], Any]:
 
 def stage_speeds(plate: SequencePattern, model_path: str, reference: str, numbers: list[int], work: Path,
                  device: str) -> dict[str, Any]:
-    """Each stage alone, on frames held in memory (read and write: on disk)."""
+    """Each stage alone with the hand-over the render uses (frames on the GPU with the torch
+    backend): read and write on disk, the others on frames already in memory."""
     n = len(numbers)
     figures, images = timed(n, lambda: list(read_sequence(plate, numbers)))
     result = {"read": figures}
     model = load_model(model_path)
     runner = select_backend(model, "auto", device, "auto", log=lambda _: None)
+    frames = DeviceFrames(runner.device) if isinstance(runner, TorchBackend) else HostFrames(device)
+    result["hand_over"] = type(frames).__name__
     batch = default_batch(*images[0][1].size)
-    restyle_images(model, runner, images[:batch], PLATE_COLOURSPACE, None, batch)  # warm-up (cudnn autotune)
 
-    def restyle() -> list[np.ndarray]:
+    def restyle() -> list:
         return [look for i in range(0, n, batch)
-                for look in restyle_images(model, runner, images[i:i + batch], PLATE_COLOURSPACE, None, batch)]
+                for look in frames.looks(model, runner, images[i:i + batch], PLATE_COLOURSPACE, None, batch, print)]
 
+    restyle()  # warm-up (cudnn autotune), then timed
     result["restyle"], looks = timed(n, restyle)
-    linear = colour.resolve_colourspace("scene_linear")
-    rgb = [colour.convert(x, model.meta["encoding"], linear) for x in looks]
     plates = [image for _, image in images]
 
-    def settle() -> dict[int, np.ndarray]:
-        return deflicker_frames(rgb, plates, PLATE_COLOURSPACE, list(range(n)), numbers, mode=DEFLICKER.mode,
-                                radius=DEFLICKER.radius, vectors=DEFLICKER.vectors, device=device)
+    def settle() -> list:
+        return frames.settle(looks, plates, PLATE_COLOURSPACE, list(range(n)), numbers, DEFLICKER)
 
     settle()  # warm-up (torch.compile of the fused steps)
-    result["deflicker"], _ = timed(n, settle)
+    result["deflicker"], settled = timed(n, settle)
     target = LockTarget(reference)
-    working = {f: colour.convert(x, model.meta["encoding"], colour.WORKING_ENCODING) for f, x in zip(numbers, looks)}
 
-    def lock() -> None:
-        transforms = fit_transforms(working, target)
-        locked = lock_frames(list(working.values()), [transforms[f] for f in numbers], target.swatches,
-                             colour.WORKING_ENCODING, device=device)
-        qc_entries(list(working.values()), locked, target)
+    def lock() -> list:
+        transforms = fit_transforms(dict(zip(numbers, settled)), target)
+        locked = frames.lock(settled, [transforms[f] for f in numbers], target.swatches)
+        qc_entries(settled, locked, target)
+        return locked
 
     lock()  # warm-up (colour-science's first import)
-    result["colourlock"], _ = timed(n, lock)
+    result["colourlock"], locked = timed(n, lock)
+    result["output_conversion_download"], rgb = timed(n, lambda: frames.output(locked, PLATE_COLOURSPACE))
     out = SequencePattern.parse(str(work / "write" / "w.####.exr"))
 
     def write() -> None:
         with SequenceWriter(out) as writer:
-            for frame, image in images:
-                writer.write(frame, image)
+            for (frame, image), x in zip(images, rgb):
+                writer.write(frame, image.with_rgb(x))
 
     result["write"], _ = timed(n, write)
     return result

@@ -89,6 +89,25 @@ def test_chunks_equal_a_whole_pass_and_the_stages_run_one_by_one(shot):
     assert np.abs(_frames(SequencePattern.parse(str(root / "raw" / "r.####.exr")), FRAMES) - whole).max() > 1e-3
 
 
+def test_frames_kept_on_the_device_equal_the_host_path(shot):
+    """With the torch backend the stages hand frames over as device tensors (GPU path, here CPU
+    torch): chunks still equal a whole pass, and the frames and QC equal the host path's."""
+    root, plate, model, reference, swatches = shot
+    common = dict(deflicker=DeflickerStage("both", 1.0, 2, "nuke"), plate_space=PLATE_COLOURSPACE, device="cpu",
+                  progress_mode="none")
+    outs, reports = {}, {}
+    for name, backend, chunk in (("host", "onnxruntime", 100), ("device", "torch", 100), ("device4", "torch", 4)):
+        outs[name] = SequencePattern.parse(str(root / name / "r.####.exr"))
+        summary = render_shot(model, plate, FRAMES, outs[name], backend=backend, chunk=chunk, **common,
+                              colourlock=ColourLockStage(str(reference), str(root / f"qc_{name}"), str(swatches)))
+        reports[name] = summary["report"]
+    host, device = _frames(outs["host"], FRAMES), _frames(outs["device"], FRAMES)
+    assert np.abs(device - host).max() < 5e-3 and np.abs(device - host).mean() < 5e-4
+    assert np.abs(_frames(outs["device4"], FRAMES) - device).max() <= 1e-3
+    np.testing.assert_allclose(reports["device"]["swatches"][0]["after"], reports["host"]["swatches"][0]["after"],
+                               atol=0.05)
+
+
 def test_render_cli_writes_frames_and_gates_on_colour_qc(shot, capsys):
     root, plate, model, reference, swatches = shot
     strict = root / "strict.json"

@@ -91,6 +91,13 @@ class ColourLockApply:
         return out
 
 
+def _lock(apply: ColourLockApply, batch: torch.Tensor, transform: Affine | Lut3D | None) -> torch.Tensor:
+    """One ``(1, H, W, 3)`` frame through ``apply`` with its transform."""
+    if isinstance(transform, Lut3D):
+        return apply(batch, luts=(torch.from_numpy(transform.table[None]), transform.domain_min, transform.domain_max))
+    return apply(batch, None if transform is None else torch.from_numpy(transform.params()[None]))
+
+
 def lock_frames(frames: Sequence[np.ndarray], transforms: Sequence[Affine] | Sequence[Lut3D] | None = None,
                 swatches: Sequence[Swatch] = (), colourspace: str = DEFAULT_COLOURSPACE,
                 feather: float = DEFAULT_FEATHER, iterations: int = DEFAULT_ITERATIONS,
@@ -102,14 +109,18 @@ def lock_frames(frames: Sequence[np.ndarray], transforms: Sequence[Affine] | Seq
     out = []
     for i, frame in enumerate(frames):      # one frame at a time keeps memory flat on long shots
         batch = torch.from_numpy(np.ascontiguousarray(frame[None, ..., :3], dtype=np.float32)).to(apply.device)
-        transform = None if transforms is None else transforms[i]
-        if isinstance(transform, Lut3D):
-            locked = apply(batch, luts=(torch.from_numpy(transform.table[None]), transform.domain_min,
-                                        transform.domain_max))
-        else:
-            locked = apply(batch, None if transform is None else torch.from_numpy(transform.params()[None]))
-        out.append(locked[0].cpu().numpy())
+        out.append(_lock(apply, batch, None if transforms is None else transforms[i])[0].cpu().numpy())
     return out
+
+
+def lock_tensors(frames: torch.Tensor, transforms: Sequence[Affine] | Sequence[Lut3D] | None = None,
+                 swatches: Sequence[Swatch] = (), colourspace: str = DEFAULT_COLOURSPACE,
+                 feather: float = DEFAULT_FEATHER, iterations: int = DEFAULT_ITERATIONS) -> torch.Tensor:
+    """:func:`lock_frames` for ``(N, 3, H, W)`` frames already on a device; float32 there."""
+    apply = ColourLockApply(swatches, tuple(frames.shape[-2:]), colourspace, feather, iterations, frames.device)
+    return torch.cat([_lock(apply, frames[i:i + 1].permute(0, 2, 3, 1).float().contiguous(),
+                            None if transforms is None else transforms[i]).permute(0, 3, 1, 2)
+                      for i in range(len(frames))])
 
 
 def protect_swatches(frames: Sequence[np.ndarray], swatches: Sequence[Swatch],

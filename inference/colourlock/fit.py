@@ -68,6 +68,18 @@ class Affine:
 # ---------------------------------------------------------------------------------------
 # sampling helpers
 
+def fit_stride(height: int, width: int, pixels: int = DEFAULT_MAX_SAMPLES) -> int:
+    """Smallest k for which every k-th row and column of a frame is at most ``pixels`` pixels.
+
+    Fits see ``frame[::k, ::k]``: the same pixels whether the frame is strided here or on
+    the GPU before download (a strided frame strides again by 1).
+    """
+    k = max(1, math.isqrt(max(0, height * width // max(1, pixels))))
+    while -(-height // k) * -(-width // k) > pixels:
+        k += 1
+    return k
+
+
 def _sample(n: int, max_samples: int | None, seed: int) -> slice:
     """Every k-th of ``n`` rows, at most about ``max_samples`` of them, starting at ``seed`` mod k.
 

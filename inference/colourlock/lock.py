@@ -28,17 +28,25 @@ from ..sequence import SequencePattern, format_frame_range
 from ..sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
 from .apply import lock_frames, swatch_report
 from .delta_e import delta_e_2000, srgb_to_lab
-from .fit import fit_sequence, fit_sequence_luts, smoothing_radius
+from ..workers import map_frames
+from .fit import fit_sequence, fit_sequence_luts, fit_stride, smoothing_radius
 from .lut import FRAME_VARIABLE, Lut3D, ocio_look_snippet, sample_transform, write_cube
 from .swatches import Swatch, load_swatches
 
 WORKING = colour.WORKING_ENCODING
 
 
-def _mean_delta_e(frame: np.ndarray, reference: np.ndarray) -> float:
-    """ΔE2000 between the mean colours of a frame and the reference (overall palette drift)."""
-    means = [srgb_to_lab(np.clip(x.reshape(-1, 3).mean(0), 0, 1)[None, None], WORKING)[0, 0] for x in (frame, reference)]
-    return float(delta_e_2000(means[0], means[1]))
+def mean_rgb(frame) -> np.ndarray:
+    """Mean colour of a numpy ``(H, W, 3)`` frame or a ``(3, H, W)`` tensor (computed where it is)."""
+    if isinstance(frame, np.ndarray):
+        return frame[..., :3].reshape(-1, 3).astype(np.float64).mean(0)
+    return frame[:3].reshape(3, -1).double().mean(1).cpu().numpy()
+
+
+def palette_delta_e(mean: np.ndarray, reference_mean: np.ndarray) -> float:
+    """ΔE2000 between two mean colours (a frame's and the reference's: overall palette drift)."""
+    labs = [srgb_to_lab(np.clip(m, 0, 1).astype(np.float32)[None, None], WORKING)[0, 0] for m in (mean, reference_mean)]
+    return float(delta_e_2000(labs[0], labs[1]))
 
 
 class LockTarget:
@@ -50,6 +58,7 @@ class LockTarget:
         image.check_finite(image.beauty().channels)
         self.path, self.size = str(reference_path), image.size
         self.rgb = colour.convert(image.beauty(alpha=False).as_float32(), space, WORKING)
+        self.mean = mean_rgb(self.rgb)
         self.swatches: list[Swatch] = load_swatches(swatches_path, image.size) if swatches_path else []
 
     def check_size(self, size: tuple[int, int], where: str) -> None:
@@ -63,17 +72,36 @@ def fit_transforms(working: dict[int, np.ndarray], target: LockTarget, method: s
     """Per frame of ``working`` (the frames and their smoothing handles), the smoothed affine,
     or with ``lut`` the smoothed 3D LUT on top of it."""
     context = sorted(working)
-    affines = fit_sequence([working[f] for f in context], target.rgb, method, sigma, context)
+    frames = [fit_view(working[f]) for f in context]
+    affines = fit_sequence(frames, target.rgb, method, sigma, context)
     if lut:
-        return dict(zip(context, fit_sequence_luts([working[f] for f in context], target.rgb, affines, sigma, context)))
+        return dict(zip(context, fit_sequence_luts(frames, target.rgb, affines, sigma, context)))
     return dict(zip(context, affines))
 
 
-def qc_entries(before: list[np.ndarray], after: list[np.ndarray], target: LockTarget) -> dict[str, Any]:
-    """Per-frame palette ΔE00 to the reference and per-swatch ΔE00, before and after the lock."""
-    return {"palette_delta_e_before": [_mean_delta_e(x, target.rgb) for x in before],
-            "palette_delta_e_after": [_mean_delta_e(x, target.rgb) for x in after],
-            "swatches": swatch_report(before, after, target.swatches, WORKING)}
+def fit_view(frame):
+    """The pixels a fit sees: every k-th row and column (:func:`fit_stride`); numpy ``(H, W, 3)``
+    or, on a device, ``(3, H, W)`` tensors (then downloaded as ``(h, w, 3)``)."""
+    if isinstance(frame, np.ndarray):
+        k = fit_stride(*frame.shape[:2])
+        return frame[::k, ::k]
+    k = fit_stride(*frame.shape[-2:])
+    return frame[:, ::k, ::k].permute(1, 2, 0).float().cpu().numpy()
+
+
+def qc_entries(before: list, after: list, target: LockTarget) -> dict[str, Any]:
+    """Per-frame palette ΔE00 to the reference and per-swatch ΔE00, before and after the lock.
+
+    Frames are numpy ``(H, W, 3)`` or device ``(3, H, W)`` tensors (downloaded only when there
+    are swatches to measure)."""
+    def palette(frames: list) -> list[float]:
+        return [palette_delta_e(m, target.mean) for m in map_frames(mean_rgb, frames)]
+
+    def host(frames: list) -> list[np.ndarray]:
+        return [f if isinstance(f, np.ndarray) else f.permute(1, 2, 0).float().cpu().numpy() for f in frames]
+
+    swatches = swatch_report(host(before), host(after), target.swatches, WORKING) if target.swatches else []
+    return {"palette_delta_e_before": palette(before), "palette_delta_e_after": palette(after), "swatches": swatches}
 
 
 def merge_qc(parts: list[dict[str, Any]]) -> dict[str, Any]:

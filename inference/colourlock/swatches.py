@@ -172,7 +172,7 @@ def _load_mask(value, base_dir: Path, where: str, shape: tuple[int, int]) -> np.
 def measure_swatch(frame: np.ndarray, swatch: Swatch, frame_colourspace: str = DEFAULT_COLOURSPACE) -> np.ndarray:
     """Lab of the swatch's mean colour in ``frame`` (mean taken in the frame's encoding)."""
     mask = swatch.mask_for(frame.shape[:2])
-    mean = np.asarray(frame, np.float64)[..., :3][mask].mean(axis=0)
+    mean = np.asarray(frame)[..., :3][mask].astype(np.float64).mean(axis=0)
     return srgb_to_lab(mean.astype(np.float32), frame_colourspace)
 
 
