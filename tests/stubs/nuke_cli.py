@@ -32,7 +32,9 @@ class UsageError(Exception):
 
 def parse_args(argv: List[str]) -> Tuple[str, List[str]]:
     """(script, ranges) from Nuke's ``<switches> <script>`` command line."""
-    execute, ranges, script = False, [], None  # type: bool, List[str], Optional[str]
+    execute = False
+    ranges: List[str] = []
+    script: Optional[str] = None
     args = list(argv)
     while args:
         arg = args.pop(0)
