@@ -123,3 +123,14 @@ def nuke_x(nuke_exe):
         return proc.returncode, json.loads(state.read_text()), proc.stderr
 
     return run
+
+
+@pytest.fixture
+def deadline_info():
+    """Read a Deadline job/plugin info file (``Key=Value`` lines) into a dict; a key twice fails."""
+    def read(path: Path) -> dict[str, str]:
+        pairs = [line.split("=", 1) for line in path.read_text().splitlines()]
+        assert len({key for key, _value in pairs}) == len(pairs), f"{path}: a key appears twice"
+        return dict(pairs)
+
+    return read

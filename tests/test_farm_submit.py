@@ -35,13 +35,6 @@ def submit(tmp_path, *args, env=None):
                           capture_output=True, text=True, env=env)
 
 
-def info(path: Path) -> dict[str, str]:
-    """A Deadline info file as a dict (and no key twice)."""
-    pairs = [line.split("=", 1) for line in path.read_text().splitlines()]
-    assert len({k for k, _v in pairs}) == len(pairs), path
-    return dict(pairs)
-
-
 def parsed(command: str, argv: list[str]) -> dict:
     """The job the engine's own argparse (and manifest merge) makes of ``argv``."""
     args = cli.build_parser().parse_args([command, *argv])
@@ -55,14 +48,14 @@ def expected_render(tmp_path, first: int, last: int) -> dict:
             "report": str(tmp_path / "qc" / f"chunk.{first}")}
 
 
-def test_deadline_job_and_plugin_info_files(tmp_path, shot):
+def test_deadline_job_and_plugin_info_files(tmp_path, shot, deadline_info):
     done = submit(tmp_path, "--farm", "deadline", "--job-dir", "jobs", *shot, "--nuke-version", "15.1",
                   "--gpu-group", "gpu", "--pool", "restyle", "--priority", "70", "--name", "sh010")
     assert done.returncode == 0, done.stderr
     jobs = tmp_path / "jobs"
-    render, render_plugin = info(jobs / "render_job_info.job"), info(jobs / "render_plugin_info.job")
-    gate, gate_plugin = info(jobs / "qc_gate_job_info.job"), info(jobs / "qc_gate_plugin_info.job")
-    comp, comp_plugin = info(jobs / "comp_job_info.job"), info(jobs / "comp_plugin_info.job")
+    render, render_plugin = deadline_info(jobs / "render_job_info.job"), deadline_info(jobs / "render_plugin_info.job")
+    gate, gate_plugin = deadline_info(jobs / "qc_gate_job_info.job"), deadline_info(jobs / "qc_gate_plugin_info.job")
+    comp, comp_plugin = deadline_info(jobs / "comp_job_info.job"), deadline_info(jobs / "comp_plugin_info.job")
     # THEN the render: CommandLine, chunks of 4 over the shot, GPU group, output named the Deadline way
     assert {k: render[k] for k in ("Plugin", "Frames", "ChunkSize", "Group", "Pool", "Priority", "BatchName")} == {
         "Plugin": "CommandLine", "Frames": "1001-1010", "ChunkSize": "4", "Group": "gpu", "Pool": "restyle",
@@ -92,13 +85,13 @@ def test_deadline_job_and_plugin_info_files(tmp_path, shot):
     assert "to submit it: " + str(jobs / "submit.sh") in done.stdout
 
 
-def test_without_a_colour_reference_there_is_no_gate(tmp_path, shot):
+def test_without_a_colour_reference_there_is_no_gate(tmp_path, shot, deadline_info):
     flags = shot[:shot.index("--reference")] + shot[shot.index("--chunk-size"):]
     done = submit(tmp_path, "--farm", "deadline", "--job-dir", "jobs", *flags, "--nuke-version", "15.1")
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / "jobs").glob("*_job_info.job")) == ["comp_job_info.job",
                                                                                   "render_job_info.job"]
-    arguments = info(tmp_path / "jobs" / "render_plugin_info.job")["Arguments"]
+    arguments = deadline_info(tmp_path / "jobs" / "render_plugin_info.job")["Arguments"]
     assert "--report" not in arguments and "--reference" not in arguments
 
 

@@ -16,15 +16,7 @@ from inference.sequence import SequencePattern
 REPO = Path(__file__).resolve().parents[1]
 
 
-def info(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines())
-
-
-def dialogs(nuke) -> list[str]:
-    return [text for _kind, text, _mode in nuke._standin.state.dialogs]
-
-
-def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp, nuke_x):
+def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp, nuke_x, deadline_info):
     from nuke_plugin import jobs, node_io
 
     nuke = comp.nuke
@@ -50,8 +42,8 @@ def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp,
     assert status.startswith("deadline job written to ") and "submit.sh" in status, status
     folder = Path(status[len("deadline job written to "):].split(" (")[0])
     assert sorted(p.name for p in folder.glob("*_job_info.job")) == ["comp_job_info.job", "render_job_info.job"]
-    render, plugin = info(folder / "render_job_info.job"), info(folder / "render_plugin_info.job")
-    comp_job, comp_plugin = info(folder / "comp_job_info.job"), info(folder / "comp_plugin_info.job")
+    render, plugin = deadline_info(folder / "render_job_info.job"), deadline_info(folder / "render_plugin_info.job")
+    comp_job, comp_plugin = deadline_info(folder / "comp_job_info.job"), deadline_info(folder / "comp_plugin_info.job")
     assert (render["Frames"], render["ChunkSize"], comp_job["Frames"], comp_job["ChunkSize"]) == (
         "1001-1003", "2", "1001-1003", "2")
     assert (comp_plugin["SceneFile"], comp_plugin["Version"]) == (str(comp.dir / "comp.nk"), "15.1")
@@ -89,11 +81,11 @@ def test_submit_to_farm_refuses_an_unsaved_script_and_a_bad_task_size(comp):
     nuke._standin.state.panel_answers = {"Frames per task": "8"}
     nuke.root().setModified(True)
     look["submit_farm"].execute()
-    assert "save the script first" in dialogs(nuke)[-1] and "Submit to farm failed" in dialogs(nuke)[-1]
+    assert "save the script first" in nuke._standin.state.dialogs[-1][1] and "Submit to farm failed" in nuke._standin.state.dialogs[-1][1]
     nuke._standin.state.panel_answers = {"Frames per task": "eight"}
     look["submit_farm"].execute()
-    assert "Frames per task must be a whole number" in dialogs(nuke)[-1]
+    assert "Frames per task must be a whole number" in nuke._standin.state.dialogs[-1][1]
     nuke._standin.state.panel_answers = {"Farm": "opencue", "Submit to Deadline now": True}
     look["submit_farm"].execute()
-    assert "'Submit to Deadline now' is for the deadline farm" in dialogs(nuke)[-1]
+    assert "'Submit to Deadline now' is for the deadline farm" in nuke._standin.state.dialogs[-1][1]
     assert not (comp.dir / "restyle_cache" / "farm").exists()
