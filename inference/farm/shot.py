@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..cli import command_args
 from ..errors import MissingFileError, UsageError
 from ..manifest import validate
 
@@ -64,8 +65,6 @@ class FarmShot:
 
     def render_command(self, first: str, last: str) -> list[str]:
         """``restyle render`` of the chunk first..last (numbers or a farm's frame tokens)."""
-        from ..cli import command_args
-
         fields = dict(self.render, frames=f"{first}-{last}", skip_existing=True)
         if self.report is not None:
             fields["report"] = f"{self.report}/{CHUNK_REPORT.format(first=first)}"
