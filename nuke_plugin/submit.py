@@ -29,7 +29,9 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
     returns the folder holding the job files.
 
     Raises:
-        PluginError: the script is unsaved, there is no trained look, or the plate changed since sign-off.
+        PluginError: the script is unsaved, there is no trained look, or the plate changed since sign-off
+            (unless 'Override sign-off' is on: the farm then renders the changed plate into this version,
+            as a farm render of the comp would).
         EngineError: ``restyle submit`` refused (its message names the setting) or Deadline did.
     """
     if nuke.root().modified():
@@ -40,7 +42,7 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
     frames = list(range(first, last + 1))
     feedback.step("checking the plate against the sign-off, frames {}-{}".format(first, last))
     changed = signoff.changed_frames(signoff.recorded(node), signoff.current_hashes(node, frames, feedback))
-    if changed:  # the farm renders the plate frames just rendered in the node: they must be the signed ones
+    if changed and not node_io.value(node, "override_signoff"):  # the farm reads the plate frames just rendered
         raise PluginError(signoff.describe(node, changed))
     folder = os.path.join(node_io.cache_root(node), "farm", "{}_{}".format(node.name(), version["key"]), farm)
     script = nuke.scriptName()

@@ -74,6 +74,17 @@ def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp,
         out = read_image(comp.dir / "out" / f"comp.{frame}.exr").beauty().as_float32()
         assert np.array_equal(out[..., :3], read_image(pattern.path(frame)).beauty().as_float32()[..., :3])
 
+    # WHEN the plate changes after sign-off THEN no job is written, unless 'Override sign-off' is on
+    comp.plate["file"].setValue(str(comp.scene / "png" / "sceneA_beauty.####.png"))
+    nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
+    (folder / "render_job_info.job").unlink()
+    look["submit_farm"].execute()
+    assert "PLATE CHANGED" in nuke._standin.state.dialogs[-1][1] and not (folder / "render_job_info.job").exists()
+    look["override_signoff"].setValue(True)
+    nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
+    look["submit_farm"].execute()
+    assert look["status"].value().startswith("deadline job written to ") and (folder / "render_job_info.job").exists()
+
 
 def test_submit_to_farm_refuses_an_unsaved_script_and_a_bad_task_size(comp):
     nuke = comp.nuke
