@@ -1,13 +1,14 @@
 """``restyle``: the engine's command line. Every subcommand also takes ``--manifest``.
 
 Exit codes (BSD sysexits): 0 done, 3 colour QC failed, 64 bad flag/manifest field, 65 bad input data,
-66 missing input, 73 output not writable, 70 internal error,
+66 missing input, 69 farm unavailable or job refused, 73 output not writable, 70 internal error,
 130 cancelled (Ctrl-C). Errors print one line naming the file, frame or field to fix.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -269,10 +270,57 @@ SUBCOMMANDS["bench"] = {
     "required": [],
 }
 
+SUBCOMMANDS["gate"] = {
+    "help": "the farm's QC gate: fail (exit 3) when any chunk's ColourLock report under a folder failed",
+    "args": [
+        (("--report",), "report", {"metavar": "DIR", "help": "folder holding the chunks' QC reports "
+                                                            "(DIR/chunk.FIRST/report.json, as 'restyle submit' lays out)"}),
+    ],
+    "required": ["report"],
+}
+
+_RENDER_FIELDS = {dest for _flags, dest, _options in SUBCOMMANDS["render"]["args"]} - {"skip_existing"}
+SUBCOMMANDS["submit"] = {
+    "help": "write farm jobs for a shot (Deadline 10, OpenCue or Open Job Description): restyle render per frame "
+            "chunk, a QC gate on the ColourLock reports (with --reference), then the Nuke comp per chunk",
+    "args": [
+        (("--farm",), "farm", {"choices": ["deadline", "opencue", "openjd"],
+                               "help": "deadline: job + plugin info files for deadlinecommand; opencue: a pyoutline "
+                                       "job spec (XML); openjd: farm/openjd/restyle_shot.yaml + its parameter values"}),
+        (("--job-dir",), "job_dir", {"metavar": "DIR", "help": "folder the submission files are written to"}),
+        (("--comp",), "comp", {"metavar": "SCRIPT.nk", "help": "the Nuke script rendered after the restyle (nuke -x)"}),
+        (("--name",), "name", {"metavar": "NAME", "help": "job (shot) name (default: the comp script's name)"}),
+        (("--chunk-size",), "chunk_size", {"metavar": "N", "type": int,
+                                           "help": "frames per farm task, for the render and the comp (default 8)"}),
+        (("--engine-python",), "engine_python", {"metavar": "PYTHON",
+                                                 "help": "the workers' Python with the engine installed "
+                                                         "(default: this one)"}),
+        (("--toolset",), "toolset", {"metavar": "DIR", "help": "this toolset's folder as workers see it: the comp's "
+                                                               "NUKE_PATH (default: this one)"}),
+        (("--nuke",), "nuke", {"metavar": "EXE", "help": "Nuke executable on the workers, for opencue and openjd "
+                                                         "(default: nuke)"}),
+        (("--nuke-version",), "nuke_version", {"metavar": "MAJOR.MINOR",
+                                               "help": "deadline: the Nuke version its Nuke plug-in runs, e.g. 15.1 "
+                                                       "(required there)"}),
+        (("--pool",), "pool", {"metavar": "NAME", "help": "deadline: the jobs' pool"}),
+        (("--gpu-group",), "gpu_group", {"metavar": "NAME",
+                                         "help": "GPU workers for the render: the Deadline group, or the OpenCue "
+                                                 "layer tag"}),
+        (("--priority",), "priority", {"metavar": "0-100", "type": int,
+                                       "help": "deadline and opencue: job priority (default 50)"}),
+        (("--show",), "show", {"metavar": "NAME", "help": "opencue: the show the job belongs to "
+                                                          "(default: pyoutline's default_show)"}),
+        (("--submit",), "submit", {"action": "store_const", "const": True,
+                                   "help": "deadline: also submit the jobs with deadlinecommand (found through "
+                                           "$DEADLINE_PATH or PATH); without it the command is only printed"}),
+    ] + _stage_args("render", _RENDER_FIELDS),
+    "required": ["farm", "job_dir", "comp", "model", "plate", "frames", "out"],
+}
+
 # Fields that must hold a sequence pattern ("reference" is a sequence for metrics but a
 # single image for colourlock, so each stage checks it itself).
 PATTERN_ARGS = {"plate", "input", "guide", "output"}
-OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock", "convert", "render"}
+OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock", "convert", "render", "submit"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -319,6 +367,32 @@ def job_from_args(command: str, args: argparse.Namespace) -> dict[str, Any]:
     if "frames" in job and command != "demo":
         parse_frame_range(job["frames"])
     return job
+
+
+def command_args(command: str, job: dict[str, Any]) -> list[str]:
+    """The flags that hand ``job`` to ``restyle COMMAND`` (job_from_args of them gives ``job`` back).
+
+    Raises:
+        ValueError: a field that is not one of the command's flags.
+    """
+    specs = {dest: (flags[0], options) for flags, dest, options in SUBCOMMANDS[command]["args"]}
+    args: list[str] = []
+    for field, value in job.items():
+        if field == "threads":
+            args += ["--threads", str(value)]
+            continue
+        if field not in specs:
+            raise ValueError(f"restyle {command} has no flag for field '{field}'")
+        flag, options = specs[field]
+        if options.get("action") == "store_const":
+            args += [flag] if value == options["const"] else []
+        elif field == "keys":
+            args += [a for frame, path in value.items() for a in (flag, f"{frame}={path}")]
+        elif isinstance(value, list):
+            args += [flag, ",".join(value)]
+        else:
+            args += [flag, str(value)]
+    return args
 
 
 def run_inspect(job: dict[str, Any], progress: str) -> int:
@@ -495,10 +569,37 @@ def run_bench(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def run_gate(job: dict[str, Any], progress: str) -> int:
+    from .farm.gate import check_reports
+
+    reports, failed = check_reports(Path(job["report"]))
+    print(f"QC gate: {len(reports)} report(s), {len(failed)} failed")
+    if failed:
+        print(f"QC gate FAILED: {', '.join(str(r) for r in failed)}")
+        return EX_QC_FAILED
+    return 0
+
+
+def run_submit(job: dict[str, Any], progress: str) -> int:
+    from .farm import write_submission
+    from .farm.shot import shot_from_job
+
+    written = write_submission(job["farm"], shot_from_job(job), Path(job["job_dir"]))
+    print(f"wrote {len(written.files)} file(s) to {job['job_dir']}")
+    if job.get("submit"):
+        from .farm.deadline import submit
+
+        print(f"submitted to Deadline: {', '.join(submit(written))}")
+    else:
+        print(f"to {'run' if job['farm'] == 'openjd' else 'submit'} it: {written.script} ({shlex.join(written.command)})")
+    return 0
+
+
 RUNNERS: dict[str, Callable[[dict[str, Any], str], int]] = {
     "demo": run_demo, "inspect": run_inspect, "convert": run_convert,
     "train": run_train, "run": run_run, "deflicker": run_deflicker, "colourlock": run_colourlock, "metrics": run_metrics,
-    "hash": run_hash, "torchscript": run_torchscript, "render": run_render, "bench": run_bench,
+    "hash": run_hash, "torchscript": run_torchscript, "render": run_render, "bench": run_bench, "gate": run_gate,
+    "submit": run_submit,
 }
 
 

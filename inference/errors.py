@@ -8,6 +8,7 @@ from __future__ import annotations
 EX_USAGE = 64        # bad flag or manifest field
 EX_DATAERR = 65      # input data is wrong (corrupt, NaN, mismatched)
 EX_NOINPUT = 66      # input file or frame missing
+EX_UNAVAILABLE = 69  # the farm cannot be reached or refused the job
 EX_SOFTWARE = 70     # internal error, or the GPU out of memory with nothing left to shrink
 EX_CANTCREAT = 73    # cannot create output
 
@@ -36,6 +37,18 @@ class MissingFramesError(RestyleError):
     """Frames of a requested range are not on disk."""
 
     exit_code = EX_NOINPUT
+
+
+class MissingFileError(RestyleError):
+    """A file or folder the job names (comp script, model, QC reports) is not there."""
+
+    exit_code = EX_NOINPUT
+
+
+class FarmError(RestyleError):
+    """The farm's submission tool is missing, or the farm refused the job."""
+
+    exit_code = EX_UNAVAILABLE
 
 
 class ImageReadError(RestyleError):

@@ -20,7 +20,7 @@ from .errors import ManifestError
 from .sequence import SequencePattern, parse_frame_range
 
 STAGES = ("train", "run", "deflicker", "colourlock", "metrics", "demo", "inspect", "convert", "hash", "torchscript",
-          "render")
+          "render", "gate", "submit")
 _PATTERN = {"type": "string", "minLength": 1, "description": "image sequence pattern (####, %04d or @@@@)"}
 _PATH = {"type": "string", "minLength": 1}
 _SPACE = {"type": "string", "minLength": 1, "description": "OCIO colourspace, alias or role"}
@@ -86,6 +86,21 @@ SCHEMA: dict[str, Any] = {
         "sigma": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
         "size": {"type": "string", "pattern": r"^\d+x\d+$"},
         "parameters": {"type": "object"},
+        "farm": {"enum": ["deadline", "opencue", "openjd"]},
+        "job_dir": _PATH,
+        "comp": _PATH,
+        "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+$",
+                 "description": "job name: letters, digits, _ . -"},
+        "chunk_size": {"type": "integer", "minimum": 1, "maximum": 100000},
+        "engine_python": _PATH,
+        "toolset": _PATH,
+        "nuke": _PATH,
+        "nuke_version": {"type": "string", "pattern": r"^\d+\.\d+$"},
+        "pool": {"type": "string", "minLength": 1},
+        "gpu_group": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"},
+        "priority": {"type": "integer", "minimum": 0, "maximum": 100},
+        "show": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"},
+        "submit": {"type": "boolean"},
     },
 }
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -125,7 +140,8 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def _resolve_paths(manifest: dict[str, Any], base: Path) -> dict[str, Any]:
-    path_fields = set(PATTERN_FIELDS) | {"model", "reference", "swatches", "out", "report", "json", "grade_nk", "init"}
+    path_fields = set(PATTERN_FIELDS) | {"model", "reference", "swatches", "out", "report", "json", "grade_nk", "init",
+                                         "job_dir", "comp", "toolset"}
     resolved = dict(manifest)
     for name in path_fields & resolved.keys():
         resolved[name] = str(base / resolved[name])

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import nuke
 
-from . import cache, farm, jobs, node_io, qt, signoff
+from . import cache, farm, jobs, node_io, qt, signoff, submit
 from .engine import EngineError
 from .errors import PluginError
 from .feedback import Feedback, request_cancel
@@ -62,6 +62,31 @@ def render() -> None:
         return "showing version {} ({}-{}){}".format(version["key"], first, last,
                                                      "; " + version["warning"] if "warning" in version else "")
     _guarded("Render range", work)
+
+
+def submit_to_farm() -> None:
+    """Ask for the farm, the frames per task and whether to send the job to Deadline now, then
+    write the farm job for the node (see nuke_plugin.submit)."""
+    node = nuke.thisNode()
+    panel = nuke.Panel("Submit {} to farm".format(node.name()))
+    panel.addEnumerationPulldown("Farm", " ".join(submit.FARMS))
+    panel.addSingleLineInput("Frames per task", "8")
+    panel.addBooleanCheckBox("Submit to Deadline now", False)
+    if not panel.show():
+        return
+
+    def work(node: Any, feedback: Feedback) -> str:
+        farm_name, send = panel.value("Farm"), bool(panel.value("Submit to Deadline now"))
+        text = str(panel.value("Frames per task")).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise PluginError("Frames per task must be a whole number of frames, e.g. 8; got {!r}".format(text))
+        if send and farm_name != "deadline":
+            raise PluginError("'Submit to Deadline now' is for the deadline farm; {} jobs are submitted with the "
+                              "submit.sh written beside them".format(farm_name))
+        folder = submit.submit(node, farm_name, int(text), send, feedback)
+        return "{} job {} {}".format(farm_name, "submitted; its files are in" if send else "written to", folder) + (
+            "" if send else " (run submit.sh there to submit it)")
+    _guarded("Submit to farm", work)
 
 
 def cancel() -> None:

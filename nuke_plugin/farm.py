@@ -2,11 +2,12 @@
 needs them, with no GUI calls.
 
 Each toolset node's onCreate installs a beforeFrameRender callback (Nuke de-duplicates it). Before each frame a
-comp Write renders, every toolset node in the script gets the frames of its current version
+comp Write renders, every enabled toolset node in the script gets the frames of its current version
 from that frame to ``$RESTYLE_FARM_BATCH`` - 1 frames later (default 10: a farm chunk), widened by
 the handles of any deflicker downstream of it, rendered by the engine if missing; upstream nodes
 first. A signed input that changed stops the render (exit non-zero) unless the node's 'Override
-sign-off' is on. In the GUI the hook does nothing: the buttons render there.
+sign-off' is on. A disabled node passes its input through, as in Nuke, so it needs no frames.
+In the GUI the hook does nothing: the buttons render there.
 """
 from __future__ import annotations
 
@@ -46,9 +47,14 @@ def _inside_toolset_node(node: Any) -> bool:
     return parent is not None and parent.Class() in STAGES
 
 
+def _active(node: Any) -> bool:
+    """A toolset node that renders (a disabled one passes its input through)."""
+    return node.Class() in STAGES and not node["disable"].value()
+
+
 def toolset_nodes() -> List[Any]:
-    """The script's toolset nodes, each after the toolset nodes upstream of it."""
-    found = [n for n in nuke.allNodes(group=nuke.root()) if n.Class() in STAGES]
+    """The script's enabled toolset nodes, each after the enabled toolset nodes upstream of it."""
+    found = [n for n in nuke.allNodes(group=nuke.root()) if _active(n)]
     ordered = []  # type: List[Any]
 
     def visit(node: Any) -> None:
@@ -64,14 +70,14 @@ def toolset_nodes() -> List[Any]:
 
 
 def _upstream(node: Any) -> List[Any]:
-    """Toolset nodes feeding ``node`` (through any other nodes)."""
+    """Enabled toolset nodes feeding ``node`` (through any other nodes, disabled ones included)."""
     seen, todo, found = set(), list(node.dependencies()), []
     while todo:
         current = todo.pop()
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if current.Class() in STAGES:
+        if _active(current):
             found.append(current)
         else:
             todo.extend(current.dependencies())

@@ -88,7 +88,7 @@ COMMON_KNOBS = {
     "open_report": "button",
 }
 RESTYLE_KNOBS = {"key_frames": "painted frames", "model_file": "trained model", "train": "button",
-                 "from_approved": "train from the current look when its key frames match"}
+                 "from_approved": "train from the current look when its key frames match", "submit_farm": "button"}
 COLOURLOCK_KNOBS = {"reference_frame": "frame of the reference input that is locked"}
 
 

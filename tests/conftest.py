@@ -89,3 +89,48 @@ def comp(nuke_standin, tmp_path, monkeypatch, shared_data):
     plate = nuke.nodes.Read(file=str(scene / "exr" / "sceneA.####.exr"), first=1001, last=1003)
     keys = nuke.nodes.Read(file=str(shared_data / "style" / "sceneA_painting.####.png"), first=1001, last=1024)
     return SimpleNamespace(nuke=nuke, plate=plate, keys=keys, dir=tmp_path, scene=scene)
+
+
+
+@pytest.fixture(scope="session")
+def nuke_exe(tmp_path_factory) -> Path:
+    """A ``nuke`` executable for command-line renders (tests/stubs/nuke_cli.py on the stand-in)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nuke_cli", STUBS / "nuke_cli.py")
+    nuke_cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nuke_cli)
+    return nuke_cli.make_executable(tmp_path_factory.mktemp("nuke_bin"))
+
+
+@pytest.fixture
+def nuke_x(nuke_exe):
+    """Run ``nuke -x -F FRAMES SCRIPT`` in a new process with NUKE_PATH (default: this repo):
+    ``nuke_x(script, frames, workdir, batch="1", nuke_path=...) -> (exit code, state, stderr)``,
+    state being what the stand-in recorded (Writes rendered, dialogs, tasks, start-up scripts)."""
+    import json
+    import os
+    import subprocess
+
+    def run(script: Path, frames: str, workdir: Path, batch: str = "1",
+            nuke_path: str = str(REPO)) -> tuple[int, dict, str]:
+        state = workdir / "nuke_state.json"
+        state.unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NUKE_PATH")}
+        env.update(RESTYLE_FARM_BATCH=batch, NUKE_PATH=nuke_path, NUKE_STANDIN_STATE=str(state))
+        proc = subprocess.run([str(nuke_exe), "-x", "-F", frames, str(script)], cwd=workdir, env=env,
+                              capture_output=True, text=True)
+        return proc.returncode, json.loads(state.read_text()), proc.stderr
+
+    return run
+
+
+@pytest.fixture
+def deadline_info():
+    """Read a Deadline job/plugin info file (``Key=Value`` lines) into a dict; a key twice fails."""
+    def read(path: Path) -> dict[str, str]:
+        pairs = [line.split("=", 1) for line in path.read_text().splitlines()]
+        assert len({key for key, _value in pairs}) == len(pairs), f"{path}: a key appears twice"
+        return dict(pairs)
+
+    return read

@@ -1,47 +1,17 @@
-"""`nuke -x comp.nk -F A-B` on the shared Blender plate: a fresh terminal-mode process (stand-in
-`nuke`, NUKE_PATH=<repo>) opens a script saved by the GUI, and the before-frame-render hook makes
-the missing restyled frames (with the deflicker's handles) before the comp's Write renders."""
+"""`nuke -x comp.nk -F A-B` on the shared Blender plate: a fresh terminal-mode process (the test
+`nuke` executable on the stand-in, NUKE_PATH=<repo>) opens a script saved by the GUI, and the
+before-frame-render hook makes the missing restyled frames (with the deflicker's handles) before
+the comp's Write renders."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from inference.image import read_image
 
-REPO = Path(__file__).resolve().parents[1]
-STUBS = REPO / "tests" / "stubs"
 
-
-def nuke_x(script: Path, frames: str, workdir: Path, batch: str = "1") -> tuple[int, dict, str]:
-    """Run the emulated `nuke -x script -F frames` in a new process; (exit code, state, stderr)."""
-    code = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(STUBS)!r})\n"
-        "import nuke\n"
-        f"nuke._standin.reset(mode='terminal', nuke_path={str(REPO)!r})\n"
-        "nuke._standin.startup()\n"
-        "status = 0\n"
-        "try:\n"
-        f"    nuke._standin.render_script({str(script)!r}, {frames!r})\n"
-        "except RuntimeError as exc:\n"
-        "    print(exc, file=sys.stderr)\n"
-        "    status = 1\n"
-        "state = nuke._standin.state\n"
-        "print(json.dumps({'written': state.written, 'dialogs': state.dialogs, 'tasks': len(state.tasks)}))\n"
-        "sys.exit(status)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NUKE_PATH")}
-    env["RESTYLE_FARM_BATCH"] = batch
-    proc = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True)
-    return proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
-
-
-def test_farm_render_makes_missing_frames_with_handles_and_refuses_a_changed_plate(comp):
+def test_farm_render_makes_missing_frames_with_handles_and_refuses_a_changed_plate(comp, nuke_x):
     nuke = comp.nuke
     # GIVEN a comp made in the GUI: plate -> Restyle (rendered) -> Deflicker (signed off) -> Write
     look = nuke.createNode("RestyleLook")

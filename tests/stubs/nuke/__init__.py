@@ -443,17 +443,35 @@ class ProgressTask(object):
 
 
 class Panel(object):
-    """A simple modal dialog of named fields (nuke.Panel); show() returns 1 for OK."""
+    """A simple modal dialog of named fields (nuke.Panel); show() returns 1 for OK.
+
+    What the user types comes from ``_standin.state.panel_answers`` (field -> value); a pulldown
+    answer must be one of its items, a check box answer a bool."""
 
     def __init__(self, title: str) -> None:
         self._title = title
         self._fields: _t.Dict[str, _t.Any] = {}
+        self._items: _t.Dict[str, _t.List[str]] = {}  # pulldown -> its items
 
     def title(self) -> str:
         return self._title
 
     def addFilenameSearch(self, name: str, value: str) -> bool:
-        self._fields[name] = value
+        self._fields[name] = str(value)
+        return True
+
+    def addSingleLineInput(self, name: str, value: str) -> bool:
+        self._fields[name] = str(value)
+        return True
+
+    def addBooleanCheckBox(self, name: str, value: bool) -> bool:
+        self._fields[name] = bool(value)
+        return True
+
+    def addEnumerationPulldown(self, name: str, value: str) -> bool:
+        """``value``: the items, space-separated; the first is selected."""
+        self._items[name] = str(value).split()
+        self._fields[name] = self._items[name][0] if self._items[name] else ""
         return True
 
     def show(self) -> int:
@@ -461,7 +479,12 @@ class Panel(object):
         _dialog("panel", self._title)
         for name in self._fields:
             if name in state.panel_answers:
-                self._fields[name] = state.panel_answers[name]
+                answer = state.panel_answers[name]
+                if name in self._items and answer not in self._items[name]:
+                    raise ValueError("panel {!r}: {!r} is not one of {}".format(name, answer, self._items[name]))
+                if isinstance(self._fields[name], bool) and not isinstance(answer, bool):
+                    raise TypeError("panel {!r} is a check box: answer True or False".format(name))
+                self._fields[name] = answer
         return 1 if state.panel_ok else 0
 
     def value(self, name: str) -> _t.Any:

@@ -29,7 +29,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 MODES = ("gui", "terminal")
 GUI_MENUS = ("Nuke", "Nodes", "Pane", "Viewer", "Node Graph", "Properties", "Animation")
@@ -206,21 +206,32 @@ def open_script(path: str) -> List[Any]:
     return made
 
 
-def render_script(path: str, ranges: str) -> List[Any]:
-    """``nuke -x path -F ranges`` after startup(): open the script, then execute every enabled
-    top-level Write over the frames (e.g. "1001-1010", "1-4 8-10"); returns (Write, frame) rendered."""
+def render_script(path: str, ranges: Optional[List[str]] = None) -> List[Any]:
+    """``nuke -x path -F range [-F range ...]`` after startup(): open the script, then execute
+    every enabled top-level Write over each range in turn ("1001-1010", "1001", "1-9x2"; none:
+    the script's frame range); returns the (Write, frame) pairs rendered so far.
+
+    Raises:
+        ValueError: a range that is not FIRST[-LAST[xSTEP]].
+        RuntimeError: what Nuke reports when a node fails to load or render.
+    """
     nuke = _nuke()
+    parsed = [parse_range(text) for text in ranges or []]  # bad ranges fail before the script loads
     open_script(path)
-    frames = [f for part in ranges.split() for f in _frames(part)]
-    for node in state.root.nodes():
-        if node.Class() == "Write" and not node["disable"].value():
-            nuke.execute(node, frames[0], frames[-1], 1)
+    for first, last, step in parsed or [(state.root.firstFrame(), state.root.lastFrame(), 1)]:
+        for node in state.root.nodes():
+            if node.Class() == "Write" and not node["disable"].value():
+                nuke.execute(node, first, last, step)
     return list(state.written)
 
 
-def _frames(text: str) -> List[int]:
-    first, _, last = text.partition("-")
-    return list(range(int(first), int(last or first) + 1))
+def parse_range(text: str) -> Tuple[int, int, int]:
+    """One ``-F`` range as Nuke writes it: FIRST, FIRST-LAST or FIRST-LASTxSTEP."""
+    match = re.fullmatch(r"(-?\d+)(?:-(-?\d+)(?:x([1-9]\d*))?)?", text.strip())
+    if match is None or (match.group(2) is not None and int(match.group(2)) < int(match.group(1))):
+        raise ValueError("bad frame range {!r}: write FIRST, FIRST-LAST or FIRST-LASTxSTEP, e.g. 1001-1010".format(text))
+    first = int(match.group(1))
+    return first, int(match.group(2) or first), int(match.group(3) or 1)
 
 
 def user_sets(knob: Any, value: Any) -> None:

@@ -1,0 +1,122 @@
+"""A shot as farm work: ``restyle render`` per frame chunk (GPU workers), the QC gate on the
+chunks' ColourLock reports, then ``nuke -x`` of the comp per chunk with NUKE_PATH set.
+
+Every farm runs these same commands; a farm's writer only puts its own frame tokens in for a
+chunk's first and last frame (Deadline ``<STARTFRAME>``, OpenCue ``#FRAME_START#``). A chunk's
+render reads its own handles and keeps complete frames (``--skip-existing``), so chunks equal a
+whole-shot render and a retried task redoes only what is missing. Each chunk writes its QC report
+to ``REPORT/chunk.FIRST`` (as farm/openjd/restyle_shot.yaml does), which the gate reads.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..cli import command_args
+from ..errors import MissingFileError, UsageError
+from ..manifest import validate
+
+TOOLSET = Path(__file__).resolve().parents[2]  # this repository: init.py, gizmos/, nuke_plugin/
+CHUNK_REPORT = "chunk.{first}"  # a chunk's QC report folder under --report
+
+# `restyle submit` fields that describe the farm jobs; every other field is a `restyle render` one.
+FARM_FIELDS = ("farm", "job_dir", "name", "chunk_size", "comp", "nuke", "nuke_version", "engine_python", "toolset",
+               "pool", "gpu_group", "priority", "show", "submit")
+# Fields that mean something to some farms only: refused for the others rather than ignored.
+FARM_ONLY = {"nuke_version": ("deadline",), "pool": ("deadline",), "submit": ("deadline",), "show": ("opencue",),
+             "gpu_group": ("deadline", "opencue"), "priority": ("deadline", "opencue")}
+NOT_RENDER = {"frames", "report", "skip_existing"}  # set per chunk by the farm, not passed through
+# Files, folders and sequences: made absolute, since farm tasks start in folders of their own.
+PATH_FIELDS = ("model", "plate", "out", "reference", "swatches", "report", "comp", "toolset")
+
+
+@dataclass(frozen=True)
+class FarmShot:
+    """What every farm's jobs need; ``render`` holds the `restyle render` fields passed through."""
+
+    name: str
+    first: int
+    last: int
+    chunk_size: int
+    render: dict[str, Any]
+    report: str | None  # ColourLock QC reports (with a reference): the gate job runs
+    comp: str
+    nuke: str
+    nuke_version: str | None
+    engine_python: str
+    toolset: str
+    pool: str | None
+    gpu_group: str | None
+    priority: int
+    show: str | None
+
+    @property
+    def frames(self) -> str:
+        return f"{self.first}-{self.last}"
+
+    @property
+    def gated(self) -> bool:
+        """Whether a QC gate runs between the renders and the comp (colour lock on)."""
+        return self.report is not None
+
+    def render_command(self, first: str, last: str) -> list[str]:
+        """``restyle render`` of the chunk first..last (numbers or a farm's frame tokens)."""
+        fields = dict(self.render, frames=f"{first}-{last}", skip_existing=True)
+        if self.report is not None:
+            fields["report"] = f"{self.report}/{CHUNK_REPORT.format(first=first)}"
+        return [self.engine_python, "-m", "inference.cli", "render", *command_args("render", fields),
+                "--progress", "text"]
+
+    def gate_command(self) -> list[str]:
+        """``restyle gate``: fails when any chunk's ColourLock report failed."""
+        return [self.engine_python, "-m", "inference.cli", "gate", "--report", str(self.report)]
+
+    def comp_command(self, first: str, last: str) -> list[str]:
+        """Nuke's command-line render of the comp over first..last."""
+        return [self.nuke, "-x", "-F", f"{first}-{last}", self.comp]
+
+    def comp_env(self) -> dict[str, str]:
+        """The comp's environment: the gizmos and init.py come from NUKE_PATH, and the Restyle farm
+        hook prepares a whole chunk at its first frame."""
+        return {"NUKE_PATH": self.toolset, "RESTYLE_FARM_BATCH": str(self.chunk_size)}
+
+
+def shot_from_job(job: dict[str, Any]) -> FarmShot:
+    """Check a `restyle submit` job and make the shot.
+
+    Raises:
+        UsageError: a bad farm field (ManifestError), a range that is not FIRST-LAST, another farm's
+            flag, a toolset without init.py.
+        MissingFileError: the comp script or the model is not there.
+    """
+    job = {k: os.path.abspath(v) if k in PATH_FIELDS else v for k, v in job.items()}
+    farm = job["farm"]
+    validate({k: v for k, v in job.items() if k in FARM_FIELDS})  # flags too: names go into file and job names
+    for field, farms in FARM_ONLY.items():
+        if field in job and farm not in farms:
+            raise UsageError(f"--{field.replace('_', '-')} is for --farm {' or '.join(farms)}, not {farm}")
+    match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", str(job["frames"]))
+    if match is None or int(match.group(2) or match.group(1)) < int(match.group(1)):
+        raise UsageError(f"--frames {job['frames']!r}: a farm shot is one range FIRST-LAST, e.g. 1001-1100")
+    if "reference" in job and "report" not in job:
+        raise UsageError("restyle submit --reference needs --report DIR (each chunk writes its QC report there)")
+    for field in ("comp", "model"):
+        if not Path(job[field]).is_file():
+            raise MissingFileError(f"--{field} {job[field]} does not exist (as this machine sees it)")
+    toolset = job.get("toolset", str(TOOLSET))
+    if not (Path(toolset) / "init.py").is_file():
+        raise UsageError(f"--toolset {toolset} has no init.py: give the toolset folder (the comp's NUKE_PATH)")
+    first = int(match.group(1))
+    return FarmShot(
+        name=job.get("name", Path(job["comp"]).stem), first=first, last=int(match.group(2) or first),
+        chunk_size=job.get("chunk_size", 8),
+        render={k: v for k, v in job.items() if k not in FARM_FIELDS and k not in NOT_RENDER
+                and k not in ("version", "stage")},
+        report=job.get("report") if "reference" in job else None, comp=job["comp"], nuke=job.get("nuke", "nuke"),
+        nuke_version=job.get("nuke_version"), engine_python=job.get("engine_python", sys.executable),
+        toolset=toolset, pool=job.get("pool"), gpu_group=job.get("gpu_group"), priority=job.get("priority", 50),
+        show=job.get("show"))
