@@ -118,7 +118,7 @@ class DeviceFrames:
         settled = deflicker_tensors(torch.stack(looks), colour.WORKING_ENCODING, plates, plate_space, targets, numbers,
                                     mode=stage.mode, strength=stage.strength, radius=stage.radius,
                                     vectors=stage.vectors)
-        return list(settled.half())
+        return list(settled)
 
     def lock(self, frames: list, transforms: list, swatches) -> list:
         return list(lock_tensors(torch.stack(frames), transforms, swatches, colour.WORKING_ENCODING))

@@ -11,11 +11,15 @@ vectors, half EXR, ZIP) at each size, trains a small look on its first frame for
   wall seconds each stage took inside the render (the profile: which stage limits it).
 
 Records frames/s, peak GPU memory per measurement, peak host memory (RSS), device, dtype,
-backend, batch and chunk, and appends them under ``--label`` to ``--out`` (JSON).
+backend, batch and chunk, the functions with the most own time in each render (cProfile), and
+appends them under ``--label`` to ``--out`` (JSON).
 """
 from __future__ import annotations
 
+import cProfile
+import io
 import os
+import pstats
 import resource
 import tempfile
 import time
@@ -145,12 +149,28 @@ def chain_speeds(plate: SequencePattern, model: str, reference: str, numbers: li
     results = {}
     for index, (name, stages) in enumerate(chains.items()):
         out = SequencePattern.parse(str(work / f"render{index}" / "out.####.exr"))
-        figures, summary = timed(len(numbers), lambda: render_shot(
+        profiler = cProfile.Profile()
+        figures, summary = timed(len(numbers), lambda: profiled(profiler, lambda: render_shot(
             model, plate, numbers, out, plate_space=PLATE_COLOURSPACE, chunk=chunk, device=device,
-            progress_mode="none", **stages))
-        results[name] = {**figures, "stage_seconds": summary["stages"]}
-        print(name, results[name], flush=True)
+            progress_mode="none", **stages)))
+        results[name] = {**figures, "stage_seconds": summary["stages"], "profile_top_tottime": top_functions(profiler)}
+        print(name, {k: v for k, v in results[name].items() if k != "profile_top_tottime"}, flush=True)
     return results
+
+
+def profiled(profiler: cProfile.Profile, fn: Callable[[], Any]) -> Any:
+    profiler.enable()
+    try:
+        return fn()
+    finally:
+        profiler.disable()
+
+
+def top_functions(profiler: cProfile.Profile, count: int = 15) -> list[str]:
+    """The functions with the most own time (waits on the GPU show up where they synchronise)."""
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(count)
+    return [" ".join(line.split()) for line in text.getvalue().splitlines() if line.strip()[:1].isdigit()][:count]
 
 
 def measure(size: str, frames: int, chunk: int, work: Path, device: str) -> dict[str, Any]:

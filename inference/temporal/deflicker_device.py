@@ -22,10 +22,11 @@ VIEW = "sRGB - Texture"  # the local pass's encoding (as the numpy path's)
 
 def window_sizes(height: int, width: int) -> tuple[int, int]:
     """(targets per local-pass batch, targets per uploaded window) for a frame size:
-    8 and 32 at 2K, 2 and 8 at 4K (about 10 GB of GPU memory either way)."""
+    8 and 16 at 2K, 2 and 4 at 4K (the window's frames, their neighbours and the local pass's
+    working memory stay under about 8 GB)."""
     scale = max(1.0, height * width / (2048 * 1080))
     batch = max(1, int(DEFAULT_BATCH / scale))
-    return batch, max(batch, int(32 / scale))
+    return batch, max(batch, int(16 / scale))
 
 
 def _global_correction(frames: torch.Tensor, space: str, linear: str, numbers: list[int], radius: int,
@@ -38,21 +39,34 @@ def _global_correction(frames: torch.Tensor, space: str, linear: str, numbers: l
     return global_deflicker.fit_correction(numbers, np.array(means), np.array(stds), radius, "gain", strength)
 
 
+# Per kind of motion vectors: (layer, channels, signs) giving flow t -> t+1, then flow t -> t-1
+# (as inference.temporal.flow.flow_from_nuke_vectors / flow_from_blender_vectors read them).
+VECTOR_CHANNELS = {
+    "nuke": (("forward", ("u", "v"), (1.0, -1.0)), ("backward", ("u", "v"), (1.0, -1.0))),
+    "blender": (("*Vector", ("Z", "W"), (-1.0, 1.0)), ("*Vector", ("X", "Y"), (1.0, -1.0))),
+}
+
+
 def _plate_views(plates: Sequence[Image], guide_space: str, device) -> torch.Tensor:
-    beauty = to_device([p.beauty(alpha=False).as_float32() for p in plates], device)
+    beauty = to_device([p.beauty(alpha=False).pixels for p in plates], device)
     return colour_torch.convert(beauty, guide_space, VIEW).clamp(0, 1)
 
 
 def _flows(plates: Sequence[Image], plate_views: torch.Tensor, vectors: str) -> torch.Tensor:
-    """``(N-1, 2, 2, H, W)`` flow pairs between consecutive plates, on the plates' device."""
-    from .deflicker import vector_flows
-
+    """``(N-1, 2, 2, H, W)`` flow pairs (t -> t+1, t+1 -> t) between consecutive plates, on the
+    plates' device: the plates' own vectors uploaded as stored (half) and signed there, or DIS
+    optical flow of the plate views (on the CPU)."""
     if vectors == "dis":
         pairs = local_deflicker.neighbour_flows(to_host(plate_views))
-    else:
-        pairs = vector_flows(plates, vectors)
-    stacked = np.stack([np.stack(pair) for pair in pairs])  # (N-1, 2, H, W, 2)
-    return torch.from_numpy(stacked).to(plate_views.device).permute(0, 1, 4, 2, 3).contiguous()
+        stacked = np.stack([np.stack(pair) for pair in pairs])  # (N-1, 2, H, W, 2)
+        return torch.from_numpy(stacked).to(plate_views.device).permute(0, 1, 4, 2, 3).contiguous()
+    device = plate_views.device
+    flows = []
+    for layer, channels, signs in VECTOR_CHANNELS[vectors]:
+        raw = to_device([p.layer(layer, channels).pixels for p in plates], device)
+        flows.append(raw * torch.tensor(signs, device=device).view(1, 2, 1, 1))
+    forward, backward = flows
+    return torch.stack([forward[:-1], backward[1:]], 1)
 
 
 def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image], guide_space: str,
@@ -60,7 +74,8 @@ def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image],
                       radius: int = local_deflicker.DEFAULT_RADIUS, vectors: str = "dis",
                       grade_nk: str | None = None, window: int | None = None) -> torch.Tensor:
     """Deflicker ``(N, 3, H, W)`` frames in colourspace ``space`` (the targets and their handles)
-    guided by the ``plates`` (in ``guide_space``); returns the ``targets`` in ``space``, float32.
+    guided by the ``plates`` (in ``guide_space``); returns the ``targets`` in ``space``, in the
+    frames' dtype (computed in float32).
 
     As :func:`inference.temporal.deflicker.deflicker_frames`: ``global`` in scene-linear,
     ``local`` on the sRGB view, ``both`` one then the other. ``window`` overrides the targets
@@ -80,7 +95,7 @@ def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image],
         return x * gain[lo:hi] if gain is not None else x
 
     if mode == "global":
-        return torch.cat([colour_torch.convert(corrected(t, t + 1), linear, space) for t in targets])
+        return torch.cat([colour_torch.convert(corrected(t, t + 1), linear, space).to(frames.dtype) for t in targets])
     batch, size = window_sizes(*frames.shape[-2:])
     out = []
     for start in range(0, len(targets), window or size):
@@ -90,5 +105,6 @@ def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image],
         plate_views = _plate_views(plates[lo:hi], guide_space, frames.device)
         settled = deflicker_local_torch(views, plate_views, _flows(plates[lo:hi], plate_views, vectors),
                                         radius=radius, strength=strength, targets=[t - lo for t in part], batch=batch)
-        out.append(colour_torch.convert(settled, VIEW, space))
+        del views
+        out.append(colour_torch.convert(settled, VIEW, space).to(frames.dtype))
     return torch.cat(out)
