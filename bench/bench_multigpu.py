@@ -27,9 +27,9 @@ import numpy as np
 
 from inference.demo.plate import PLATE_COLOURSPACE
 from inference.image import read_image
+from inference.pipeline_bench import make_shot
 from inference.sequence import SequencePattern
 
-from .bench_pipeline import make_shot
 from .common import bench_parser, machine, merge_result
 
 

@@ -155,7 +155,7 @@ def restyle_tensors(model: RestyleModel, runner: TorchBackend, frames: list[tupl
     meta = model.meta
     device, n_keys = runner.device, len(model.key_frames)
     try:
-        rgb = colour_torch.convert(to_device([im.beauty(alpha=False).pixels for _, im in frames], device),
+        rgb = colour_torch.convert(to_device(map_frames(lambda item: item[1].beauty(alpha=False).pixels, frames), device),
                                    plate_space, meta["encoding"])
         planes = [smooth(rgb, smoothing_kernel(float(meta.get("input_smoothing", 0.0))).to(device))]
         if model.guides:

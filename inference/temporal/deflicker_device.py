@@ -14,6 +14,7 @@ import torch
 from .. import colour, colour_torch
 from ..image import Image
 from ..tensors import to_device, to_host
+from ..workers import map_frames
 from . import global_deflicker, local_deflicker
 from .local_deflicker_torch import DEFAULT_BATCH, deflicker_local_torch
 
@@ -47,26 +48,48 @@ VECTOR_CHANNELS = {
 }
 
 
-def _plate_views(plates: Sequence[Image], guide_space: str, device) -> torch.Tensor:
-    beauty = to_device([p.beauty(alpha=False).pixels for p in plates], device)
-    return colour_torch.convert(beauty, guide_space, VIEW).clamp(0, 1)
+class _Guides:
+    """The plates' sRGB views and flows on the device, each frame uploaded once (as stored, half)
+    and dropped once the windows have passed it: a window of targets reuses its neighbours'."""
 
+    def __init__(self, plates: Sequence[Image], guide_space: str, vectors: str, device):
+        self.plates, self.guide_space, self.vectors, self.device = plates, guide_space, vectors, device
+        self.views: dict[int, torch.Tensor] = {}
+        self.flows: dict[int, torch.Tensor] = {}  # frame -> (2 [t->t+1, t->t-1], 2, H, W), or pair k for DIS
 
-def _flows(plates: Sequence[Image], plate_views: torch.Tensor, vectors: str) -> torch.Tensor:
-    """``(N-1, 2, 2, H, W)`` flow pairs (t -> t+1, t+1 -> t) between consecutive plates, on the
-    plates' device: the plates' own vectors uploaded as stored (half) and signed there, or DIS
-    optical flow of the plate views (on the CPU)."""
-    if vectors == "dis":
-        pairs = local_deflicker.neighbour_flows(to_host(plate_views))
-        stacked = np.stack([np.stack(pair) for pair in pairs])  # (N-1, 2, H, W, 2)
-        return torch.from_numpy(stacked).to(plate_views.device).permute(0, 1, 4, 2, 3).contiguous()
-    device = plate_views.device
-    flows = []
-    for layer, channels, signs in VECTOR_CHANNELS[vectors]:
-        raw = to_device([p.layer(layer, channels).pixels for p in plates], device)
-        flows.append(raw * torch.tensor(signs, device=device).view(1, 2, 1, 1))
-    forward, backward = flows
-    return torch.stack([forward[:-1], backward[1:]], 1)
+    def _upload(self, frames: list[int]) -> None:
+        def layers(index: int) -> list[np.ndarray]:
+            plate = self.plates[index]
+            found = [plate.beauty(alpha=False).pixels]
+            if self.vectors != "dis":
+                found += [plate.layer(layer, channels).pixels for layer, channels, _ in VECTOR_CHANNELS[self.vectors]]
+            return found
+
+        found = map_frames(layers, frames)
+        beauty = to_device([f[0] for f in found], self.device)
+        views = colour_torch.convert(beauty, self.guide_space, VIEW).clamp(0, 1)
+        self.views.update(zip(frames, views))
+        if self.vectors != "dis":
+            signs = [torch.tensor(s, device=self.device).view(1, 2, 1, 1) for _, _, s in VECTOR_CHANNELS[self.vectors]]
+            directions = [to_device([f[1 + d] for f in found], self.device) * signs[d] for d in range(2)]
+            self.flows.update(zip(frames, torch.stack(directions, 1)))
+
+    def window(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Plate views ``(n, 3, H, W)`` and flow pairs ``(n - 1, 2, 2, H, W)`` of frames lo..hi-1."""
+        for cache in (self.views, self.flows):
+            for index in [i for i in cache if i < lo]:
+                del cache[index]
+        missing = [i for i in range(lo, hi) if i not in self.views]
+        if missing:
+            self._upload(missing)
+        views = torch.stack([self.views[i] for i in range(lo, hi)])
+        if self.vectors == "dis":
+            for k in [k for k in range(lo, hi - 1) if k not in self.flows]:
+                pair = local_deflicker.neighbour_flows(to_host(views[k - lo:k - lo + 2]))[0]
+                self.flows[k] = torch.from_numpy(np.stack(pair)).to(self.device).permute(0, 3, 1, 2)
+            return views, torch.stack([self.flows[k] for k in range(lo, hi - 1)])
+        pairs = [torch.stack([self.flows[k][0], self.flows[k + 1][1]]) for k in range(lo, hi - 1)]
+        return views, torch.stack(pairs)
 
 
 def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image], guide_space: str,
@@ -97,14 +120,14 @@ def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image],
     if mode == "global":
         return torch.cat([colour_torch.convert(corrected(t, t + 1), linear, space).to(frames.dtype) for t in targets])
     batch, size = window_sizes(*frames.shape[-2:])
+    guides = _Guides(plates, guide_space, vectors, frames.device)
     out = []
     for start in range(0, len(targets), window or size):
         part = targets[start:start + (window or size)]
         lo, hi = max(0, min(part) - radius), min(len(frames), max(part) + radius + 1)
         views = colour_torch.convert(corrected(lo, hi), linear, VIEW).clamp(0, 1)
-        plate_views = _plate_views(plates[lo:hi], guide_space, frames.device)
-        settled = deflicker_local_torch(views, plate_views, _flows(plates[lo:hi], plate_views, vectors),
-                                        radius=radius, strength=strength, targets=[t - lo for t in part], batch=batch)
+        plate_views, flows = guides.window(lo, hi)
+        settled = deflicker_local_torch(views, plate_views, flows, radius=radius, strength=strength, targets=[t - lo for t in part], batch=batch)
         del views
         out.append(colour_torch.convert(settled, VIEW, space).to(frames.dtype))
     return torch.cat(out)
