@@ -6,7 +6,8 @@ deflicker both with the plate's Nuke vectors, colour lock) as farm tasks run it,
 (a) one worker rendering all N frames with CUDA_VISIBLE_DEVICES=0; (b) G workers at once, worker i
 rendering the i-th contiguous part of the range (a farm chunk) with CUDA_VISIBLE_DEVICES=i, into one
 output as farm chunks do. Wall times include each process's start (imports, CUDA, model load), as
-a farm task pays them. Records fps of both, speed-up = fps_b / fps_a, each worker's start/end
+a farm task pays them; a first short task per GPU fills torch.compile's kernel cache beforehand,
+as a worker's first task does, so neither run pays compilation. Records fps of both, speed-up = fps_b / fps_a, each worker's start/end
 (seconds after the first start) and how long all G ran at once, and the largest difference
 between the chunked and the single-worker frames. Writes bench/results/multigpu.json.
 
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(scratch)
         print(f"[1/4] making a {args.size} shot of {args.frames} frames and training its look", flush=True)
         plate, model, reference = make_shot(work, args.frames, width, height)
+        for gpu in range(args.gpus):  # a worker's first task compiles the deflicker's fused kernels (cached after)
+            run_workers([(render_command(plate, model, reference, 1, 8, work / "warm" / f"w{gpu}.####.exr",
+                                         work / "warm_qc", args.device), str(gpu))], work / "logs_warm")
 
         print(f"[2/4] (a) one worker, frames 1-{args.frames}, CUDA_VISIBLE_DEVICES=0", flush=True)
         single_out = work / "single" / "out.####.exr"
