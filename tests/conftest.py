@@ -134,3 +134,21 @@ def deadline_info():
         return dict(pairs)
 
     return read
+
+
+@pytest.fixture
+def restyle_look(comp):
+    """``restyle_look(*buttons, key_frames="1001")``: a RestyleLook on the comp's plate and keys
+    (4 CPU training steps) with those buttons pressed in order (e.g. "sign_off", "train", "render")."""
+    def make(*buttons: str, key_frames: str = "1001"):
+        look = comp.nuke.createNode("RestyleLook")
+        look.setInput(0, comp.plate)
+        look.setInput(1, comp.keys)
+        look["key_frames"].setValue(key_frames)
+        look["steps"].setValue(4)
+        look["device"].setValue("cpu")
+        for button in buttons:
+            look[button].execute()
+        return look
+
+    return make

@@ -11,17 +11,10 @@ import numpy as np
 from inference.image import read_image
 
 
-def test_farm_render_makes_missing_frames_with_handles_and_refuses_a_changed_plate(comp, nuke_x):
+def test_farm_render_makes_missing_frames_with_handles_and_refuses_a_changed_plate(comp, restyle_look, nuke_x):
     nuke = comp.nuke
     # GIVEN a comp made in the GUI: plate -> Restyle (rendered) -> Deflicker (signed off) -> Write
-    look = nuke.createNode("RestyleLook")
-    look.setInput(0, comp.plate)
-    look.setInput(1, comp.keys)
-    look["key_frames"].setValue("1001")
-    look["steps"].setValue(4)
-    look["device"].setValue("cpu")
-    for button in ("sign_off", "train", "render"):
-        look[button].execute()
+    look = restyle_look("sign_off", "train", "render")
     assert look.node("show")["which"].value() == 1, look["status"].value()
     settle = nuke.createNode("RestyleDeflicker")
     settle.setInput(0, look)

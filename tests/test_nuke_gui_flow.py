@@ -11,16 +11,6 @@ import numpy as np
 from inference.image import read_image
 
 
-def restyle_node(comp, key_frames: str = "1001"):
-    node = comp.nuke.createNode("RestyleLook")
-    node.setInput(0, comp.plate)
-    node.setInput(1, comp.keys)
-    node["key_frames"].setValue(key_frames)
-    node["steps"].setValue(4)
-    node["device"].setValue("cpu")
-    return node
-
-
 def dialogs(nuke) -> list[str]:
     return [text for _kind, text, _mode in nuke._standin.state.dialogs]
 
@@ -29,9 +19,9 @@ def frame_file(pattern: str, frame: int) -> Path:
     return Path(pattern.replace("%04d", f"{frame:04d}"))
 
 
-def test_gui_flow_sign_off_train_render_switch_versions(comp):
+def test_gui_flow_sign_off_train_render_switch_versions(comp, restyle_look):
     nuke = comp.nuke
-    node = restyle_node(comp)
+    node = restyle_look()
     show = node.node("show")
 
     # GIVEN a fresh node THEN the plate shows with the warning, and rendering needs a sign-off
@@ -84,7 +74,7 @@ def test_gui_flow_sign_off_train_render_switch_versions(comp):
     assert node.node("result")["file"].value() == first_pattern and show["which"].value() == 1
 
     # AND a copy of the node with the same inputs and settings reuses those frames (no engine run)
-    twin = restyle_node(comp, "1001 1003")
+    twin = restyle_look(key_frames="1001 1003")
     for name in ("signoff", "model_file"):
         twin[name].setValue(node[name].value())
     job = Path(second_pattern).parent / "job.json"
@@ -108,11 +98,11 @@ def test_gui_flow_sign_off_train_render_switch_versions(comp):
     assert node.node("preview")["first"].value() == 1002
 
 
-def test_updated_painting_retrains_from_the_approved_look(comp):
+def test_updated_painting_retrains_from_the_approved_look(comp, restyle_look):
     from inference.image import Image, write_image
     from inference.restyle.model_file import load_model
 
-    node = restyle_node(comp)
+    node = restyle_look()
     node["sign_off"].execute()
     node["train"].execute()
     approved = node["model_file"].value()

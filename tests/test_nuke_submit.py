@@ -16,19 +16,12 @@ from inference.sequence import SequencePattern
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp, nuke_x, deadline_info):
+def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp, restyle_look, nuke_x, deadline_info):
     from nuke_plugin import jobs, node_io
 
     nuke = comp.nuke
     # GIVEN a trained, signed-off look (nothing rendered) feeding the comp's Write, the script saved
-    look = nuke.createNode("RestyleLook")
-    look.setInput(0, comp.plate)
-    look.setInput(1, comp.keys)
-    look["key_frames"].setValue("1001")
-    look["steps"].setValue(4)
-    look["device"].setValue("cpu")
-    for button in ("sign_off", "train"):
-        look[button].execute()
+    look = restyle_look("sign_off", "train")
     write = nuke.nodes.Write(file=str(comp.dir / "out" / "comp.####.exr"), channels="rgba", create_directories=True,
                              inputs=[look])
     nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
