@@ -7,7 +7,6 @@ failure names the file and frame.
 """
 from __future__ import annotations
 
-import os
 import uuid
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,11 +16,12 @@ from typing import Callable, Iterable, Iterator
 from .errors import MissingFramesError, OutputError, ResolutionMismatchError
 from .image import Image, read_image, write_image
 from .sequence import SequencePattern, format_frame_range
+from .workers import usable_cores
 
 
 def default_threads() -> int:
-    """Worker threads for file I/O: every core, at least two."""
-    return max(2, os.cpu_count() or 2)
+    """Worker threads for file I/O: every core this process may use, at least two."""
+    return usable_cores()
 
 
 def check_frames_exist(pattern: SequencePattern, frames: list[int]) -> None:

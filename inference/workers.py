@@ -14,9 +14,18 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def usable_cores() -> int:
+    """Cores this process may run on: the CPU affinity a farm worker was given (Deadline's CPU
+    affinity, OpenCue's cores, ``taskset``), else every core; at least two."""
+    try:
+        return max(2, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(2, os.cpu_count() or 2)
+
+
 @lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="restyle-frames")
+    return ThreadPoolExecutor(usable_cores(), thread_name_prefix="restyle-frames")
 
 
 def map_frames(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:

@@ -140,3 +140,18 @@ def test_host_memory_does_not_grow_with_the_shot(tmp_path):
     short, long = _peak_bytes(tmp_path, plate, model, frames[:200]), _peak_bytes(tmp_path, plate, model, frames)
     assert long <= 1.1 * short, (short, long)
     print(f"peak traced host memory: 200 frames {short} B, 2000 frames {long} B")
+
+
+def test_restyle_bench_measures_each_stage_and_the_render(tmp_path, capsys):
+    out = tmp_path / "pipeline.json"
+    args = ["bench", "--frames", "4", "--chunk", "2", "--device", "cpu", "--out", str(out), "--label", "ci"]
+    assert cli.main([*args, "--sizes", "96x64", "--progress", "none"]) == 0
+    run = json.loads(out.read_text())["runs"]["ci"]
+    size = run["sizes"]["96x64"]
+    assert set(size["stages_alone"]) >= {"read", "restyle", "deflicker", "colourlock", "write"}
+    assert size["stages_alone"]["hand_over"] == "HostFrames"  # onnxruntime on the CPU
+    full = size["end_to_end"]["restyle_deflicker_colourlock"]
+    assert full["frames"] == 4 and full["fps"] > 0 and {"read+restyle", "deflicker", "colourlock"} <= set(full["stage_seconds"])
+    assert run["device"] == "cpu" and run["machine"]["cpu_cores"] >= 1
+    assert cli.main([*args, "--sizes", "2048by1080"]) == 64
+    assert "not WIDTHxHEIGHT" in capsys.readouterr().err

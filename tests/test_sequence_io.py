@@ -78,3 +78,14 @@ def test_a_failed_write_cancels_the_queue_quietly(tmp_path, monkeypatch, caplog)
             writer.close()
     assert writer.written == [] or 1 not in writer.written
     assert not [r for r in caplog.records if r.name == "concurrent.futures"]   # no "exception calling callback"
+
+
+def test_io_threads_follow_the_cpu_affinity_a_farm_gives(monkeypatch):
+    """A farm worker pinned to 3 cores reads and writes with 3 threads, not one per core of the host."""
+    import os
+
+    from inference import sequence_io
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 5, 7}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert sequence_io.default_threads() == 3
