@@ -5,8 +5,10 @@ chunks; each chunk reads only the frames its stages need (the deflicker's and th
 handles around it), so the frames in memory are bounded by the chunk size, not the shot length,
 and a chunk's frames equal a whole-shot pass (every stage has finite temporal support). Looks
 restyled for one chunk's handles are kept for the next. Frames stay in the model's working
-encoding between stages and return to the output colourspace once; every frame is written
-atomically as its chunk finishes, so an interrupted render leaves only complete frames.
+encoding between stages and return to the output colourspace once; with the torch backend they
+also stay on its device (GPU) from the plate's upload to the output's download (``DeviceFrames``),
+otherwise they travel as numpy frames through OCIO's CPU processor (``HostFrames``). Every frame
+is written atomically as its chunk finishes, so an interrupted render leaves only complete frames.
 """
 from __future__ import annotations
 
