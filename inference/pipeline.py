@@ -130,33 +130,43 @@ class DeviceFrames:
 
 
 class _Looks:
-    """Restyled frames (working encoding) with their plate images, kept while later chunks need them."""
+    """Restyled frames (working encoding) with their plate images, kept while later chunks need them.
 
-    def __init__(self, model: RestyleModel, plate: SequencePattern, plate_space: str, backend: str, device: str,
-                 dtype: str, batch: int | None, tile: int | None, threads: int | None, log):
+    One reader decodes every frame the render needs, in order, ahead of the restyle, so the next
+    chunk's plates are being read while this chunk's later stages run (``close`` stops it).
+    """
+
+    def __init__(self, model: RestyleModel, plate: SequencePattern, needed: list[int], plate_space: str,
+                 backend: str, device: str, dtype: str, batch: int | None, tile: int | None, threads: int | None,
+                 log):
         self.model = model
         self.runner = select_backend(self.model, backend, device, dtype, log=log)
-        self.plate, self.plate_space, self.batch, self.tile, self.threads = plate, plate_space, batch, tile, threads
-        self.log = log
+        self.plate_space, self.batch, self.tile, self.log = plate_space, batch, tile, log
         on_device = isinstance(self.runner, TorchBackend) and not tile
         self.hand_over = DeviceFrames(self.runner.device) if on_device else HostFrames(resolve_device(device))
+        self.reader = read_sequence(plate, needed, check=check_colour_finite, threads=threads)
         self.frames: dict[int, tuple[Image, Any]] = {}
 
     def get(self, frames: list[int]) -> dict[int, tuple[Image, Any]]:
         for frame in [f for f in self.frames if f < frames[0]]:
             del self.frames[frame]
-        missing = [f for f in frames if f not in self.frames]
+        wanted = {f for f in frames if f not in self.frames}
         pending: list[tuple[int, Image]] = []
-        for item in read_sequence(self.plate, missing, check=check_colour_finite, threads=self.threads) if missing else ():
-            pending.append(item)
-            if len(pending) >= (self.batch or default_batch(*item[1].size)) or item[0] == missing[-1]:
-                size = self.batch or default_batch(*pending[0][1].size)
+        while wanted:
+            frame, image = next(self.reader)
+            pending.append((frame, image))
+            wanted.discard(frame)
+            size = self.batch or default_batch(*image.size)
+            if len(pending) >= size or not wanted:
                 looks = self.hand_over.looks(self.model, self.runner, pending, self.plate_space, self.tile, size,
                                              self.log)
-                for (frame, image), look in zip(pending, looks):
-                    self.frames[frame] = (image, look)
+                for (done, plate), look in zip(pending, looks):
+                    self.frames[done] = (plate, look)
                 pending = []
         return {f: self.frames[f] for f in frames}
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 def _settle(looks: dict[int, tuple[Image, Any]], keep: list[int], stage: DeflickerStage, plate_space: str,
@@ -186,6 +196,19 @@ class StageClock:
         return {stage: round(seconds, 3) for stage, seconds in self.seconds.items()}
 
 
+def _plan(frames: list[int], chunk: int, existing: SequencePattern | None, lock_handles: int, settle_handles: int,
+          present: set[int]) -> list[tuple[list[int], list[int], list[int], list[int]]]:
+    """Per chunk: its frames, those to write (not already in ``existing``), the frames the colour
+    lock fits over (with its handles) and the frames to restyle (with the deflicker's too)."""
+    plan = []
+    for start in range(0, len(frames), chunk):
+        part = frames[start:start + chunk]
+        todo = [f for f in part if not (existing and Path(existing.path(f)).is_file())]
+        locked = _span(part[0], part[-1], lock_handles, present) if todo else []
+        plan.append((part, todo, locked, _span(locked[0], locked[-1], settle_handles, present) if todo else []))
+    return plan
+
+
 def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out: SequencePattern, *,
                 deflicker: DeflickerStage | None = None, colourlock: ColourLockStage | None = None,
                 plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
@@ -210,46 +233,48 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                                              or colour.default_colourspace(plate.printf))
     out_space = colour.resolve_colourspace(
         out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
-    looks = _Looks(model, plate, plate_space, backend, device, dtype, batch, tile, threads, progress.note)
     target = LockTarget(colourlock.reference, colourlock.reference_colourspace, colourlock.swatches) if colourlock else None
     if colourlock:
         ensure_writable_folder(Path(colourlock.report))
-    lock_handles = smoothing_radius(colourlock.sigma) if colourlock else 0
-    settle_handles = deflicker.handles if deflicker else 0
-    present = set(plate.existing_frames())
+    chunks = _plan(frames, max(1, chunk), out if skip_existing else None, smoothing_radius(colourlock.sigma)
+                   if colourlock else 0, deflicker.handles if deflicker else 0, set(plate.existing_frames()))
+    needed = sorted({f for *_, span in chunks for f in span})
+    looks = _Looks(model, plate, needed, plate_space, backend, device, dtype, batch, tile, threads, progress.note)
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     qc, checked = [], []
     clock = StageClock()
-    with SequenceWriter(out, threads=threads) as writer:
-        for start in range(0, len(frames), max(1, chunk)):
-            part = frames[start:start + max(1, chunk)]
-            todo = [f for f in part if not (skip_existing and Path(out.path(f)).is_file())]
-            if not todo:
-                progress.advance(len(part), message="already rendered")
-                continue
-            locked_span = _span(part[0], part[-1], lock_handles, present)
-            with clock("read+restyle"):
-                chunk_looks = looks.get(_span(locked_span[0], locked_span[-1], settle_handles, present))
-            if target:
-                target.check_size(chunk_looks[part[0]][0].size, plate.path(part[0]))
-            with clock("deflicker"):
-                working = (_settle(chunk_looks, locked_span, deflicker, plate_space, looks.hand_over) if deflicker
-                           else {f: chunk_looks[f][1] for f in locked_span})
-            result = [working[f] for f in part]
-            if colourlock:
-                with clock("colourlock"):
-                    transforms = fit_transforms(working, target, colourlock.method, colourlock.sigma, colourlock.lut)
-                    result = looks.hand_over.lock(result, [transforms[f] for f in part], target.swatches)
-                    qc.append(qc_entries([working[f] for f in part], result, target))
-                checked.extend(part)
-            with clock("output"):
-                rgb = looks.hand_over.output([x for f, x in zip(part, result) if f in todo], out_space)
-                finished = map_frames(lambda item: chunk_looks[item[0]][0].with_rgb(item[1], stamp), zip(todo, rgb))
-                for frame, image in zip(todo, finished):
-                    writer.write(frame, image)
-            progress.advance(len(part))
-        with clock("write (wait)"):
-            writer.close()
+    try:
+        with SequenceWriter(out, threads=threads) as writer:
+            for part, todo, locked_span, span in chunks:
+                if not todo:
+                    progress.advance(len(part), message="already rendered")
+                    continue
+                with clock("read+restyle"):
+                    chunk_looks = looks.get(span)
+                if target:
+                    target.check_size(chunk_looks[part[0]][0].size, plate.path(part[0]))
+                with clock("deflicker"):
+                    working = (_settle(chunk_looks, locked_span, deflicker, plate_space, looks.hand_over) if deflicker
+                               else {f: chunk_looks[f][1] for f in locked_span})
+                result = [working[f] for f in part]
+                if colourlock:
+                    with clock("colourlock"):
+                        transforms = fit_transforms(working, target, colourlock.method, colourlock.sigma,
+                                                    colourlock.lut)
+                        result = looks.hand_over.lock(result, [transforms[f] for f in part], target.swatches)
+                        qc.append(qc_entries([working[f] for f in part], result, target))
+                    checked.extend(part)
+                with clock("output"):
+                    rgb = looks.hand_over.output([x for f, x in zip(part, result) if f in todo], out_space)
+                    finished = map_frames(lambda item: chunk_looks[item[0]][0].with_rgb(item[1], stamp),
+                                          zip(todo, rgb))
+                    for frame, image in zip(todo, finished):
+                        writer.write(frame, image)
+                progress.advance(len(part))
+            with clock("write (wait)"):
+                writer.close()
+    finally:
+        looks.close()
     summary: dict[str, Any] = {"frames": sorted(writer.written), "stages": clock.summary()}
     if colourlock and qc:
         summary["report"] = qc_report(plate.printf, colourlock.reference, checked, colourlock.method, colourlock.sigma,

@@ -33,6 +33,13 @@ def check_frames_exist(pattern: SequencePattern, frames: list[int]) -> None:
             f"{format_frame_range(missing)} (first expected file: {pattern.path(missing[0])})")
 
 
+def _read_checked(path: str, check: Callable[[Image], None] | None) -> Image:
+    image = read_image(path)
+    if check:
+        check(image)
+    return image
+
+
 def read_sequence(pattern: SequencePattern, frames: list[int], *,
                   check: Callable[[Image], None] | None = None,
                   threads: int | None = None, prefetch: int | None = None
@@ -40,7 +47,8 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
     """Yield ``(frame, image)`` in order, decoding ahead on a thread pool.
 
     Args:
-        check: called on each image (e.g. ``lambda im: im.check_finite(...)``); may raise.
+        check: called on each image on the reading thread (e.g. ``lambda im: im.check_finite(...)``);
+            may raise, which surfaces when that frame's turn comes.
         prefetch: frames decoded ahead of the consumer (bounds memory); default 2 x threads.
 
     Raises:
@@ -56,7 +64,7 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
         todo = iter(frames)
         try:
             for frame in todo:
-                pending.append((frame, pool.submit(read_image, pattern.path(frame))))
+                pending.append((frame, pool.submit(_read_checked, pattern.path(frame), check)))
                 if len(pending) >= prefetch:
                     break
             while pending:
@@ -68,11 +76,9 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
                         f"{image.source} (frame {frame}) is {image.size[0]}x{image.size[1]} but "
                         f"frame {frames[0]} is {first_size[0]}x{first_size[1]}; every frame of a "
                         "sequence must have one size")
-                if check:
-                    check(image)
                 next_frame = next(todo, None)
                 if next_frame is not None:
-                    pending.append((next_frame, pool.submit(read_image, pattern.path(next_frame))))
+                    pending.append((next_frame, pool.submit(_read_checked, pattern.path(next_frame), check)))
                 yield frame, image
         finally:
             for _, future in pending:
