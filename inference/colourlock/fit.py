@@ -135,7 +135,27 @@ def _sqrtm_psd(a: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
 
-def fit_mkl(src, ref, src_mask=None, ref_mask=None, eps: float = 1e-6,
+MKL_EPS = 1e-6  # added to the covariances' diagonal: flat (one-colour) frames stay invertible
+
+
+def _gaussian(px: np.ndarray, eps: float = MKL_EPS) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (``np.cov``'s, + ``eps`` I) of ``(N, 3)`` samples, as matrix products:
+    numpy's reductions down the rows of an ``(N, 3)`` array are several times slower."""
+    n = len(px)
+    mean = np.ones(n) @ px / n
+    centred = px - mean
+    return mean, centred.T @ centred / max(1, n - 1) + eps * np.eye(3)
+
+
+def _mkl(source: tuple[np.ndarray, np.ndarray], target: tuple[np.ndarray, np.ndarray]) -> Affine:
+    (mu_s, cs), (mu_r, cr) = source, target
+    cs_half = _sqrtm_psd(cs)
+    cs_half_inv = np.linalg.inv(cs_half)
+    t = cs_half_inv @ _sqrtm_psd(cs_half @ cr @ cs_half) @ cs_half_inv
+    return Affine(t, mu_r - t @ mu_s)
+
+
+def fit_mkl(src, ref, src_mask=None, ref_mask=None, eps: float = MKL_EPS,
             max_samples: int | None = DEFAULT_MAX_SAMPLES) -> Affine:
     """Monge-Kantorovich linear colour transfer (Pitie & Kokaram 2007).
 
@@ -143,15 +163,8 @@ def fit_mkl(src, ref, src_mask=None, ref_mask=None, eps: float = 1e-6,
     ``T = Cs^-1/2 (Cs^1/2 Cr Cs^1/2)^1/2 Cs^-1/2`` maps the Gaussian fitted to the frame's
     colours onto the reference's with the least mean squared displacement.
     """
-    s = _pixels(src, src_mask, max_samples)
-    r = _pixels(ref, ref_mask, max_samples, seed=1)
-    mu_s, mu_r = s.mean(0), r.mean(0)
-    cs = np.cov(s, rowvar=False) + eps * np.eye(3)
-    cr = np.cov(r, rowvar=False) + eps * np.eye(3)
-    cs_half = _sqrtm_psd(cs)
-    cs_half_inv = np.linalg.inv(cs_half)
-    t = cs_half_inv @ _sqrtm_psd(cs_half @ cr @ cs_half) @ cs_half_inv
-    return Affine(t, mu_r - t @ mu_s)
+    return _mkl(_gaussian(_pixels(src, src_mask, max_samples), eps),
+                _gaussian(_pixels(ref, ref_mask, max_samples, seed=1), eps))
 
 
 def fit_transform(src, ref, method: str = "mkl", **kwargs) -> Affine:
@@ -283,8 +296,13 @@ def smooth_affines(affines: Sequence[Affine], sigma: float, radius: int | None =
 def fit_sequence(frames: Sequence[np.ndarray], reference: np.ndarray, method: str = "mkl",
                  sigma: float = 2.0, frame_numbers: Sequence[int] | None = None,
                  **kwargs) -> list[Affine]:
-    """Fit each frame toward ``reference`` and smooth the transforms over time."""
-    per_frame = [fit_transform(f, reference, method, **kwargs) for f in frames]
+    """Fit each frame toward ``reference`` and smooth the transforms over time (for ``mkl``
+    without options, the reference's Gaussian is fitted once for the sequence)."""
+    if method == "mkl" and not kwargs:
+        target = _gaussian(_pixels(reference, seed=1))
+        per_frame = [_mkl(_gaussian(_pixels(f)), target) for f in frames]
+    else:
+        per_frame = [fit_transform(f, reference, method, **kwargs) for f in frames]
     return smooth_affines(per_frame, sigma, frames=frame_numbers)
 
 
