@@ -32,12 +32,14 @@ def window_sizes(height: int, width: int) -> tuple[int, int]:
 
 def _global_correction(frames: torch.Tensor, space: str, linear: str, numbers: list[int], radius: int,
                        strength: float) -> global_deflicker.Correction:
-    means, stds = [], []
+    """:func:`global_deflicker.correct_frames`'s statistics (scene-linear mean and spread per
+    channel) computed on the device, one download for the chunk."""
+    stats = []
     for frame in frames:  # one at a time: no second copy of the chunk in float32
         flat = colour_torch.convert(frame, space, linear).reshape(3, -1).double()
-        means.append(flat.mean(1).cpu().numpy())
-        stds.append(flat.std(1, unbiased=False).cpu().numpy())
-    return global_deflicker.fit_correction(numbers, np.array(means), np.array(stds), radius, "gain", strength)
+        stats.append(torch.stack([flat.mean(1), flat.std(1, unbiased=False)]))
+    means, stds = torch.stack(stats).cpu().numpy().transpose(1, 0, 2)
+    return global_deflicker.fit_correction(numbers, means, stds, radius, "gain", strength)
 
 
 # Per kind of motion vectors: (layer, channels, signs) giving flow t -> t+1, then flow t -> t-1
@@ -49,8 +51,9 @@ VECTOR_CHANNELS = {
 
 
 class _Guides:
-    """The plates' sRGB views and flows on the device, each frame uploaded once (as stored, half)
-    and dropped once the windows have passed it: a window of targets reuses its neighbours'."""
+    """The plates' sRGB views and flows on the device (float32), each frame uploaded once as
+    stored (half) and dropped once the windows have passed it: a window of targets reuses its
+    neighbours'."""
 
     def __init__(self, plates: Sequence[Image], guide_space: str, vectors: str, device):
         self.plates, self.guide_space, self.vectors, self.device = plates, guide_space, vectors, device
