@@ -3,20 +3,25 @@
 Generates a shot (``bench_pipeline.make_shot``: procedural half-EXR plate with Nuke vectors, a look
 trained for a few steps, a reference frame), then times the full ``restyle render`` chain (restyle,
 deflicker both with the plate's Nuke vectors, colour lock) as farm tasks run it, one process each:
-(a) one worker rendering all N frames with CUDA_VISIBLE_DEVICES=0; (b) G workers at once, worker i
-rendering the i-th contiguous part of the range (a farm chunk) with CUDA_VISIBLE_DEVICES=i, into one
-output as farm chunks do. Wall times include each process's start (imports, CUDA, model load), as
-a farm task pays them; a first short task per GPU fills torch.compile's kernel cache beforehand,
-as a worker's first task does, so neither run pays compilation. Records fps of both, speed-up = fps_b / fps_a, each worker's start/end
-(seconds after the first start) and how long all G ran at once, and the largest difference
-between the chunked and the single-worker frames. Writes bench/results/multigpu.json.
+``single``: one worker rendering all N frames with CUDA_VISIBLE_DEVICES=0 and every core;
+``single_pinned``: the same on worker 0's share of the cores (how host-bound the chain is);
+``chunked``: G workers at once, worker i rendering the i-th contiguous part of the range (a farm
+chunk) with CUDA_VISIBLE_DEVICES=i, into one output as farm chunks do; ``chunked_pinned``: the
+same with each worker on its own share of the cores, as a farm runs one worker per GPU; with
+``--no-compile-check`` also single and chunked with RESTYLE_TORCH_COMPILE=0 (eager kernels).
+A first short task per GPU fills torch.compile's kernel cache beforehand, as a worker's first task
+does. Records fps over the wall time (process starts included: imports, CUDA, model load, as a farm
+task pays them) and over the render alone (``render_fps``, from each render's own time), each
+worker's start/end, how long all G ran at once, the speed-ups over the single worker and the
+largest difference between the chunked and the single-worker frames. Writes bench/results/multigpu.json.
 
-    python -m bench.bench_multigpu --label h100x2 [--size 2048x1080] [--frames 96] [--gpus 2]
+    python -m bench.bench_multigpu --label h100x2 [--size 2048x1080] [--frames 96] [--gpus 2] [--no-compile-check]
     python -m bench.bench_multigpu --label smoke --device cpu --size 256x144 --frames 8   (a CPU smoke test)
 """
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -43,38 +48,58 @@ def render_command(plate: SequencePattern, model: str, reference: str, first: in
             "--device", device, "--progress", "none"]
 
 
-def run_workers(commands: list[tuple[list[str], str]], logs: Path) -> list[dict]:
-    """Start every (command, CUDA_VISIBLE_DEVICES) at once, wait for all; each one's start/end (epoch s)."""
+RENDERED = re.compile(r"wrote (\d+) frame\(s\) to .* in ([\d.]+) s")
+
+
+def core_shares(count: int) -> list[set[int]]:
+    """This process's CPUs in ``count`` contiguous shares: worker i's cores when pinned, as a farm
+    worker per GPU is given its part of the host (Deadline's CPU affinity per worker)."""
+    cores = sorted(os.sched_getaffinity(0))
+    return [set(int(c) for c in share) for share in np.array_split(cores, count)]
+
+
+def run_workers(commands: list[tuple[list[str], str, set[int] | None]], logs: Path,
+                env: dict[str, str] | None = None) -> list[dict]:
+    """Start every (command, CUDA_VISIBLE_DEVICES, cores or None) at once, wait for all; each one's
+    start/end (epoch s) and the render's own seconds (from its log: the process start excluded)."""
     logs.mkdir(parents=True, exist_ok=True)
     running = []
-    for i, (command, gpu) in enumerate(commands):
+    for i, (command, gpu, cores) in enumerate(commands):
         log = open(logs / f"worker{i}.log", "w")
-        env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu)
-        running.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log, time.time(),
-                        command, gpu))
+        pin = (lambda share=cores: os.sched_setaffinity(0, share)) if cores else None
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin,
+                                   env={**os.environ, **(env or {}), "CUDA_VISIBLE_DEVICES": gpu})
+        running.append((process, log, time.time(), command, gpu, cores))
     workers = []
-    for i, (process, log, start, command, gpu) in enumerate(running):
+    for i, (process, log, start, command, gpu, cores) in enumerate(running):
         code = process.wait()
         end = time.time()
         log.close()
+        text = (logs / f"worker{i}.log").read_text()
         if code != 0:
-            tail = (logs / f"worker{i}.log").read_text().splitlines()[-15:]
-            sys.exit(f"worker {i} (CUDA_VISIBLE_DEVICES={gpu}) failed with exit {code}:\n" + "\n".join(tail))
-        frames = command[command.index("--frames") + 1]
-        workers.append({"cuda_visible_devices": gpu, "frames": frames, "start": start, "end": end})
+            sys.exit(f"worker {i} (CUDA_VISIBLE_DEVICES={gpu}) failed with exit {code}:\n"
+                     + "\n".join(text.splitlines()[-15:]))
+        rendered = RENDERED.search(text)
+        workers.append({"cuda_visible_devices": gpu, "frames": command[command.index("--frames") + 1],
+                        "cores": len(cores) if cores else len(os.sched_getaffinity(0)), "start": start, "end": end,
+                        "render_s": float(rendered.group(2)) if rendered else None})
     return workers
 
 
 def timing(workers: list[dict], frames: int) -> dict:
-    """fps over the wall time from the first start to the last end; per worker start/end relative to
-    the first start; ``all_running_s``: how long every worker ran at the same time (overlap proof)."""
+    """fps over the wall time from the first start to the last end (``fps``, process starts included,
+    as a farm task pays them) and over the longest render alone (``render_fps``); per worker
+    start/end relative to the first start; ``all_running_s``: how long every worker ran at the
+    same time (overlap proof)."""
     t0 = min(w["start"] for w in workers)
     wall = max(w["end"] for w in workers) - t0
+    render = max((w["render_s"] or 0.0) for w in workers)
     return {"frames": frames, "wall_s": round(wall, 2), "fps": round(frames / wall, 3),
+            "render_fps": round(frames / render, 3) if render else None,
             "all_running_s": round(min(w["end"] for w in workers) - max(w["start"] for w in workers), 2),
-            "workers": [{"cuda_visible_devices": w["cuda_visible_devices"], "frames": w["frames"],
+            "workers": [{"cuda_visible_devices": w["cuda_visible_devices"], "frames": w["frames"], "cores": w["cores"],
                          "start_s": round(w["start"] - t0, 2), "end_s": round(w["end"] - t0, 2),
-                         "wall_s": round(w["end"] - w["start"], 2)} for w in workers]}
+                         "wall_s": round(w["end"] - w["start"], 2), "render_s": w["render_s"]} for w in workers]}
 
 
 def parts(frames: int, count: int) -> list[tuple[int, int]]:
@@ -83,13 +108,20 @@ def parts(frames: int, count: int) -> list[tuple[int, int]]:
     return [(int(a) + 1, int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
+def max_difference(a: SequencePattern, b: SequencePattern, frames: int) -> float:
+    return max(float(np.abs(read_image(a.path(f)).as_float32() - read_image(b.path(f)).as_float32()).max())
+               for f in range(1, frames + 1))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = bench_parser(__doc__, data=False)
     parser.add_argument("--size", default="2048x1080", help="plate resolution WxH (default 2048x1080)")
     parser.add_argument("--frames", type=int, default=96, help="frames in the shot (default 96)")
-    parser.add_argument("--gpus", type=int, default=2, help="workers (GPUs) in run (b) (default 2)")
+    parser.add_argument("--gpus", type=int, default=2, help="workers (GPUs) in the chunked runs (default 2)")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
                         help="cuda (default); cpu for a smoke test, where CUDA_VISIBLE_DEVICES does nothing")
+    parser.add_argument("--no-compile-check", action="store_true",
+                        help="also render single and chunked with RESTYLE_TORCH_COMPILE=0 and compare them")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     if args.device == "cuda":
@@ -97,42 +129,58 @@ def main(argv: list[str] | None = None) -> None:
 
         if torch.cuda.device_count() < args.gpus:
             sys.exit(f"--gpus {args.gpus} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    shares = core_shares(args.gpus)
+    chunks = parts(args.frames, args.gpus)
     with tempfile.TemporaryDirectory(prefix="restyle_multigpu_") as scratch:
         work = Path(scratch)
-        print(f"[1/4] making a {args.size} shot of {args.frames} frames and training its look", flush=True)
+        print(f"making a {args.size} shot of {args.frames} frames and training its look", flush=True)
         plate, model, reference = make_shot(work, args.frames, width, height)
+
+        def single(name: str, cores: set[int] | None = None, env: dict[str, str] | None = None) -> dict:
+            out = work / name / "out.####.exr"
+            result = timing(run_workers([(render_command(plate, model, reference, 1, args.frames, out, work / f"{name}_qc",
+                                                         args.device), "0", cores)], work / f"logs_{name}", env),
+                            args.frames)
+            print(f"  {name}: one worker, {result['fps']} fps ({result['render_fps']} rendering)", flush=True)
+            return {**result, "output": SequencePattern.parse(str(out))}
+
+        def chunked(name: str, pinned: bool, env: dict[str, str] | None = None) -> dict:
+            out = work / name / "out.####.exr"
+            commands = [(render_command(plate, model, reference, first, last, out, work / f"{name}_qc" / f"chunk.{first}",
+                                        args.device), str(i), shares[i] if pinned else None)
+                        for i, (first, last) in enumerate(chunks)]
+            result = timing(run_workers(commands, work / f"logs_{name}", env), args.frames)
+            print(f"  {name}: {len(chunks)} workers, {result['fps']} fps ({result['render_fps']} rendering), "
+                  f"all running together {result['all_running_s']} s", flush=True)
+            return {**result, "output": SequencePattern.parse(str(out)), "command_worker0": shlex.join(commands[0][0][1:])}
+
         for gpu in range(args.gpus):  # a worker's first task compiles the deflicker's fused kernels (cached after)
             run_workers([(render_command(plate, model, reference, 1, 8, work / "warm" / f"w{gpu}.####.exr",
-                                         work / "warm_qc", args.device), str(gpu))], work / "logs_warm")
-
-        print(f"[2/4] (a) one worker, frames 1-{args.frames}, CUDA_VISIBLE_DEVICES=0", flush=True)
-        single_out = work / "single" / "out.####.exr"
-        single = timing(run_workers([(render_command(plate, model, reference, 1, args.frames, single_out,
-                                                     work / "single_qc", args.device), "0")], work / "logs_a"),
-                        args.frames)
-        print(f"      {single['fps']} fps, {single['wall_s']} s", flush=True)
-
-        chunks = parts(args.frames, args.gpus)
-        print(f"[3/4] (b) {len(chunks)} workers at once, chunks {chunks}", flush=True)
-        multi_out = work / "multi" / "out.####.exr"
-        commands = [(render_command(plate, model, reference, first, last, multi_out,
-                                    work / "multi_qc" / f"chunk.{first}", args.device), str(i))
-                    for i, (first, last) in enumerate(chunks)]
-        multi = timing(run_workers(commands, work / "logs_b"), args.frames)
-        print(f"      {multi['fps']} fps, {multi['wall_s']} s; all running together for {multi['all_running_s']} s",
-              flush=True)
-
-        print("[4/4] comparing the chunked frames with the single worker's", flush=True)
-        a, b = SequencePattern.parse(str(single_out)), SequencePattern.parse(str(multi_out))
-        diff = max(float(np.abs(read_image(a.path(f)).as_float32() - read_image(b.path(f)).as_float32()).max())
-                   for f in range(1, args.frames + 1))
-    speedup = round(multi["fps"] / single["fps"], 3)
+                                         work / "warm_qc", args.device), str(gpu), None)], work / "logs_warm")
+        runs = {"single": single("single"), "single_pinned": single("single_pinned", shares[0]),
+                "chunked": chunked("chunked", pinned=False), "chunked_pinned": chunked("chunked_pinned", pinned=True)}
+        if args.no_compile_check:
+            eager = {"RESTYLE_TORCH_COMPILE": "0"}
+            runs["single_eager"] = single("single_eager", env=eager)
+            runs["chunked_eager"] = chunked("chunked_eager", pinned=True, env=eager)
+        baseline = {"chunked": "single", "chunked_pinned": "single", "chunked_eager": "single_eager"}
+        for name, base in baseline.items():
+            if name in runs:
+                run, one = runs[name], runs[base]
+                run["vs"] = base
+                run["speedup"] = round(run["fps"] / one["fps"], 3)
+                run["speedup_rendering"] = round(run["render_fps"] / one["render_fps"], 3) if run["render_fps"] else None
+                run["max_abs_diff_vs_single"] = max_difference(run["output"], one["output"], args.frames)
+                print(f"  {name} vs {base}: speed-up {run['speedup']} ({run['speedup_rendering']} rendering), "
+                      f"max diff {run['max_abs_diff_vs_single']:.2e}", flush=True)
+    for run in runs.values():
+        run.pop("output")
+    best = max(("chunked", "chunked_pinned"), key=lambda n: runs[n]["speedup"])
     record = {"machine": machine(), "device": args.device, "resolution": [width, height], "gpus": len(chunks),
               "chain": "restyle + deflicker both (radius 4, Nuke vectors) + colour lock; restyle render defaults",
-              "command_worker0_b": shlex.join(commands[0][0][1:]),
-              "single": single, "multi": multi, "speedup": speedup,
-              "efficiency": round(speedup / len(chunks), 3), "max_abs_diff_chunked_vs_single": diff}
-    print(f"speed-up {speedup} on {len(chunks)} workers; chunked vs single max diff {diff:.2e}", flush=True)
+              "cores_per_pinned_worker": [len(c) for c in shares], "runs": runs, "best": best,
+              "speedup": runs[best]["speedup"], "efficiency": round(runs[best]["speedup"] / len(chunks), 3)}
+    print(f"speed-up {record['speedup']} ({best}) on {len(chunks)} workers", flush=True)
     print(f"wrote {merge_result('multigpu', args.label, record)}")
 
 

@@ -68,7 +68,7 @@ def train_and_run(plate: SequencePattern, key: str, frames: list[int], work: Pat
                   ) -> tuple[dict[int, np.ndarray], float]:
     start = time.perf_counter()
     model = train(plate, {KEY: key}, work / f"{name}.onnx", settings=settings, plate_space=SRGB, init=init,
-                  repass=repass, progress_mode="none").model
+                  repass=repass, frames=frames, progress_mode="none").model
     seconds = time.perf_counter() - start
     out = SequencePattern.parse(str(work / name / f"{name}.####.exr"))
     restyle_frames(str(model), plate, frames, out, plate_space=SRGB, out_space=SRGB, progress_mode="none")
@@ -150,11 +150,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="comma list of input smoothing sigmas to compare (the first is the reported default)")
     parser.add_argument("--adversarial", type=float, default=TrainSettings.adversarial,
                         help="weight of the patch discriminator loss (0 = off)")
+    parser.add_argument("--stability", type=float, default=TrainSettings.stability,
+                        help="flicker target of training (E_warp ratio to the plate; 0 = no temporal loss)")
     args = parser.parse_args(argv)
     sweep = {}
     for i, sigma in enumerate(float(v) for v in args.smoothing.split(",")):
         settings = TrainSettings(steps=args.steps, plateau=False, device=args.device, seed=0, input_smoothing=sigma,
-                                 adversarial=args.adversarial)
+                                 adversarial=args.adversarial, stability=args.stability)
         results = {}
         with tempfile.TemporaryDirectory(prefix="restyle_quality_") as work:
             for name in args.sequences.split(","):

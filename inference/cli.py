@@ -116,6 +116,12 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                "= colour when the grade explains the new keyframe"}),
             (("--device",), "device", {"choices": list(DEVICES), "help": "where to train (default auto: CUDA if present)"}),
             (("--seed",), "seed", {"type": int, "help": "random seed; same inputs + seed on the same kind of device give the same model (default 0)"}),
+            (("--stability",), "stability", {"metavar": "R", "type": float,
+                                             "help": "flicker target: consecutive plate frames of --frames teach the network to "
+                                                     "move with the plate, as much as it takes to keep the output's change "
+                                                     "between frames within R times the plate's own (render noise and grain then "
+                                                     "do not become crawling brushwork); lower = steadier, less detailed; "
+                                                     "0 = off (default 1.2)"}),
         ],
         "required": ["plate", "frames", "keys", "out"],
     },
@@ -427,9 +433,10 @@ def run_train(job: dict[str, Any], progress: str) -> int:
 
     defaults = TrainSettings()
     settings = TrainSettings(**{k: job.get(k, getattr(defaults, k)) for k in
-                                ("steps", "seconds", "plateau", "seed", "device", "checkpoint_every")})
+                                ("steps", "seconds", "plateau", "seed", "device", "checkpoint_every", "stability")})
     keys = {int(frame): path for frame, path in job["keys"].items()}
     train(SequencePattern.parse(job["plate"]), keys, job["out"], settings=settings, guides=job.get("guides"),
+          frames=parse_frame_range(job["frames"]),
           plate_space=job.get("plate_colourspace"), key_space=job.get("key_colourspace"),
           working=job.get("working_colourspace", WORKING_ENCODING), resume=job.get("resume", False), init=job.get("init"),
           repass=job.get("repass", "auto"), progress_mode=progress)
@@ -468,7 +475,9 @@ def run_render(job: dict[str, Any], progress: str) -> int:
         backend=job.get("backend", "auto"), device=job.get("device", "auto"), dtype=job.get("dtype", "auto"),
         batch=job.get("batch"), tile=job.get("tile"), chunk=job.get("chunk", 32),
         skip_existing=job.get("skip_existing", False), threads=job.get("threads"), progress_mode=progress)
-    print(f"wrote {len(summary['frames'])} frame(s) to {SequencePattern.parse(job['out'])}")
+    written, seconds = len(summary["frames"]), summary["seconds"]
+    print(f"wrote {written} frame(s) to {SequencePattern.parse(job['out'])} in {seconds:.1f} s "
+          f"({written / max(seconds, 1e-9):.2f} frames/s)")
     if colourlock and "report" in summary and not summary["report"]["passed"]:
         failed = [e["name"] for e in summary["report"]["swatches"] if not e["passed"]]
         print(f"QC FAIL: {', '.join(failed)}; report in {job['report']}")

@@ -64,6 +64,7 @@ SCHEMA: dict[str, Any] = {
         "steps": {"type": "integer", "minimum": 1},
         "seconds": {"type": "number", "exclusiveMinimum": 0},
         "plateau": {"type": "boolean"},
+        "stability": {"type": "number", "minimum": 0},
         "resume": {"type": "boolean"},
         "init": _PATH,
         "repass": {"enum": ["auto", "colour", "full"]},

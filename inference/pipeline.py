@@ -220,11 +220,13 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     ``skip_existing`` keeps frames already in ``out`` (resuming a killed render: writes are
     atomic, so every frame there is complete) and computes only chunks with missing frames; a
     chunk's frames do not depend on which of them are missing, so a resumed shot equals an
-    uninterrupted one. Returns a summary: frames written, wall seconds per stage (``stages``:
+    uninterrupted one. Returns a summary: frames written, wall seconds of the whole render
+    (``seconds``, from loading the model to the last write) and per stage (``stages``:
     read + restyle, deflicker, colour lock, output conversion, waiting for writes) and, with
     ``colourlock``, its QC report (also written as JSON/HTML into ``colourlock.report``; it
     covers the chunks computed).
     """
+    started = time.perf_counter()
     frames = sorted(set(frames))
     progress = Progress("render", len(frames), progress_mode)
     check_frames_exist(plate, frames)
@@ -275,7 +277,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 writer.close()
     finally:
         looks.close()
-    summary: dict[str, Any] = {"frames": sorted(writer.written), "stages": clock.summary()}
+    summary: dict[str, Any] = {"frames": sorted(writer.written), "seconds": round(time.perf_counter() - started, 3),
+                               "stages": clock.summary()}
     if colourlock and qc:
         summary["report"] = qc_report(plate.printf, colourlock.reference, checked, colourlock.method, colourlock.sigma,
                                       colourlock.lut, qc, check_only=False)

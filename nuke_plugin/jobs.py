@@ -33,11 +33,13 @@ def train(node: Any, feedback: Feedback) -> str:
     """Train (or reuse) the look for the current keyframes; sets 'model_file'; returns its path."""
     keys = signoff.key_frames(node)
     plate_spec, keys_spec = RESTYLE.inputs
-    feedback.step("rendering plate and keys at frames {}".format(node_io.ranges_text(keys)))
-    plate = node_io.render_input(node, plate_spec, keys)
+    plate_frames = _with_next_frames(keys, *node_io.frame_range(node))
+    feedback.step("rendering plate at frames {} and keys at {}".format(node_io.ranges_text(plate_frames),
+                                                                       node_io.ranges_text(keys)))
+    plate = node_io.render_input(node, plate_spec, plate_frames)
     painted = node_io.render_input(node, keys_spec, keys)
-    hashes = {spec.name: signoff.hash_frames(node, spec, pattern, keys, feedback)
-              for spec, pattern in ((plate_spec, plate), (keys_spec, painted))}
+    hashes = {spec.name: signoff.hash_frames(node, spec, pattern, frames, feedback)
+              for spec, pattern, frames in ((plate_spec, plate, plate_frames), (keys_spec, painted, keys))}
     fields = params(node, RESTYLE.train_params)
     approved = _approved_model(node, keys)
     if approved:
@@ -47,12 +49,18 @@ def train(node: Any, feedback: Feedback) -> str:
     folder = os.path.join(node_io.cache_root(node), "models", cache.key("train", hashes, {}, fields))
     model = os.path.join(folder, "look.onnx")
     if not os.path.isfile(model):
-        manifest = dict(fields, version=1, stage="train", plate=plate, frames=node_io.ranges_text(keys),
+        manifest = dict(fields, version=1, stage="train", plate=plate, frames=node_io.ranges_text(plate_frames),
                         keys={str(f): cache.frame_path(painted, f) for f in keys}, out=model)
         feedback.step("training on keyframes {}".format(node_io.ranges_text(keys)))
         engine.run("train", cache.write_manifest(folder, "job.json", manifest), feedback.event, feedback.cancelled)
     node["model_file"].setValue(model)
     return model
+
+
+def _with_next_frames(keys: List[int], first: int, last: int) -> List[int]:
+    """The key frames and the plate frame after each (before, at the range's end): the engine
+    learns from each such pair to move with the plate (its 'stability' flicker target)."""
+    return sorted(set(keys) | {k + 1 if k < last else k - 1 for k in keys if first < last})
 
 
 def _approved_model(node: Any, keys: List[int]) -> Optional[str]:

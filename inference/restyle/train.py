@@ -7,6 +7,7 @@ image gradients (no pretrained network involved). Training stops at ``steps``, a
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,9 +27,11 @@ from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import ensure_writable_folder
 from . import guides as guide_mod
+from ..temporal.deflicker_device import VIEW
 from .adversarial import Adversary
 from .model_file import checkpoint_path, export_onnx, load_checkpoint, load_model, save_checkpoint, sha256_file
 from .network import RECEPTIVE_MARGIN, SIZE_MULTIPLE, NetworkConfig, RestyleNet
+from .temporal_loss import CHECK_EVERY, Stability, TemporalSampler, pair_frames, temporal_loss
 
 
 @dataclass
@@ -51,6 +54,10 @@ class TrainSettings:
     # Weight of a patch discriminator trained from scratch alongside (0 = off): texture with the
     # painting's statistics instead of the blur that L1 rewards. Starts after ADVERSARIAL_WARMUP steps.
     adversarial: float = 0.0
+    # Flicker target: the output's change between frames along the plate's motion, at most this
+    # many times the plate's own (E_warp ratio); a temporal loss on consecutive plate frames of the
+    # shot, weighted as much as it takes, holds it there (0 = off). See temporal_loss.Stability.
+    stability: float = 1.2
     # Steps between resumable checkpoints (MODEL.ckpt, written atomically); 0 = only at the end.
     checkpoint_every: int = 250
 
@@ -89,7 +96,7 @@ def load_training_pairs(plate: SequencePattern, keys: dict[int, str], plate_spac
     plate_space = plate_space or colour.default_colourspace(plate.printf)
     scale = guide_mod.depth_scale(plates) if "depth" in guides else 1.0
     inputs, targets = [], []
-    for index, (frame, image) in enumerate(zip(sorted(keys), plates)):
+    for frame, image in zip(sorted(keys), plates):
         painting = read_image(keys[frame])
         if painting.size != image.size:
             raise UsageError(f"keyframe {keys[frame]} is {painting.size[0]}x{painting.size[1]} but plate "
@@ -97,9 +104,34 @@ def load_training_pairs(plate: SequencePattern, keys: dict[int, str], plate_spac
         painting.check_finite(painting.beauty().channels)
         space = key_space or colour.default_colourspace(keys[frame])
         targets.append(colour.convert(painting.beauty(alpha=False).as_float32(), space, working))
-        x = guide_mod.build_input(image, plate_space, working, guides, scale, smoothing)
-        inputs.append(np.concatenate([x, guide_mod.key_planes(x.shape[:2], len(keys), index)], axis=-1))
+        inputs.append(network_input(image, frame, sorted(keys), plate_space, working, guides, scale, smoothing))
     return inputs, targets, scale
+
+
+def network_input(image: Image, frame: int, key_frames: list[int], plate_space: str, working: str,
+                  guides: list[str], scale: float, smoothing: float) -> np.ndarray:
+    """The network's (H, W, C) input for plate ``frame``: colour, guides, and the nearest key's plane."""
+    x = guide_mod.build_input(image, plate_space, working, guides, scale, smoothing)
+    nearest = min(range(len(key_frames)), key=lambda i: abs(key_frames[i] - frame))
+    return np.concatenate([x, guide_mod.key_planes(x.shape[:2], len(key_frames), nearest)], axis=-1)
+
+
+def temporal_sampler(plate: SequencePattern, frames: list[int], keys: dict[int, str], plate_space: str | None,
+                     working: str, guides: list[str], scale: float, settings: TrainSettings, patch: int,
+                     rng: np.random.Generator, device: torch.device) -> TemporalSampler | None:
+    """Consecutive plate frame pairs of the shot for the temporal loss (None: fewer than two frames)."""
+    pairs = pair_frames(sorted(set(frames)))
+    if not pairs:
+        return None
+    space = plate_space or colour.default_colourspace(plate.printf)
+    prepared = {}
+    for frame in sorted({f for pair in pairs for f in pair}):
+        image = read_image(plate.path(frame))
+        image.check_finite(image.beauty().channels)
+        view = np.clip(colour.convert(image.beauty(alpha=False).as_float32(), space, VIEW), 0, 1)
+        prepared[frame] = (network_input(image, frame, sorted(keys), space, working, guides, scale,
+                                         settings.input_smoothing), view)
+    return TemporalSampler([(prepared[a], prepared[b]) for a, b in pairs], patch, rng, device)
 
 
 def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -225,11 +257,17 @@ def _repass(net: RestyleNet, init: str, mode: str, targets: list[np.ndarray], pr
     return "colour"
 
 
+def _resumed_weight(state: dict[str, Any] | None) -> float:
+    """The temporal loss's weight where a resumed training stopped (0 for a fresh one)."""
+    meta = json.loads(state["meta"]) if state else {}
+    return float(meta.get("temporal_weight", ((meta.get("training") or {}).get("temporal") or {}).get("final_weight", 0.0)))
+
+
 def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, *,
           settings: TrainSettings | None = None, guides: list[str] | None = None,
           plate_space: str | None = None, key_space: str | None = None,
           working: str = colour.WORKING_ENCODING, resume: bool = False, init: str | None = None,
-          repass: str = "auto", progress_mode: str = "text",
+          repass: str = "auto", frames: list[int] | None = None, progress_mode: str = "text",
           monitor: Callable[[int, float, RestyleNet], None] | None = None) -> TrainResult:
     """Train on ``keys`` ({plate frame: painting path}) and export ``out`` (ONNX) + checkpoint.
 
@@ -240,6 +278,9 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     weights; ``auto`` (default) takes ``colour`` when one colour matrix + offset explains the
     keyframes as a colour edit of the approved ones (kept, shrunk, in its checkpoint); an edit
     that clips a channel is not one matrix, so it takes the full re-pass.
+
+    ``frames``: the shot's frame range; with ``settings.stability`` > 0, pairs of its consecutive
+    plate frames teach the network to move with the plate (:mod:`.temporal_loss`).
 
     ``monitor(step, seconds, net)``, if given, is called every 100 steps (benchmarks use it to
     follow quality over time); training time excludes the time spent in it.
@@ -271,6 +312,12 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     sampler = PatchSampler(inputs, targets, settings.patch, settings.seed + step, device)
     if state and state.get("sampler"):  # the patch stream goes on where it stopped: same weights as unbroken
         sampler.rng.bit_generator.state = state["sampler"]
+    stable_wanted = settings.stability > 0 and repass_used != "colour"
+    pairs = (temporal_sampler(plate, frames or [], keys, plate_space, working, guides, scale, settings,
+                              sampler.patch, sampler.rng, device) if stable_wanted else None)
+    if stable_wanted and pairs is None:
+        progress.note("temporal loss off: it needs --frames with at least two consecutive plate frames")
+    stability = Stability(pairs, settings.stability, settings.seed, _resumed_weight(state)) if pairs else None
     thumbnails = [key_thumbnail(t) for t in targets]
     progress.note(f"{len(keys)} key(s), {inputs[0].shape[1]}x{inputs[0].shape[0]}, "
                   f"{inputs[0].shape[2]} input channels, device {device}, seed {settings.seed}")
@@ -286,12 +333,16 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         if adversary is not None and step >= ADVERSARIAL_WARMUP:
             adversary.update(x[:, :3], y, t)
             loss = loss + settings.adversarial * adversary.generator_loss(x[:, :3], y)
+        if stability and stability.weight > 0:
+            loss = loss + stability.weight * temporal_loss(net, *pairs.batch(max(1, settings.batch // 2)))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
         step += 1
         loss_value = float(loss.detach())
+        if stability and step % CHECK_EVERY == 0:
+            stability.check(net)
         elapsed = time.monotonic() - started
         if step % 50 == 0 or step == settings.steps:
             history.append((step, round(elapsed, 2), round(loss_value, 5)))
@@ -302,9 +353,11 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
                 monitor(step, elapsed, net)
             net.train()
             started += time.monotonic() - paused
-        progress.advance(message=f"loss {loss_value:.4f}, {elapsed:.0f}s")
+        flicker = f", flicker {stability.ratio:.2f}x plate" if stability and step >= CHECK_EVERY else ""
+        progress.advance(message=f"loss {loss_value:.4f}{flicker}, {elapsed:.0f}s")
         if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
-            save_checkpoint(ckpt, net, optimizer, step, {"partial": True}, keys=thumbnails,
+            save_checkpoint(ckpt, net, optimizer, step,
+                            {"partial": True, "temporal_weight": stability.weight if stability else 0.0}, keys=thumbnails,
                             sampler=sampler.rng.bit_generator.state)
         if settings.seconds is not None and elapsed >= settings.seconds:
             progress.note(f"stopped after {settings.seconds:g} s at step {step}")
@@ -321,7 +374,10 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         "keyframes": {str(f): sha256_file(keys[f]) for f in sorted(keys)}, "depth_scale": scale,
         "input_smoothing": settings.input_smoothing,
         "training": {**settings.to_dict(), "steps_done": step, "seconds": round(time.monotonic() - started, 2),
-                     "final_loss": loss_value, "loss": "L1 + 0.5 L1(gradients)" + (f" + {settings.adversarial:g} LSGAN(patch)" if adversary else ""), "init": init,
+                     "final_loss": loss_value, "loss": "L1 + 0.5 L1(gradients)" + (f" + {settings.adversarial:g} LSGAN(patch)" if adversary else "")
+                     + (" + w L1(temporal, plate flow)" if stability else ""), "init": init,
+                     "temporal": ({"pairs": len(pairs.pairs), "target": settings.stability, "final_weight": stability.weight,
+                                   "flicker_ratio": stability.ratio} if stability else None),
                      "repass": repass_used, "device_used": str(device),
                      "torch": torch.__version__},
     }
