@@ -97,7 +97,7 @@ def run_size(w: int, h: int, n: int, radius: int, batch: int, reps: int, device)
     fps = reps * len(targets) / seconds
     peak = torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None
     change = float((out - frames[targets]).abs().mean())
-    fused = device.type == "cuda" and os.environ.get(COMPILE_ENV, "1") != "0"
+    fused = device.type == "cuda" and os.environ.get(COMPILE_ENV, "0") == "1"
     if fused:  # the fused kernels against the unfused ops, same inputs
         os.environ[COMPILE_ENV] = "0"
         eager = deflicker_local_torch(frames, plate, flows, radius=radius, targets=targets, batch=batch)

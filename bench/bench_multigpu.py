@@ -7,15 +7,16 @@ deflicker both with the plate's Nuke vectors, colour lock) as farm tasks run it,
 ``single_pinned``: the same on worker 0's share of the cores (how host-bound the chain is);
 ``chunked``: G workers at once, worker i rendering the i-th contiguous part of the range (a farm
 chunk) with CUDA_VISIBLE_DEVICES=i, into one output as farm chunks do; ``chunked_pinned``: the
-same with each worker on its own share of the cores, as a farm runs one worker per GPU; with
-``--no-compile-check`` also single and chunked with RESTYLE_TORCH_COMPILE=0 (eager kernels).
+same with each worker on its own share of the cores, as a farm runs one worker per GPU
+(``--runs`` picks which; ``--env`` sets variables for every worker, e.g. RESTYLE_TORCH_COMPILE=1;
+``--scratch`` puts the shot and its renders on another disk, e.g. /dev/shm).
 A first short task per GPU fills torch.compile's kernel cache beforehand, as a worker's first task
 does. Records fps over the wall time (process starts included: imports, CUDA, model load, as a farm
 task pays them) and over the render alone (``render_fps``, from each render's own time), each
 worker's start/end, how long all G ran at once, the speed-ups over the single worker and the
 largest difference between the chunked and the single-worker frames. Writes bench/results/multigpu.json.
 
-    python -m bench.bench_multigpu --label h100x2 [--size 2048x1080] [--frames 96] [--gpus 2] [--no-compile-check]
+    python -m bench.bench_multigpu --label h100x2 [--size 2048x1080] [--frames 96] [--gpus 2] [--runs ...]
     python -m bench.bench_multigpu --label smoke --device cpu --size 256x144 --frames 8   (a CPU smoke test)
 """
 from __future__ import annotations
@@ -48,6 +49,7 @@ def render_command(plate: SequencePattern, model: str, reference: str, first: in
             "--device", device, "--progress", "none"]
 
 
+RUNS = ("single", "single_pinned", "chunked", "chunked_pinned")
 RENDERED = re.compile(r"wrote (\d+) frame\(s\) to .* in ([\d.]+) s")
 
 
@@ -120,9 +122,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gpus", type=int, default=2, help="workers (GPUs) in the chunked runs (default 2)")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
                         help="cuda (default); cpu for a smoke test, where CUDA_VISIBLE_DEVICES does nothing")
-    parser.add_argument("--no-compile-check", action="store_true",
-                        help="also render single and chunked with RESTYLE_TORCH_COMPILE=0 and compare them")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"comma list of {', '.join(RUNS)} (default all)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment variable for every worker (repeatable)")
+    parser.add_argument("--scratch", help="folder for the shot and its renders (default: the system's temp folder)")
     args = parser.parse_args(argv)
+    runs_wanted = args.runs.split(",")
+    if not set(runs_wanted) <= set(RUNS) or not {"single"} & set(runs_wanted):
+        sys.exit(f"--runs: choose from {', '.join(RUNS)}, including single (the baseline)")
+    env = dict(item.split("=", 1) for item in args.env)
     width, height = (int(v) for v in args.size.lower().split("x"))
     if args.device == "cuda":
         import torch
@@ -131,12 +139,12 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"--gpus {args.gpus} but this machine has {torch.cuda.device_count()} CUDA device(s)")
     shares = core_shares(args.gpus)
     chunks = parts(args.frames, args.gpus)
-    with tempfile.TemporaryDirectory(prefix="restyle_multigpu_") as scratch:
+    with tempfile.TemporaryDirectory(prefix="restyle_multigpu_", dir=args.scratch) as scratch:
         work = Path(scratch)
         print(f"making a {args.size} shot of {args.frames} frames and training its look", flush=True)
         plate, model, reference = make_shot(work, args.frames, width, height)
 
-        def single(name: str, cores: set[int] | None = None, env: dict[str, str] | None = None) -> dict:
+        def single(name: str, cores: set[int] | None = None) -> dict:
             out = work / name / "out.####.exr"
             result = timing(run_workers([(render_command(plate, model, reference, 1, args.frames, out, work / f"{name}_qc",
                                                          args.device), "0", cores)], work / f"logs_{name}", env),
@@ -144,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {name}: one worker, {result['fps']} fps ({result['render_fps']} rendering)", flush=True)
             return {**result, "output": SequencePattern.parse(str(out))}
 
-        def chunked(name: str, pinned: bool, env: dict[str, str] | None = None) -> dict:
+        def chunked(name: str, pinned: bool) -> dict:
             out = work / name / "out.####.exr"
             commands = [(render_command(plate, model, reference, first, last, out, work / f"{name}_qc" / f"chunk.{first}",
                                         args.device), str(i), shares[i] if pinned else None)
@@ -156,30 +164,28 @@ def main(argv: list[str] | None = None) -> None:
 
         for gpu in range(args.gpus):  # a worker's first task compiles the deflicker's fused kernels (cached after)
             run_workers([(render_command(plate, model, reference, 1, 8, work / "warm" / f"w{gpu}.####.exr",
-                                         work / "warm_qc", args.device), str(gpu), None)], work / "logs_warm")
-        runs = {"single": single("single"), "single_pinned": single("single_pinned", shares[0]),
-                "chunked": chunked("chunked", pinned=False), "chunked_pinned": chunked("chunked_pinned", pinned=True)}
-        if args.no_compile_check:
-            eager = {"RESTYLE_TORCH_COMPILE": "0"}
-            runs["single_eager"] = single("single_eager", env=eager)
-            runs["chunked_eager"] = chunked("chunked_eager", pinned=True, env=eager)
-        baseline = {"chunked": "single", "chunked_pinned": "single", "chunked_eager": "single_eager"}
-        for name, base in baseline.items():
+                                         work / "warm_qc", args.device), str(gpu), None)], work / "logs_warm", env)
+        start = {"single": lambda: single("single"), "single_pinned": lambda: single("single_pinned", shares[0]),
+                 "chunked": lambda: chunked("chunked", pinned=False),
+                 "chunked_pinned": lambda: chunked("chunked_pinned", pinned=True)}
+        runs = {name: start[name]() for name in RUNS if name in runs_wanted}
+        for name in ("single_pinned", "chunked", "chunked_pinned"):
             if name in runs:
-                run, one = runs[name], runs[base]
-                run["vs"] = base
+                run, one = runs[name], runs["single"]
                 run["speedup"] = round(run["fps"] / one["fps"], 3)
                 run["speedup_rendering"] = round(run["render_fps"] / one["render_fps"], 3) if run["render_fps"] else None
                 run["max_abs_diff_vs_single"] = max_difference(run["output"], one["output"], args.frames)
-                print(f"  {name} vs {base}: speed-up {run['speedup']} ({run['speedup_rendering']} rendering), "
+                print(f"  {name} vs single: speed-up {run['speedup']} ({run['speedup_rendering']} rendering), "
                       f"max diff {run['max_abs_diff_vs_single']:.2e}", flush=True)
     for run in runs.values():
         run.pop("output")
-    best = max(("chunked", "chunked_pinned"), key=lambda n: runs[n]["speedup"])
+    best = max((n for n in ("chunked", "chunked_pinned") if n in runs), key=lambda n: runs[n]["speedup"], default=None)
     record = {"machine": machine(), "device": args.device, "resolution": [width, height], "gpus": len(chunks),
               "chain": "restyle + deflicker both (radius 4, Nuke vectors) + colour lock; restyle render defaults",
+              "env": env, "scratch": args.scratch or tempfile.gettempdir(),
               "cores_per_pinned_worker": [len(c) for c in shares], "runs": runs, "best": best,
-              "speedup": runs[best]["speedup"], "efficiency": round(runs[best]["speedup"] / len(chunks), 3)}
+              "speedup": runs[best]["speedup"] if best else None,
+              "efficiency": round(runs[best]["speedup"] / len(chunks), 3) if best else None}
     print(f"speed-up {record['speedup']} ({best}) on {len(chunks)} workers", flush=True)
     print(f"wrote {merge_result('multigpu', args.label, record)}")
 

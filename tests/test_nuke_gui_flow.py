@@ -38,6 +38,10 @@ def test_gui_flow_sign_off_train_render_switch_versions(comp, restyle_look):
     node["train"].execute()
     first_model = node["model_file"].value()
     assert os.path.isfile(first_model)
+    # AND it learnt to move with the plate from the key frame and the plate frame after it
+    from inference.restyle.model_file import load_model
+    assert json.loads((Path(first_model).parent / "job.json").read_text())["frames"] == "1001-1002"
+    assert load_model(first_model).meta["training"]["temporal"]["pairs"] == 1
     node["render"].execute()
     assert show["which"].value() == 1, node["status"].value()
     first_pattern = node.node("result")["file"].value()

@@ -3,6 +3,7 @@ pass, and memory does not grow with the shot's length."""
 from __future__ import annotations
 
 import json
+import re
 import tracemalloc
 
 import numpy as np
@@ -118,6 +119,8 @@ def test_render_cli_writes_frames_and_gates_on_colour_qc(shot, capsys):
             "--report", str(root / "cliqc"), "--device", "cpu", "--progress", "none"]
     assert cli.main(args + ["--swatches", str(swatches)]) == 0
     assert sorted(p.name for p in (root / "cli").iterdir()) == [f"o.{f:04d}.exr" for f in range(3, 7)]
+    said = re.search(r"wrote 4 frame\(s\) to .* in ([\d.]+) s \(([\d.]+) frames/s\)", capsys.readouterr().out)
+    assert said and float(said.group(2)) > 0  # the render's own time and speed, which the multi-GPU bench reads
     assert cli.main(args + ["--swatches", str(strict)]) == cli.EX_QC_FAILED
     assert "QC FAIL: " in capsys.readouterr().out
     assert cli.main(args[:-6] + ["--reference", str(reference), "--device", "cpu"]) == 64   # no --report

@@ -70,7 +70,10 @@ class TorchBackend:
         self.torch_dtype = torch.float16 if self.dtype == "fp16" else torch.float32
         self.net = model.torch_module().to(self.device, self.torch_dtype).to(memory_format=torch.channels_last)
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
+            # cuDNN's autotuner picks convolution algorithms by timing, so two processes (a farm
+            # task and its retry, two chunks) could round differently; fixed choices keep frames identical.
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
         self.name = f"torch:{self.device.type}"
 
     @torch.inference_mode()

@@ -56,7 +56,9 @@ from .local_deflicker import (_FRAME_GUIDE_BLUR, _MOTION_BOUNDARIES, _NOISE_FACT
 # samples float maps exactly. Which one is installed is probed once (_cv2_quantises).
 _INTER_TAB_SIZE = 32
 DEFAULT_BATCH = 8
-COMPILE_ENV = "RESTYLE_TORCH_COMPILE"  # "0" turns kernel fusion with torch.compile off
+# "1" fuses the elementwise chains with torch.compile. Off by default: a render task compiles for
+# each new window shape, which cost more than it saved end to end (bench/README.md, multi-GPU).
+COMPILE_ENV = "RESTYLE_TORCH_COMPILE"
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +92,14 @@ def _fused(fn: Callable) -> Callable:
     """``fn`` through ``torch.compile`` (one fused kernel per call) for CUDA tensors.
 
     Elementwise chains are memory-bound; fused they read and write each pixel once. CPU
-    tensors (and CUDA with RESTYLE_TORCH_COMPILE=0, or if compiling fails, which is logged)
+    tensors, CUDA unless RESTYLE_TORCH_COMPILE=1, and any call whose compiling fails (logged)
     run ``fn`` as written, so the CPU path and the parity tests stay eager.
     """
     compiled: list = []
 
     @functools.wraps(fn)
     def call(*args):
-        if args[0].is_cuda and os.environ.get(COMPILE_ENV, "1") != "0" and compiled != [None]:
+        if args[0].is_cuda and os.environ.get(COMPILE_ENV, "0") == "1" and compiled != [None]:
             try:
                 if not compiled:
                     compiled.append(torch.compile(fn, dynamic=True))
