@@ -55,27 +55,28 @@ class TemporalSampler:
 
     ``pairs``: per pair, ((input, view) of t-1, (input, view) of t): the (H, W, C) network
     inputs and the sRGB views the flow is measured on. Draws from ``rng`` (shared with the
-    keyframe patches, so one random state resumes both).
+    keyframe patches, so one random state resumes both). The frames stay in host memory (a 4K
+    shot's pairs would take gigabytes of GPU memory); each batch's patches go to ``device``.
     """
 
     def __init__(self, pairs: list[tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]],
                  patch: int, rng: np.random.Generator, device: torch.device):
         def tensor(array: np.ndarray) -> torch.Tensor:
             chw = array.transpose(2, 0, 1) if array.ndim == 3 else array[None]
-            return torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32)).to(device)
+            return torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32))
 
         self.pairs = []
         for (prev, prev_view), (cur, cur_view) in pairs:
             to_prev, visible = flow_pair(prev_view, cur_view)
             self.pairs.append((tensor(prev), tensor(cur), tensor(to_prev), tensor(visible.astype(np.float32)),
                                tensor(prev_view), tensor(cur_view)))
-        self.patch, self.rng = patch, rng
+        self.patch, self.rng, self.device = patch, rng, device
         ys, xs = torch.meshgrid(torch.arange(patch, dtype=torch.float32), torch.arange(patch, dtype=torch.float32),
                                 indexing="ij")
-        self.pixels = torch.stack([xs, ys]).to(device)  # (2, P, P): x, y of each patch pixel
+        self.pixels = torch.stack([xs, ys])  # (2, P, P): x, y of each patch pixel
         inner = torch.zeros(patch, patch)
         inner[MARGIN:patch - MARGIN, MARGIN:patch - MARGIN] = 1
-        self.inner = inner.to(device)
+        self.inner = inner
 
     def batch(self, size: int, rng: np.random.Generator | None = None, views: bool = False) -> tuple[torch.Tensor, ...]:
         """(prev, cur) patches, the grid_sample grid from cur into prev and the (B, 1, P, P) mask;
@@ -92,7 +93,7 @@ class TemporalSampler:
             crop = (slice(None), slice(y, y + p), slice(x, x + p))
             drawn.append((prev[crop], cur[crop], (where * (2 / (p - 1)) - 1).permute(1, 2, 0),
                           (visible[0][crop[1:]] * self.inner * lands_inside)[None], prev_view[crop], cur_view[crop]))
-        return tuple(torch.stack(parts) for parts in zip(*drawn))[:6 if views else 4]
+        return tuple(torch.stack(parts).to(self.device) for parts in zip(*drawn))[:6 if views else 4]
 
 
 def temporal_loss(net: torch.nn.Module, prev: torch.Tensor, cur: torch.Tensor, grid: torch.Tensor,

@@ -313,6 +313,9 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     if state and state.get("sampler"):  # the patch stream goes on where it stopped: same weights as unbroken
         sampler.rng.bit_generator.state = state["sampler"]
     stable_wanted = settings.stability > 0 and repass_used != "colour"
+    if stable_wanted:
+        progress.note(f"measuring the plate's motion between consecutive frames for the flicker target "
+                      f"{settings.stability:g}")
     pairs = (temporal_sampler(plate, frames or [], keys, plate_space, working, guides, scale, settings,
                               sampler.patch, sampler.rng, device) if stable_wanted else None)
     if stable_wanted and pairs is None:
