@@ -332,7 +332,7 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     while step < settings.steps and repass_used != "colour":
         x, t = sampler.batch(settings.batch)
         y = net(x)
-        loss = restyle_loss(y, t)
+        loss = fit = restyle_loss(y, t)
         if adversary is not None and step >= ADVERSARIAL_WARMUP:
             adversary.update(x[:, :3], y, t)
             loss = loss + settings.adversarial * adversary.generator_loss(x[:, :3], y)
@@ -365,7 +365,8 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         if settings.seconds is not None and elapsed >= settings.seconds:
             progress.note(f"stopped after {settings.seconds:g} s at step {step}")
             break
-        if settings.plateau and plateau.update(step, loss_value):
+        # the keyframes' own loss: the temporal term's weight changes, so the total can rise
+        if settings.plateau and plateau.update(step, float(fit.detach())):
             progress.note(f"loss plateaued at step {step}")
             break
     net.eval()
@@ -387,4 +388,7 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     save_checkpoint(ckpt, net.cpu(), optimizer, step, meta, keys=thumbnails, sampler=sampler.rng.bit_generator.state)
     model = export_onnx(net, meta, out)
     progress.note(f"wrote {model} ({step} steps, loss {loss_value:.4f}) and {ckpt.name}")
+    if stability and stability.ratio > settings.stability:
+        progress.note(f"flicker {stability.ratio:.2f}x the plate's at the last check, above the target "
+                      f"{settings.stability:g}: train longer (--steps, --seconds, --no-plateau) for a steadier look")
     return TrainResult(model, step, time.monotonic() - started, loss_value, history)
