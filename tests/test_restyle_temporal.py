@@ -62,9 +62,10 @@ def test_stability_raises_the_weight_while_the_output_flickers_and_lowers_it_whe
         assert steady.weight == pytest.approx(expected) and steady.ratio < 0.6
 
 
-def test_temporal_loss_trains_the_network_to_ignore_render_noise(tmp_path, monkeypatch):
-    """A still plate whose only change between frames is render noise: with a flicker target the
-    output changes less from frame to frame than without, deterministically."""
+@pytest.fixture
+def noisy_still_shot(tmp_path, monkeypatch):
+    """A still plate (8 frames) whose only change between frames is render noise, a painted key at
+    frame 1, and flicker checks every 10 steps (so a short training adapts its weight)."""
     import inference.restyle.train as train_mod
 
     monkeypatch.setattr(train_mod, "CHECK_EVERY", 10)
@@ -76,11 +77,17 @@ def test_temporal_loss_trains_the_network_to_ignore_render_noise(tmp_path, monke
         write_image(plate.path(frame), Image.from_array(np.maximum(noisy, 0), ("R", "G", "B")))
     key = tmp_path / "key.png"
     write_image(key, Image.from_array(np.clip(_texture(64, 96, seed=5) * 0.5 + 0.25, 0, 1), ("R", "G", "B")))
+    return plate, str(key)
+
+
+def test_temporal_loss_trains_the_network_to_ignore_render_noise(tmp_path, noisy_still_shot):
+    """With a flicker target the output changes less from frame to frame than without, deterministically."""
+    plate, key = noisy_still_shot
 
     def flicker(target: float, name: str) -> tuple[float, dict]:
         settings = TrainSettings(steps=300, patch=32, batch=8, plateau=False, seed=3, device="cpu",
                                  input_smoothing=0.0, stability=target)
-        model = train(plate, {1: str(key)}, tmp_path / f"{name}.onnx", settings=settings,
+        model = train(plate, {1: key}, tmp_path / f"{name}.onnx", settings=settings,
                       plate_space=PLATE_COLOURSPACE, frames=list(range(1, 9)), progress_mode="none").model
         net = load_model(model).torch_module()
         inputs = [network_input(read_image(plate.path(f)), f, [1], PLATE_COLOURSPACE, colour.WORKING_ENCODING, [],
@@ -98,3 +105,20 @@ def test_temporal_loss_trains_the_network_to_ignore_render_noise(tmp_path, monke
     assert "temporal" not in load_model(tmp_path / "plain.onnx").meta["training"]["loss"]
     report = load_model(tmp_path / "stable.onnx").meta["training"]["temporal"]
     assert report["pairs"] == 7 and report["target"] == 0.05 and report["final_weight"] > 1.0
+
+
+def test_resumed_training_keeps_the_temporal_weight_and_equals_an_unbroken_one(tmp_path, noisy_still_shot):
+    plate, key = noisy_still_shot
+    settings = TrainSettings(steps=40, patch=32, batch=8, plateau=False, seed=3, device="cpu", stability=0.05)
+
+    def run(out: str, steps: int, resume: bool = False) -> dict:
+        model = train(plate, {1: key}, tmp_path / out, settings=TrainSettings(**{**settings.to_dict(), "steps": steps}),
+                      plate_space=PLATE_COLOURSPACE, frames=list(range(1, 9)), resume=resume, progress_mode="none").model
+        return load_model(model)
+
+    whole = run("whole.onnx", 40)
+    halfway = run("part.onnx", 20).meta["training"]["temporal"]["final_weight"]
+    resumed = run("part.onnx", 40, resume=True)
+    assert 0 < halfway < whole.meta["training"]["temporal"]["final_weight"]
+    weights, again = whole.torch_module().state_dict(), resumed.torch_module().state_dict()
+    assert all(torch.equal(weights[k], again[k]) for k in weights)
