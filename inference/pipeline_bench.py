@@ -167,9 +167,10 @@ def profiled(profiler: cProfile.Profile, fn: Callable[[], Any]) -> Any:
 
 
 def top_functions(profiler: cProfile.Profile, count: int = 15) -> list[str]:
-    """The functions with the most own time (waits on the GPU show up where they synchronise)."""
+    """The functions with the most own time (waits on the GPU show up where they synchronise);
+    file names without their folders, so the results name no machine's paths."""
     text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(count)
+    pstats.Stats(profiler, stream=text).strip_dirs().sort_stats("tottime").print_stats(count)
     return [" ".join(line.split()) for line in text.getvalue().splitlines() if line.strip()[:1].isdigit()][:count]
 
 

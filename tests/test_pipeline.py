@@ -156,5 +156,6 @@ def test_restyle_bench_measures_each_stage_and_the_render(tmp_path, capsys):
     full = size["end_to_end"]["restyle_deflicker_colourlock"]
     assert full["frames"] == 4 and full["fps"] > 0 and {"read+restyle", "deflicker", "colourlock"} <= set(full["stage_seconds"])
     assert run["device"] == "cpu" and run["machine"]["cpu_cores"] >= 1
+    assert full["profile_top_tottime"] and not any("/" in line for line in full["profile_top_tottime"])  # no machine paths
     assert cli.main([*args, "--sizes", "2048by1080"]) == 64
     assert "not WIDTHxHEIGHT" in capsys.readouterr().err
