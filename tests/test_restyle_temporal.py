@@ -5,6 +5,7 @@ import torch
 
 from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference import colour
+from inference.errors import UsageError
 from inference.image import Image, read_image, write_image
 from inference.restyle.model_file import load_model
 from inference.restyle.temporal_loss import MARGIN, Stability, TemporalSampler, pair_frames, temporal_loss
@@ -122,3 +123,10 @@ def test_resumed_training_keeps_the_temporal_weight_and_equals_an_unbroken_one(t
     assert 0 < halfway < whole.meta["training"]["temporal"]["final_weight"]
     weights, again = whole.torch_module().state_dict(), resumed.torch_module().state_dict()
     assert all(torch.equal(weights[k], again[k]) for k in weights)
+
+
+def test_a_negative_flicker_target_is_refused_by_name(tmp_path, noisy_still_shot):
+    plate, key = noisy_still_shot
+    with pytest.raises(UsageError, match="--stability -1"):
+        train(plate, {1: key}, tmp_path / "m.onnx", settings=TrainSettings(steps=1, device="cpu", stability=-1),
+              plate_space=PLATE_COLOURSPACE, frames=[1, 2], progress_mode="none")

@@ -286,6 +286,9 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     follow quality over time); training time excludes the time spent in it.
     """
     settings = settings or TrainSettings()
+    if settings.stability < 0:
+        raise UsageError(f"--stability {settings.stability:g}: the flicker target is a ratio to the plate's own "
+                         "flicker, 0 (off) or more (default 1.2)")
     guides = guide_mod.check_guides(guides or [])
     if not keys:
         raise UsageError("restyle train needs at least one --key FRAME=IMAGE")
