@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.bench_record import physical_cores
 from inference.demo.plate import PLATE_COLOURSPACE
 from inference.image import read_image
 from inference.pipeline_bench import make_shot
@@ -41,23 +42,27 @@ from .common import bench_parser, machine, merge_result
 
 
 def render_command(plate: SequencePattern, model: str, reference: str, first: int, last: int, out: Path,
-                   report: Path, device: str) -> list[str]:
+                   report: Path, device: str, compression: str = "zip") -> list[str]:
     """The full chain, as the farm's render tasks run it (see inference/farm/shot.py)."""
     return [sys.executable, "-m", "inference.cli", "render", "--model", model, "--plate", plate.hashes,
             "--plate-colourspace", PLATE_COLOURSPACE, "--frames", f"{first}-{last}", "--out", str(out),
             "--deflicker", "both", "--vectors", "nuke", "--reference", reference, "--report", str(report),
-            "--device", device, "--progress", "none"]
+            "--device", device, "--compression", compression, "--progress", "none"]
 
 
 RUNS = ("single", "single_pinned", "chunked", "chunked_pinned")
-RENDERED = re.compile(r"wrote (\d+) frame\(s\) to .* in ([\d.]+) s")
+RENDERED = re.compile(r"wrote (\d+) frame\(s\) to .* in ([\d.]+) s \([\d.]+ frames/s, ([\d.]+) CPU s/frame\)")
 
 
 def core_shares(count: int) -> list[set[int]]:
-    """This process's CPUs in ``count`` contiguous shares: worker i's cores when pinned, as a farm
-    worker per GPU is given its part of the host (Deadline's CPU affinity per worker)."""
-    cores = sorted(os.sched_getaffinity(0))
-    return [set(int(c) for c in share) for share in np.array_split(cores, count)]
+    """This process's CPUs in ``count`` shares of whole physical cores (both hardware threads of a
+    core in one share): worker i's cores when pinned, as a farm worker per GPU is given its part
+    of the host (Deadline's CPU affinity per worker)."""
+    allowed = os.sched_getaffinity(0)
+    groups = [sorted(set(cpus) & allowed) for cpus in physical_cores().values()]
+    groups = [g for g in groups if g] or [[c] for c in sorted(allowed)]
+    bounds = np.linspace(0, len(groups), count + 1).round().astype(int)
+    return [{cpu for group in groups[a:b] for cpu in group} for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def run_workers(commands: list[tuple[list[str], str, set[int] | None]], logs: Path,
@@ -84,7 +89,8 @@ def run_workers(commands: list[tuple[list[str], str, set[int] | None]], logs: Pa
         rendered = RENDERED.search(text)
         workers.append({"cuda_visible_devices": gpu, "frames": command[command.index("--frames") + 1],
                         "cores": len(cores) if cores else len(os.sched_getaffinity(0)), "start": start, "end": end,
-                        "render_s": float(rendered.group(2)) if rendered else None})
+                        "render_s": float(rendered.group(2)) if rendered else None,
+                        "cpu_s_per_frame": float(rendered.group(3)) if rendered else None})
     return workers
 
 
@@ -96,12 +102,15 @@ def timing(workers: list[dict], frames: int) -> dict:
     t0 = min(w["start"] for w in workers)
     wall = max(w["end"] for w in workers) - t0
     render = max((w["render_s"] or 0.0) for w in workers)
+    cpu = [w["cpu_s_per_frame"] for w in workers if w["cpu_s_per_frame"] is not None]
     return {"frames": frames, "wall_s": round(wall, 2), "fps": round(frames / wall, 3),
             "render_fps": round(frames / render, 3) if render else None,
+            "cpu_s_per_frame": round(float(np.mean(cpu)), 3) if cpu else None,
             "all_running_s": round(min(w["end"] for w in workers) - max(w["start"] for w in workers), 2),
             "workers": [{"cuda_visible_devices": w["cuda_visible_devices"], "frames": w["frames"], "cores": w["cores"],
                          "start_s": round(w["start"] - t0, 2), "end_s": round(w["end"] - t0, 2),
-                         "wall_s": round(w["end"] - w["start"], 2), "render_s": w["render_s"]} for w in workers]}
+                         "wall_s": round(w["end"] - w["start"], 2), "render_s": w["render_s"],
+                         "cpu_s_per_frame": w["cpu_s_per_frame"]} for w in workers]}
 
 
 def parts(frames: int, count: int) -> list[tuple[int, int]]:
@@ -126,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment variable for every worker (repeatable)")
     parser.add_argument("--scratch", help="folder for the shot and its renders (default: the system's temp folder)")
+    parser.add_argument("--compression", default="zip", help="the renders' output EXR compression (default zip)")
     args = parser.parse_args(argv)
     runs_wanted = args.runs.split(",")
     if not set(runs_wanted) <= set(RUNS) or not {"single"} & set(runs_wanted):
@@ -147,18 +157,20 @@ def main(argv: list[str] | None = None) -> None:
         def single(name: str, cores: set[int] | None = None) -> dict:
             out = work / name / "out.####.exr"
             result = timing(run_workers([(render_command(plate, model, reference, 1, args.frames, out, work / f"{name}_qc",
-                                                         args.device), "0", cores)], work / f"logs_{name}", env),
+                                                         args.device, args.compression), "0", cores)], work / f"logs_{name}", env),
                             args.frames)
-            print(f"  {name}: one worker, {result['fps']} fps ({result['render_fps']} rendering)", flush=True)
+            print(f"  {name}: one worker, {result['fps']} fps ({result['render_fps']} rendering, "
+                  f"{result['cpu_s_per_frame']} CPU s/frame)", flush=True)
             return {**result, "output": SequencePattern.parse(str(out))}
 
         def chunked(name: str, pinned: bool) -> dict:
             out = work / name / "out.####.exr"
             commands = [(render_command(plate, model, reference, first, last, out, work / f"{name}_qc" / f"chunk.{first}",
-                                        args.device), str(i), shares[i] if pinned else None)
+                                        args.device, args.compression), str(i), shares[i] if pinned else None)
                         for i, (first, last) in enumerate(chunks)]
             result = timing(run_workers(commands, work / f"logs_{name}", env), args.frames)
-            print(f"  {name}: {len(chunks)} workers, {result['fps']} fps ({result['render_fps']} rendering), "
+            print(f"  {name}: {len(chunks)} workers, {result['fps']} fps ({result['render_fps']} rendering, "
+                  f"{result['cpu_s_per_frame']} CPU s/frame), "
                   f"all running together {result['all_running_s']} s", flush=True)
             return {**result, "output": SequencePattern.parse(str(out)), "command_worker0": shlex.join(commands[0][0][1:])}
 
@@ -182,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     best = max((n for n in ("chunked", "chunked_pinned") if n in runs), key=lambda n: runs[n]["speedup"], default=None)
     record = {"machine": machine(), "device": args.device, "resolution": [width, height], "gpus": len(chunks),
               "chain": "restyle + deflicker both (radius 4, Nuke vectors) + colour lock; restyle render defaults",
-              "env": env, "scratch": args.scratch or tempfile.gettempdir(),
+              "env": env, "scratch": args.scratch or tempfile.gettempdir(), "compression": args.compression,
               "cores_per_pinned_worker": [len(c) for c in shares], "runs": runs, "best": best,
               "speedup": runs[best]["speedup"] if best else None,
               "efficiency": round(runs[best]["speedup"] / len(chunks), 3) if best else None}

@@ -18,8 +18,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frames", type=int, default=64, help="frames per size")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="render chunk (frames)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--compression", default="zip",
+                        help="output EXR compressions, comma list (default zip; renders repeat with each further one)")
     args = parser.parse_args(argv)
-    run_bench(args.sizes.split(","), args.frames, args.chunk, args.device, args.label, RESULTS / "pipeline.json")
+    run_bench(args.sizes.split(","), args.frames, args.chunk, args.device, args.label, RESULTS / "pipeline.json",
+              args.compression.split(","))
 
 
 if __name__ == "__main__":

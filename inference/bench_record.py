@@ -28,8 +28,24 @@ def gpu_name() -> str | None:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
+def physical_cores() -> dict[tuple[str, str], list[int]]:
+    """This machine's CPUs grouped by physical core (socket, core id), from Linux's sysfs
+    topology; hardware threads of one core (SMT siblings) share a group. Empty where unknown."""
+    cores: dict[tuple[str, str], list[int]] = {}
+    for topology in sorted(Path("/sys/devices/system/cpu").glob("cpu[0-9]*/topology")):
+        try:
+            key = ((topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text().strip())
+        except OSError:
+            continue
+        cores.setdefault(key, []).append(int(topology.parent.name[3:]))
+    return cores
+
+
 def machine() -> dict[str, Any]:
+    cores = physical_cores()
     return {"host": socket.gethostname(), "cpu": cpu_name(), "cpu_cores": os.cpu_count(),
+            "cpu_physical_cores": len(cores) or None,
+            "cpu_threads_per_core": max((len(c) for c in cores.values()), default=None),
             "gpu": gpu_name(), "python": platform.python_version(), "platform": platform.platform()}
 
 

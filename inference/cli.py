@@ -254,7 +254,7 @@ SUBCOMMANDS["render"] = {
                                                          "(resume a killed render; every frame there is complete)"}),
         (("--deflicker",), "deflicker", {"choices": ["off", "global", "local", "both"],
                                          "help": "deflicker mode after the restyle (default both; off skips it)"}),
-    ] + _stage_args("deflicker", {"strength", "radius", "vectors"}) + [
+    ] + _stage_args("convert", {"compression"}) + _stage_args("deflicker", {"strength", "radius", "vectors"}) + [
         (("--reference",), "reference", {"metavar": "IMAGE",
                                          "help": "approved frame to colour-lock to (enables the ColourLock stage)"}),
         (("--report",), "report", {"metavar": "DIR", "help": "folder for the ColourLock QC report (with --reference)"}),
@@ -268,6 +268,8 @@ SUBCOMMANDS["bench"] = {
         (("--sizes",), "sizes", {"metavar": "WxH,...", "help": "frame sizes to measure (default 2048x1080,3840x2160)"}),
         (("--frames",), "frames", {"metavar": "N", "type": int, "help": "frames generated per size (default 64)"}),
         (("--chunk",), "chunk", {"metavar": "N", "type": int, "help": "render chunk in frames (default 32)"}),
+        (("--compression",), "compression", {"metavar": "LIST", "help": "output EXR compressions to measure, comma "
+                                             "list (default zip; the renders run again with each further one)"}),
         (("--device",), "device", {"choices": list(DEVICES), "help": "where to run (default auto: CUDA if present)"}),
         (("--out",), "out", {"metavar": "FILE.json", "help": "results file the figures are added to "
                              "(default bench/results/pipeline.json; other labels in it are kept)"}),
@@ -474,10 +476,11 @@ def run_render(job: dict[str, Any], progress: str) -> int:
         plate_space=job.get("plate_colourspace"), out_space=job.get("out_colourspace"),
         backend=job.get("backend", "auto"), device=job.get("device", "auto"), dtype=job.get("dtype", "auto"),
         batch=job.get("batch"), tile=job.get("tile"), chunk=job.get("chunk", 32),
-        skip_existing=job.get("skip_existing", False), threads=job.get("threads"), progress_mode=progress)
+        compression=job.get("compression"), skip_existing=job.get("skip_existing", False), threads=job.get("threads"),
+        progress_mode=progress)
     written, seconds = len(summary["frames"]), summary["seconds"]
     print(f"wrote {written} frame(s) to {SequencePattern.parse(job['out'])} in {seconds:.1f} s "
-          f"({written / max(seconds, 1e-9):.2f} frames/s)")
+          f"({written / max(seconds, 1e-9):.2f} frames/s, {summary['cpu_seconds'] / max(written, 1):.3f} CPU s/frame)")
     if colourlock and "report" in summary and not summary["report"]["passed"]:
         failed = [e["name"] for e in summary["report"]["swatches"] if not e["passed"]]
         print(f"QC FAIL: {', '.join(failed)}; report in {job['report']}")
@@ -574,7 +577,7 @@ def run_bench(job: dict[str, Any], progress: str) -> int:
     if job.get("frames", 64) < 2:
         raise UsageError("--frames must be at least 2")
     bench(sizes, job.get("frames", 64), job.get("chunk", DEFAULT_CHUNK), job.get("device", "auto"), job.get("label"),
-          Path(job.get("out", "bench/results/pipeline.json")))
+          Path(job.get("out", "bench/results/pipeline.json")), job.get("compression", "zip").split(","))
     return 0
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import OpenEXR
 import OpenImageIO as oiio
 
-from .errors import ChannelError, ImageReadError, NonFiniteError, OutputError
+from .errors import ChannelError, ImageReadError, NonFiniteError, OutputError, UsageError
 from .sequence import file_extension
 
 # Bit depth written when the caller does not choose one, by file extension.
@@ -125,11 +125,13 @@ class Image:
             f"the file has {', '.join(self.channels)}")
 
     def with_rgb(self, rgb: np.ndarray, attributes: dict[str, Any] | None = None) -> "Image":
-        """A new R, G, B[, A] image: ``rgb`` as colour, this image's alpha (if any), windows and metadata."""
-        planes, channels = [rgb.astype(np.float32, copy=False)], ["R", "G", "B"]
+        """A new R, G, B[, A] image: ``rgb`` as colour, this image's alpha (if any), windows and
+        metadata; half when ``rgb`` is half (frames bound for a half EXR), else float32."""
+        dtype = np.float16 if rgb.dtype == np.float16 else np.float32
+        planes, channels = [rgb.astype(dtype, copy=False)], ["R", "G", "B"]
         beauty = self.beauty()
         if len(beauty.channels) == 4:
-            planes.append(beauty.pixels[..., 3:4].astype(np.float32))
+            planes.append(beauty.pixels[..., 3:4].astype(dtype))
             channels.append("A")
         return replace(self, pixels=np.concatenate(planes, -1), channels=tuple(channels),
                        attributes={**self.attributes, **(attributes or {})})
@@ -221,13 +223,26 @@ def _read_exr(path: str) -> Image:
                      {k: v for k, v in header.items() if k not in _EXR_STRUCTURE}, file_format, path)
 
 
-def _write_exr(path: Path, image: Image, dtype: str, compression: str) -> None:
-    codec = getattr(OpenEXR, f"{compression.upper()}_COMPRESSION", None)
+def exr_codec(compression: str, where: str = "EXR output") -> Any:
+    """OpenEXR's codec for a compression name (``zip``, ``piz``, ``zstd``, ``dwaa``, ``none``...).
+
+    Raises:
+        UsageError: naming ``where`` and the names OpenEXR knows.
+    """
     if compression.lower() == "none":
-        codec = OpenEXR.NO_COMPRESSION
-    if codec is None or dtype not in ("half", "float"):
-        raise OutputError(f"{path}: EXR needs dtype half|float and a compression such as "
-                          f"zip, piz, zstd, dwaa or none (got {dtype}, {compression})")
+        return OpenEXR.NO_COMPRESSION
+    codec = getattr(OpenEXR, f"{compression.upper()}_COMPRESSION", None)
+    if codec is None:
+        known = sorted(n[:-len("_COMPRESSION")].lower() for n in dir(OpenEXR)
+                       if n.endswith("_COMPRESSION") and n != "NO_COMPRESSION")
+        raise UsageError(f"{where}: unknown EXR compression '{compression}'; use none or one of {', '.join(known)}")
+    return codec
+
+
+def _write_exr(path: Path, image: Image, dtype: str, compression: str) -> None:
+    if dtype not in ("half", "float"):
+        raise OutputError(f"{path}: EXR needs dtype half or float (got {dtype})")
+    codec = exr_codec(compression, str(path))
     pixels = image.pixels.astype(np.float16 if dtype == "half" else np.float32, copy=False)
     dw, full = image.data_window, image.display_window
     header = {k: v for k, v in image.attributes.items() if _exr_attribute_ok(v)}

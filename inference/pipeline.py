@@ -29,7 +29,8 @@ from .colourlock.apply import lock_frames, lock_tensors
 from .colourlock.fit import smoothing_radius
 from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, write_report
 from .devices import resolve_device
-from .image import Image
+from .errors import UsageError
+from .image import Image, exr_codec
 from .inspection import check_colour_finite
 from .progress import Progress
 from .restyle.apply import default_batch, restyle_images, restyle_tensors
@@ -99,8 +100,9 @@ class HostFrames:
     def lock(self, frames: list[np.ndarray], transforms: list, swatches) -> list[np.ndarray]:
         return lock_frames(frames, transforms, swatches, colour.WORKING_ENCODING, device=self.device)
 
-    def output(self, frames: list[np.ndarray], out_space: str) -> list[np.ndarray]:
-        return map_frames(lambda x: colour.convert(x, colour.WORKING_ENCODING, out_space), frames)
+    def output(self, frames: list[np.ndarray], out_space: str, half: bool = False) -> list[np.ndarray]:
+        dtype = np.float16 if half else np.float32
+        return map_frames(lambda x: colour.convert(x, colour.WORKING_ENCODING, out_space).astype(dtype), frames)
 
 
 class DeviceFrames:
@@ -125,8 +127,11 @@ class DeviceFrames:
     def lock(self, frames: list, transforms: list, swatches) -> list:
         return list(lock_tensors(torch.stack(frames), transforms, swatches, colour.WORKING_ENCODING))
 
-    def output(self, frames: list, out_space: str) -> list[np.ndarray]:
-        return to_host(colour_torch.convert(torch.stack(frames), colour.WORKING_ENCODING, out_space))
+    def output(self, frames: list, out_space: str, half: bool = False) -> list[np.ndarray]:
+        """The frames in ``out_space`` on the host, float32 or, for a half EXR, half (converted
+        on the device: half the bytes to download)."""
+        return to_host(colour_torch.convert(torch.stack(frames), colour.WORKING_ENCODING, out_space),
+                       torch.float16 if half else torch.float32)
 
 
 class _Looks:
@@ -213,21 +218,26 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 deflicker: DeflickerStage | None = None, colourlock: ColourLockStage | None = None,
                 plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
                 device: str = "auto", dtype: str = "auto", batch: int | None = None, tile: int | None = None,
-                chunk: int = DEFAULT_CHUNK, skip_existing: bool = False,
+                chunk: int = DEFAULT_CHUNK, compression: str | None = None, skip_existing: bool = False,
                 threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
     """Restyle ``frames`` of ``plate``, then deflicker and colour-lock them if asked, into ``out``.
 
     ``skip_existing`` keeps frames already in ``out`` (resuming a killed render: writes are
     atomic, so every frame there is complete) and computes only chunks with missing frames; a
     chunk's frames do not depend on which of them are missing, so a resumed shot equals an
-    uninterrupted one. Returns a summary: frames written, wall seconds of the whole render
-    (``seconds``, from loading the model to the last write) and per stage (``stages``:
+    uninterrupted one. ``compression`` is the output EXR's (default zip). Returns a summary: frames
+    written, wall seconds of the whole render (``seconds``, from loading the model to the last
+    write), the CPU seconds this process spent on every core meanwhile (``cpu_seconds``: how much
+    host work the render is, next to the wall time) and per stage (``stages``:
     read + restyle, deflicker, colour lock, output conversion, waiting for writes) and, with
     ``colourlock``, its QC report (also written as JSON/HTML into ``colourlock.report``; it
     covers the chunks computed).
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     frames = sorted(set(frames))
+    if compression and out.extension != "exr":
+        raise UsageError(f"--compression is for EXR output; {out} is .{out.extension}")
+    exr_codec(compression or "zip", "--compression")
     progress = Progress("render", len(frames), progress_mode)
     check_frames_exist(plate, frames)
     model = load_model(model_path)
@@ -246,7 +256,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     qc, checked = [], []
     clock = StageClock()
     try:
-        with SequenceWriter(out, threads=threads) as writer:
+        with SequenceWriter(out, compression=compression, threads=threads) as writer:
             for part, todo, locked_span, span in chunks:
                 if not todo:
                     progress.advance(len(part), message="already rendered")
@@ -267,7 +277,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                         qc.append(qc_entries([working[f] for f in part], result, target))
                     checked.extend(part)
                 with clock("output"):
-                    rgb = looks.hand_over.output([x for f, x in zip(part, result) if f in todo], out_space)
+                    rgb = looks.hand_over.output([x for f, x in zip(part, result) if f in todo], out_space,
+                                                 half=out.extension == "exr")
                     finished = map_frames(lambda item: chunk_looks[item[0]][0].with_rgb(item[1], stamp),
                                           zip(todo, rgb))
                     for frame, image in zip(todo, finished):
@@ -278,7 +289,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     finally:
         looks.close()
     summary: dict[str, Any] = {"frames": sorted(writer.written), "seconds": round(time.perf_counter() - started, 3),
-                               "stages": clock.summary()}
+                               "cpu_seconds": round(time.process_time() - cpu_started, 3), "stages": clock.summary()}
     if colourlock and qc:
         summary["report"] = qc_report(plate.printf, colourlock.reference, checked, colourlock.method, colourlock.sigma,
                                       colourlock.lut, qc, check_only=False)

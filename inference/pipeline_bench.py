@@ -35,7 +35,7 @@ from .colourlock.lock import LockTarget, fit_transforms, qc_entries
 from .demo.paint import paint
 from .demo.plate import PLATE_COLOURSPACE, render_frame
 from .devices import resolve_device
-from .image import Image, read_image, write_image
+from .image import Image, exr_codec, read_image, write_image
 from .pipeline import DEFAULT_CHUNK, ColourLockStage, DeflickerStage, DeviceFrames, HostFrames, render_shot
 from .restyle.apply import default_batch
 from .restyle.backends import TorchBackend, select_backend
@@ -77,23 +77,25 @@ def _sync() -> None:
 
 
 def timed(frames: int, fn: Callable[[], Any]) -> tuple[dict[str, Any], Any]:
-    """Run ``fn`` once: frames/s over ``frames``, seconds and peak GPU memory; and its result."""
+    """Run ``fn`` once: frames/s over ``frames``, seconds, CPU seconds per frame (this process,
+    every thread: the host work) and peak GPU memory; and its result."""
     import torch
 
     gpu = torch.cuda.is_available()
     if gpu:
         torch.cuda.reset_peak_memory_stats()
     _sync()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = fn()
     _sync()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 2),
+            "cpu_s_per_frame": round(cpu / frames, 4),
             "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 3) if gpu else None}, result
 
 
 def stage_speeds(plate: SequencePattern, model_path: str, reference: str, numbers: list[int], work: Path,
-                 device: str) -> dict[str, Any]:
+                 device: str, compressions: list[str]) -> dict[str, Any]:
     """Each stage alone with the hand-over the render uses (frames on the GPU with the torch
     backend): read and write on disk, the others on frames already in memory."""
     n = len(numbers)
@@ -128,24 +130,28 @@ def stage_speeds(plate: SequencePattern, model_path: str, reference: str, number
 
     lock()  # warm-up (colour-science's first import)
     result["colourlock"], locked = timed(n, lock)
-    result["output_conversion_download"], rgb = timed(n, lambda: frames.output(locked, PLATE_COLOURSPACE))
-    out = SequencePattern.parse(str(work / "write" / "w.####.exr"))
-
-    def write() -> None:
-        with SequenceWriter(out) as writer:
+    result["output_conversion_download"], rgb = timed(n, lambda: frames.output(locked, PLATE_COLOURSPACE, half=True))
+    def write(compression: str) -> None:
+        out = SequencePattern.parse(str(work / f"write_{compression}" / "w.####.exr"))
+        with SequenceWriter(out, compression=compression) as writer:
             for (frame, image), x in zip(images, rgb):
                 writer.write(frame, image.with_rgb(x))
 
-    result["write"], _ = timed(n, write)
+    for index, compression in enumerate(compressions):
+        result["write" if index == 0 else f"write_{compression}"], _ = timed(n, lambda: write(compression))
     return result
 
 
 def chain_speeds(plate: SequencePattern, model: str, reference: str, numbers: list[int], chunk: int,
-                 work: Path, device: str) -> dict[str, Any]:
-    """``render_shot`` end to end: restyle only, + deflicker, + colour lock; stage seconds inside each."""
-    chains = {"restyle": {}, "restyle_deflicker": {"deflicker": DEFLICKER},
-              "restyle_deflicker_colourlock": {"deflicker": DEFLICKER,
-                                               "colourlock": ColourLockStage(reference, str(work / "qc"))}}
+                 work: Path, device: str, compressions: list[str]) -> dict[str, Any]:
+    """``render_shot`` end to end: restyle only, + deflicker, + colour lock with the first of
+    ``compressions`` for the output (restyle only and the full chain again with each other one,
+    named ``..._<compression>``); stage seconds inside each."""
+    full = {"deflicker": DEFLICKER, "colourlock": ColourLockStage(reference, str(work / "qc"))}
+    chains = {"restyle": {}, "restyle_deflicker": {"deflicker": DEFLICKER}, "restyle_deflicker_colourlock": full}
+    chains = {**{name: {**stages, "compression": compressions[0]} for name, stages in chains.items()},
+              **{f"{name}_{c}": {**chains[name], "compression": c} for c in compressions[1:]
+                 for name in ("restyle", "restyle_deflicker_colourlock")}}
     results = {}
     for index, (name, stages) in enumerate(chains.items()):
         out = SequencePattern.parse(str(work / f"render{index}" / "out.####.exr"))
@@ -174,30 +180,35 @@ def top_functions(profiler: cProfile.Profile, count: int = 15) -> list[str]:
     return [" ".join(line.split()) for line in text.getvalue().splitlines() if line.strip()[:1].isdigit()][:count]
 
 
-def measure(size: str, frames: int, chunk: int, work: Path, device: str) -> dict[str, Any]:
+def measure(size: str, frames: int, chunk: int, work: Path, device: str, compressions: list[str]) -> dict[str, Any]:
     width, height = (int(v) for v in size.lower().split("x"))
     start = time.perf_counter()
     plate, model, reference = make_shot(work, frames, width, height)
     print(f"{size}: {frames} plate frames and a look in {time.perf_counter() - start:.1f} s", flush=True)
     numbers = list(range(1, frames + 1))
-    stages = stage_speeds(plate, model, reference, numbers, work, device)
+    stages = stage_speeds(plate, model, reference, numbers, work, device, compressions)
     print(size, "stages alone", stages, flush=True)
-    chains = chain_speeds(plate, model, reference, numbers, chunk, work, device)
+    chains = chain_speeds(plate, model, reference, numbers, chunk, work, device, compressions)
     return {"resolution": [width, height], "input": "half EXR (ZIP), beauty + depth + Nuke vectors",
-            "output": "half EXR (ZIP), RGBA", "chunk": chunk,
+            "output": f"half EXR ({compressions[0].upper()}; others where named), RGBA", "chunk": chunk,
             "deflicker": "both, radius 4, supplied Nuke vectors", "stages_alone": stages, "end_to_end": chains}
 
 
 def run_bench(sizes: list[str], frames: int, chunk: int = DEFAULT_CHUNK, device: str = "auto",
-              label: str | None = None, out: Path | None = None) -> dict[str, Any]:
-    """Measure every size; store the record under ``label`` in ``out`` when given."""
+              label: str | None = None, out: Path | None = None, compressions: list[str] | None = None
+              ) -> dict[str, Any]:
+    """Measure every size; store the record under ``label`` in ``out`` when given. The output EXR
+    is written with each of ``compressions`` (default zip), the first throughout."""
     import torch
 
     device = resolve_device(device)
+    compressions = compressions or ["zip"]
+    for compression in compressions:
+        exr_codec(compression, "--compression")
     results = {}
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="restyle_bench_") as work:
-            results[size] = measure(size, frames, chunk, Path(work), device)
+            results[size] = measure(size, frames, chunk, Path(work), device, compressions)
     record = {"machine": machine(), "torch": torch.__version__, "device": device,
               "dtype": "plate half; model fp16 on CUDA (fp32 on CPU); deflicker and colour lock fp32",
               "backend": "auto (torch CUDA on a GPU host without onnxruntime-gpu, else onnxruntime CPU)",

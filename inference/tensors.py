@@ -14,6 +14,7 @@ def to_device(frames: Sequence[np.ndarray], device: str | torch.device) -> torch
     return batch.permute(0, 3, 1, 2).float().contiguous()
 
 
-def to_host(frames: torch.Tensor) -> list[np.ndarray]:
-    """N float32 ``(H, W, C)`` arrays from ``(N, C, H, W)`` (laid out on the device, copied once)."""
-    return list(frames.permute(0, 2, 3, 1).float().contiguous().cpu().numpy())
+def to_host(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> list[np.ndarray]:
+    """N ``(H, W, C)`` arrays of ``dtype`` (default float32) from ``(N, C, H, W)`` (laid out and
+    converted on the device, copied once)."""
+    return list(frames.permute(0, 2, 3, 1).to(dtype).contiguous().cpu().numpy())

@@ -7,6 +7,7 @@ import re
 import tracemalloc
 
 import numpy as np
+import OpenEXR
 import pytest
 
 from inference import cli
@@ -117,10 +118,17 @@ def test_render_cli_writes_frames_and_gates_on_colour_qc(shot, capsys):
     args = ["render", "--model", model, "--plate", plate.hashes, "--frames", "3-6", "--plate-colourspace",
             PLATE_COLOURSPACE, "--out", str(root / "cli" / "o.####.exr"), "--reference", str(reference),
             "--report", str(root / "cliqc"), "--device", "cpu", "--progress", "none"]
-    assert cli.main(args + ["--swatches", str(swatches)]) == 0
+    assert cli.main(args + ["--swatches", str(swatches), "--compression", "piz"]) == 0
     assert sorted(p.name for p in (root / "cli").iterdir()) == [f"o.{f:04d}.exr" for f in range(3, 7)]
-    said = re.search(r"wrote 4 frame\(s\) to .* in ([\d.]+) s \(([\d.]+) frames/s\)", capsys.readouterr().out)
-    assert said and float(said.group(2)) > 0  # the render's own time and speed, which the multi-GPU bench reads
+    with OpenEXR.File(str(root / "cli" / "o.0003.exr")) as exr:
+        assert exr.header()["compression"] == OpenEXR.PIZ_COMPRESSION
+    said = re.search(r"wrote 4 frame\(s\) to .* in ([\d.]+) s \(([\d.]+) frames/s, ([\d.]+) CPU s/frame\)",
+                     capsys.readouterr().out)
+    # the render's own time, speed and host work, which the multi-GPU bench reads
+    assert said and float(said.group(2)) > 0 and float(said.group(3)) > 0
+    bad = ["--out", str(root / "badc" / "o.####.exr"), "--compression", "zap"]
+    assert cli.main(args[:9] + bad + ["--device", "cpu"]) == 64
+    assert "unknown EXR compression 'zap'" in capsys.readouterr().err and not (root / "badc").exists()
     assert cli.main(args + ["--swatches", str(strict)]) == cli.EX_QC_FAILED
     assert "QC FAIL: " in capsys.readouterr().out
     assert cli.main(args[:-6] + ["--reference", str(reference), "--device", "cpu"]) == 64   # no --report
@@ -147,7 +155,8 @@ def test_host_memory_does_not_grow_with_the_shot(tmp_path):
 
 def test_restyle_bench_measures_each_stage_and_the_render(tmp_path, capsys):
     out = tmp_path / "pipeline.json"
-    args = ["bench", "--frames", "4", "--chunk", "2", "--device", "cpu", "--out", str(out), "--label", "ci"]
+    args = ["bench", "--frames", "4", "--chunk", "2", "--device", "cpu", "--out", str(out), "--label", "ci",
+            "--compression", "zip,none"]
     assert cli.main([*args, "--sizes", "96x64", "--progress", "none"]) == 0
     run = json.loads(out.read_text())["runs"]["ci"]
     size = run["sizes"]["96x64"]
@@ -155,6 +164,9 @@ def test_restyle_bench_measures_each_stage_and_the_render(tmp_path, capsys):
     assert size["stages_alone"]["hand_over"] == "HostFrames"  # onnxruntime on the CPU
     full = size["end_to_end"]["restyle_deflicker_colourlock"]
     assert full["frames"] == 4 and full["fps"] > 0 and {"read+restyle", "deflicker", "colourlock"} <= set(full["stage_seconds"])
+    assert full["cpu_s_per_frame"] > 0 and size["stages_alone"]["write_none"]["fps"] > 0
+    uncompressed = size["end_to_end"]["restyle_deflicker_colourlock_none"]  # the render again, output not compressed
+    assert uncompressed["frames"] == 4 and "restyle_none" in size["end_to_end"]
     assert run["device"] == "cpu" and run["machine"]["cpu_cores"] >= 1
     profile = full["profile_top_tottime"]  # functions named by file, no machine's folders
     assert profile and not any(word.startswith("/") for line in profile for word in line.split())
