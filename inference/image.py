@@ -15,7 +15,7 @@ import os
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import OpenEXR
@@ -103,21 +103,29 @@ class Image:
 
         ``components`` are the channel suffixes wanted in order (``("X", "Y", "Z")``).
         """
+        return self.select(self.layer_channels(pattern, components))
+
+    def layer_channels(self, pattern: str, components: Sequence[str]) -> list[str]:
+        """The names :meth:`layer` selects (no pixels copied)."""
         for layer in self.layers():
             if fnmatch.fnmatchcase(layer, pattern):
                 names = [f"{layer}.{c}" if layer else c for c in components]
                 if all(n in self.channels for n in names):
-                    return self.select(names)
+                    return names
         raise ChannelError(
             f"{self._where()}: no layer matching '{pattern}' with channels {'/'.join(components)}; "
             f"layers present: {', '.join(k or '(rgba)' for k in self.layers())}")
 
     def beauty(self, alpha: bool = True) -> "Image":
         """The colour channels: plain ``R,G,B[,A]`` or a renderer's ``*.Combined`` layer."""
+        return self.select(self.beauty_channels(alpha))
+
+    def beauty_channels(self, alpha: bool = True) -> list[str]:
+        """The names :meth:`beauty` selects (no pixels copied)."""
         for pattern in ("", "*Combined", "rgba", "*rgba"):
             for comps in ((("R", "G", "B", "A"),) if alpha else ()) + (("R", "G", "B"),):
                 try:
-                    return self.layer(pattern, comps)
+                    return self.layer_channels(pattern, comps)
                 except ChannelError:
                     continue
         raise ChannelError(
@@ -155,8 +163,15 @@ class Image:
         return self.source or "image"
 
 
-def read_image(path: str | os.PathLike) -> Image:
+# Makes the empty (H, W, C) array an EXR's pixels are gathered into, from (shape, dtype).
+Allocator = Callable[[tuple[int, ...], Any], np.ndarray]
+
+
+def read_image(path: str | os.PathLike, allocate: Allocator | None = None) -> Image:
     """Read every channel of ``path`` (EXR through OpenEXR, other types through OpenImageIO).
+
+    ``allocate`` gives the array an EXR's channels are gathered into (e.g. page-locked memory
+    the GPU copies from directly); default a new numpy array.
 
     Raises:
         ImageReadError: the file is absent, truncated or not an image that can be decoded.
@@ -165,7 +180,7 @@ def read_image(path: str | os.PathLike) -> Image:
     if not os.path.isfile(path):
         raise ImageReadError(f"{path}: no such file")
     try:
-        return _read_exr(path) if file_extension(path) == "exr" else _read_oiio(path)
+        return _read_exr(path, allocate) if file_extension(path) == "exr" else _read_oiio(path)
     except ImageReadError:
         raise
     except Exception as exc:  # the codecs raise RuntimeError/ValueError/... on damaged files
@@ -207,7 +222,7 @@ def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
         raise
 
 
-def _read_exr(path: str) -> Image:
+def _read_exr(path: str, allocate: Allocator | None = None) -> Image:
     """First part of an OpenEXR file; R,G,B,A first, other layers in the file's (name) order."""
     with OpenEXR.File(path, separate_channels=True) as exr:  # its views die with the file
         header = exr.header()
@@ -218,7 +233,9 @@ def _read_exr(path: str) -> Image:
         names = sorted(order, key=lambda n: (_BEAUTY_ORDER.get(n, len(_BEAUTY_ORDER)), order.index(n)))
         file_format = "half" if all(planes[n].dtype == np.float16 for n in names) else "float"
         dtype = np.float16 if file_format == "half" else np.float32
-        pixels = np.stack([planes[n].astype(dtype, copy=False) for n in names], axis=-1)
+        shape = (*planes[names[0]].shape, len(names))
+        pixels = np.stack([planes[n].astype(dtype, copy=False) for n in names], axis=-1,
+                          out=allocate(shape, dtype) if allocate else None)
         return Image(pixels, tuple(names), _window(header["dataWindow"]), _window(header["displayWindow"]),
                      {k: v for k, v in header.items() if k not in _EXR_STRUCTURE}, file_format, path)
 

@@ -37,7 +37,7 @@ from .restyle.apply import default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
 from .restyle.model_file import RestyleModel, load_model, sha256_file
 from .sequence import SequencePattern
-from .tensors import to_host
+from .tensors import pinned_allocator, to_host
 from .sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
 from .temporal.deflicker_device import deflicker_tensors
@@ -149,7 +149,8 @@ class _Looks:
         self.plate_space, self.batch, self.tile, self.log = plate_space, batch, tile, log
         on_device = isinstance(self.runner, TorchBackend) and not tile
         self.hand_over = DeviceFrames(self.runner.device) if on_device else HostFrames(resolve_device(device))
-        self.reader = read_sequence(plate, needed, check=check_colour_finite, threads=threads)
+        self.reader = read_sequence(plate, needed, check=check_colour_finite, threads=threads,
+                                    allocate=pinned_allocator(self.runner.device) if on_device else None)
         self.frames: dict[int, tuple[Image, Any]] = {}
 
     def get(self, frames: list[int]) -> dict[int, tuple[Image, Any]]:
@@ -158,7 +159,8 @@ class _Looks:
         wanted = {f for f in frames if f not in self.frames}
         pending: list[tuple[int, Image]] = []
         while wanted:
-            frame, image = next(self.reader)
+            with torch.profiler.record_function("stage:read+restyle/wait for plate"):
+                frame, image = next(self.reader)
             pending.append((frame, image))
             wanted.discard(frame)
             size = self.batch or default_batch(*image.size)
@@ -193,7 +195,8 @@ class StageClock:
     def __call__(self, stage: str):
         start = time.perf_counter()
         try:
-            yield
+            with torch.profiler.record_function(f"stage:{stage}"):  # the stage's range in a torch profile
+                yield
         finally:
             self.seconds[stage] += time.perf_counter() - start
 
@@ -271,8 +274,9 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 result = [working[f] for f in part]
                 if colourlock:
                     with clock("colourlock"):
-                        transforms = fit_transforms(working, target, colourlock.method, colourlock.sigma,
-                                                    colourlock.lut)
+                        with torch.profiler.record_function("stage:colourlock/fit"):
+                            transforms = fit_transforms(working, target, colourlock.method, colourlock.sigma,
+                                                        colourlock.lut)
                         result = looks.hand_over.lock(result, [transforms[f] for f in part], target.swatches)
                         qc.append(qc_entries([working[f] for f in part], result, target))
                     checked.extend(part)
@@ -281,8 +285,9 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                                                  half=out.extension == "exr")
                     finished = map_frames(lambda item: chunk_looks[item[0]][0].with_rgb(item[1], stamp),
                                           zip(todo, rgb))
-                    for frame, image in zip(todo, finished):
-                        writer.write(frame, image)
+                    with torch.profiler.record_function("stage:output/queue writes"):
+                        for frame, image in zip(todo, finished):
+                            writer.write(frame, image)
                 progress.advance(len(part))
             with clock("write (wait)"):
                 writer.close()

@@ -11,15 +11,13 @@ vectors, half EXR, ZIP) at each size, trains a small look on its first frame for
   wall seconds each stage took inside the render (the profile: which stage limits it).
 
 Records frames/s, peak GPU memory per measurement, peak host memory (RSS), device, dtype,
-backend, batch and chunk, the functions with the most own time in each render (cProfile), and
+backend, batch and chunk, a torch profile of the full chain (GPU time per stage, the ops with the
+most own GPU and CPU time), and
 appends them under ``--label`` to ``--out`` (JSON).
 """
 from __future__ import annotations
 
-import cProfile
-import io
 import os
-import pstats
 import resource
 import tempfile
 import time
@@ -155,29 +153,40 @@ def chain_speeds(plate: SequencePattern, model: str, reference: str, numbers: li
     results = {}
     for index, (name, stages) in enumerate(chains.items()):
         out = SequencePattern.parse(str(work / f"render{index}" / "out.####.exr"))
-        profiler = cProfile.Profile()
-        figures, summary = timed(len(numbers), lambda: profiled(profiler, lambda: render_shot(
+        figures, summary = timed(len(numbers), lambda: render_shot(
             model, plate, numbers, out, plate_space=PLATE_COLOURSPACE, chunk=chunk, device=device,
-            progress_mode="none", **stages)))
-        results[name] = {**figures, "stage_seconds": summary["stages"], "profile_top_tottime": top_functions(profiler)}
-        print(name, {k: v for k, v in results[name].items() if k != "profile_top_tottime"}, flush=True)
+            progress_mode="none", **stages))
+        results[name] = {**figures, "stage_seconds": summary["stages"]}
+        print(name, results[name], flush=True)
+    out = SequencePattern.parse(str(work / "profiled" / "out.####.exr"))
+    results["restyle_deflicker_colourlock"]["torch_profile"] = torch_profile(lambda: render_shot(
+        model, plate, numbers, out, plate_space=PLATE_COLOURSPACE, chunk=chunk, device=device, progress_mode="none",
+        **chains["restyle_deflicker_colourlock"]))
     return results
 
 
-def profiled(profiler: cProfile.Profile, fn: Callable[[], Any]) -> Any:
-    profiler.enable()
-    try:
-        return fn()
-    finally:
-        profiler.disable()
+def torch_profile(fn: Callable[[], Any], count: int = 15) -> dict[str, Any]:
+    """``fn`` (a render, run again: the profiler slows it) under torch's profiler: per stage of
+    the render (its ``stage:`` ranges) the wall and GPU milliseconds, and the ``count`` ops with
+    the most own GPU time and own CPU time (every thread)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
 
+    gpu = torch.cuda.is_available()
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])) as prof:
+        fn()
+    events = prof.key_averages()
 
-def top_functions(profiler: cProfile.Profile, count: int = 15) -> list[str]:
-    """The functions with the most own time (waits on the GPU show up where they synchronise);
-    file names without their folders, so the results name no machine's paths."""
-    text = io.StringIO()
-    pstats.Stats(profiler, stream=text).strip_dirs().sort_stats("tottime").print_stats(count)
-    return [" ".join(line.split()) for line in text.getvalue().splitlines() if line.strip()[:1].isdigit()][:count]
+    def line(e) -> str:
+        return (f"{e.key}: self CPU {e.self_cpu_time_total / 1e3:.1f} ms, self GPU {e.self_device_time_total / 1e3:.1f} "
+                f"ms, calls {e.count}")
+
+    ops = [e for e in events if not e.key.startswith("stage:")]
+    return {"stages_ms": {e.key[len("stage:"):]: {"wall": round(e.cpu_time_total / 1e3, 1),
+                                                  "gpu": round(e.device_time_total / 1e3, 1)}
+                          for e in events if e.key.startswith("stage:")},
+            "top_self_gpu": [line(e) for e in sorted(ops, key=lambda e: -e.self_device_time_total)[:count]] if gpu else [],
+            "top_self_cpu": [line(e) for e in sorted(ops, key=lambda e: -e.self_cpu_time_total)[:count]]}
 
 
 def measure(size: str, frames: int, chunk: int, work: Path, device: str, compressions: list[str]) -> dict[str, Any]:

@@ -168,7 +168,8 @@ def test_restyle_bench_measures_each_stage_and_the_render(tmp_path, capsys):
     uncompressed = size["end_to_end"]["restyle_deflicker_colourlock_none"]  # the render again, output not compressed
     assert uncompressed["frames"] == 4 and "restyle_none" in size["end_to_end"]
     assert run["device"] == "cpu" and run["machine"]["cpu_cores"] >= 1
-    profile = full["profile_top_tottime"]  # functions named by file, no machine's folders
-    assert profile and not any(word.startswith("/") for line in profile for word in line.split())
+    profile = full["torch_profile"]  # the full chain again under torch's profiler: its stages and busiest ops
+    assert {"read+restyle", "deflicker", "colourlock", "output"} <= set(profile["stages_ms"])
+    assert all(stage["wall"] > 0 for stage in profile["stages_ms"].values()) and len(profile["top_self_cpu"]) > 3
     assert cli.main([*args, "--sizes", "2048by1080"]) == 64
     assert "not WIDTHxHEIGHT" in capsys.readouterr().err

@@ -13,8 +13,7 @@ import torch
 
 from .. import colour, colour_torch
 from ..image import Image
-from ..tensors import to_device, to_host
-from ..workers import map_frames
+from ..tensors import to_host, upload_channels
 from . import global_deflicker, local_deflicker
 from .local_deflicker_torch import DEFAULT_BATCH, deflicker_local_torch
 
@@ -61,21 +60,15 @@ class _Guides:
         self.flows: dict[int, torch.Tensor] = {}  # frame -> (2 [t->t+1, t->t-1], 2, H, W), or pair k for DIS
 
     def _upload(self, frames: list[int]) -> None:
-        def layers(index: int) -> list[np.ndarray]:
-            plate = self.plates[index]
-            found = [plate.beauty(alpha=False).pixels]
-            if self.vectors != "dis":
-                found += [plate.layer(layer, channels).pixels for layer, channels, _ in VECTOR_CHANNELS[self.vectors]]
-            return found
-
-        found = map_frames(layers, frames)
-        beauty = to_device([f[0] for f in found], self.device)
+        layers = [] if self.vectors == "dis" else VECTOR_CHANNELS[self.vectors]
+        picks = [lambda im: im.beauty_channels(alpha=False)] + [
+            lambda im, layer=layer, channels=channels: im.layer_channels(layer, channels) for layer, channels, _ in layers]
+        beauty, *directions = upload_channels([self.plates[i] for i in frames], picks, self.device)
         views = colour_torch.convert(beauty, self.guide_space, VIEW).clamp(0, 1)
         self.views.update(zip(frames, views))
-        if self.vectors != "dis":
-            signs = [torch.tensor(s, device=self.device).view(1, 2, 1, 1) for _, _, s in VECTOR_CHANNELS[self.vectors]]
-            directions = [to_device([f[1 + d] for f in found], self.device) * signs[d] for d in range(2)]
-            self.flows.update(zip(frames, torch.stack(directions, 1)))
+        if directions:
+            signs = [torch.tensor(s, device=self.device).view(1, 2, 1, 1) for _, _, s in layers]
+            self.flows.update(zip(frames, torch.stack([d * sign for d, sign in zip(directions, signs)], 1)))
 
     def window(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Plate views ``(n, 3, H, W)`` and flow pairs ``(n - 1, 2, 2, H, W)`` of frames lo..hi-1."""
@@ -110,7 +103,8 @@ def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image],
     linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
     correction = None
     if mode in ("global", "both"):
-        correction = _global_correction(frames, space, linear, frame_numbers, radius, strength)
+        with torch.profiler.record_function("stage:deflicker/global"):
+            correction = _global_correction(frames, space, linear, frame_numbers, radius, strength)
         if grade_nk:
             Path(grade_nk).parent.mkdir(parents=True, exist_ok=True)
             Path(grade_nk).write_text(global_deflicker.grade_nk(correction, keep=[frame_numbers[t] for t in targets]))
@@ -129,8 +123,11 @@ def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image],
         part = targets[start:start + (window or size)]
         lo, hi = max(0, min(part) - radius), min(len(frames), max(part) + radius + 1)
         views = colour_torch.convert(corrected(lo, hi), linear, VIEW).clamp(0, 1)
-        plate_views, flows = guides.window(lo, hi)
-        settled = deflicker_local_torch(views, plate_views, flows, radius=radius, strength=strength, targets=[t - lo for t in part], batch=batch)
+        with torch.profiler.record_function("stage:deflicker/plates"):
+            plate_views, flows = guides.window(lo, hi)
+        with torch.profiler.record_function("stage:deflicker/local"):
+            settled = deflicker_local_torch(views, plate_views, flows, radius=radius, strength=strength,
+                                            targets=[t - lo for t in part], batch=batch)
         del views
         out.append(colour_torch.convert(settled, VIEW, space).to(frames.dtype))
     return torch.cat(out)
