@@ -15,7 +15,7 @@ import os
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import OpenEXR
@@ -163,15 +163,8 @@ class Image:
         return self.source or "image"
 
 
-# Makes the empty (H, W, C) array an EXR's pixels are gathered into, from (shape, dtype).
-Allocator = Callable[[tuple[int, ...], Any], np.ndarray]
-
-
-def read_image(path: str | os.PathLike, allocate: Allocator | None = None) -> Image:
+def read_image(path: str | os.PathLike) -> Image:
     """Read every channel of ``path`` (EXR through OpenEXR, other types through OpenImageIO).
-
-    ``allocate`` gives the array an EXR's channels are gathered into (e.g. page-locked memory
-    the GPU copies from directly); default a new numpy array.
 
     Raises:
         ImageReadError: the file is absent, truncated or not an image that can be decoded.
@@ -180,7 +173,7 @@ def read_image(path: str | os.PathLike, allocate: Allocator | None = None) -> Im
     if not os.path.isfile(path):
         raise ImageReadError(f"{path}: no such file")
     try:
-        return _read_exr(path, allocate) if file_extension(path) == "exr" else _read_oiio(path)
+        return _read_exr(path) if file_extension(path) == "exr" else _read_oiio(path)
     except ImageReadError:
         raise
     except Exception as exc:  # the codecs raise RuntimeError/ValueError/... on damaged files
@@ -222,7 +215,7 @@ def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
         raise
 
 
-def _read_exr(path: str, allocate: Allocator | None = None) -> Image:
+def _read_exr(path: str) -> Image:
     """First part of an OpenEXR file; R,G,B,A first, other layers in the file's (name) order."""
     with OpenEXR.File(path, separate_channels=True) as exr:  # its views die with the file
         header = exr.header()
@@ -233,9 +226,7 @@ def _read_exr(path: str, allocate: Allocator | None = None) -> Image:
         names = sorted(order, key=lambda n: (_BEAUTY_ORDER.get(n, len(_BEAUTY_ORDER)), order.index(n)))
         file_format = "half" if all(planes[n].dtype == np.float16 for n in names) else "float"
         dtype = np.float16 if file_format == "half" else np.float32
-        shape = (*planes[names[0]].shape, len(names))
-        pixels = np.stack([planes[n].astype(dtype, copy=False) for n in names], axis=-1,
-                          out=allocate(shape, dtype) if allocate else None)
+        pixels = np.stack([planes[n].astype(dtype, copy=False) for n in names], axis=-1)
         return Image(pixels, tuple(names), _window(header["dataWindow"]), _window(header["displayWindow"]),
                      {k: v for k, v in header.items() if k not in _EXR_STRUCTURE}, file_format, path)
 

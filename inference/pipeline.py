@@ -37,7 +37,7 @@ from .restyle.apply import default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
 from .restyle.model_file import RestyleModel, load_model, sha256_file
 from .sequence import SequencePattern
-from .tensors import pinned_allocator, to_host
+from .tensors import to_host
 from .sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
 from .temporal.deflicker_device import deflicker_tensors
@@ -149,8 +149,7 @@ class _Looks:
         self.plate_space, self.batch, self.tile, self.log = plate_space, batch, tile, log
         on_device = isinstance(self.runner, TorchBackend) and not tile
         self.hand_over = DeviceFrames(self.runner.device) if on_device else HostFrames(resolve_device(device))
-        self.reader = read_sequence(plate, needed, check=check_colour_finite, threads=threads,
-                                    allocate=pinned_allocator(self.runner.device) if on_device else None)
+        self.reader = read_sequence(plate, needed, check=check_colour_finite, threads=threads)
         self.frames: dict[int, tuple[Image, Any]] = {}
 
     def get(self, frames: list[int]) -> dict[int, tuple[Image, Any]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .errors import MissingFramesError, OutputError, ResolutionMismatchError
-from .image import Allocator, Image, read_image, write_image
+from .image import Image, read_image, write_image
 from .sequence import SequencePattern, format_frame_range
 from .workers import usable_cores
 
@@ -33,8 +33,8 @@ def check_frames_exist(pattern: SequencePattern, frames: list[int]) -> None:
             f"{format_frame_range(missing)} (first expected file: {pattern.path(missing[0])})")
 
 
-def _read_checked(path: str, check: Callable[[Image], None] | None, allocate: Allocator | None) -> Image:
-    image = read_image(path, allocate)
+def _read_checked(path: str, check: Callable[[Image], None] | None) -> Image:
+    image = read_image(path)
     if check:
         check(image)
     return image
@@ -42,7 +42,7 @@ def _read_checked(path: str, check: Callable[[Image], None] | None, allocate: Al
 
 def read_sequence(pattern: SequencePattern, frames: list[int], *,
                   check: Callable[[Image], None] | None = None,
-                  threads: int | None = None, prefetch: int | None = None, allocate: Allocator | None = None
+                  threads: int | None = None, prefetch: int | None = None
                   ) -> Iterator[tuple[int, Image]]:
     """Yield ``(frame, image)`` in order, decoding ahead on a thread pool.
 
@@ -50,7 +50,6 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
         check: called on each image on the reading thread (e.g. ``lambda im: im.check_finite(...)``);
             may raise, which surfaces when that frame's turn comes.
         prefetch: frames decoded ahead of the consumer (bounds memory); default 2 x threads.
-        allocate: where EXR pixels are gathered (:func:`inference.image.read_image`).
 
     Raises:
         MissingFramesError: before any decoding, if any frame is absent.
@@ -65,7 +64,7 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
         todo = iter(frames)
         try:
             for frame in todo:
-                pending.append((frame, pool.submit(_read_checked, pattern.path(frame), check, allocate)))
+                pending.append((frame, pool.submit(_read_checked, pattern.path(frame), check)))
                 if len(pending) >= prefetch:
                     break
             while pending:
@@ -79,7 +78,7 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
                         "sequence must have one size")
                 next_frame = next(todo, None)
                 if next_frame is not None:
-                    pending.append((next_frame, pool.submit(_read_checked, pattern.path(next_frame), check, allocate)))
+                    pending.append((next_frame, pool.submit(_read_checked, pattern.path(next_frame), check)))
                 yield frame, image
         finally:
             for _, future in pending:

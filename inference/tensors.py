@@ -1,12 +1,12 @@
 """Frames between numpy ``(H, W, C)`` (files, OCIO's CPU path) and torch ``(C, H, W)`` (GPU stages)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from .image import Allocator, Image
+from .image import Image
 
 
 def to_device(frames: Sequence[np.ndarray], device: str | torch.device) -> torch.Tensor:
@@ -22,27 +22,14 @@ def to_host(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> list[np
     return list(frames.permute(0, 2, 3, 1).to(dtype).contiguous().cpu().numpy())
 
 
-def pinned_allocator(device: str | torch.device) -> Allocator | None:
-    """For frames bound for a CUDA ``device``: arrays in page-locked host memory, which the GPU
-    copies from without a staging copy and without stopping the host (None for other devices)."""
-    if torch.device(device).type != "cuda":
-        return None
-
-    def allocate(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        return torch.empty(shape, dtype=torch.from_numpy(np.empty(0, dtype)).dtype, pin_memory=True).numpy()
-
-    return allocate
-
-
 def upload_channels(images: Sequence[Image], picks: Sequence[Callable[[Image], Sequence[str]]],
                     device: str | torch.device) -> list[torch.Tensor]:
     """Per ``pick`` (channel names of an image, e.g. ``lambda im: im.beauty_channels(False)``) an
     ``(N, k, H, W)`` float32 tensor on ``device``. Each image's pixels travel once, as stored
-    (half stays half; from page-locked memory without blocking), and the channels are picked
-    there."""
+    (half stays half), and the channels are picked there: no host copy per channel set."""
     groups: list[list[torch.Tensor]] = [[] for _ in picks]
     for image in images:
-        full = torch.from_numpy(image.pixels).to(device, non_blocking=True).permute(2, 0, 1)
+        full = torch.from_numpy(image.pixels).to(device).permute(2, 0, 1)
         for group, pick in zip(groups, picks):
             group.append(full[[image.channels.index(name) for name in pick(image)]])
     return [torch.stack(group).float() for group in groups]

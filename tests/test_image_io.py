@@ -43,19 +43,9 @@ def test_written_exr_is_half_zip_multilayer_for_openexr_itself(shared_data, tmp_
         assert np.array_equal(depth, image.select(["ViewLayer.Depth.Z"]).pixels[..., 0])
 
 
-def test_exr_pixels_gather_into_the_callers_array_and_channels_are_named_without_copies(shared_data):
-    """The render gathers a plate into page-locked memory the GPU copies from; the pixels must be
-    the same as a plain read, and the names picked must be the channels beauty/layer select."""
-    given = []
-
-    def allocate(shape, dtype):
-        given.append(np.full(shape, np.nan, dtype))
-        return given[-1]
-
-    source = _exr_files(shared_data)[0]
-    image, plain = read_image(source, allocate), read_image(source)
-    assert len(given) == 1 and image.pixels is given[0]
-    assert np.array_equal(image.pixels, plain.pixels, equal_nan=True) and image.channels == plain.channels
+def test_channel_names_picked_without_copies_are_the_ones_beauty_and_layer_select(shared_data):
+    """The render picks a plate's channels on the GPU by these names."""
+    image = read_image(_exr_files(shared_data)[0])
     assert image.beauty_channels(alpha=False) == list(image.beauty(alpha=False).channels)
     assert image.layer_channels("*Vector", ("X", "Y")) == ["ViewLayer.Vector.X", "ViewLayer.Vector.Y"]
     with pytest.raises(ChannelError, match="no layer matching"):

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from inference.image import Image
-from inference.tensors import pinned_allocator, upload_channels
+from inference.tensors import upload_channels
 
 
 def _plate(seed: int) -> Image:
@@ -23,9 +23,3 @@ def test_upload_channels_picks_each_set_as_the_host_selection_would():
         np.testing.assert_array_equal(vectors[index].permute(1, 2, 0).numpy(),
                                       plate.select(["forward.v", "forward.u"]).pixels.astype(np.float32))
 
-
-def test_page_locked_arrays_only_for_a_cuda_device():
-    assert pinned_allocator("cpu") is None
-    if torch.cuda.is_available():  # on a GPU host: the array is page-locked and the shape asked
-        array = pinned_allocator("cuda")((4, 3, 2), np.float16)
-        assert array.shape == (4, 3, 2) and array.dtype == np.float16 and torch.from_numpy(array).is_pinned()
