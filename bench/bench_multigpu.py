@@ -7,8 +7,10 @@ deflicker both with the plate's Nuke vectors, colour lock) as farm tasks run it,
 ``single_pinned``: the same on worker 0's share of the cores (how host-bound the chain is);
 ``chunked``: G workers at once, worker i rendering the i-th contiguous part of the range (a farm
 chunk) with CUDA_VISIBLE_DEVICES=i, into one output as farm chunks do; ``chunked_pinned``: the
-same with each worker on its own share of the cores, as a farm runs one worker per GPU
-(``--runs`` picks which; ``--env`` sets variables for every worker, e.g. RESTYLE_TORCH_COMPILE=1;
+same with each worker on its own share of the cores, as a farm runs one worker per GPU;
+``sequential``: the chunked run's tasks one after another on GPU 0 (the same work on one GPU:
+``throughput_speedup`` = chunked fps / sequential fps is the farm's throughput scaling, with each
+task's process start and handles in both) (``--runs`` picks which; ``--env`` sets variables for every worker, e.g. RESTYLE_TORCH_COMPILE=1;
 ``--scratch`` puts the shot and its renders on another disk, e.g. /dev/shm).
 A first short task per GPU fills torch.compile's kernel cache beforehand, as a worker's first task
 does. Records fps over the wall time (process starts included: imports, CUDA, model load, as a farm
@@ -50,7 +52,7 @@ def render_command(plate: SequencePattern, model: str, reference: str, first: in
             "--device", device, "--compression", compression, "--progress", "none"]
 
 
-RUNS = ("single", "single_pinned", "chunked", "chunked_pinned")
+RUNS = ("single", "single_pinned", "chunked", "chunked_pinned", "sequential")
 RENDERED = re.compile(r"wrote (\d+) frame\(s\) to .* in ([\d.]+) s \([\d.]+ frames/s, ([\d.]+) CPU s/frame\)")
 
 
@@ -94,14 +96,15 @@ def run_workers(commands: list[tuple[list[str], str, set[int] | None]], logs: Pa
     return workers
 
 
-def timing(workers: list[dict], frames: int) -> dict:
+def timing(workers: list[dict], frames: int, sequential: bool = False) -> dict:
     """fps over the wall time from the first start to the last end (``fps``, process starts included,
-    as a farm task pays them) and over the longest render alone (``render_fps``); per worker
-    start/end relative to the first start; ``all_running_s``: how long every worker ran at the
-    same time (overlap proof)."""
+    as a farm task pays them) and over the renders alone (``render_fps``: the longest one, or their
+    sum for workers run one after another); per worker start/end relative to the first start;
+    ``all_running_s``: how long every worker ran at the same time (overlap proof)."""
     t0 = min(w["start"] for w in workers)
     wall = max(w["end"] for w in workers) - t0
-    render = max((w["render_s"] or 0.0) for w in workers)
+    renders = [w["render_s"] or 0.0 for w in workers]
+    render = sum(renders) if sequential else max(renders)
     cpu = [w["cpu_s_per_frame"] for w in workers if w["cpu_s_per_frame"] is not None]
     return {"frames": frames, "wall_s": round(wall, 2), "fps": round(frames / wall, 3),
             "render_fps": round(frames / render, 3) if render else None,
@@ -177,11 +180,23 @@ def main(argv: list[str] | None = None) -> None:
         for gpu in range(args.gpus):  # a worker's first task compiles the deflicker's fused kernels (cached after)
             run_workers([(render_command(plate, model, reference, 1, 8, work / "warm" / f"w{gpu}.####.exr",
                                          work / "warm_qc", args.device), str(gpu), None)], work / "logs_warm", env)
+        def sequential() -> dict:
+            """The chunked run's tasks one after another on GPU 0: the same work, one GPU."""
+            out = work / "sequential" / "out.####.exr"
+            workers = [worker for i, (first, last) in enumerate(chunks) for worker in run_workers(
+                [(render_command(plate, model, reference, first, last, out, work / "sequential_qc" / f"chunk.{first}",
+                                 args.device, args.compression), "0", None)], work / f"logs_sequential{i}", env)]
+            result = timing(workers, args.frames, sequential=True)
+            print(f"  sequential: {len(chunks)} tasks one after another on one GPU, {result['fps']} fps "
+                  f"({result['render_fps']} rendering, {result['cpu_s_per_frame']} CPU s/frame)", flush=True)
+            return {**result, "output": SequencePattern.parse(str(out))}
+
         start = {"single": lambda: single("single"), "single_pinned": lambda: single("single_pinned", shares[0]),
+                 "sequential": sequential,
                  "chunked": lambda: chunked("chunked", pinned=False),
                  "chunked_pinned": lambda: chunked("chunked_pinned", pinned=True)}
         runs = {name: start[name]() for name in RUNS if name in runs_wanted}
-        for name in ("single_pinned", "chunked", "chunked_pinned"):
+        for name in ("single_pinned", "chunked", "chunked_pinned", "sequential"):
             if name in runs:
                 run, one = runs[name], runs["single"]
                 run["speedup"] = round(run["fps"] / one["fps"], 3)
@@ -198,6 +213,11 @@ def main(argv: list[str] | None = None) -> None:
               "cores_per_pinned_worker": [len(c) for c in shares], "runs": runs, "best": best,
               "speedup": runs[best]["speedup"] if best else None,
               "efficiency": round(runs[best]["speedup"] / len(chunks), 3) if best else None}
+    if best and "sequential" in runs:  # farm throughput: the same tasks on G GPUs at once vs on one
+        record["throughput_speedup"] = round(runs[best]["fps"] / runs["sequential"]["fps"], 3)
+        record["throughput_speedup_rendering"] = round(runs[best]["render_fps"] / runs["sequential"]["render_fps"], 3)
+        print(f"throughput: {record['throughput_speedup']}x ({record['throughput_speedup_rendering']}x rendering) "
+              f"for the same {len(chunks)} tasks on {len(chunks)} GPUs at once vs one after another", flush=True)
     print(f"speed-up {record['speedup']} ({best}) on {len(chunks)} workers", flush=True)
     print(f"wrote {merge_result('multigpu', args.label, record)}")
 
