@@ -166,9 +166,10 @@ def chain_speeds(plate: SequencePattern, model: str, reference: str, numbers: li
 
 
 def torch_profile(fn: Callable[[], Any], count: int = 15) -> dict[str, Any]:
-    """``fn`` (a render, run again: the profiler slows it) under torch's profiler: per stage of
-    the render (its ``stage:`` ranges) the wall and GPU milliseconds, and the ``count`` ops with
-    the most own GPU time and own CPU time (every thread)."""
+    """``fn`` (a render, run again: the profiler slows it) under torch's profiler: the GPU
+    milliseconds of each stage of the render that used the GPU (its ``stage:`` ranges; the wall
+    seconds are the render's ``stages``), and the ``count`` ops with the most own GPU time and
+    own CPU time (every thread)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -182,9 +183,8 @@ def torch_profile(fn: Callable[[], Any], count: int = 15) -> dict[str, Any]:
                 f"ms, calls {e.count}")
 
     ops = [e for e in events if not e.key.startswith("stage:")]
-    return {"stages_ms": {e.key[len("stage:"):]: {"wall": round(e.cpu_time_total / 1e3, 1),
-                                                  "gpu": round(e.device_time_total / 1e3, 1)}
-                          for e in events if e.key.startswith("stage:")},
+    return {"stages_gpu_ms": {e.key[len("stage:"):]: round(e.device_time_total / 1e3, 1)
+                              for e in events if e.key.startswith("stage:") and e.device_time_total > 0},
             "top_self_gpu": [line(e) for e in sorted(ops, key=lambda e: -e.self_device_time_total)[:count]] if gpu else [],
             "top_self_cpu": [line(e) for e in sorted(ops, key=lambda e: -e.self_cpu_time_total)[:count]]}
 
