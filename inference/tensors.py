@@ -7,7 +7,6 @@ import numpy as np
 import torch
 
 from .image import Image
-from .workers import map_frames
 
 
 def to_device(frames: Sequence[np.ndarray], device: str | torch.device) -> torch.Tensor:
@@ -26,17 +25,11 @@ def to_host(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> list[np
 def upload_channels(images: Sequence[Image], picks: Sequence[Callable[[Image], Sequence[str]]],
                     device: str | torch.device) -> list[torch.Tensor]:
     """Per ``pick`` (channel names of an image, e.g. ``lambda im: im.beauty_channels(False)``) an
-    ``(N, k, H, W)`` float32 tensor on ``device``. The frame pool gathers each set's channels
-    into one contiguous batch, as stored (half stays half), so the calling thread only copies
-    the bytes needed to the device, once per set."""
-    dtype = np.result_type(*[image.pixels.dtype for image in images])
-    height, width = images[0].pixels.shape[:2]
-    batches = [np.empty((len(images), height, width, len(pick(images[0]))), dtype) for pick in picks]
-
-    def gather(index: int) -> None:
-        image = images[index]
-        for batch, pick in zip(batches, picks):
-            np.take(image.pixels, [image.channels.index(name) for name in pick(image)], axis=2, out=batch[index])
-
-    map_frames(gather, range(len(images)))
-    return [torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float().contiguous() for batch in batches]
+    ``(N, k, H, W)`` float32 tensor on ``device``. Each image's pixels travel once, as stored
+    (half stays half), and the channels are picked there: no host copy per channel set."""
+    groups: list[list[torch.Tensor]] = [[] for _ in picks]
+    for image in images:
+        full = torch.from_numpy(image.pixels).to(device).permute(2, 0, 1)
+        for group, pick in zip(groups, picks):
+            group.append(full[[image.channels.index(name) for name in pick(image)]])
+    return [torch.stack(group).float() for group in groups]
