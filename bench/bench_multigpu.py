@@ -10,8 +10,9 @@ chunk) with CUDA_VISIBLE_DEVICES=i, into one output as farm chunks do; ``chunked
 same with each worker on its own share of the cores, as a farm runs one worker per GPU;
 ``sequential``: the chunked run's tasks one after another on GPU 0 (the same work on one GPU:
 ``throughput_speedup`` = chunked fps / sequential fps is the farm's throughput scaling, with each
-task's process start and handles in both) (``--runs`` picks which; ``--env`` sets variables for every worker, e.g. RESTYLE_TORCH_COMPILE=1;
-``--scratch`` puts the shot and its renders on another disk, e.g. /dev/shm).
+task's process start and handles in both). ``--runs`` picks which; ``--env`` sets variables for
+every worker, e.g. RESTYLE_TORCH_COMPILE=1; ``--scratch`` puts the shot and its renders on another
+disk, e.g. /dev/shm; ``--compression`` sets the renders' output codec.
 A first short task per GPU fills torch.compile's kernel cache beforehand, as a worker's first task
 does. Records fps over the wall time (process starts included: imports, CUDA, model load, as a farm
 task pays them) and over the render alone (``render_fps``, from each render's own time), each
@@ -177,9 +178,6 @@ def main(argv: list[str] | None = None) -> None:
                   f"all running together {result['all_running_s']} s", flush=True)
             return {**result, "output": SequencePattern.parse(str(out)), "command_worker0": shlex.join(commands[0][0][1:])}
 
-        for gpu in range(args.gpus):  # a worker's first task compiles the deflicker's fused kernels (cached after)
-            run_workers([(render_command(plate, model, reference, 1, 8, work / "warm" / f"w{gpu}.####.exr",
-                                         work / "warm_qc", args.device), str(gpu), None)], work / "logs_warm", env)
         def sequential() -> dict:
             """The chunked run's tasks one after another on GPU 0: the same work, one GPU."""
             out = work / "sequential" / "out.####.exr"
@@ -190,6 +188,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  sequential: {len(chunks)} tasks one after another on one GPU, {result['fps']} fps "
                   f"({result['render_fps']} rendering, {result['cpu_s_per_frame']} CPU s/frame)", flush=True)
             return {**result, "output": SequencePattern.parse(str(out))}
+
+        for gpu in range(args.gpus):  # a worker's first task compiles the deflicker's fused kernels (cached after)
+            run_workers([(render_command(plate, model, reference, 1, 8, work / "warm" / f"w{gpu}.####.exr",
+                                         work / "warm_qc", args.device), str(gpu), None)], work / "logs_warm", env)
 
         start = {"single": lambda: single("single"), "single_pinned": lambda: single("single_pinned", shares[0]),
                  "sequential": sequential,

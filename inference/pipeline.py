@@ -158,8 +158,7 @@ class _Looks:
         wanted = {f for f in frames if f not in self.frames}
         pending: list[tuple[int, Image]] = []
         while wanted:
-            with torch.profiler.record_function("stage:read+restyle/wait for plate"):
-                frame, image = next(self.reader)
+            frame, image = next(self.reader)
             pending.append((frame, image))
             wanted.discard(frame)
             size = self.batch or default_batch(*image.size)
@@ -284,9 +283,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                                                  half=out.extension == "exr")
                     finished = map_frames(lambda item: chunk_looks[item[0]][0].with_rgb(item[1], stamp),
                                           zip(todo, rgb))
-                    with torch.profiler.record_function("stage:output/queue writes"):
-                        for frame, image in zip(todo, finished):
-                            writer.write(frame, image)
+                    for frame, image in zip(todo, finished):
+                        writer.write(frame, image)
                 progress.advance(len(part))
             with clock("write (wait)"):
                 writer.close()

@@ -129,6 +129,7 @@ def stage_speeds(plate: SequencePattern, model_path: str, reference: str, number
     lock()  # warm-up (colour-science's first import)
     result["colourlock"], locked = timed(n, lock)
     result["output_conversion_download"], rgb = timed(n, lambda: frames.output(locked, PLATE_COLOURSPACE, half=True))
+
     def write(compression: str) -> None:
         out = SequencePattern.parse(str(work / f"write_{compression}" / "w.####.exr"))
         with SequenceWriter(out, compression=compression) as writer:

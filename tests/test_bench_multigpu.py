@@ -1,0 +1,28 @@
+"""The multi-GPU benchmark's arithmetic: farm-like core shares and the fps of runs side by side or in turn."""
+import os
+
+import pytest
+
+from bench import bench_multigpu
+
+
+def test_core_shares_keep_both_hardware_threads_of_a_core_together(monkeypatch):
+    # 4 cores x 2 threads, Linux numbering: cpu n and n + 4 are one core's siblings
+    siblings = {("0", str(core)): [core, core + 4] for core in range(4)}
+    monkeypatch.setattr(bench_multigpu, "physical_cores", lambda: siblings)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    shares = bench_multigpu.core_shares(2)
+    assert shares == [{0, 1, 4, 5}, {2, 3, 6, 7}]  # contiguous halves would have split cores
+
+
+def _worker(start, end, render):
+    return {"cuda_visible_devices": "0", "frames": "1-10", "cores": 2, "start": start, "end": end,
+            "render_s": render, "cpu_s_per_frame": 0.5}
+
+
+def test_timing_of_tasks_in_turn_adds_their_renders_and_at_once_takes_the_longest():
+    together = bench_multigpu.timing([_worker(0, 12, 10), _worker(0, 13, 11)], 20)
+    in_turn = bench_multigpu.timing([_worker(0, 12, 10), _worker(12, 25, 11)], 20, sequential=True)
+    assert together["fps"] == pytest.approx(20 / 13, abs=1e-3) and together["render_fps"] == pytest.approx(20 / 11, abs=1e-3)
+    assert in_turn["fps"] == pytest.approx(20 / 25, abs=1e-3) and in_turn["render_fps"] == pytest.approx(20 / 21, abs=1e-3)
+    assert together["all_running_s"] == 12 and together["cpu_s_per_frame"] == 0.5
