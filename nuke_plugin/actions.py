@@ -70,7 +70,7 @@ def submit_to_farm() -> None:
     node = nuke.thisNode()
     panel = nuke.Panel("Submit {} to farm".format(node.name()))
     panel.addEnumerationPulldown("Farm", " ".join(submit.FARMS))
-    panel.addSingleLineInput("Frames per task", "8")
+    panel.addSingleLineInput("Frames per task", "64")  # each render task pays ~11 s to start
     panel.addBooleanCheckBox("Submit to Deadline now", False)
     if not panel.show():
         return
@@ -79,7 +79,7 @@ def submit_to_farm() -> None:
         farm_name, send = panel.value("Farm"), bool(panel.value("Submit to Deadline now"))
         text = str(panel.value("Frames per task")).strip()
         if not text.isdigit() or int(text) < 1:
-            raise PluginError("Frames per task must be a whole number of frames, e.g. 8; got {!r}".format(text))
+            raise PluginError("Frames per task must be a whole number of frames, e.g. 64; got {!r}".format(text))
         if send and farm_name != "deadline":
             raise PluginError("'Submit to Deadline now' is for the deadline farm; {} jobs are submitted with the "
                               "submit.sh written beside them".format(farm_name))
