@@ -15,7 +15,7 @@ from .shot import TOOLSET, FarmShot
 TEMPLATE = TOOLSET / "farm" / "openjd" / "restyle_shot.yaml"
 # template parameter <- restyle render field
 RENDER_PARAMS = {"Model": "model", "Plate": "plate", "PlateColourspace": "plate_colourspace",
-                 "Reference": "reference", "Output": "out", "Device": "device"}
+                 "Reference": "reference", "Output": "out", "Device": "device", "Compression": "compression"}
 
 
 def parameter_values(shot: FarmShot) -> dict[str, Any]:
