@@ -129,6 +129,9 @@ def test_render_cli_writes_frames_and_gates_on_colour_qc(shot, capsys):
     bad = ["--out", str(root / "badc" / "o.####.exr"), "--compression", "zap"]
     assert cli.main(args[:9] + bad + ["--device", "cpu"]) == 64
     assert "unknown EXR compression 'zap'" in capsys.readouterr().err and not (root / "badc").exists()
+    png = ["--out", str(root / "badp" / "o.####.png"), "--compression", "piz"]
+    assert cli.main(args[:9] + png + ["--device", "cpu"]) == 64
+    assert "--compression is for EXR output" in capsys.readouterr().err and not (root / "badp").exists()
     assert cli.main(args + ["--swatches", str(strict)]) == cli.EX_QC_FAILED
     assert "QC FAIL: " in capsys.readouterr().out
     assert cli.main(args[:-6] + ["--reference", str(reference), "--device", "cpu"]) == 64   # no --report
