@@ -125,13 +125,24 @@ class DeviceFrames:
         return list(settled)
 
     def lock(self, frames: list, transforms: list, swatches) -> list:
-        return list(lock_tensors(torch.stack(frames), transforms, swatches, colour.WORKING_ENCODING))
+        """The locked frames, half, a few at a time (float32 working memory for a few frames, not
+        for the chunk)."""
+        step = _frames_per_batch(frames[0])
+        return [x for i in range(0, len(frames), step)
+                for x in lock_tensors(torch.stack(frames[i:i + step]), transforms[i:i + step], swatches,
+                                      colour.WORKING_ENCODING).half()]
 
     def output(self, frames: list, out_space: str, half: bool = False) -> list[np.ndarray]:
         """The frames in ``out_space`` on the host, float32 or, for a half EXR, half (converted
-        on the device: half the bytes to download)."""
-        return to_host(colour_torch.convert(torch.stack(frames), colour.WORKING_ENCODING, out_space),
-                       torch.float16 if half else torch.float32)
+        on the device: half the bytes to download), a few at a time."""
+        step, dtype = _frames_per_batch(frames[0]), torch.float16 if half else torch.float32
+        return [x for i in range(0, len(frames), step) for x in to_host(
+            colour_torch.convert(torch.stack(frames[i:i + step]), colour.WORKING_ENCODING, out_space), dtype)]
+
+
+def _frames_per_batch(frame) -> int:
+    """Frames converted together on the device: 8 at 2048x1080, 2 at 3840x2160."""
+    return max(1, 8 * 2048 * 1080 // (frame.shape[-2] * frame.shape[-1]))
 
 
 class _Looks:
