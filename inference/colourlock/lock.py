@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .. import colour
 from ..devices import resolve_device
@@ -48,8 +49,6 @@ def mean_rgbs(frames: list) -> list[np.ndarray]:
     (computed where they are, one download for all)."""
     if not frames or isinstance(frames[0], np.ndarray):
         return map_frames(mean_rgb, frames)
-    import torch
-
     return list(torch.stack([torch.mean(f[:3].reshape(3, -1), 1, dtype=torch.float64) for f in frames]).cpu().numpy())
 
 
@@ -95,8 +94,6 @@ def fit_views(frames: list) -> list[np.ndarray]:
     ``(h, w, 3)``)."""
     if not frames or isinstance(frames[0], np.ndarray):
         return [f[::k, ::k] for f, k in ((f, fit_stride(*f.shape[:2])) for f in frames)]
-    import torch
-
     k = fit_stride(*frames[0].shape[-2:])
     return list(torch.stack([f[:, ::k, ::k] for f in frames]).permute(0, 2, 3, 1).float().cpu().numpy())
 
