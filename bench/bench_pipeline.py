@@ -20,9 +20,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--compression", default="zip",
                         help="output EXR compressions, comma list (default zip; renders repeat with each further one)")
+    parser.add_argument("--plate-compression", default="zip", help="the generated plate's EXR compression")
+    parser.add_argument("--scratch", help="folder for plates and renders (default the system's temporary folder)")
     args = parser.parse_args(argv)
     run_bench(args.sizes.split(","), args.frames, args.chunk, args.device, args.label, RESULTS / "pipeline.json",
-              args.compression.split(","))
+              args.compression.split(","), args.plate_compression, args.scratch)
 
 
 if __name__ == "__main__":

@@ -270,6 +270,11 @@ SUBCOMMANDS["bench"] = {
         (("--chunk",), "chunk", {"metavar": "N", "type": int, "help": "render chunk in frames (default 32)"}),
         (("--compression",), "compression", {"metavar": "LIST", "help": "output EXR compressions to measure, comma "
                                              "list (default zip; the renders run again with each further one)"}),
+        (("--plate-compression",), "plate_compression", {"metavar": "NAME", "help": "the generated plate's EXR "
+                                                         "compression (default zip; none measures the render "
+                                                         "without the cost of decoding)"}),
+        (("--scratch",), "scratch", {"metavar": "DIR", "help": "folder for the generated plates and the renders "
+                                     "(default the system's temporary folder; /dev/shm leaves the disk out)"}),
         (("--device",), "device", {"choices": list(DEVICES), "help": "where to run (default auto: CUDA if present)"}),
         (("--out",), "out", {"metavar": "FILE.json", "help": "results file the figures are added to "
                              "(default bench/results/pipeline.json; other labels in it are kept)"}),
@@ -578,8 +583,11 @@ def run_bench(job: dict[str, Any], progress: str) -> int:
             raise UsageError(f"--sizes: '{size}' is not WIDTHxHEIGHT of at least 64x64 (e.g. 2048x1080)")
     if job.get("frames", 64) < 2:
         raise UsageError("--frames must be at least 2")
+    if job.get("scratch") and not Path(job["scratch"]).is_dir():
+        raise UsageError(f"--scratch: '{job['scratch']}' is not a folder")
     bench(sizes, job.get("frames", 64), job.get("chunk", DEFAULT_CHUNK), job.get("device", "auto"), job.get("label"),
-          Path(job.get("out", "bench/results/pipeline.json")), job.get("compression", "zip").split(","))
+          Path(job.get("out", "bench/results/pipeline.json")), job.get("compression", "zip").split(","),
+          job.get("plate_compression", "zip"), job.get("scratch"))
     return 0
 
 

@@ -17,7 +17,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import PyOpenColorIO as ocio
@@ -37,8 +37,8 @@ from .restyle.apply import default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
 from .restyle.model_file import RestyleModel, load_model, sha256_file
 from .sequence import SequencePattern
-from .tensors import to_host
-from .sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
+from .tensors import DevicePlates, to_host
+from .sequence_io import SequenceWriter, check_frames_exist, default_threads, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
 from .temporal.deflicker_device import deflicker_tensors
 from .temporal.local_deflicker import DEFAULT_RADIUS
@@ -107,21 +107,22 @@ class HostFrames:
 
 class DeviceFrames:
     """Stage hand-over on the torch backend's device: ``(3, H, W)`` tensors (half between
-    stages) stay there from the plate's upload to the output's download."""
+    stages) stay there from the plate's upload to the output's download; plates already copied
+    there (``uploaded``) are used as they are."""
 
-    def __init__(self, device):
-        self.device = device
+    def __init__(self, device, uploaded: DevicePlates | None = None):
+        self.device, self.uploaded = device, uploaded
 
     def looks(self, model: RestyleModel, runner, pending: list[tuple[int, Image]], plate_space: str,
               tile: int | None, batch: int, log) -> list:
-        looks = restyle_tensors(model, runner, pending, plate_space, log)
+        looks = restyle_tensors(model, runner, pending, plate_space, log, self.uploaded)
         return list(colour_torch.convert(looks, model.meta["encoding"], colour.WORKING_ENCODING).half())
 
     def settle(self, looks: list, plates: list[Image], plate_space: str, targets: list[int], numbers: list[int],
                stage: DeflickerStage) -> list:
-        settled = deflicker_tensors(torch.stack(looks), colour.WORKING_ENCODING, plates, plate_space, targets, numbers,
+        settled = deflicker_tensors(looks, colour.WORKING_ENCODING, plates, plate_space, targets, numbers,
                                     mode=stage.mode, strength=stage.strength, radius=stage.radius,
-                                    vectors=stage.vectors)
+                                    vectors=stage.vectors, uploaded=self.uploaded)
         return list(settled)
 
     def lock(self, frames: list, transforms: list, swatches) -> list:
@@ -149,22 +150,32 @@ class _Looks:
     """Restyled frames (working encoding) with their plate images, kept while later chunks need them.
 
     One reader decodes every frame the render needs, in order, ahead of the restyle, so the next
-    chunk's plates are being read while this chunk's later stages run (``close`` stops it).
+    chunk's plates are being read while this chunk's later stages run (``close`` stops it). With
+    the frames on a device, the reading threads also copy each plate there (``DevicePlates``),
+    kept until its chunks are done, for ``held`` frames (a chunk with its handles) at most.
     """
 
     def __init__(self, model: RestyleModel, plate: SequencePattern, needed: list[int], plate_space: str,
                  backend: str, device: str, dtype: str, batch: int | None, tile: int | None, threads: int | None,
-                 log):
+                 held: int, log):
         self.model = model
         self.runner = select_backend(self.model, backend, device, dtype, log=log)
         self.plate_space, self.batch, self.tile, self.log = plate_space, batch, tile, log
-        on_device = isinstance(self.runner, TorchBackend) and not tile
-        self.hand_over = DeviceFrames(self.runner.device) if on_device else HostFrames(resolve_device(device))
-        self.reader = read_sequence(plate, needed, check=check_colour_finite, threads=threads)
+        threads = threads or default_threads()
+        check: Callable[[Image], None] = check_colour_finite
+        if isinstance(self.runner, TorchBackend) and not tile:
+            self.uploaded = DevicePlates(self.runner.device, held + 2 * threads)  # + the frames read ahead
+            self.hand_over: HostFrames | DeviceFrames = DeviceFrames(self.runner.device, self.uploaded)
+            check = self._check_and_upload
+        else:
+            self.uploaded, self.hand_over = None, HostFrames(resolve_device(device))
+        self.reader = read_sequence(plate, needed, check=check, threads=threads, prefetch=2 * threads)
         self.frames: dict[int, tuple[Image, Any]] = {}
 
     def get(self, frames: list[int]) -> dict[int, tuple[Image, Any]]:
         for frame in [f for f in self.frames if f < frames[0]]:
+            if self.uploaded is not None:
+                self.uploaded.drop(self.frames[frame][0])
             del self.frames[frame]
         wanted = {f for f in frames if f not in self.frames}
         pending: list[tuple[int, Image]] = []
@@ -181,6 +192,11 @@ class _Looks:
                 pending = []
         return {f: self.frames[f] for f in frames}
 
+    def _check_and_upload(self, image: Image) -> None:
+        """On a reading thread: the plate's colour must be finite; then its copy goes to the device."""
+        check_colour_finite(image)
+        self.uploaded.add(image)
+
     def close(self) -> None:
         self.reader.close()
 
@@ -195,22 +211,40 @@ def _settle(looks: dict[int, tuple[Image, Any]], keep: list[int], stage: Deflick
 
 
 class StageClock:
-    """Wall seconds spent in each stage of a render (the profile ``restyle bench`` reports)."""
+    """Wall seconds spent in each stage of a render (the profile ``restyle bench`` reports) and,
+    on a CUDA device, the peak device memory allocated during each (torch's peak counter is reset
+    as each stage starts; ``peak_gb`` is the render's overall peak)."""
 
     def __init__(self):
         self.seconds: dict[str, float] = defaultdict(float)
+        self.peaks: dict[str, int] = defaultdict(int)
+        self.cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+        self.peak = torch.cuda.max_memory_allocated() if self.cuda else 0
 
     @contextmanager
     def __call__(self, stage: str):
         start = time.perf_counter()
+        self.cuda = self.cuda or (torch.cuda.is_available() and torch.cuda.is_initialized())
+        if self.cuda:
+            self.peak = max(self.peak, torch.cuda.max_memory_allocated())
+            torch.cuda.reset_peak_memory_stats()
         try:
             with torch.profiler.record_function(f"stage:{stage}"):  # the stage's range in a torch profile
                 yield
         finally:
             self.seconds[stage] += time.perf_counter() - start
+            if self.cuda:
+                self.peaks[stage] = max(self.peaks[stage], torch.cuda.max_memory_allocated())
 
     def summary(self) -> dict[str, float]:
         return {stage: round(seconds, 3) for stage, seconds in self.seconds.items()}
+
+    def peak_gb(self) -> dict[str, float]:
+        """Per stage and ``overall``, the peak device memory in GB (empty off CUDA)."""
+        if not self.cuda:
+            return {}
+        overall = max([self.peak, torch.cuda.max_memory_allocated(), *self.peaks.values()])
+        return {**{stage: round(peak / 1e9, 3) for stage, peak in self.peaks.items()}, "overall": round(overall / 1e9, 3)}
 
 
 def _plan(frames: list[int], chunk: int, existing: SequencePattern | None, lock_handles: int, settle_handles: int,
@@ -241,7 +275,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     written, wall seconds of the whole render (``seconds``, from loading the model to the last
     write), the CPU seconds this process spent on every core meanwhile (``cpu_seconds``: how much
     host work the render is, next to the wall time) and per stage (``stages``:
-    read + restyle, deflicker, colour lock, output conversion, waiting for writes) and, with
+    read + restyle, deflicker, colour lock, output conversion, waiting for writes), on CUDA the
+    peak device memory per stage and overall (``stage_peak_gpu_gb``) and, with
     ``colourlock``, its QC report (also written as JSON/HTML into ``colourlock.report``; it
     covers the chunks computed).
     """
@@ -263,7 +298,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     chunks = _plan(frames, max(1, chunk), out if skip_existing else None, smoothing_radius(colourlock.sigma)
                    if colourlock else 0, deflicker.handles if deflicker else 0, set(plate.existing_frames()))
     needed = sorted({f for *_, span in chunks for f in span})
-    looks = _Looks(model, plate, needed, plate_space, backend, device, dtype, batch, tile, threads, progress.note)
+    looks = _Looks(model, plate, needed, plate_space, backend, device, dtype, batch, tile, threads,
+                   max((len(span) for *_, span in chunks), default=0), progress.note)
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     qc, checked = [], []
     clock = StageClock()
@@ -296,6 +332,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                                           zip(todo, rgb))
                     for frame, image in zip(todo, finished):
                         writer.write(frame, image)
+                del working, result  # before the next chunk's are made
                 progress.advance(len(part))
             with clock("write (wait)"):
                 writer.close()
@@ -303,6 +340,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
         looks.close()
     summary: dict[str, Any] = {"frames": sorted(writer.written), "seconds": round(time.perf_counter() - started, 3),
                                "cpu_seconds": round(time.process_time() - cpu_started, 3), "stages": clock.summary()}
+    if clock.cuda:
+        summary["stage_peak_gpu_gb"] = clock.peak_gb()
     if colourlock and qc:
         summary["report"] = qc_report(plate.printf, colourlock.reference, checked, colourlock.method, colourlock.sigma,
                                       colourlock.lut, qc, check_only=False)

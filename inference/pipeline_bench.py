@@ -45,17 +45,18 @@ from .sequence_io import SequenceWriter, read_sequence
 DEFLICKER = DeflickerStage("both", 1.0, 4, "nuke")
 
 
-def _write_frame(args: tuple[str, int, int, int]) -> None:
-    path, index, width, height = args
-    write_image(path, render_frame(index, width, height))
+def _write_frame(args: tuple[str, int, int, int, str]) -> None:
+    path, index, width, height, compression = args
+    write_image(path, render_frame(index, width, height), compression=compression)
 
 
-def make_shot(root: Path, frames: int, width: int, height: int) -> tuple[SequencePattern, str, str]:
-    """Plate frames 1..N, a trained look and a reference image, under ``root``."""
+def make_shot(root: Path, frames: int, width: int, height: int, compression: str = "zip"
+              ) -> tuple[SequencePattern, str, str]:
+    """Plate frames 1..N (EXR with ``compression``), a trained look and a reference image, under ``root``."""
     plate = SequencePattern.parse(str(root / "plate" / "plate.####.exr"))
     plate.directory.mkdir(parents=True)
     with ProcessPoolExecutor(os.cpu_count()) as pool:
-        list(pool.map(_write_frame, [(plate.path(i + 1), i, width, height) for i in range(frames)]))
+        list(pool.map(_write_frame, [(plate.path(i + 1), i, width, height, compression) for i in range(frames)]))
     view = colour.convert(read_image(plate.path(1)).beauty(alpha=False).as_float32(), PLATE_COLOURSPACE,
                           colour.WORKING_ENCODING)
     key, reference = root / "key.png", root / "reference.png"
@@ -158,6 +159,9 @@ def chain_speeds(plate: SequencePattern, model: str, reference: str, numbers: li
             model, plate, numbers, out, plate_space=PLATE_COLOURSPACE, chunk=chunk, device=device,
             progress_mode="none", **stages))
         results[name] = {**figures, "stage_seconds": summary["stages"]}
+        if "stage_peak_gpu_gb" in summary:  # the render resets torch's peak counter per stage
+            results[name]["stage_peak_gpu_gb"] = summary["stage_peak_gpu_gb"]
+            results[name]["peak_gpu_memory_gb"] = summary["stage_peak_gpu_gb"]["overall"]
         print(name, results[name], flush=True)
     out = SequencePattern.parse(str(work / "profiled" / "out.####.exr"))
     results["restyle_deflicker_colourlock"]["torch_profile"] = torch_profile(lambda: render_shot(
@@ -190,40 +194,45 @@ def torch_profile(fn: Callable[[], Any], count: int = 15) -> dict[str, Any]:
             "top_self_cpu": [line(e) for e in sorted(ops, key=lambda e: -e.self_cpu_time_total)[:count]]}
 
 
-def measure(size: str, frames: int, chunk: int, work: Path, device: str, compressions: list[str]) -> dict[str, Any]:
+def measure(size: str, frames: int, chunk: int, work: Path, device: str, compressions: list[str],
+            plate_compression: str = "zip") -> dict[str, Any]:
     width, height = (int(v) for v in size.lower().split("x"))
     start = time.perf_counter()
-    plate, model, reference = make_shot(work, frames, width, height)
+    plate, model, reference = make_shot(work, frames, width, height, plate_compression)
     print(f"{size}: {frames} plate frames and a look in {time.perf_counter() - start:.1f} s", flush=True)
     numbers = list(range(1, frames + 1))
     stages = stage_speeds(plate, model, reference, numbers, work, device, compressions)
     print(size, "stages alone", stages, flush=True)
     chains = chain_speeds(plate, model, reference, numbers, chunk, work, device, compressions)
-    return {"resolution": [width, height], "input": "half EXR (ZIP), beauty + depth + Nuke vectors",
+    return {"resolution": [width, height], "input": f"half EXR ({plate_compression.upper()}), beauty + depth + Nuke vectors",
             "output": f"half EXR ({compressions[0].upper()}; others where named), RGBA", "chunk": chunk,
             "deflicker": "both, radius 4, supplied Nuke vectors", "stages_alone": stages, "end_to_end": chains}
 
 
 def run_bench(sizes: list[str], frames: int, chunk: int = DEFAULT_CHUNK, device: str = "auto",
-              label: str | None = None, out: Path | None = None, compressions: list[str] | None = None
-              ) -> dict[str, Any]:
+              label: str | None = None, out: Path | None = None, compressions: list[str] | None = None,
+              plate_compression: str = "zip", scratch: str | None = None) -> dict[str, Any]:
     """Measure every size; store the record under ``label`` in ``out`` when given. The output EXR
-    is written with each of ``compressions`` (default zip), the first throughout."""
+    is written with each of ``compressions`` (default zip), the first throughout; the plate with
+    ``plate_compression``; plates and outputs go to a temporary folder in ``scratch`` (default:
+    the system's temporary folder)."""
     import torch
 
     device = resolve_device(device)
     compressions = compressions or ["zip"]
     for compression in compressions:
         exr_codec(compression, "--compression")
+    exr_codec(plate_compression, "--plate-compression")
     results = {}
     for size in sizes:
-        with tempfile.TemporaryDirectory(prefix="restyle_bench_") as work:
-            results[size] = measure(size, frames, chunk, Path(work), device, compressions)
+        with tempfile.TemporaryDirectory(prefix="restyle_bench_", dir=scratch) as work:
+            results[size] = measure(size, frames, chunk, Path(work), device, compressions, plate_compression)
     record = {"machine": machine(), "torch": torch.__version__, "device": device,
               "dtype": "plate half; model fp16 on CUDA (fp32 on CPU); deflicker and colour lock fp32",
               "backend": "auto (torch CUDA on a GPU host without onnxruntime-gpu, else onnxruntime CPU)",
               "batch": "engine default (4 up to 2K, 1 above)",
               "peak_host_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3),
+              "scratch": scratch or tempfile.gettempdir(),
               "sizes": results}
     if out is not None:
         print(f"wrote {store_result(Path(out), 'pipeline', label or machine()['host'], record)}")

@@ -1,6 +1,7 @@
 """Frames between numpy ``(H, W, C)`` (files, OCIO's CPU path) and torch ``(C, H, W)`` (GPU stages)."""
 from __future__ import annotations
 
+import threading
 from typing import Callable, Sequence
 
 import numpy as np
@@ -22,14 +23,72 @@ def to_host(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> list[np
     return list(frames.permute(0, 2, 3, 1).to(dtype).contiguous().cpu().numpy())
 
 
+# Device memory a render may spend on plate copies kept for its stages: a 2K chunk's 90 or so
+# plates (half beauty, depth, vectors; reading ahead included) take about 3.6 GB; at 4K they
+# would take 14 GB, so there each stage uploads the plates it uses.
+DEVICE_PLATE_BUDGET = 6 << 30
+
+
+class DevicePlates:
+    """Plates copied to the device by the threads that read them and kept until dropped.
+
+    ``add`` runs on a reading thread (each its own CUDA stream) and returns once the copy is
+    complete, so the render's own thread neither waits for uploads nor makes any: the restyle
+    and the deflicker pick their channels from the same device copy (:func:`upload_channels`).
+    When ``held`` plates of an image's size would pass ``budget`` bytes, none is copied and the
+    stages upload each plate where they use it instead.
+    """
+
+    def __init__(self, device: str | torch.device, held: int = 1, budget: int = DEVICE_PLATE_BUDGET):
+        self.device, self.held, self.budget = torch.device(device), held, budget
+        self._copies: dict[int, tuple[Image, torch.Tensor]] = {}
+        self._lock = threading.Lock()
+        self._streams = threading.local()
+
+    def add(self, image: Image) -> None:
+        """Copy ``image``'s pixels (every channel, as stored) to the device, within the budget."""
+        if image.pixels.nbytes * self.held > self.budget:
+            return
+        if self.device.type == "cuda":
+            stream = getattr(self._streams, "stream", None) or torch.cuda.Stream(self.device)
+            self._streams.stream = stream
+            with torch.cuda.stream(stream):
+                pixels = torch.from_numpy(image.pixels).to(self.device, non_blocking=True)
+            stream.synchronize()
+        else:
+            pixels = torch.tensor(image.pixels, device=self.device)  # a copy, as on a GPU
+        with self._lock:
+            self._copies[id(image)] = (image, pixels)
+
+    def get(self, image: Image) -> torch.Tensor | None:
+        """``image``'s ``(H, W, C)`` device copy, or None if it has none."""
+        with self._lock:
+            entry = self._copies.get(id(image))
+        if entry is None:
+            return None
+        if self.device.type == "cuda":  # used on this thread's stream: its memory waits for that work
+            entry[1].record_stream(torch.cuda.current_stream(self.device))
+        return entry[1]
+
+    def drop(self, image: Image) -> None:
+        """Forget ``image``'s device copy (its memory returns to torch's cache)."""
+        with self._lock:
+            self._copies.pop(id(image), None)
+
+    def __len__(self) -> int:
+        return len(self._copies)
+
+
 def upload_channels(images: Sequence[Image], picks: Sequence[Callable[[Image], Sequence[str]]],
-                    device: str | torch.device) -> list[torch.Tensor]:
+                    device: str | torch.device, uploaded: DevicePlates | None = None) -> list[torch.Tensor]:
     """Per ``pick`` (channel names of an image, e.g. ``lambda im: im.beauty_channels(False)``) an
     ``(N, k, H, W)`` float32 tensor on ``device``. Each image's pixels travel once, as stored
-    (half stays half), and the channels are picked there: no host copy per channel set."""
+    (half stays half), and the channels are picked there: no host copy per channel set. Images
+    with a copy in ``uploaded`` are not uploaded again."""
     groups: list[list[torch.Tensor]] = [[] for _ in picks]
     for image in images:
-        full = torch.from_numpy(image.pixels).to(device).permute(2, 0, 1)
+        copy = uploaded.get(image) if uploaded is not None else None
+        full = (copy if copy is not None else torch.from_numpy(image.pixels).to(device)).permute(2, 0, 1)
         for group, pick in zip(groups, picks):
             group.append(full[[image.channels.index(name) for name in pick(image)]])
     return [torch.stack(group).float() for group in groups]

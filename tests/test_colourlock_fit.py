@@ -7,7 +7,7 @@ import pytest
 
 from inference.colour import convert
 from inference.colourlock.delta_e import delta_e_2000, linear_to_lab, srgb_to_lab
-from inference.colourlock.fit import (Affine, fit_affine_lstsq, fit_lut, fit_mkl, fit_sequence,
+from inference.colourlock.fit import (Affine, fit_affine_lstsq, fit_lut, fit_mkl, fit_sequence, pixel_gaussian,
                                       smooth_params, smoothing_radius)
 
 SRGB, LINEAR = "sRGB Encoded Rec.709 (sRGB)", "Linear Rec.709 (sRGB)"
@@ -113,3 +113,32 @@ def test_temporal_smoothing_chunks_with_handles_equal_whole_shot():
     # Smoothing reduces frame-to-frame jumps, and a constant sequence is left alone.
     assert np.abs(np.diff(whole, axis=0)).mean() < np.abs(np.diff(params, axis=0)).mean()
     np.testing.assert_allclose(smooth_params(np.ones((10, 12)), sigma), np.ones((10, 12)))
+
+
+def test_device_frames_are_fitted_from_statistics_computed_where_they_are(tmp_path):
+    """MKL on device frames: each frame's colour Gaussian is computed on the device (non-finite
+    pixels left out) and gives the host path's transforms."""
+    import torch
+
+    from inference.colourlock.lock import LockTarget, device_gaussians, fit_transforms, fit_views
+    from inference.image import Image, write_image
+
+    rng = np.random.default_rng(3)
+    frames = [rng.uniform(0, 1, (90, 140, 3)).astype(np.float16) * (0.6 + 0.1 * i) for i in range(5)]
+    frames[2][10, 20] = np.nan
+    frames[3][5, 0] = np.inf
+    host_gaussians = [pixel_gaussian(view) for view in fit_views(frames)]
+    tensors = [torch.from_numpy(f).permute(2, 0, 1) for f in frames]
+    for (mean, cov), (host_mean, host_cov) in zip(device_gaussians(tensors), host_gaussians):
+        np.testing.assert_allclose(mean, host_mean, rtol=1e-12)
+        np.testing.assert_allclose(cov, host_cov, rtol=1e-10)
+    write_image(tmp_path / "ref.exr", Image.from_array(rng.uniform(0, 1, (90, 140, 3)).astype(np.float32),
+                                                       ("R", "G", "B")))
+    target = LockTarget(str(tmp_path / "ref.exr"), "sRGB - Texture")
+    numbers = [11, 12, 13, 14, 15]
+    on_host = fit_transforms(dict(zip(numbers, frames)), target, sigma=1.0)
+    on_device = fit_transforms(dict(zip(numbers, tensors)), target, sigma=1.0)
+    for frame in numbers:
+        np.testing.assert_allclose(on_device[frame].params(), on_host[frame].params(), atol=1e-10)
+    with pytest.raises(ValueError, match="4 valid pixels"):
+        device_gaussians([torch.full((3, 8, 8), float("nan"))])

@@ -18,6 +18,7 @@ from inference.image import Image, read_image, write_image
 from inference.pipeline import ColourLockStage, DeflickerStage, render_shot
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
+from inference.tensors import DevicePlates
 
 FRAMES = list(range(1, 15))
 
@@ -158,8 +159,10 @@ def test_host_memory_does_not_grow_with_the_shot(tmp_path):
 
 def test_restyle_bench_measures_each_stage_and_the_render(tmp_path, capsys):
     out = tmp_path / "pipeline.json"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     args = ["bench", "--frames", "4", "--chunk", "2", "--device", "cpu", "--out", str(out), "--label", "ci",
-            "--compression", "zip,none"]
+            "--compression", "zip,none", "--plate-compression", "piz", "--scratch", str(scratch)]
     assert cli.main([*args, "--sizes", "96x64", "--progress", "none"]) == 0
     run = json.loads(out.read_text())["runs"]["ci"]
     size = run["sizes"]["96x64"]
@@ -171,8 +174,64 @@ def test_restyle_bench_measures_each_stage_and_the_render(tmp_path, capsys):
     uncompressed = size["end_to_end"]["restyle_deflicker_colourlock_none"]  # the render again, output not compressed
     assert uncompressed["frames"] == 4 and "restyle_none" in size["end_to_end"]
     assert run["device"] == "cpu" and run["machine"]["cpu_cores"] >= 1
+    assert run["scratch"] == str(scratch) and size["input"].startswith("half EXR (PIZ)")
+    assert not list(scratch.iterdir())  # the bench's plates and renders are gone with it
     profile = full["torch_profile"]  # the full chain again under torch's profiler: its stages and busiest ops
     assert profile["stages_gpu_ms"] == {} and profile["top_self_gpu"] == []  # the CPU: no GPU time to report
     assert len(profile["top_self_cpu"]) > 3 and all("self CPU" in line for line in profile["top_self_cpu"])
     assert cli.main([*args, "--sizes", "2048by1080"]) == 64
     assert "not WIDTHxHEIGHT" in capsys.readouterr().err
+    assert cli.main([*args, "--sizes", "96x64", "--plate-compression", "zap"]) == 64
+    assert "--plate-compression: unknown EXR compression 'zap'" in capsys.readouterr().err
+    assert cli.main([*args, "--sizes", "96x64", "--scratch", str(tmp_path / "absent")]) == 64
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_plates_go_to_the_device_on_the_reading_threads_once_and_leave_behind_the_chunks(shot, monkeypatch):
+    """With frames on the device, each plate is copied there as it is read; the restyle and the
+    deflicker both use that copy (no upload of their own), and copies are dropped once the chunks
+    have passed them, so at most a chunk's span plus the frames read ahead are held."""
+    root, plate, model, *_ = shot
+    used, held = [], []
+    get, add = DevicePlates.get, DevicePlates.add
+    monkeypatch.setattr(DevicePlates, "get", lambda self, image: used.append(get(self, image)) or used[-1])
+    monkeypatch.setattr(DevicePlates, "add", lambda self, image: add(self, image) or held.append(len(self)))
+    out = SequencePattern.parse(str(root / "copied" / "r.####.exr"))
+    render_shot(model, plate, FRAMES, out, deflicker=DeflickerStage("both", 1.0, 1, "nuke"),
+                plate_space=PLATE_COLOURSPACE, device="cpu", backend="torch", chunk=2, threads=1, progress_mode="none")
+    assert len(held) == len(FRAMES) and all(copy is not None for copy in used)
+    assert len(used) >= 2 * len(FRAMES)  # restyle and deflicker
+    assert max(held) <= 2 + 2 * 2 + 2  # chunk + deflicker handles each side + 2 read ahead (2 x threads)
+    reference = SequencePattern.parse(str(root / "uncopied" / "r.####.exr"))
+    monkeypatch.setattr(DevicePlates, "add", lambda self, image: None)
+    render_shot(model, plate, FRAMES, reference, deflicker=DeflickerStage("both", 1.0, 1, "nuke"),
+                plate_space=PLATE_COLOURSPACE, device="cpu", backend="torch", chunk=2, threads=1, progress_mode="none")
+    np.testing.assert_array_equal(_frames(out, FRAMES), _frames(reference, FRAMES))
+
+
+def test_stage_clock_reports_each_stages_own_peak_and_the_overall_one(monkeypatch):
+    """On CUDA the clock resets torch's peak counter as each stage starts (simulated here: a
+    counter that only grows until reset), so each stage reports its own peak and the overall
+    peak survives the resets."""
+    import torch
+
+    from inference.pipeline import StageClock
+
+    memory = {"now": 2e9, "peak": 5e9}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: memory["peak"])
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: memory.update(peak=memory["now"]))
+
+    def allocate(gb: float) -> None:
+        memory["now"] += gb * 1e9
+        memory["peak"] = max(memory["peak"], memory["now"])
+
+    clock = StageClock()
+    for stage, grow, free in (("read+restyle", 1, 0), ("deflicker", 6, 6), ("output", 0.5, 0.5), ("deflicker", 2, 2)):
+        with clock(stage):
+            allocate(grow)
+            allocate(-free)
+    peaks = clock.peak_gb()
+    assert peaks == {"read+restyle": 3.0, "deflicker": 9.0, "output": 3.5, "overall": 9.0}
+    assert set(clock.summary()) == {"read+restyle", "deflicker", "output"}

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from inference.image import Image
-from inference.tensors import upload_channels
+from inference.tensors import DevicePlates, upload_channels
 
 
 def _plate(seed: int) -> Image:
@@ -23,3 +23,29 @@ def test_upload_channels_picks_each_set_as_the_host_selection_would():
         np.testing.assert_array_equal(vectors[index].permute(1, 2, 0).numpy(),
                                       plate.select(["forward.v", "forward.u"]).pixels.astype(np.float32))
 
+
+
+def test_plates_copied_ahead_are_used_instead_of_a_new_upload():
+    plates = [_plate(0), _plate(1)]
+    uploaded = DevicePlates("cpu", held=2)
+    uploaded.add(plates[0])
+    original = plates[0].pixels.copy()
+    plates[0].pixels[:] = 0  # the host frame changes after its copy was made: the copy is what stages see
+    pick = [lambda im: im.beauty_channels(alpha=False)]
+    (beauty,) = upload_channels(plates, pick, "cpu", uploaded)
+    np.testing.assert_array_equal(beauty[0].permute(1, 2, 0).numpy(), original[..., :3].astype(np.float32))
+    np.testing.assert_array_equal(beauty[1].permute(1, 2, 0).numpy(), plates[1].pixels[..., :3].astype(np.float32))
+    (fresh,) = upload_channels(plates, pick, "cpu")
+    assert not fresh[0].any()
+    uploaded.drop(plates[0])
+    assert len(uploaded) == 0 and uploaded.get(plates[0]) is None
+
+
+def test_no_plate_is_copied_when_the_frames_held_would_pass_the_budget():
+    plate = _plate(0)
+    roomy = DevicePlates("cpu", held=10, budget=10 * plate.pixels.nbytes)
+    roomy.add(plate)
+    assert len(roomy) == 1 and roomy.get(plate) is not None
+    tight = DevicePlates("cpu", held=10, budget=10 * plate.pixels.nbytes - 1)
+    tight.add(plate)
+    assert len(tight) == 0 and tight.get(plate) is None

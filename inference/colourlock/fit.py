@@ -147,6 +147,12 @@ def _gaussian(px: np.ndarray, eps: float = MKL_EPS) -> tuple[np.ndarray, np.ndar
     return mean, centred.T @ centred / max(1, n - 1) + eps * np.eye(3)
 
 
+def pixel_gaussian(image, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the finite pixels an MKL fit samples from ``image`` (``seed``:
+    where its stride starts)."""
+    return _gaussian(_pixels(image, seed=seed))
+
+
 def _mkl(source: tuple[np.ndarray, np.ndarray], target: tuple[np.ndarray, np.ndarray]) -> Affine:
     (mu_s, cs), (mu_r, cr) = source, target
     cs_half = _sqrtm_psd(cs)
@@ -299,11 +305,17 @@ def fit_sequence(frames: Sequence[np.ndarray], reference: np.ndarray, method: st
     """Fit each frame toward ``reference`` and smooth the transforms over time (for ``mkl``
     without options, the reference's Gaussian is fitted once for the sequence)."""
     if method == "mkl" and not kwargs:
-        target = _gaussian(_pixels(reference, seed=1))
-        per_frame = [_mkl(_gaussian(_pixels(f)), target) for f in frames]
-    else:
-        per_frame = [fit_transform(f, reference, method, **kwargs) for f in frames]
+        return fit_mkl_sequence([pixel_gaussian(f) for f in frames], pixel_gaussian(reference, seed=1), sigma,
+                                frame_numbers)
+    per_frame = [fit_transform(f, reference, method, **kwargs) for f in frames]
     return smooth_affines(per_frame, sigma, frames=frame_numbers)
+
+
+def fit_mkl_sequence(gaussians: Sequence[tuple[np.ndarray, np.ndarray]], target: tuple[np.ndarray, np.ndarray],
+                     sigma: float = 2.0, frame_numbers: Sequence[int] | None = None) -> list[Affine]:
+    """MKL transforms from each frame's colour Gaussian (mean, covariance) to ``target``'s,
+    smoothed over time."""
+    return smooth_affines([_mkl(g, target) for g in gaussians], sigma, frames=frame_numbers)
 
 
 LUT_DOMAIN = (0.0, 2.0)  # working-encoding range a lock LUT covers: sRGB-encoded 2.0 is ~5.4x linear white

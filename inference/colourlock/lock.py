@@ -30,7 +30,8 @@ from ..sequence_io import SequenceWriter, check_frames_exist, ensure_writable_fo
 from .apply import lock_frames, swatch_report
 from .delta_e import delta_e_2000, srgb_to_lab
 from ..workers import map_frames
-from .fit import fit_sequence, fit_sequence_luts, fit_stride, smoothing_radius
+from .fit import (MKL_EPS, fit_mkl_sequence, fit_sequence, fit_sequence_luts, fit_stride, pixel_gaussian,
+                  smoothing_radius)
 from .lut import FRAME_VARIABLE, Lut3D, ocio_look_snippet, sample_transform, write_cube
 from .swatches import Swatch, load_swatches
 
@@ -68,6 +69,7 @@ class LockTarget:
         self.path, self.size = str(reference_path), image.size
         self.rgb = colour.convert(image.beauty(alpha=False).as_float32(), space, WORKING)
         self.mean = mean_rgb(self.rgb)
+        self.gaussian = pixel_gaussian(self.rgb, seed=1)  # what an MKL fit maps each frame's onto
         self.swatches: list[Swatch] = load_swatches(swatches_path, image.size) if swatches_path else []
 
     def check_size(self, size: tuple[int, int], where: str) -> None:
@@ -79,8 +81,12 @@ class LockTarget:
 def fit_transforms(working: dict[int, np.ndarray], target: LockTarget, method: str = "mkl", sigma: float = 2.0,
                    lut: bool = False) -> dict[int, Any]:
     """Per frame of ``working`` (the frames and their smoothing handles), the smoothed affine,
-    or with ``lut`` the smoothed 3D LUT on top of it."""
+    or with ``lut`` the smoothed 3D LUT on top of it. Device frames fitted by MKL alone have
+    their colour statistics computed where they are (:func:`device_gaussians`)."""
     context = sorted(working)
+    if method == "mkl" and not lut and context and not isinstance(working[context[0]], np.ndarray):
+        gaussians = device_gaussians([working[f] for f in context])
+        return dict(zip(context, fit_mkl_sequence(gaussians, target.gaussian, sigma, context)))
     frames = fit_views([working[f] for f in context])
     affines = fit_sequence(frames, target.rgb, method, sigma, context)
     if lut:
@@ -96,6 +102,23 @@ def fit_views(frames: list) -> list[np.ndarray]:
         return [f[::k, ::k] for f, k in ((f, fit_stride(*f.shape[:2])) for f in frames)]
     k = fit_stride(*frames[0].shape[-2:])
     return list(torch.stack([f[:, ::k, ::k] for f in frames]).permute(0, 2, 3, 1).float().cpu().numpy())
+
+
+def device_gaussians(frames: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`fit.pixel_gaussian` of the fit views of ``(3, H, W)`` device frames, computed
+    there in float64 (non-finite pixels left out, as on the host); one download for all."""
+    k = fit_stride(*frames[0].shape[-2:])
+    px = torch.stack([f[:3, ::k, ::k].reshape(3, -1) for f in frames]).double()  # (N, 3, P)
+    finite = torch.isfinite(px).all(1, keepdim=True)
+    px = torch.where(finite, px, 0.0)
+    count = finite.sum(2, dtype=torch.float64)  # (N, 1)
+    mean = px.sum(2) / count
+    centred = (px - mean[..., None]) * finite
+    cov = centred @ centred.transpose(1, 2) / (count[..., None] - 1).clamp(min=1)
+    means, covs, counts = mean.cpu().numpy(), cov.cpu().numpy(), count.cpu().numpy()[:, 0]
+    if counts.min() < 4:
+        raise ValueError("need at least 4 valid pixels to fit a colour transform")
+    return [(m, c + MKL_EPS * np.eye(3)) for m, c in zip(means, covs)]
 
 
 def qc_entries(before: list, after: list, target: LockTarget) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from ..inspection import check_colour_finite
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
-from ..tensors import to_device, upload_channels
+from ..tensors import DevicePlates, to_device, upload_channels
 from ..workers import map_frames
 from . import guides as guide_mod
 from .backends import Backend, TorchBackend, select_backend
@@ -144,18 +144,20 @@ def restyle_images(model: RestyleModel, backend: Backend, frames: list[tuple[int
 
 
 def restyle_tensors(model: RestyleModel, runner: TorchBackend, frames: list[tuple[int, Image]], plate_space: str,
-                    log: Callable[[str], None] = lambda _: None) -> torch.Tensor:
+                    log: Callable[[str], None] = lambda _: None, uploaded: DevicePlates | None = None
+                    ) -> torch.Tensor:
     """:func:`restyle_images` with the input built, run and blended where the network runs:
     ``(B, 3, H, W)`` float32 looks in the model's working encoding on the runner's device.
 
-    Only the plate's colour (and guide planes) travel to the device; the colour conversion,
-    smoothing, padding and keyframe blending happen there. Out of GPU memory, the batch goes
+    Only the plate's colour (and guide planes) travel to the device (none that ``uploaded``
+    already holds); the colour conversion, smoothing, padding and keyframe blending happen there. Out of GPU memory, the batch goes
     through :func:`restyle_images` (smaller batches, then tiles) instead.
     """
     meta = model.meta
     device, n_keys = runner.device, len(model.key_frames)
     try:
-        plates = upload_channels([image for _, image in frames], [lambda im: im.beauty_channels(alpha=False)], device)
+        plates = upload_channels([image for _, image in frames], [lambda im: im.beauty_channels(alpha=False)], device,
+                                 uploaded)
         rgb = colour_torch.convert(plates[0], plate_space, meta["encoding"])
         planes = [smooth(rgb, smoothing_kernel(float(meta.get("input_smoothing", 0.0))).to(device))]
         if model.guides:

@@ -13,7 +13,7 @@ import torch
 
 from .. import colour, colour_torch
 from ..image import Image
-from ..tensors import to_host, upload_channels
+from ..tensors import DevicePlates, to_host, upload_channels
 from . import global_deflicker, local_deflicker
 from .local_deflicker_torch import DEFAULT_BATCH, deflicker_local_torch
 
@@ -29,7 +29,7 @@ def window_sizes(height: int, width: int) -> tuple[int, int]:
     return batch, max(batch, int(16 / scale))
 
 
-def _global_correction(frames: torch.Tensor, space: str, linear: str, numbers: list[int], radius: int,
+def _global_correction(frames: Sequence[torch.Tensor], space: str, linear: str, numbers: list[int], radius: int,
                        strength: float) -> global_deflicker.Correction:
     """:func:`global_deflicker.correct_frames`'s statistics (scene-linear mean and spread per
     channel) computed on the device, one download for the chunk."""
@@ -51,11 +51,13 @@ VECTOR_CHANNELS = {
 
 class _Guides:
     """The plates' sRGB views and flows on the device (float32), each frame uploaded once as
-    stored (half) and dropped once the windows have passed it: a window of targets reuses its
-    neighbours'."""
+    stored (half; none that ``uploaded`` already holds) and dropped once the windows have passed
+    it: a window of targets reuses its neighbours'."""
 
-    def __init__(self, plates: Sequence[Image], guide_space: str, vectors: str, device):
+    def __init__(self, plates: Sequence[Image], guide_space: str, vectors: str, device,
+                 uploaded: DevicePlates | None = None):
         self.plates, self.guide_space, self.vectors, self.device = plates, guide_space, vectors, device
+        self.uploaded = uploaded
         self.views: dict[int, torch.Tensor] = {}
         self.flows: dict[int, torch.Tensor] = {}  # frame -> (2 [t->t+1, t->t-1], 2, H, W), or pair k for DIS
 
@@ -63,7 +65,7 @@ class _Guides:
         layers = [] if self.vectors == "dis" else VECTOR_CHANNELS[self.vectors]
         picks = [lambda im: im.beauty_channels(alpha=False)] + [
             lambda im, layer=layer, channels=channels: im.layer_channels(layer, channels) for layer, channels, _ in layers]
-        beauty, *directions = upload_channels([self.plates[i] for i in frames], picks, self.device)
+        beauty, *directions = upload_channels([self.plates[i] for i in frames], picks, self.device, self.uploaded)
         views = colour_torch.convert(beauty, self.guide_space, VIEW).clamp(0, 1)
         self.views.update(zip(frames, views))
         if directions:
@@ -88,19 +90,24 @@ class _Guides:
         return views, torch.stack(pairs)
 
 
-def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image], guide_space: str,
+def deflicker_tensors(frames: torch.Tensor | Sequence[torch.Tensor], space: str, plates: Sequence[Image], guide_space: str,
                       targets: list[int], frame_numbers: list[int], *, mode: str = "both", strength: float = 1.0,
                       radius: int = local_deflicker.DEFAULT_RADIUS, vectors: str = "dis",
-                      grade_nk: str | None = None, window: int | None = None) -> torch.Tensor:
-    """Deflicker ``(N, 3, H, W)`` frames in colourspace ``space`` (the targets and their handles)
+                      grade_nk: str | None = None, window: int | None = None,
+                      uploaded: DevicePlates | None = None) -> torch.Tensor:
+    """Deflicker ``(N, 3, H, W)`` frames (or N ``(3, H, W)`` tensors, never stacked whole) in
+    colourspace ``space`` (the targets and their handles)
     guided by the ``plates`` (in ``guide_space``); returns the ``targets`` in ``space``, in the
     frames' dtype (computed in float32).
 
     As :func:`inference.temporal.deflicker.deflicker_frames`: ``global`` in scene-linear,
     ``local`` on the sRGB view, ``both`` one then the other. ``window`` overrides the targets
-    uploaded together (see :func:`window_sizes`).
+    uploaded together (see :func:`window_sizes`); plates with a copy in ``uploaded`` are not
+    uploaded again.
     """
     linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
+    frames = list(frames)  # views of a stacked batch: no copy
+    dtype, device = frames[0].dtype, frames[0].device
     correction = None
     if mode in ("global", "both"):
         with torch.profiler.record_function("stage:deflicker/global"):
@@ -108,16 +115,16 @@ def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image],
         if grade_nk:
             Path(grade_nk).parent.mkdir(parents=True, exist_ok=True)
             Path(grade_nk).write_text(global_deflicker.grade_nk(correction, keep=[frame_numbers[t] for t in targets]))
-    gain = None if correction is None else torch.from_numpy(correction.multiply).to(frames.device)[:, :, None, None]
+    gain = None if correction is None else torch.from_numpy(correction.multiply).to(device)[:, :, None, None]
 
     def corrected(lo: int, hi: int) -> torch.Tensor:
-        x = colour_torch.convert(frames[lo:hi], space, linear)
+        x = colour_torch.convert(torch.stack(frames[lo:hi]), space, linear)
         return x * gain[lo:hi] if gain is not None else x
 
     if mode == "global":
-        return torch.cat([colour_torch.convert(corrected(t, t + 1), linear, space).to(frames.dtype) for t in targets])
-    batch, size = window_sizes(*frames.shape[-2:])
-    guides = _Guides(plates, guide_space, vectors, frames.device)
+        return torch.cat([colour_torch.convert(corrected(t, t + 1), linear, space).to(dtype) for t in targets])
+    batch, size = window_sizes(*frames[0].shape[-2:])
+    guides = _Guides(plates, guide_space, vectors, device, uploaded)
     out = []
     for start in range(0, len(targets), window or size):
         part = targets[start:start + (window or size)]
@@ -128,6 +135,6 @@ def deflicker_tensors(frames: torch.Tensor, space: str, plates: Sequence[Image],
         with torch.profiler.record_function("stage:deflicker/local"):
             settled = deflicker_local_torch(views, plate_views, flows, radius=radius, strength=strength,
                                             targets=[t - lo for t in part], batch=batch)
-        del views
-        out.append(colour_torch.convert(settled, VIEW, space).to(frames.dtype))
+        del views, plate_views, flows  # before the next window's are built
+        out.append(colour_torch.convert(settled, VIEW, space).to(dtype))
     return torch.cat(out)
