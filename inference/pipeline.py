@@ -203,8 +203,10 @@ class _Looks:
 
 def _settle(looks: dict[int, tuple[Image, Any]], keep: list[int], stage: DeflickerStage, plate_space: str,
             hand_over) -> dict[int, Any]:
-    """The deflicker over ``looks`` (targets and handles) for the frames in ``keep``."""
-    frames = sorted(looks)
+    """The deflicker for the frames in ``keep`` (sorted), over them and their handles in ``looks``."""
+    if not keep:
+        return {}
+    frames = [f for f in sorted(looks) if keep[0] - stage.handles <= f <= keep[-1] + stage.handles]
     settled = hand_over.settle([looks[f][1] for f in frames], [looks[f][0] for f in frames], plate_space,
                                [frames.index(f) for f in keep], frames, stage)
     return dict(zip(keep, settled))
@@ -295,13 +297,15 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     target = LockTarget(colourlock.reference, colourlock.reference_colourspace, colourlock.swatches) if colourlock else None
     if colourlock:
         ensure_writable_folder(Path(colourlock.report))
-    chunks = _plan(frames, max(1, chunk), out if skip_existing else None, smoothing_radius(colourlock.sigma)
-                   if colourlock else 0, deflicker.handles if deflicker else 0, set(plate.existing_frames()))
+    lock_handles = smoothing_radius(colourlock.sigma) if colourlock else 0
+    chunks = _plan(frames, max(1, chunk), out if skip_existing else None, lock_handles,
+                   deflicker.handles if deflicker else 0, set(plate.existing_frames()))
     needed = sorted({f for *_, span in chunks for f in span})
     looks = _Looks(model, plate, needed, plate_space, backend, device, dtype, batch, tile, threads,
                    max((len(span) for *_, span in chunks), default=0), progress.note)
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     qc, checked = [], []
+    carried: dict[int, Any] = {}  # deflickered frames a chunk computed for its handles, which the next one uses
     clock = StageClock()
     try:
         with SequenceWriter(out, compression=compression, threads=threads) as writer:
@@ -314,8 +318,10 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 if target:
                     target.check_size(chunk_looks[part[0]][0].size, plate.path(part[0]))
                 with clock("deflicker"):
-                    working = (_settle(chunk_looks, locked_span, deflicker, plate_space, looks.hand_over) if deflicker
-                               else {f: chunk_looks[f][1] for f in locked_span})
+                    working = {f: x for f, x in carried.items() if f in locked_span}
+                    fresh = [f for f in locked_span if f not in working]
+                    working.update(_settle(chunk_looks, fresh, deflicker, plate_space, looks.hand_over) if deflicker
+                                   else {f: chunk_looks[f][1] for f in fresh})
                 result = [working[f] for f in part]
                 if colourlock:
                     with clock("colourlock"):
@@ -332,6 +338,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                                           zip(todo, rgb))
                     for frame, image in zip(todo, finished):
                         writer.write(frame, image)
+                carried = {f: x for f, x in working.items() if f > part[-1] - lock_handles}  # next chunk's handles
                 del working, result  # before the next chunk's are made
                 progress.advance(len(part))
             with clock("write (wait)"):

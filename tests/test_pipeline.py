@@ -235,3 +235,24 @@ def test_stage_clock_reports_each_stages_own_peak_and_the_overall_one(monkeypatc
     peaks = clock.peak_gb()
     assert peaks == {"read+restyle": 3.0, "deflicker": 9.0, "output": 3.5, "overall": 9.0}
     assert set(clock.summary()) == {"read+restyle", "deflicker", "output"}
+
+
+def test_frames_deflickered_for_a_chunks_handles_are_not_deflickered_again(shot, monkeypatch):
+    """The colour lock fits over its handles, so a chunk deflickers frames of its neighbours;
+    the next chunk takes those over instead of computing them again: every frame once."""
+    from inference.pipeline import DeviceFrames
+
+    root, plate, model, reference, swatches = shot
+    counted = []
+    settle = DeviceFrames.settle
+
+    def counting(self, looks, plates, space, targets, numbers, stage):
+        counted.extend(numbers[t] for t in targets)
+        return settle(self, looks, plates, space, targets, numbers, stage)
+
+    monkeypatch.setattr(DeviceFrames, "settle", counting)
+    out = SequencePattern.parse(str(root / "carried" / "r.####.exr"))
+    render_shot(model, plate, FRAMES, out, deflicker=DeflickerStage("both", 1.0, 1, "nuke"), backend="torch",
+                colourlock=ColourLockStage(str(reference), str(root / "qc_carried"), sigma=1.0),
+                plate_space=PLATE_COLOURSPACE, device="cpu", chunk=3, progress_mode="none")
+    assert sorted(counted) == FRAMES
