@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 from .errors import MissingFramesError, OutputError, ResolutionMismatchError
 from .image import Image, read_image, write_image
 from .sequence import SequencePattern, format_frame_range
-from .workers import background_thread, usable_cores
+from .workers import usable_cores
 
 
 def default_threads() -> int:
@@ -59,7 +59,7 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
     threads = threads or default_threads()
     prefetch = prefetch or 2 * threads
     first_size: tuple[int, int] | None = None
-    with ThreadPoolExecutor(threads, thread_name_prefix="restyle-read", initializer=background_thread) as pool:
+    with ThreadPoolExecutor(threads, thread_name_prefix="restyle-read") as pool:
         pending: deque[tuple[int, Future[Image]]] = deque()
         todo = iter(frames)
         try:
@@ -121,8 +121,7 @@ class SequenceWriter:
         self.pattern = pattern
         self._options = {"dtype": dtype, "compression": compression}
         self._threads = threads or default_threads()
-        self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="restyle-write",
-                                        initializer=background_thread)
+        self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="restyle-write")
         self._pending: deque[Future[None]] = deque()
         self._max_pending = max_pending or 2 * self._threads
         self.written: list[int] = []

@@ -89,30 +89,3 @@ def test_io_threads_follow_the_cpu_affinity_a_farm_gives(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 5, 7}, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     assert sequence_io.default_threads() == 3
-
-
-@pytest.mark.skipif(not hasattr(__import__("os"), "getpriority"), reason="per-thread nice values are Linux's")
-def test_reading_and_writing_threads_yield_to_the_renders_own_thread(write_sequence, tmp_path, monkeypatch):
-    """The I/O pools run at a lower priority (nice + BACKGROUND_NICENESS) than the thread that
-    drives the GPU stages, so on a busy host that thread is not kept waiting for a core."""
-    import os
-
-    from inference.workers import BACKGROUND_NICENESS
-
-    def nice() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    own, readers, writers = nice(), set(), set()
-    pattern = SequencePattern.parse(write_sequence(frames=range(1, 5)))
-    images = list(read_sequence(pattern, [1, 2, 3, 4], threads=2, check=lambda image: readers.add(nice())))
-    out = SequencePattern.parse(str(tmp_path / "out" / "o.####.exr"))
-    real = sequence_io.write_image
-
-    def noting_write(*args, **kwargs):
-        writers.add(nice())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sequence_io, "write_image", noting_write)
-    sequence_io.write_sequence(out, images, threads=2)
-    expected = min(19, own + BACKGROUND_NICENESS)
-    assert readers == {expected} and writers == {expected} and nice() == own
