@@ -23,10 +23,19 @@ def to_host(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> list[np
     return list(frames.permute(0, 2, 3, 1).to(dtype).contiguous().cpu().numpy())
 
 
-# Device memory a render may spend on plate copies kept for its stages: a 2K chunk's 90 or so
-# plates (half beauty, depth, vectors; reading ahead included) take about 3.6 GB; at 4K they
-# would take 14 GB, so there each stage uploads the plates it uses.
+# Device memory a render may spend on plate copies kept for its stages: at most a tenth of the
+# device's and 6 GB. A 2K chunk's 90 or so plates (half beauty, depth, vectors; reading ahead
+# included) take about 3.6 GB, so they are kept on an 80 GB card; at 4K they would take 14 GB, so
+# there (and on small cards) each stage uploads the plates it uses.
 DEVICE_PLATE_BUDGET = 6 << 30
+
+
+def plate_budget(device: str | torch.device) -> int:
+    """Bytes of plate copies a render may keep on ``device`` (see ``DEVICE_PLATE_BUDGET``)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return DEVICE_PLATE_BUDGET
+    return min(DEVICE_PLATE_BUDGET, torch.cuda.get_device_properties(device).total_memory // 10)
 
 
 class DevicePlates:
@@ -35,12 +44,14 @@ class DevicePlates:
     ``add`` runs on a reading thread (each its own CUDA stream) and returns once the copy is
     complete, so the render's own thread neither waits for uploads nor makes any: the restyle
     and the deflicker pick their channels from the same device copy (:func:`upload_channels`).
-    When ``held`` plates of an image's size would pass ``budget`` bytes, none is copied and the
-    stages upload each plate where they use it instead.
+    When ``held`` plates of an image's size would pass ``budget`` bytes (default
+    :func:`plate_budget`), or the device runs out of memory, a plate is not copied and the stages
+    upload it where they use it instead.
     """
 
-    def __init__(self, device: str | torch.device, held: int = 1, budget: int = DEVICE_PLATE_BUDGET):
-        self.device, self.held, self.budget = torch.device(device), held, budget
+    def __init__(self, device: str | torch.device, held: int = 1, budget: int | None = None):
+        self.device, self.held = torch.device(device), held
+        self.budget = plate_budget(self.device) if budget is None else budget
         self._copies: dict[int, tuple[Image, torch.Tensor]] = {}
         self._lock = threading.Lock()
         self._streams = threading.local()
@@ -49,16 +60,22 @@ class DevicePlates:
         """Copy ``image``'s pixels (every channel, as stored) to the device, within the budget."""
         if image.pixels.nbytes * self.held > self.budget:
             return
-        if self.device.type == "cuda":
-            stream = getattr(self._streams, "stream", None) or torch.cuda.Stream(self.device)
-            self._streams.stream = stream
-            with torch.cuda.stream(stream):
-                pixels = torch.from_numpy(image.pixels).to(self.device, non_blocking=True)
-            stream.synchronize()
-        else:
-            pixels = torch.tensor(image.pixels, device=self.device)  # a copy, as on a GPU
+        try:
+            pixels = self._copy(image.pixels)
+        except torch.OutOfMemoryError:  # the stages upload it when they use it
+            return
         with self._lock:
             self._copies[id(image)] = (image, pixels)
+
+    def _copy(self, pixels: np.ndarray) -> torch.Tensor:
+        if self.device.type != "cuda":
+            return torch.tensor(pixels, device=self.device)  # a copy, as on a GPU
+        stream = getattr(self._streams, "stream", None) or torch.cuda.Stream(self.device)
+        self._streams.stream = stream
+        with torch.cuda.stream(stream):
+            copy = torch.from_numpy(pixels).to(self.device, non_blocking=True)
+        stream.synchronize()
+        return copy
 
     def get(self, image: Image) -> torch.Tensor | None:
         """``image``'s ``(H, W, C)`` device copy, or None if it has none."""

@@ -49,3 +49,32 @@ def test_no_plate_is_copied_when_the_frames_held_would_pass_the_budget():
     tight = DevicePlates("cpu", held=10, budget=10 * plate.pixels.nbytes - 1)
     tight.add(plate)
     assert len(tight) == 0 and tight.get(plate) is None
+
+
+def test_the_copy_budget_follows_the_cards_memory(monkeypatch):
+    """A tenth of the card's memory, at most 6 GB: an 80 GB card keeps a 2K chunk's plates
+    (about 3.6 GB), a 24 GB card does not."""
+    from types import SimpleNamespace
+
+    from inference.tensors import DEVICE_PLATE_BUDGET, plate_budget
+
+    cards = {"cuda:0": 80 << 30, "cuda:1": 24 << 30}
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda device: SimpleNamespace(total_memory=cards[str(device)]))
+    assert plate_budget("cuda:0") == DEVICE_PLATE_BUDGET == 6 << 30
+    assert plate_budget("cuda:1") == (24 << 30) // 10
+    assert plate_budget("cpu") == DEVICE_PLATE_BUDGET
+
+
+def test_a_plate_the_device_has_no_room_for_is_left_to_the_stages(monkeypatch):
+    plate = _plate(0)
+    uploaded = DevicePlates("cpu", held=2)
+
+    def full(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(uploaded, "_copy", full)
+    uploaded.add(plate)  # no error: the render goes on
+    assert len(uploaded) == 0
+    (beauty,) = upload_channels([plate], [lambda im: im.beauty_channels(alpha=False)], "cpu", uploaded)
+    np.testing.assert_array_equal(beauty[0].permute(1, 2, 0).numpy(), plate.pixels[..., :3].astype(np.float32))
