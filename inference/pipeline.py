@@ -215,7 +215,7 @@ def _settle(looks: dict[int, tuple[Image, Any]], keep: list[int], stage: Deflick
 class StageClock:
     """Wall seconds spent in each stage of a render (the profile ``restyle bench`` reports) and,
     on a CUDA device, the peak device memory allocated during each (torch's peak counter is reset
-    as each stage starts; ``peak_gb`` is the render's overall peak)."""
+    as each stage starts; :meth:`peak_gb` adds the render's overall peak)."""
 
     def __init__(self):
         self.seconds: dict[str, float] = defaultdict(float)
@@ -246,7 +246,8 @@ class StageClock:
         if not self.cuda:
             return {}
         overall = max([self.peak, torch.cuda.max_memory_allocated(), *self.peaks.values()])
-        return {**{stage: round(peak / 1e9, 3) for stage, peak in self.peaks.items()}, "overall": round(overall / 1e9, 3)}
+        peaks = {**self.peaks, "overall": overall}
+        return {stage: round(peak / 1e9, 3) for stage, peak in peaks.items()}
 
 
 def _plan(frames: list[int], chunk: int, existing: SequencePattern | None, lock_handles: int, settle_handles: int,
