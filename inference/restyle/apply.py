@@ -150,8 +150,9 @@ def restyle_tensors(model: RestyleModel, runner: TorchBackend, frames: list[tupl
     ``(B, 3, H, W)`` float32 looks in the model's working encoding on the runner's device.
 
     Only the plate's colour (and guide planes) travel to the device (none that ``uploaded``
-    already holds); the colour conversion, smoothing, padding and keyframe blending happen there. Out of GPU memory, the batch goes
-    through :func:`restyle_images` (smaller batches, then tiles) instead.
+    already holds); the colour conversion, smoothing, padding and keyframe blending happen
+    there. Out of GPU memory, the batch goes through :func:`restyle_images` (smaller batches,
+    then tiles) instead.
     """
     meta = model.meta
     device, n_keys = runner.device, len(model.key_frames)

@@ -90,15 +90,15 @@ class _Guides:
         return views, torch.stack(pairs)
 
 
-def deflicker_tensors(frames: torch.Tensor | Sequence[torch.Tensor], space: str, plates: Sequence[Image], guide_space: str,
-                      targets: list[int], frame_numbers: list[int], *, mode: str = "both", strength: float = 1.0,
+def deflicker_tensors(frames: torch.Tensor | Sequence[torch.Tensor], space: str, plates: Sequence[Image],
+                      guide_space: str, targets: list[int], frame_numbers: list[int], *, mode: str = "both", strength: float = 1.0,
                       radius: int = local_deflicker.DEFAULT_RADIUS, vectors: str = "dis",
                       grade_nk: str | None = None, window: int | None = None,
                       uploaded: DevicePlates | None = None) -> torch.Tensor:
     """Deflicker ``(N, 3, H, W)`` frames (or N ``(3, H, W)`` tensors, never stacked whole) in
-    colourspace ``space`` (the targets and their handles)
-    guided by the ``plates`` (in ``guide_space``); returns the ``targets`` in ``space``, in the
-    frames' dtype (computed in float32).
+    colourspace ``space`` (the targets and their handles) guided by the ``plates`` (in
+    ``guide_space``); returns the ``targets`` in ``space``, in the frames' dtype (computed in
+    float32).
 
     As :func:`inference.temporal.deflicker.deflicker_frames`: ``global`` in scene-linear,
     ``local`` on the sRGB view, ``both`` one then the other. ``window`` overrides the targets
