@@ -91,8 +91,8 @@ class _Guides:
 
 
 def deflicker_tensors(frames: torch.Tensor | Sequence[torch.Tensor], space: str, plates: Sequence[Image],
-                      guide_space: str, targets: list[int], frame_numbers: list[int], *, mode: str = "both", strength: float = 1.0,
-                      radius: int = local_deflicker.DEFAULT_RADIUS, vectors: str = "dis",
+                      guide_space: str, targets: list[int], frame_numbers: list[int], *, mode: str = "both",
+                      strength: float = 1.0, radius: int = local_deflicker.DEFAULT_RADIUS, vectors: str = "dis",
                       grade_nk: str | None = None, window: int | None = None,
                       uploaded: DevicePlates | None = None) -> torch.Tensor:
     """Deflicker ``(N, 3, H, W)`` frames (or N ``(3, H, W)`` tensors, never stacked whole) in
