@@ -488,11 +488,23 @@ def run_render(job: dict[str, Any], progress: str) -> int:
     written, seconds = len(summary["frames"]), summary["seconds"]
     print(f"wrote {written} frame(s) to {SequencePattern.parse(job['out'])} in {seconds:.1f} s "
           f"({written / max(seconds, 1e-9):.2f} frames/s, {summary['cpu_seconds'] / max(written, 1):.3f} CPU s/frame)")
+    if "stage_peak_gpu_gb" in summary:
+        print(_gpu_peak_line(summary["stage_peak_gpu_gb"]))
     if colourlock and "report" in summary and not summary["report"]["passed"]:
         failed = [e["name"] for e in summary["report"]["swatches"] if not e["passed"]]
         print(f"QC FAIL: {', '.join(failed)}; report in {job['report']}")
         return EX_QC_FAILED
     return 0
+
+
+def _gpu_peak_line(peaks: dict[str, float]) -> str:
+    """The render's peak GPU memory and, per stage, its own peak (GB)."""
+    stages = {stage: gb for stage, gb in peaks.items() if stage != "overall"}
+    line = f"peak GPU memory {peaks['overall']:.1f} GB"
+    if stages:
+        line += (f" (largest in {max(stages, key=stages.get)}: "
+                 + ", ".join(f"{stage} {gb:.1f}" for stage, gb in stages.items()) + ")")
+    return line
 
 
 def run_metrics(job: dict[str, Any], progress: str) -> int:

@@ -256,3 +256,19 @@ def test_frames_deflickered_for_a_chunks_handles_are_not_deflickered_again(shot,
                 colourlock=ColourLockStage(str(reference), str(root / "qc_carried"), sigma=1.0),
                 plate_space=PLATE_COLOURSPACE, device="cpu", chunk=3, progress_mode="none")
     assert sorted(counted) == FRAMES
+
+
+def test_render_cli_names_the_stage_with_the_peak_gpu_memory(shot, monkeypatch, capsys):
+    """On CUDA the render's summary has each stage's peak device memory; the CLI prints the
+    overall peak and where it was, so a TD sees which stage to size a card for."""
+    from inference import pipeline
+
+    root, plate, model, *_ = shot
+    monkeypatch.setattr(pipeline, "render_shot", lambda *a, **k: {
+        "frames": [1, 2], "seconds": 2.0, "cpu_seconds": 1.0, "stages": {},
+        "stage_peak_gpu_gb": {"read+restyle": 6.4, "deflicker": 19.36, "output": 6.7, "overall": 19.36}})
+    args = ["render", "--model", model, "--plate", plate.hashes, "--frames", "1-2", "--out",
+            str(root / "peak" / "o.####.exr"), "--progress", "none"]
+    assert cli.main(args) == 0
+    said = capsys.readouterr().out
+    assert "peak GPU memory 19.4 GB (largest in deflicker: read+restyle 6.4, deflicker 19.4, output 6.7)" in said
