@@ -12,7 +12,7 @@ import torch
 
 from inference.temporal.local_deflicker import deflicker_local
 from inference.temporal.local_deflicker_torch import (_blur, _gaussian_blur,
-                                                      deflicker_local_torch)
+                                                      deflicker_local_torch, deflicker_stacked_torch)
 
 # Per pair k: translation (dx, dy) of the plate from frame k to k+1 (multiples of 1/32 pixel,
 # so cv2.remap's 1/32 quantisation is exact and both paths sample the same positions).
@@ -143,6 +143,17 @@ def test_non_dyadic_size_and_smooth_flows():
     err = np.abs(got - ref).max(axis=-1)
     assert np.mean(err > 2e-3) < 0.002  # measured: 0 (max 1.0e-4)
     assert np.median(err) < 1e-4
+
+
+def test_the_stacked_layout_gives_the_same_frames(seq):
+    """Guides and frames handed over as one (N, 6, H, W) stack (how the render's deflicker
+    builds a window, with no other copy) give exactly the separate tensors' result."""
+    _, (ft, pt, fl) = seq
+    stack = torch.cat([pt.float(), ft.float()], dim=1)
+    assert torch.equal(deflicker_stacked_torch(stack, fl, targets=[7, 0, 3, 3], batch=2),
+                       deflicker_local_torch(ft, pt, fl, targets=[7, 0, 3, 3], batch=2))
+    with pytest.raises(ValueError, match="expected \\(N, 6, H, W\\)"):
+        deflicker_stacked_torch(ft, fl)
 
 
 def test_bad_shapes(seq):

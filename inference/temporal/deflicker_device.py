@@ -15,7 +15,7 @@ from .. import colour, colour_torch
 from ..image import Image
 from ..tensors import DevicePlates, to_host, upload_channels
 from . import global_deflicker, local_deflicker
-from .local_deflicker_torch import DEFAULT_BATCH, deflicker_local_torch
+from .local_deflicker_torch import DEFAULT_BATCH, deflicker_stacked_torch
 
 VIEW = "sRGB - Texture"  # the local pass's encoding (as the numpy path's)
 
@@ -72,22 +72,26 @@ class _Guides:
             signs = [torch.tensor(s, device=self.device).view(1, 2, 1, 1) for _, _, s in layers]
             self.flows.update(zip(frames, torch.stack([d * sign for d, sign in zip(directions, signs)], 1)))
 
-    def window(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Plate views ``(n, 3, H, W)`` and flow pairs ``(n - 1, 2, 2, H, W)`` of frames lo..hi-1."""
+    def window(self, lo: int, hi: int, views: torch.Tensor) -> torch.Tensor:
+        """Plate views of frames lo..hi-1 written into ``views`` ``(n, 3, H, W)``; returns their
+        flow pairs ``(n - 1, 2, 2, H, W)``."""
         for cache in (self.views, self.flows):
             for index in [i for i in cache if i < lo]:
                 del cache[index]
         missing = [i for i in range(lo, hi) if i not in self.views]
         if missing:
             self._upload(missing)
-        views = torch.stack([self.views[i] for i in range(lo, hi)])
+        for j, i in enumerate(range(lo, hi)):
+            views[j] = self.views[i]
         if self.vectors == "dis":
             for k in [k for k in range(lo, hi - 1) if k not in self.flows]:
                 pair = local_deflicker.neighbour_flows(to_host(views[k - lo:k - lo + 2]))[0]
                 self.flows[k] = torch.from_numpy(np.stack(pair)).to(self.device).permute(0, 3, 1, 2)
-            return views, torch.stack([self.flows[k] for k in range(lo, hi - 1)])
-        pairs = [torch.stack([self.flows[k][0], self.flows[k + 1][1]]) for k in range(lo, hi - 1)]
-        return views, torch.stack(pairs)
+            return torch.stack([self.flows[k] for k in range(lo, hi - 1)])
+        pairs = views.new_empty((hi - lo - 1, 2, 2, *views.shape[-2:]))
+        for j, k in enumerate(range(lo, hi - 1)):
+            pairs[j, 0], pairs[j, 1] = self.flows[k][0], self.flows[k + 1][1]
+        return pairs
 
 
 def deflicker_tensors(frames: torch.Tensor | Sequence[torch.Tensor], space: str, plates: Sequence[Image],
@@ -129,12 +133,15 @@ def deflicker_tensors(frames: torch.Tensor | Sequence[torch.Tensor], space: str,
     for start in range(0, len(targets), window or size):
         part = targets[start:start + (window or size)]
         lo, hi = max(0, min(part) - radius), min(len(frames), max(part) + radius + 1)
-        views = colour_torch.convert(corrected(lo, hi), linear, VIEW).clamp(0, 1)
+        # plate views (0:3) and frames (3:6) of the window in the local pass's layout, no other copy
+        stack = torch.empty((hi - lo, 6, *frames[0].shape[-2:]), dtype=torch.float32, device=device)
+        for j in range(hi - lo):  # a frame at a time: no float32 copies of the window on the way
+            stack[j, 3:] = colour_torch.convert(corrected(lo + j, lo + j + 1), linear, VIEW).clamp(0, 1)[0]
         with torch.profiler.record_function("stage:deflicker/plates"):
-            plate_views, flows = guides.window(lo, hi)
+            flows = guides.window(lo, hi, stack[:, :3])
         with torch.profiler.record_function("stage:deflicker/local"):
-            settled = deflicker_local_torch(views, plate_views, flows, radius=radius, strength=strength,
-                                            targets=[t - lo for t in part], batch=batch)
-        del views, plate_views, flows  # before the next window's are built
+            settled = deflicker_stacked_torch(stack, flows, radius=radius, strength=strength,
+                                              targets=[t - lo for t in part], batch=batch)
+        del stack, flows  # before the next window's are built
         out.append(colour_torch.convert(settled, VIEW, space).to(dtype))
     return torch.cat(out)

@@ -304,14 +304,31 @@ def deflicker_local_torch(frames: torch.Tensor, plate: torch.Tensor | None, flow
     """
     if frames.ndim != 4 or frames.shape[1] != 3:
         raise ValueError(f"frames: expected (N, 3, H, W), got {tuple(frames.shape)}")
-    n, _, h, w = frames.shape
     if plate is not None and tuple(plate.shape) != tuple(frames.shape):
         raise ValueError(f"plate {tuple(plate.shape)} does not match frames {tuple(frames.shape)}")
+    frames = frames.float()
+    guides = plate.float() if plate is not None else _gaussian_blur(frames, _FRAME_GUIDE_BLUR)
+    # guide and frame of a neighbour are always sampled together: one 6-channel grid_sample
+    return deflicker_stacked_torch(torch.cat([guides, frames], dim=1), flows, radius=radius, strength=strength,
+                                   sigma=sigma, detail=detail, tolerance=tolerance, targets=targets, batch=batch,
+                                   match_cv2=match_cv2)
+
+
+def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, radius: int = DEFAULT_RADIUS,
+                            strength: float = 1.0, sigma: float = DEFAULT_SIGMA, detail: float = DEFAULT_DETAIL,
+                            tolerance: float = DEFAULT_TOLERANCE, targets: Sequence[int] | None = None,
+                            batch: int = DEFAULT_BATCH, match_cv2: bool | None = None) -> torch.Tensor:
+    """:func:`deflicker_local_torch` on the guides and frames stacked as one float32
+    ``(N, 6, H, W)`` tensor (guide 0:3, frame 3:6), the layout its sampling uses: a caller that
+    builds it directly holds no second copy of either."""
+    if guide_frames.ndim != 4 or guide_frames.shape[1] != 6:
+        raise ValueError(f"guide_frames: expected (N, 6, H, W), got {tuple(guide_frames.shape)}")
+    n, _, h, w = guide_frames.shape
     if tuple(flows.shape) != (max(n - 1, 0), 2, 2, h, w):
         raise ValueError(f"flows: expected {(max(n - 1, 0), 2, 2, h, w)}, got {tuple(flows.shape)}")
     targets = check_parameters(n, radius, strength, detail, tolerance, targets)
-    device = frames.device
-    frames = frames.float()
+    device = guide_frames.device
+    guides, frames = guide_frames[:, :3], guide_frames[:, 3:]
     out = torch.empty((len(targets), 3, h, w), dtype=torch.float32, device=device)
     if not targets:
         return out
@@ -320,9 +337,6 @@ def deflicker_local_torch(frames: torch.Tensor, plate: torch.Tensor | None, flow
         return out
 
     flows = flows.float()
-    guides = plate.float() if plate is not None else _gaussian_blur(frames, _FRAME_GUIDE_BLUR)
-    # guide and frame of a neighbour are always sampled together: one 6-channel grid_sample
-    guide_frames = torch.cat([guides, frames], dim=1)
     sampler = _Sampler(h, w, device, _CV2_QUANTISES if match_cv2 is None else bool(match_cv2))
     time_sigma = max(radius * _TIME_SIGMA_PER_RADIUS, 0.5)
     time_weight = [float(np.float32(np.exp(-(j ** 2) / (2.0 * time_sigma ** 2))))
@@ -350,7 +364,9 @@ def deflicker_local_torch(frames: torch.Tensor, plate: torch.Tensor | None, flow
     def mismatch(sampled: torch.Tensor, guide_t: torch.Tensor) -> torch.Tensor:
         return _gaussian_blur(_mismatch(sampled, guide_t), _PATCH_BLUR)
 
-    results: dict[int, torch.Tensor] = {}
+    slots: dict[int, list[int]] = {}  # target -> its places in ``out``
+    for i, t in enumerate(targets):
+        slots.setdefault(t, []).append(i)
     for start in range(0, len(uniq), batch):
         tt = uniq[start:start + batch]
         count = len(tt)
@@ -431,7 +447,7 @@ def deflicker_local_torch(frames: torch.Tensor, plate: torch.Tensor | None, flow
                 low = low + float(np.float32(detail)) * (full - share * mean_low)
         result = current + float(np.float32(strength)) * low
         for p, t in enumerate(tt):
-            results[t] = result[p]
-    for i, t in enumerate(targets):
-        out[i] = results[t]
+            for i in slots[t]:
+                out[i] = result[p]
+        del flow_vis, full, low, result  # before the next batch's are built
     return out
