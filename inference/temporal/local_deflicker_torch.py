@@ -327,7 +327,7 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
     if tuple(flows.shape) != (max(n - 1, 0), 2, 2, h, w):
         raise ValueError(f"flows: expected {(max(n - 1, 0), 2, 2, h, w)}, got {tuple(flows.shape)}")
     targets = check_parameters(n, radius, strength, detail, tolerance, targets)
-    device = guide_frames.device
+    device, guide_frames = guide_frames.device, guide_frames.float()  # no copy when float32 already
     guides, frames = guide_frames[:, :3], guide_frames[:, 3:]
     out = torch.empty((len(targets), 3, h, w), dtype=torch.float32, device=device)
     if not targets:
