@@ -96,7 +96,9 @@ def timed(frames: int, fn: Callable[[], Any]) -> tuple[dict[str, Any], Any]:
 def stage_speeds(plate: SequencePattern, model_path: str, reference: str, numbers: list[int], work: Path,
                  device: str, compressions: list[str]) -> dict[str, Any]:
     """Each stage alone with the hand-over the render uses (frames on the GPU with the torch
-    backend): read and write on disk, the others on frames already in memory."""
+    backend): read and write on disk, the others on frames already in memory. The restyle and the
+    deflicker upload the plates themselves here (as a 4K render does); a 2K render has its reading
+    threads copy them (``DevicePlates``), which only the end-to-end figures include."""
     n = len(numbers)
     figures, images = timed(n, lambda: list(read_sequence(plate, numbers)))
     result = {"read": figures}
