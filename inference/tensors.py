@@ -97,15 +97,16 @@ class DevicePlates:
 
 
 def upload_channels(images: Sequence[Image], picks: Sequence[Callable[[Image], Sequence[str]]],
-                    device: str | torch.device, uploaded: DevicePlates | None = None) -> list[torch.Tensor]:
+                    device: str | torch.device, uploaded: DevicePlates | None = None,
+                    dtype: torch.dtype | None = torch.float32) -> list[torch.Tensor]:
     """Per ``pick`` (channel names of an image, e.g. ``lambda im: im.beauty_channels(False)``) an
-    ``(N, k, H, W)`` float32 tensor on ``device``. Each image's pixels travel once, as stored
-    (half stays half), and the channels are picked there: no host copy per channel set. Images
-    with a copy in ``uploaded`` are not uploaded again."""
+    ``(N, k, H, W)`` tensor on ``device``, of ``dtype`` (None: as stored). Each image's pixels
+    travel once, as stored (half stays half), and the channels are picked there: no host copy
+    per channel set. Images with a copy in ``uploaded`` are not uploaded again."""
     groups: list[list[torch.Tensor]] = [[] for _ in picks]
     for image in images:
         copy = uploaded.get(image) if uploaded is not None else None
         full = (copy if copy is not None else torch.from_numpy(image.pixels).to(device)).permute(2, 0, 1)
         for group, pick in zip(groups, picks):
             group.append(full[[image.channels.index(name) for name in pick(image)]])
-    return [torch.stack(group).float() for group in groups]
+    return [torch.stack(group) if dtype is None else torch.stack(group).to(dtype) for group in groups]

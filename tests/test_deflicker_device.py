@@ -24,7 +24,7 @@ def test_device_flows_equal_the_numpy_readers(kind):
     guides.window(0, 2, torch.empty(2, 3, 12, 16))  # a first window; the next reuses frame 1 and uploads 2 and 3
     views = torch.full((3, 3, 12, 16), float("nan"))
     flows = guides.window(1, 4, views)
-    assert not views.isnan().any() and sorted(guides.views) == [1, 2, 3]  # the plate views written in place
+    assert not views.isnan().any() and sorted(guides.beauty) == [1, 2, 3]  # the plate views written in place
     got = np.concatenate([guides.window(0, 2, torch.empty(2, 3, 12, 16)), flows]).transpose(0, 1, 3, 4, 2)
     assert got.shape == (3, 2, 12, 16, 2)
     for k, (forward, backward) in enumerate(want):

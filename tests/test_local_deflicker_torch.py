@@ -156,6 +156,18 @@ def test_the_stacked_layout_gives_the_same_frames(seq):
         deflicker_stacked_torch(ft, fl)
 
 
+def test_half_flows_give_the_float_flows_frames():
+    """Flows handed over in half (a half plate's own vectors, kept as stored to halve the
+    window's memory) give exactly the frames their float32 widening gives, also where the
+    occlusion test rejects pixels and chains run several steps."""
+    frames, plate, flows = _sequence(n=8, seed=3)
+    ft, pt, fl = _to_torch(frames, plate, flows)
+    half = (fl * 1.37).half()  # not dyadic: every step interpolates flows and masks
+    want = deflicker_local_torch(ft, pt, half.float(), targets=[0, 3, 7], batch=2)
+    assert torch.equal(deflicker_local_torch(ft, pt, half, targets=[0, 3, 7], batch=2), want)
+    assert not torch.equal(want, deflicker_local_torch(ft, pt, fl, targets=[0, 3, 7], batch=2))
+
+
 def test_bad_shapes(seq):
     _, (ft, pt, fl) = seq
     with pytest.raises(ValueError):

@@ -50,45 +50,47 @@ VECTOR_CHANNELS = {
 
 
 class _Guides:
-    """The plates' sRGB views and flows on the device (float32), each frame uploaded once as
-    stored (half; none that ``uploaded`` already holds) and dropped once the windows have passed
+    """The plates' beauty and flows on the device as stored (half stays half: the window's plate
+    views are converted from them as it is built, and the flows are exact in half), each frame
+    uploaded once (none that ``uploaded`` already holds) and dropped once the windows have passed
     it: a window of targets reuses its neighbours'."""
 
     def __init__(self, plates: Sequence[Image], guide_space: str, vectors: str, device,
                  uploaded: DevicePlates | None = None):
         self.plates, self.guide_space, self.vectors, self.device = plates, guide_space, vectors, device
         self.uploaded = uploaded
-        self.views: dict[int, torch.Tensor] = {}
+        self.beauty: dict[int, torch.Tensor] = {}  # frame -> (3, H, W)
         self.flows: dict[int, torch.Tensor] = {}  # frame -> (2 [t->t+1, t->t-1], 2, H, W), or pair k for DIS
 
     def _upload(self, frames: list[int]) -> None:
         layers = [] if self.vectors == "dis" else VECTOR_CHANNELS[self.vectors]
         picks = [lambda im: im.beauty_channels(alpha=False)] + [
             lambda im, layer=layer, channels=channels: im.layer_channels(layer, channels) for layer, channels, _ in layers]
-        beauty, *directions = upload_channels([self.plates[i] for i in frames], picks, self.device, self.uploaded)
-        views = colour_torch.convert(beauty, self.guide_space, VIEW).clamp(0, 1)
-        self.views.update(zip(frames, views))
-        if directions:
-            signs = [torch.tensor(s, device=self.device).view(1, 2, 1, 1) for _, _, s in layers]
+        beauty, *directions = upload_channels([self.plates[i] for i in frames], picks, self.device, self.uploaded,
+                                              dtype=None)
+        self.beauty.update(zip(frames, beauty))
+        if directions:  # a sign flip is exact in any float type
+            signs = [torch.tensor(s, dtype=directions[0].dtype, device=self.device).view(1, 2, 1, 1)
+                     for _, _, s in layers]
             self.flows.update(zip(frames, torch.stack([d * sign for d, sign in zip(directions, signs)], 1)))
 
     def window(self, lo: int, hi: int, views: torch.Tensor) -> torch.Tensor:
         """Plate views of frames lo..hi-1 written into ``views`` ``(n, 3, H, W)``; returns their
-        flow pairs ``(n - 1, 2, 2, H, W)``."""
-        for cache in (self.views, self.flows):
+        flow pairs ``(n - 1, 2, 2, H, W)`` in the plates' float type (float32 for DIS)."""
+        for cache in (self.beauty, self.flows):
             for index in [i for i in cache if i < lo]:
                 del cache[index]
-        missing = [i for i in range(lo, hi) if i not in self.views]
+        missing = [i for i in range(lo, hi) if i not in self.beauty]
         if missing:
             self._upload(missing)
-        for j, i in enumerate(range(lo, hi)):
-            views[j] = self.views[i]
+        for j, i in enumerate(range(lo, hi)):  # a frame at a time: no float32 copy of the window's plates
+            views[j] = colour_torch.convert(self.beauty[i][None].float(), self.guide_space, VIEW).clamp(0, 1)[0]
         if self.vectors == "dis":
             for k in [k for k in range(lo, hi - 1) if k not in self.flows]:
                 pair = local_deflicker.neighbour_flows(to_host(views[k - lo:k - lo + 2]))[0]
                 self.flows[k] = torch.from_numpy(np.stack(pair)).to(self.device).permute(0, 3, 1, 2)
             return torch.stack([self.flows[k] for k in range(lo, hi - 1)])
-        pairs = views.new_empty((hi - lo - 1, 2, 2, *views.shape[-2:]))
+        pairs = self.flows[lo].new_empty((hi - lo - 1, 2, 2, *views.shape[-2:]))
         for j, k in enumerate(range(lo, hi - 1)):
             pairs[j, 0], pairs[j, 1] = self.flows[k][0], self.flows[k + 1][1]
         return pairs

@@ -292,7 +292,8 @@ def deflicker_local_torch(frames: torch.Tensor, plate: torch.Tensor | None, flow
         plate: ``(N, 3, H, W)`` plate frames (robust weights); None uses the frames
             blurred by 2 pixels, as the numpy path does without a plate.
         flows: ``(N-1, 2, 2, H, W)``: ``flows[k, 0]`` = flow k -> k+1, ``flows[k, 1]`` =
-            flow k+1 -> k (pixels, x right, y down).
+            flow k+1 -> k (pixels, x right, y down); any float type, kept as given (a half
+            plate's vectors stay half: exact, half the memory) and widened a step at a time.
         radius, strength, sigma, detail, tolerance: as in ``deflicker_local``.
         targets: indices of the frames to return (default all, in order).
         batch: targets computed together (memory grows linearly: about 0.45 GB per
@@ -336,7 +337,6 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
         out.copy_(frames.index_select(0, torch.tensor(targets, device=device)))
         return out
 
-    flows = flows.float()
     sampler = _Sampler(h, w, device, _CV2_QUANTISES if match_cv2 is None else bool(match_cv2))
     time_sigma = max(radius * _TIME_SIGMA_PER_RADIUS, 0.5)
     time_weight = [float(np.float32(np.exp(-(j ** 2) / (2.0 * time_sigma ** 2))))
@@ -344,22 +344,26 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
     uniq = sorted(set(targets))
     batch = max(1, int(batch))
 
-    # visibility of the consecutive pairs, computed once per pair (kept for the window)
+    # visibility of the consecutive pairs, computed once per pair (kept for the window, as bytes)
     vis_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def flow_visibility(k_lo: int, k_hi: int) -> dict[int, torch.Tensor]:
-        """Per direction d, ``(P, 3, H, W)`` for pairs k_lo..k_hi-1: the flow k -> k+d (0-1), its mask (2)."""
+    def visibility(k_lo: int, k_hi: int) -> None:
+        """Masks of pairs k_lo..k_hi-1 in ``vis_cache`` (batched), those before k_lo dropped."""
         for key in [key for key in vis_cache if key < k_lo]:
             del vis_cache[key]
         missing = [k for k in range(k_lo, k_hi) if k not in vis_cache]
-        if missing:
-            fw, bw = _take(flows, missing)[:, 0], _take(flows, missing)[:, 1]
+        for part in (missing[i:i + batch] for i in range(0, len(missing), batch)):  # working memory of a batch
+            fw, bw = (_take(flows, part)[:, i].float() for i in (0, 1))
             vis_fw, vis_bw = _occlusion(sampler, fw, bw), _occlusion(sampler, bw, fw)
-            for i, k in enumerate(missing):
-                vis_cache[k] = (vis_fw[i], vis_bw[i])
-        pairs = _take(flows, range(k_lo, k_hi))
-        return {d: torch.cat([pairs[:, i], torch.stack([vis_cache[k][i] for k in range(k_lo, k_hi)])], dim=1)
-                for i, d in enumerate((1, -1))}
+            for i, k in enumerate(part):
+                vis_cache[k] = (vis_fw[i].to(torch.uint8), vis_bw[i].to(torch.uint8))
+
+    def flow_visibility(d: int, pairs: Sequence[int]) -> torch.Tensor:
+        """``(P, 3, H, W)`` float32 for pairs k: the flow k -> k+d (0-1), its mask (2). The flows
+        stay in the type they came in (exact in half for half plates) until a step takes them."""
+        i = 0 if d > 0 else 1
+        return torch.cat([_take(flows, pairs)[:, i].float(),
+                          torch.stack([vis_cache[k][i] for k in pairs]).float()], dim=1)
 
     def mismatch(sampled: torch.Tensor, guide_t: torch.Tensor) -> torch.Tensor:
         return _gaussian_blur(_mismatch(sampled, guide_t), _PATCH_BLUR)
@@ -370,8 +374,7 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
     for start in range(0, len(uniq), batch):
         tt = uniq[start:start + batch]
         count = len(tt)
-        k_lo, k_hi = max(0, tt[0] - radius), min(n - 1, tt[-1] + radius)  # pairs k_lo..k_hi-1
-        flow_vis = flow_visibility(k_lo, k_hi)
+        visibility(max(0, tt[0] - radius), min(n - 1, tt[-1] + radius))
         current, guide_t = _take(frames, tt), _take(guides, tt)
         num = torch.zeros((count, 3, h, w), dtype=torch.float32, device=device)
         den = torch.ones((count, 1, h, w), dtype=torch.float32, device=device)
@@ -399,7 +402,7 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
             if a == b:
                 continue
             pair_idx = [tt[p] if d > 0 else tt[p] - 1 for p in range(a, b)]
-            step = _take(flow_vis[d], [k - k_lo for k in pair_idx])
+            step = flow_visibility(d, pair_idx)
             pos = sampler.base + step[:, :2].permute(0, 2, 3, 1)
             usable = step[:, 2] > 0.5
             visible = (usable & sampler.inside(pos)).unsqueeze(1).float()
@@ -427,7 +430,7 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
                 a, b = a2, b2
                 # flow n -> n + d and its visibility, sampled where the chain is in frame n
                 pair_idx = [tt[p] + d * (j - 1) - (0 if d > 0 else 1) for p in range(a, b)]
-                step = sampler.sample(_take(flow_vis[d], [k - k_lo for k in pair_idx]), grid)
+                step = sampler.sample(flow_visibility(d, pair_idx), grid)
                 pos, visible = _advance(pos, visible, step, sampler.limit)
                 grid = sampler.grid(pos)
                 sampled = neighbour(d, j, a, b, grid)
@@ -449,5 +452,5 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
         for p, t in enumerate(tt):
             for i in slots[t]:
                 out[i] = result[p]
-        del flow_vis, full, low, result  # before the next batch's are built
+        del full, low, result  # before the next batch's are built
     return out
