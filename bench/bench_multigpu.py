@@ -12,7 +12,8 @@ same with each worker on its own share of the cores, as a farm runs one worker p
 ``throughput_speedup`` = chunked fps / sequential fps is the farm's throughput scaling, with each
 task's process start and handles in both). ``--runs`` picks which; ``--env`` sets variables for
 every worker, e.g. RESTYLE_TORCH_COMPILE=1; ``--scratch`` puts the shot and its renders on another
-disk, e.g. /dev/shm; ``--compression`` sets the renders' output codec.
+disk, e.g. /dev/shm; ``--compression`` sets the renders' output codec, ``--plate-compression`` the plate's; a zlib probe
+records how the host's CPUs scale from one worker's share to all (``host_cpu``).
 A first short task per GPU fills torch.compile's kernel cache beforehand, as a worker's first task
 does. Records fps over the wall time (process starts included: imports, CUDA, model load, as a farm
 task pays them) and over the render alone (``render_fps``, from each render's own time), each
@@ -24,6 +25,7 @@ largest difference between the chunked and the single-worker frames. Writes benc
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import shlex
@@ -31,13 +33,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from inference.bench_record import physical_cores
 from inference.demo.plate import PLATE_COLOURSPACE
-from inference.image import read_image
+from inference.errors import UsageError
+from inference.image import exr_codec, read_image
 from inference.pipeline_bench import make_shot
 from inference.sequence import SequencePattern
 
@@ -66,6 +70,42 @@ def core_shares(count: int) -> list[set[int]]:
     groups = [g for g in groups if g] or [[c] for c in sorted(allowed)]
     bounds = np.linspace(0, len(groups), count + 1).round().astype(int)
     return [{cpu for group in groups[a:b] for cpu in group} for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _compress_for(cpu: int, seconds: float, counts) -> None:
+    """One probe process: pinned to ``cpu``, zlib-compress 1 MB of half-float-like bytes (the
+    work of an EXR ZIP encode) for ``seconds``; adds the MB done to ``counts``."""
+    os.sched_setaffinity(0, {cpu})
+    data = np.random.default_rng(cpu).normal(0.5, 0.1, 1 << 19).astype(np.float16).tobytes()
+    done, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        zlib.compress(data, 4)
+        done += 1
+    with counts.get_lock():
+        counts.value += done
+
+
+def cpu_scaling(shares: list[set[int]], seconds: float = 3.0) -> dict:
+    """Host CPU probe: MB/s of zlib on one process per CPU of the first share, then on every
+    share's CPUs at once. ``scaling`` near the number of shares means the shares compute
+    independently; much less means they share physical cores (hardware threads the guest
+    reports as cores), caches or memory bandwidth: host work then slows each GPU worker when
+    another runs."""
+    context = multiprocessing.get_context("fork")
+
+    def rate(cpus: list[int]) -> float:
+        counts = context.Value("q", 0)
+        procs = [context.Process(target=_compress_for, args=(cpu, seconds, counts)) for cpu in cpus]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        return counts.value / seconds
+
+    one, every = rate(sorted(shares[0])), rate(sorted(set().union(*shares)))
+    return {"probe": "zlib level 4 on 1 MB, one process per CPU", "share0_cpus": len(shares[0]),
+            "share0_mb_s": round(one, 1), "all_cpus": len(set().union(*shares)), "all_mb_s": round(every, 1),
+            "scaling": round(every / one, 3)}
 
 
 def run_workers(commands: list[tuple[list[str], str, set[int] | None]], logs: Path,
@@ -140,11 +180,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="environment variable for every worker (repeatable)")
     parser.add_argument("--scratch", help="folder for the shot and its renders (default: the system's temp folder)")
     parser.add_argument("--compression", default="zip", help="the renders' output EXR compression (default zip)")
+    parser.add_argument("--plate-compression", default="zip", help="the generated plate's EXR compression (default zip)")
     args = parser.parse_args(argv)
     runs_wanted = args.runs.split(",")
     if not set(runs_wanted) <= set(RUNS) or not {"single"} & set(runs_wanted):
         sys.exit(f"--runs: choose from {', '.join(RUNS)}, including single (the baseline)")
     env = dict(item.split("=", 1) for item in args.env)
+    for flag, name in (("--compression", args.compression), ("--plate-compression", args.plate_compression)):
+        try:
+            exr_codec(name, flag)  # refused by name before the shot is made
+        except UsageError as error:
+            sys.exit(str(error))
     width, height = (int(v) for v in args.size.lower().split("x"))
     if args.device == "cuda":
         import torch
@@ -153,10 +199,13 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"--gpus {args.gpus} but this machine has {torch.cuda.device_count()} CUDA device(s)")
     shares = core_shares(args.gpus)
     chunks = parts(args.frames, args.gpus)
+    host_cpu = cpu_scaling(shares)
+    print(f"host CPU: {host_cpu['all_cpus']} CPUs do {host_cpu['scaling']}x the zlib work of "
+          f"{host_cpu['share0_cpus']} (one worker's share)", flush=True)
     with tempfile.TemporaryDirectory(prefix="restyle_multigpu_", dir=args.scratch) as scratch:
         work = Path(scratch)
         print(f"making a {args.size} shot of {args.frames} frames and training its look", flush=True)
-        plate, model, reference = make_shot(work, args.frames, width, height)
+        plate, model, reference = make_shot(work, args.frames, width, height, args.plate_compression)
 
         def single(name: str, cores: set[int] | None = None) -> dict:
             out = work / name / "out.####.exr"
@@ -212,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     record = {"machine": machine(), "device": args.device, "resolution": [width, height], "gpus": len(chunks),
               "chain": "restyle + deflicker both (radius 4, Nuke vectors) + colour lock; restyle render defaults",
               "env": env, "scratch": args.scratch or tempfile.gettempdir(), "compression": args.compression,
+              "plate_compression": args.plate_compression, "host_cpu": host_cpu,
               "cores_per_pinned_worker": [len(c) for c in shares], "runs": runs, "best": best,
               "speedup": runs[best]["speedup"] if best else None,
               "efficiency": round(runs[best]["speedup"] / len(chunks), 3) if best else None}

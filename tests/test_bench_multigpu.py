@@ -26,3 +26,18 @@ def test_timing_of_tasks_in_turn_adds_their_renders_and_at_once_takes_the_longes
     assert together["fps"] == pytest.approx(20 / 13, abs=1e-3) and together["render_fps"] == pytest.approx(20 / 11, abs=1e-3)
     assert in_turn["fps"] == pytest.approx(20 / 25, abs=1e-3) and in_turn["render_fps"] == pytest.approx(20 / 21, abs=1e-3)
     assert together["all_running_s"] == 12 and together["cpu_s_per_frame"] == 0.5
+
+
+def test_cpu_probe_measures_one_share_then_every_cpu():
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    shares = [{cpus[0]}, {cpus[-1]}]
+    probe = bench_multigpu.cpu_scaling(shares, seconds=0.3)
+    assert probe["share0_cpus"] == 1 and probe["all_cpus"] == len(set(cpus))
+    assert probe["share0_mb_s"] > 0 and probe["all_mb_s"] > 0
+    assert probe["scaling"] == pytest.approx(probe["all_mb_s"] / probe["share0_mb_s"], rel=0.01)  # both rounded
+
+
+def test_unknown_codecs_are_refused_before_any_work(capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench_multigpu.main(["--label", "x", "--device", "cpu", "--plate-compression", "nope"])
+    assert stop.value.code != 0
