@@ -12,8 +12,8 @@ same with each worker on its own share of the cores, as a farm runs one worker p
 ``throughput_speedup`` = chunked fps / sequential fps is the farm's throughput scaling, with each
 task's process start and handles in both). ``--runs`` picks which; ``--env`` sets variables for
 every worker, e.g. RESTYLE_TORCH_COMPILE=1; ``--scratch`` puts the shot and its renders on another
-disk, e.g. /dev/shm; ``--compression`` sets the renders' output codec, ``--plate-compression`` the plate's; a zlib probe
-records how the host's CPUs scale from one worker's share to all (``host_cpu``).
+disk, e.g. /dev/shm; ``--compression`` sets the renders' output codec, ``--plate-compression`` the
+plate's. A zlib probe records how the host's CPUs scale from one worker's share to all (``host_cpu``).
 A first short task per GPU fills torch.compile's kernel cache beforehand, as a worker's first task
 does. Records fps over the wall time (process starts included: imports, CUDA, model load, as a farm
 task pays them) and over the render alone (``render_fps``, from each render's own time), each

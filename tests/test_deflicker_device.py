@@ -27,6 +27,7 @@ def test_device_flows_equal_the_numpy_readers(kind):
     assert not views.isnan().any() and sorted(guides.beauty) == [1, 2, 3]  # the plate views written in place
     got = np.concatenate([guides.window(0, 2, torch.empty(2, 3, 12, 16)), flows]).transpose(0, 1, 3, 4, 2)
     assert got.shape == (3, 2, 12, 16, 2)
+    assert flows.dtype == torch.float16  # kept as stored: half the window's memory, same values
     for k, (forward, backward) in enumerate(want):
         np.testing.assert_array_equal(got[k, 0], forward)
         np.testing.assert_array_equal(got[k, 1], backward)
