@@ -59,6 +59,15 @@ def render_command(plate: SequencePattern, model: str, reference: str, first: in
 
 RUNS = ("single", "single_pinned", "chunked", "chunked_pinned", "sequential")
 RENDERED = re.compile(r"wrote (\d+) frame\(s\) to .* in ([\d.]+) s \([\d.]+ frames/s, ([\d.]+) CPU s/frame\)")
+STAGES = re.compile(r"^time per stage: (.*)$", re.MULTILINE)
+
+
+def stage_seconds(log: str) -> dict[str, float]:
+    """A render's seconds per stage, from its ``time per stage:`` line (empty if it printed none)."""
+    found = STAGES.search(log)
+    if not found:
+        return {}
+    return {name: float(seconds) for name, seconds, _ in (item.rsplit(" ", 2) for item in found.group(1).split(", "))}
 
 
 def core_shares(count: int) -> list[set[int]]:
@@ -133,7 +142,8 @@ def run_workers(commands: list[tuple[list[str], str, set[int] | None]], logs: Pa
         workers.append({"cuda_visible_devices": gpu, "frames": command[command.index("--frames") + 1],
                         "cores": len(cores) if cores else len(os.sched_getaffinity(0)), "start": start, "end": end,
                         "render_s": float(rendered.group(2)) if rendered else None,
-                        "cpu_s_per_frame": float(rendered.group(3)) if rendered else None})
+                        "cpu_s_per_frame": float(rendered.group(3)) if rendered else None,
+                        "stage_s": stage_seconds(text)})
     return workers
 
 
@@ -154,7 +164,8 @@ def timing(workers: list[dict], frames: int, sequential: bool = False) -> dict:
             "workers": [{"cuda_visible_devices": w["cuda_visible_devices"], "frames": w["frames"], "cores": w["cores"],
                          "start_s": round(w["start"] - t0, 2), "end_s": round(w["end"] - t0, 2),
                          "wall_s": round(w["end"] - w["start"], 2), "render_s": w["render_s"],
-                         "cpu_s_per_frame": w["cpu_s_per_frame"]} for w in workers]}
+                         "cpu_s_per_frame": w["cpu_s_per_frame"], "stage_s": w.get("stage_s", {})}
+                        for w in workers]}
 
 
 def parts(frames: int, count: int) -> list[tuple[int, int]]:

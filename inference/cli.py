@@ -488,6 +488,7 @@ def run_render(job: dict[str, Any], progress: str) -> int:
     written, seconds = len(summary["frames"]), summary["seconds"]
     print(f"wrote {written} frame(s) to {SequencePattern.parse(job['out'])} in {seconds:.1f} s "
           f"({written / max(seconds, 1e-9):.2f} frames/s, {summary['cpu_seconds'] / max(written, 1):.3f} CPU s/frame)")
+    print("time per stage: " + ", ".join(f"{stage} {s:.2f} s" for stage, s in summary["stages"].items()))
     if "stage_peak_gpu_gb" in summary:
         print(_gpu_peak_line(summary["stage_peak_gpu_gb"]))
     if colourlock and "report" in summary and not summary["report"]["passed"]:

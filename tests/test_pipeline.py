@@ -10,6 +10,7 @@ import numpy as np
 import OpenEXR
 import pytest
 
+from bench import bench_multigpu
 from inference import cli
 from inference.demo.paint import paint
 from inference.demo.plate import PLATE_COLOURSPACE, render_frame
@@ -123,10 +124,12 @@ def test_render_cli_writes_frames_and_gates_on_colour_qc(shot, capsys):
     assert sorted(p.name for p in (root / "cli").iterdir()) == [f"o.{f:04d}.exr" for f in range(3, 7)]
     with OpenEXR.File(str(root / "cli" / "o.0003.exr")) as exr:
         assert exr.header()["compression"] == OpenEXR.PIZ_COMPRESSION
-    said = re.search(r"wrote 4 frame\(s\) to .* in ([\d.]+) s \(([\d.]+) frames/s, ([\d.]+) CPU s/frame\)",
-                     capsys.readouterr().out)
-    # the render's own time, speed and host work, which the multi-GPU bench reads
+    printed = capsys.readouterr().out
+    said = re.search(r"wrote 4 frame\(s\) to .* in ([\d.]+) s \(([\d.]+) frames/s, ([\d.]+) CPU s/frame\)", printed)
+    # the render's own time, speed and host work, and where the time went, which the multi-GPU bench reads
     assert said and float(said.group(2)) > 0 and float(said.group(3)) > 0
+    stages = bench_multigpu.stage_seconds(printed)
+    assert {"read+restyle", "deflicker", "colourlock", "output"} <= set(stages) and stages["read+restyle"] > 0
     bad = ["--out", str(root / "badc" / "o.####.exr"), "--compression", "zap"]
     assert cli.main(args[:9] + bad + ["--device", "cpu"]) == 64
     assert "unknown EXR compression 'zap'" in capsys.readouterr().err and not (root / "badc").exists()
