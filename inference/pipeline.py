@@ -26,6 +26,7 @@ import torch
 
 from . import colour, colour_torch
 from .colourlock.apply import lock_frames, lock_tensors
+from .colourlock.delta_e import preload_colour_science
 from .colourlock.fit import smoothing_radius
 from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, write_report
 from .devices import resolve_device
@@ -298,6 +299,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     target = LockTarget(colourlock.reference, colourlock.reference_colourspace, colourlock.swatches) if colourlock else None
     if colourlock:
         ensure_writable_folder(Path(colourlock.report))
+        preload_colour_science()  # its QC's first use, otherwise about a second inside the first chunk
     lock_handles = smoothing_radius(colourlock.sigma) if colourlock else 0
     chunks = _plan(frames, max(1, chunk), out if skip_existing else None, lock_handles,
                    deflicker.handles if deflicker else 0, set(plate.existing_frames()))

@@ -6,6 +6,7 @@ linear light, the space the sRGB/Rec.709 colourspaces of the OCIO config decode 
 from __future__ import annotations
 
 import importlib
+import threading
 import warnings
 
 import numpy as np
@@ -24,6 +25,14 @@ def _colour_science():
     if not hasattr(module, "difference"):
         raise ImportError("'colour' resolved to %s, not colour-science" % module.__file__)
     return module
+
+
+def preload_colour_science() -> threading.Thread:
+    """Import colour-science on a background thread (about a second in a fresh process), so a
+    render's colour lock, whose QC is its first use, does not wait for it; returns the thread."""
+    thread = threading.Thread(target=_colour_science, name="import colour-science", daemon=True)
+    thread.start()
+    return thread
 
 
 def delta_e_2000(lab1, lab2) -> np.ndarray:
