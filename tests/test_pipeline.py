@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 import tracemalloc
+import sys
 
 import numpy as np
 import OpenEXR
 import pytest
 
 from bench import bench_multigpu
-from inference import cli
+from inference import cli, pipeline
 from inference.demo.paint import paint
 from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference import colour
@@ -275,3 +276,20 @@ def test_render_cli_names_the_stage_with_the_peak_gpu_memory(shot, monkeypatch, 
     assert cli.main(args) == 0
     said = capsys.readouterr().out
     assert "peak GPU memory 19.4 GB (largest in deflicker: read+restyle 6.4, deflicker 19.4, output 6.7)" in said
+
+
+def test_a_colour_locking_render_imports_colour_science_from_its_start(shot, monkeypatch):
+    """The colour lock's QC is colour-science's first use; a fresh farm task imports it on a
+    background thread as the render begins, not inside the first chunk's colour lock."""
+    root, plate, model, reference, _ = shot
+    started = []
+    real = pipeline.preload_colour_science
+    monkeypatch.setattr(pipeline, "preload_colour_science", lambda: started.append(real()))
+    out = SequencePattern.parse(str(root / "pre" / "p.####.exr"))
+    render_shot(model, plate, FRAMES[:2], out, plate_space=PLATE_COLOURSPACE, device="cpu", progress_mode="none")
+    assert started == []  # no colour lock, no import
+    render_shot(model, plate, FRAMES[:2], out, plate_space=PLATE_COLOURSPACE, device="cpu", progress_mode="none",
+                colourlock=ColourLockStage(str(reference), str(root / "preqc")))
+    assert len(started) == 1 and started[0].name == "import colour-science"
+    started[0].join(60)
+    assert not started[0].is_alive() and hasattr(sys.modules["colour"], "difference")
