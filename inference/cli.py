@@ -20,6 +20,7 @@ from .errors import RestyleError, UsageError
 from .progress import MODES
 from .sequence import SequencePattern, parse_frame_range
 
+DETAIL_SIGMA = 8  # --detail suggested in its help: measured on painterly keys (bench/README.md)
 EX_QC_FAILED = 3  # colourlock: a swatch is out of tolerance (a farm QC gate)
 EX_SOFTWARE = 70
 EX_CANCELLED = 130
@@ -142,6 +143,15 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                    "help": "process frames in overlapping PX-square tiles (for frames larger than GPU memory)"}),
             (("--batch",), "batch", {"metavar": "N", "type": int,
                                      "help": "frames per model call (default: 4 up to 2K, 1 above)"}),
+            (("--detail",), "detail", {"metavar": "PX", "type": float,
+                                       "help": "add the painted keyframes' own brushwork finer than PX pixels, carried to "
+                                               "every frame along the plate's optical flow (re-seeded from the keyframe "
+                                               "where the flow fails), for texture the network paints smooth; needs every "
+                                               "--key the model was trained on; costs two optical flows per frame on the "
+                                               f"CPU; 0 = off (default; {DETAIL_SIGMA:g} suits painterly keys)"}),
+            (("--key",), "keys", {"metavar": "FRAME=IMAGE", "action": "append", "type": _key_pair,
+                                  "help": "with --detail: a painted keyframe the model was trained on (checked by content hash)"}),
+            (("--key-colourspace",), "key_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the keyframes")}),
         ],
         "required": ["model", "plate", "frames", "out"],
     },
@@ -460,7 +470,8 @@ def run_run(job: dict[str, Any], progress: str) -> int:
         SequencePattern.parse(job["out"]), plate_space=job.get("plate_colourspace"),
         out_space=job.get("out_colourspace"), backend=job.get("backend", "auto"), device=job.get("device", "auto"),
         dtype=job.get("dtype", "auto"), tile=job.get("tile"), batch=job.get("batch"), threads=job.get("threads"),
-        progress_mode=progress)
+        progress_mode=progress, detail=job.get("detail", 0.0),
+        keys={int(frame): path for frame, path in job.get("keys", {}).items()}, key_space=job.get("key_colourspace"))
     print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")
     return 0
 

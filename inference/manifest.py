@@ -71,6 +71,8 @@ SCHEMA: dict[str, Any] = {
         "backend": {"enum": ["auto", "onnxruntime", "torch"]},
         "tile": {"type": "integer", "minimum": 16},
         "batch": {"type": "integer", "minimum": 1, "maximum": 256},
+        "detail": {"type": "number", "minimum": 0, "maximum": 1000,
+                   "description": "carried keyframe brushwork finer than this many pixels (0 = off)"},
         "mode": {"enum": ["global", "local", "both"]},
         "strength": {"type": "number", "minimum": 0, "maximum": 1},
         "radius": {"type": "integer", "minimum": 1, "maximum": 100},

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import colour, colour_torch
-from ..errors import GpuMemoryError
-from ..image import Image
+from ..errors import GpuMemoryError, UsageError
+from ..image import Image, read_image
 from ..inspection import check_colour_finite
 from ..progress import Progress
 from ..sequence import SequencePattern
@@ -24,6 +24,7 @@ from ..tensors import DevicePlates, to_device, upload_channels
 from ..workers import map_frames
 from . import guides as guide_mod
 from .backends import Backend, TorchBackend, select_backend
+from .detail import CarriedDetail, key_residuals
 from .model_file import RestyleModel, load_model, sha256_file
 from .torchscript import smooth, smoothing_kernel
 
@@ -199,11 +200,14 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
                    plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
                    device: str = "auto", dtype: str = "auto", tile: int | None = None,
                    batch: int | None = None, threads: int | None = None, progress_mode: str = "text",
-                   log: Callable[[str], None] | None = None) -> list[int]:
+                   log: Callable[[str], None] | None = None, detail: float = 0.0,
+                   keys: dict[int, str] | None = None, key_space: str | None = None) -> list[int]:
     """Restyle ``frames`` of ``plate`` into ``out`` (EXR half by default); returns frames written.
 
     Callable per frame range from Nuke (as a child process) or a farm task. Output channels:
     R, G, B in ``out_space`` (default: the plate's colourspace) and the plate's alpha.
+    ``detail`` > 0 adds the keyframes' brushwork finer than that many pixels, carried along the
+    plate's motion (:mod:`.detail`); it needs the model's painted ``keys`` (in ``key_space``).
     """
     progress = Progress("run", len(frames), progress_mode)
     log = log or progress.note
@@ -216,21 +220,34 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     runner = select_backend(model, backend, device, dtype, log=log)
     log(f"model {model_path}: keys {model.key_frames}, guides {model.guides or 'none'}; backend {runner.name} {runner.dtype}")
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
+    if detail < 0:
+        raise UsageError(f"--detail {detail}: give a blur radius in pixels above 0, or 0 for no carried detail")
+    carried = None
+    if detail:
+        residuals = key_residuals(model, keys or {}, key_space, lambda key: restyle_images(
+            model, runner, [(key, read_image(plate.path(key)))], plate_space, tile, 1, log)[0])
+        carried = CarriedDetail(model.key_frames, residuals, plate, plate_space, frames, detail, log)
     pending: list[tuple[int, Image]] = []
 
     def flush() -> None:
         size = batch or default_batch(*pending[0][1].size)
         for (frame, image), look in zip(pending, restyle_images(model, runner, pending, plate_space, tile, size, log)):
+            if carried:
+                look = look + carried(frame)
             writer.write(frame, image.with_rgb(colour.convert(look, model.meta["encoding"], out_space), stamp))
             progress.advance()
         pending.clear()
 
-    with SequenceWriter(out, threads=threads) as writer:
-        for frame, image in read_sequence(plate, frames, check=check_colour_finite, threads=threads):
-            pending.append((frame, image))
-            if len(pending) >= (batch or default_batch(*image.size)):
+    try:
+        with SequenceWriter(out, threads=threads) as writer:
+            for frame, image in read_sequence(plate, frames, check=check_colour_finite, threads=threads):
+                pending.append((frame, image))
+                if len(pending) >= (batch or default_batch(*image.size)):
+                    flush()
+            if pending:
                 flush()
-        if pending:
-            flush()
+    finally:
+        if carried:
+            carried.close()
     return sorted(writer.written)
 

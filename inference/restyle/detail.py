@@ -1,0 +1,135 @@
+"""The painted keyframes' brushwork carried to every frame along the plate's motion (``--detail``).
+
+The network learns a look's colour, shapes and edges, but texture that nothing in the plate
+predicts (strokes a painting filter grew from render noise, canvas grain, dry-brush breaks)
+comes out as its average: smooth. This module carries the keyframe's own detail instead: what
+the network leaves out of the painting at the key (:func:`key_residuals`), finer than a
+Gaussian of ``sigma`` pixels, added to the network's look.
+
+Walking away from a key one frame at a time, frame t's detail is:
+
+- frame t-1's detail moved along the plate's optical flow t -> t-1, where that flow passes the
+  forward-backward test (Sundaram et al. 2010 with Lai et al. 2018's thresholds, the test
+  E_warp uses): the brushwork sticks to the plate and does not crawl;
+- elsewhere (revealed areas, frame edges, where flow fails), re-seeded from the keyframe carried
+  along the chained flow t -> key, so new areas get brushwork of the key's kind.
+
+Frames before a key are walked backwards from it. With several keys, each key's detail is
+weighted as the look is (:func:`~inference.restyle.apply.key_weights`). A walk only depends on
+the plate and the keys, so a frame range (a farm chunk) gives the frames a whole-shot run gives.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from .. import colour
+from ..errors import UsageError
+from ..image import read_image
+from ..sequence import SequencePattern
+from ..temporal.flow import compute_flow, occlusion_mask, warp
+from .model_file import RestyleModel, sha256_file
+
+FLOW_VIEW = "sRGB - Texture"  # the encoding flows are measured in (as the deflicker's)
+
+
+def high_pass(image: np.ndarray, sigma: float) -> np.ndarray:
+    """``image`` minus its Gaussian blur of ``sigma`` pixels (border reflected)."""
+    return image - cv2.GaussianBlur(image, (0, 0), sigma)
+
+
+def walk(view: Callable[[int], np.ndarray], key: int, painting: np.ndarray, last: int, sigma: float
+         ) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame, detail) from ``key`` (its own high-pass) one frame at a time to ``last``, either way.
+
+    Args:
+        view: frame -> the plate's ``(H, W, 3)`` sRGB-encoded view in [0, 1] (flows are measured on it).
+        key: the keyframe.
+        painting: the ``(H, W, 3)`` float32 image whose detail is carried (a key's residual), in
+            the encoding the detail is added in.
+        last: the walk's last frame (before or after ``key``).
+        sigma: detail finer than this many pixels is carried.
+    """
+    step = 1 if last >= key else -1
+    detail = high_pass(painting, sigma)
+    to_key = np.zeros((*painting.shape[:2], 2), np.float32)
+    yield key, detail
+    before = view(key)
+    for frame in range(key + step, last + step, step):
+        now = view(frame)
+        back, ahead = compute_flow(now, before), compute_flow(before, now)
+        to_key = back + warp(to_key, back)  # chained: frame -> previous -> ... -> key
+        reseed = high_pass(warp(painting, to_key), sigma)
+        detail = np.where(occlusion_mask(back, ahead)[..., None], warp(detail, back), reseed)
+        yield frame, detail
+        before = now
+
+
+def check_keys(model: RestyleModel, keys: dict[int, str]) -> None:
+    """Refuse keys that are not the paintings ``model`` was trained on (by content hash)."""
+    trained = {int(frame): digest for frame, digest in model.meta["keyframes"].items()}
+    if sorted(keys) != sorted(trained):
+        raise UsageError(f"--detail needs the model's keyframes {sorted(trained)} as --key FRAME=IMAGE; "
+                         f"got {sorted(keys) or 'none'}")
+    for frame, path in sorted(keys.items()):
+        if not Path(path).is_file():
+            raise UsageError(f"--key {frame}={path}: no such file")
+        if sha256_file(path) != trained[frame]:
+            raise UsageError(f"--key {frame}={path} is not the painting the model was trained on for frame {frame} "
+                             "(its content hash differs); pass the keyframe the model learnt from")
+
+
+def key_residuals(model: RestyleModel, keys: dict[int, str], key_space: str | None,
+                  look: Callable[[int], np.ndarray]) -> dict[int, np.ndarray]:
+    """Per key, what the network leaves out of the painting: painting minus ``look(key)`` (the
+    network's look of that plate frame), in the model's working encoding. Carrying this rather
+    than the painting itself leaves out the outlines and edges the network already paints, which
+    would show twice wherever the plate's flow is off."""
+    check_keys(model, keys)
+    residuals = {}
+    for key in model.key_frames:
+        painting = read_image(keys[key]).beauty(alpha=False).as_float32()
+        space = colour.resolve_colourspace(key_space or colour.default_colourspace(keys[key]))
+        residuals[key] = colour.convert(painting, space, model.meta["encoding"]) - look(key)
+    return residuals
+
+
+class CarriedDetail:
+    """Each frame's carried detail, walked once from every key and kept in a scratch folder
+    (float16 ``.npy`` files, so memory holds one frame per walk, whatever the range)."""
+
+    def __init__(self, key_frames: list[int], residuals: dict[int, np.ndarray], plate: SequencePattern,
+                 plate_space: str, frames: list[int], sigma: float, log: Callable[[str], None] = lambda _: None):
+        from .apply import key_weights
+
+        self.weights = {frame: key_weights(frame, key_frames) for frame in frames}
+        self._scratch = tempfile.TemporaryDirectory(prefix="restyle_detail_")
+
+        def view(frame: int) -> np.ndarray:
+            rgb = read_image(plate.path(frame)).beauty(alpha=False).as_float32()
+            return np.clip(colour.convert(rgb, plate_space, FLOW_VIEW), 0, 1)
+
+        for index, key in enumerate(key_frames):
+            wanted = {f for f, pairs in self.weights.items() if any(i == index for i, _ in pairs)}
+            for last in sorted({min(wanted | {key}), max(wanted | {key})}):
+                if last == key and key not in wanted:
+                    continue
+                log(f"detail: carrying key {key}'s brushwork to frame {last}")
+                for frame, detail in walk(view, key, residuals[key], last, sigma):
+                    if frame in wanted:
+                        np.save(self._path(index, frame), detail.astype(np.float16))
+
+    def _path(self, index: int, frame: int) -> Path:
+        return Path(self._scratch.name) / f"{index}_{frame}.npy"
+
+    def __call__(self, frame: int) -> np.ndarray:
+        """Frame ``frame``'s detail, ``(H, W, 3)`` float32 in the model's working encoding."""
+        return sum(weight * np.load(self._path(index, frame)).astype(np.float32)
+                   for index, weight in self.weights[frame])
+
+    def close(self) -> None:
+        self._scratch.cleanup()
