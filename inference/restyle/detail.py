@@ -88,8 +88,7 @@ def key_residuals(model: RestyleModel, keys: dict[int, str], key_space: str | No
     """Per key, what the network leaves out of the painting: painting minus ``look(key)`` (the
     network's look of that plate frame), in the model's working encoding. Carrying this rather
     than the painting itself leaves out the outlines and edges the network already paints, which
-    would show twice wherever the plate's flow is off."""
-    check_keys(model, keys)
+    would show twice wherever the plate's flow is off. ``keys``: as :func:`check_keys` accepts."""
     residuals = {}
     for key in model.key_frames:
         painting = read_image(keys[key]).beauty(alpha=False).as_float32()
