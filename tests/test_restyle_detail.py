@@ -1,0 +1,105 @@
+"""Restyle --detail: the keyframe's brushwork carried along the plate's motion."""
+import cv2
+import numpy as np
+import pytest
+
+from inference import cli, colour
+from inference.demo.plate import PLATE_COLOURSPACE
+from inference.errors import UsageError
+from inference.image import Image, read_image, write_image
+from inference.restyle.apply import restyle_frames
+from inference.restyle.detail import CarriedDetail, high_pass, walk
+from inference.sequence import SequencePattern
+
+from test_restyle import model, shot  # noqa: F401  (module fixtures: a small plate, keys, a model)
+
+SRGB = "sRGB - Texture"
+
+
+def _texture(height: int, width: int, seed: int, blur: float = 2.0) -> np.ndarray:
+    """Smooth random RGB texture in [0, 1] (structure for optical flow at every pixel)."""
+    noise = np.random.default_rng(seed).random((height, width, 3)).astype(np.float32)
+    smooth = cv2.GaussianBlur(noise, (0, 0), blur)
+    return (smooth - smooth.min()) / (smooth.max() - smooth.min())
+
+
+def test_detail_moves_with_the_plate_both_ways_from_the_key():
+    shift = 3  # the plate pans right by 3 px a frame
+    world = _texture(80, 200, seed=1)
+    views = {t: np.ascontiguousarray(world[:, 40 - shift * t:160 - shift * t]) for t in range(5)}
+    painting = _texture(80, 120, seed=2, blur=1.0)
+    carried = high_pass(painting, 4.0)
+    inner = (slice(12, -12), slice(30, -30))
+    forward = dict(walk(views.__getitem__, 0, painting, 4, 4.0))
+    assert sorted(forward) == [0, 1, 2, 3, 4] and np.array_equal(forward[0], carried)
+    for t in (1, 4):
+        moved = np.roll(carried, shift * t, axis=1)  # where the key's brushwork is now
+        assert np.abs(forward[t] - moved)[inner].mean() < 0.1 * np.abs(carried).mean()
+        assert np.abs(forward[t] - carried)[inner].mean() > 0.5 * np.abs(carried).mean()  # it did move
+    backward = dict(walk(views.__getitem__, 4, painting, 0, 4.0))
+    assert sorted(backward) == [0, 1, 2, 3, 4]
+    assert np.abs(backward[0] - np.roll(carried, -shift * 4, axis=1))[inner].mean() < 0.1 * np.abs(carried).mean()
+
+
+def test_two_keys_details_blend_with_the_looks_weights(tmp_path):
+    plate = SequencePattern.parse(str(tmp_path / "p" / "p.####.png"))
+    plate.directory.mkdir()
+    still = _texture(48, 64, seed=3)
+    for frame in range(1, 6):
+        write_image(plate.path(frame), Image.from_array(still, ("R", "G", "B")))
+    residuals = {1: _texture(48, 64, seed=4) - 0.5, 5: _texture(48, 64, seed=5) - 0.5}
+    carried = CarriedDetail([1, 5], residuals, plate, SRGB, [2, 3, 5], 2.0)
+    try:
+        first, second = (high_pass(residuals[k], 2.0) for k in (1, 5))
+        assert np.abs(carried(3) - (0.5 * first + 0.5 * second)).max() < 0.02
+        assert np.abs(carried(2) - (0.75 * first + 0.25 * second)).max() < 0.02
+        assert np.abs(carried(5) - second).max() < 1e-3  # the key's own detail (stored as half)
+    finally:
+        carried.close()
+
+
+def test_run_adds_at_the_key_what_the_network_left_out(shot, model, tmp_path):  # noqa: F811
+    _, plate, keys = shot
+    working = colour.WORKING_ENCODING
+    outs = {}
+    for detail in (0.0, 4.0):
+        out = SequencePattern.parse(str(tmp_path / f"d{detail:g}" / "o.####.exr"))
+        restyle_frames(str(model), plate, [1, 2, 3], out, plate_space=PLATE_COLOURSPACE, out_space=working,
+                       progress_mode="none", detail=detail, keys={1: keys[1]})
+        outs[detail] = {f: read_image(out.path(f)).beauty(alpha=False).as_float32() for f in (1, 2, 3)}
+    painting = colour.convert(read_image(keys[1]).beauty(alpha=False).as_float32(),
+                              colour.default_colourspace(keys[1]), working)
+    expected = high_pass(painting - outs[0.0][1], 4.0)
+    assert np.abs((outs[4.0][1] - outs[0.0][1]) - expected).max() < 5e-3
+    assert all(np.abs(outs[4.0][f] - outs[0.0][f]).mean() > 1e-3 for f in (2, 3))  # carried on, not only at the key
+
+
+def test_a_chunk_with_detail_equals_the_whole_range(shot, model, tmp_path):  # noqa: F811
+    _, plate, keys = shot
+    results = []
+    for name, frames in (("whole", list(range(1, 9))), ("chunk", [5, 6, 7])):
+        out = SequencePattern.parse(str(tmp_path / name / "o.####.exr"))
+        restyle_frames(str(model), plate, frames, out, plate_space=PLATE_COLOURSPACE, progress_mode="none",
+                       detail=4.0, keys={1: keys[1]})
+        results.append({f: read_image(out.path(f)).as_float32() for f in (5, 6, 7)})
+    assert all(np.array_equal(results[0][f], results[1][f]) for f in (5, 6, 7))
+
+
+def test_detail_refuses_missing_or_other_keys_before_any_work(shot, model, tmp_path):  # noqa: F811
+    _, plate, keys = shot
+    out = SequencePattern.parse(str(tmp_path / "o" / "o.####.exr"))
+    with pytest.raises(UsageError, match=r"needs the model's keyframes \[1\] as --key"):
+        restyle_frames(str(model), plate, [1, 2], out, progress_mode="none", detail=4.0)
+    with pytest.raises(UsageError, match="is not the painting the model was trained on for frame 1"):
+        restyle_frames(str(model), plate, [1, 2], out, progress_mode="none", detail=4.0, keys={1: keys[8]})
+    assert not out.directory.exists() or not any(out.directory.iterdir())
+
+
+def test_cli_run_detail_without_keys_exits_64_naming_the_flag(shot, model, tmp_path, capsys):  # noqa: F811
+    _, plate, _ = shot
+    code = cli.main(["run", "--model", str(model), "--plate", str(plate), "--frames", "1-2", "--detail", "4",
+                     "--out", str(tmp_path / "o.####.exr"), "--progress", "none"])
+    assert code == 64 and "--key FRAME=IMAGE" in capsys.readouterr().err
+    code = cli.main(["run", "--model", str(model), "--plate", str(plate), "--frames", "1-2", "--detail", "-1",
+                     "--out", str(tmp_path / "o.####.exr"), "--progress", "none"])
+    assert code == 64 and "--detail" in capsys.readouterr().err
