@@ -256,7 +256,7 @@ def _stage_args(command: str, fields: set[str]) -> list[tuple]:
 SUBCOMMANDS["render"] = {
     "help": "one streaming pass over a frame range: restyle, deflicker and colour-lock the plate into EXR frames",
     "args": _stage_args("run", {"model", "plate", "frames", "out", "plate_colourspace", "out_colourspace", "device",
-                                "backend", "dtype", "tile", "batch"}) + [
+                                "backend", "dtype", "tile", "batch", "detail", "keys", "key_colourspace"}) + [
         (("--chunk",), "chunk", {"metavar": "N", "type": int,
                                  "help": "output frames per chunk (default 32); memory holds a chunk and its handles"}),
         (("--skip-existing",), "skip_existing", {"action": "store_const", "const": True,
@@ -495,7 +495,8 @@ def run_render(job: dict[str, Any], progress: str) -> int:
         backend=job.get("backend", "auto"), device=job.get("device", "auto"), dtype=job.get("dtype", "auto"),
         batch=job.get("batch"), tile=job.get("tile"), chunk=job.get("chunk", 32),
         compression=job.get("compression"), skip_existing=job.get("skip_existing", False), threads=job.get("threads"),
-        progress_mode=progress)
+        progress_mode=progress, detail=job.get("detail", 0.0),
+        keys={int(frame): path for frame, path in job.get("keys", {}).items()}, key_space=job.get("key_colourspace"))
     written, seconds = len(summary["frames"]), summary["seconds"]
     print(f"wrote {written} frame(s) to {SequencePattern.parse(job['out'])} in {seconds:.1f} s "
           f"({written / max(seconds, 1e-9):.2f} frames/s, {summary['cpu_seconds'] / max(written, 1):.3f} CPU s/frame)")

@@ -31,14 +31,15 @@ from .colourlock.fit import smoothing_radius
 from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, write_report
 from .devices import resolve_device
 from .errors import UsageError
-from .image import Image, exr_codec
+from .image import Image, exr_codec, read_image
 from .inspection import check_colour_finite
 from .progress import Progress
 from .restyle.apply import default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
+from .restyle.detail import CarriedDetail, check_detail, key_residuals
 from .restyle.model_file import RestyleModel, load_model, sha256_file
 from .sequence import SequencePattern
-from .tensors import DevicePlates, to_host
+from .tensors import DevicePlates, to_device, to_host
 from .sequence_io import SequenceWriter, check_frames_exist, default_threads, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
 from .temporal.deflicker_device import deflicker_tensors
@@ -85,8 +86,10 @@ class HostFrames:
         self.device = device
 
     def looks(self, model: RestyleModel, runner, pending: list[tuple[int, Image]], plate_space: str,
-              tile: int | None, batch: int, log) -> list[np.ndarray]:
+              tile: int | None, batch: int, log, detail: CarriedDetail | None = None) -> list[np.ndarray]:
         looks = restyle_images(model, runner, pending, plate_space, tile, batch, log)
+        if detail:
+            looks = [look + detail(frame) for (frame, _), look in zip(pending, looks)]
         encoding = model.meta["encoding"]
         return map_frames(lambda look: colour.convert(look, encoding, colour.WORKING_ENCODING), looks)
 
@@ -115,8 +118,10 @@ class DeviceFrames:
         self.device, self.uploaded = device, uploaded
 
     def looks(self, model: RestyleModel, runner, pending: list[tuple[int, Image]], plate_space: str,
-              tile: int | None, batch: int, log) -> list:
+              tile: int | None, batch: int, log, detail: CarriedDetail | None = None) -> list:
         looks = restyle_tensors(model, runner, pending, plate_space, log, self.uploaded)
+        if detail:
+            looks += to_device([detail(frame) for frame, _ in pending], looks.device)
         return list(colour_torch.convert(looks, model.meta["encoding"], colour.WORKING_ENCODING).half())
 
     def settle(self, looks: list, plates: list[Image], plate_space: str, targets: list[int], numbers: list[int],
@@ -172,6 +177,17 @@ class _Looks:
             self.uploaded, self.hand_over = None, HostFrames(resolve_device(device))
         self.reader = read_sequence(plate, needed, check=check, threads=threads, prefetch=2 * threads)
         self.frames: dict[int, tuple[Image, Any]] = {}
+        self.detail: CarriedDetail | None = None
+
+    def carry_detail(self, plate: SequencePattern, keys: dict[int, str], key_space: str | None, needed: list[int],
+                     sigma: float) -> None:
+        """Add the keys' carried brushwork (:mod:`.restyle.detail`) to every look from now on."""
+        def look(key: int) -> np.ndarray:
+            return restyle_images(self.model, self.runner, [(key, read_image(plate.path(key)))], self.plate_space,
+                                  self.tile, 1, self.log)[0]
+
+        residuals = key_residuals(self.model, keys, key_space, look)
+        self.detail = CarriedDetail(self.model.key_frames, residuals, plate, self.plate_space, needed, sigma, self.log)
 
     def get(self, frames: list[int]) -> dict[int, tuple[Image, Any]]:
         for frame in [f for f in self.frames if f < frames[0]]:
@@ -187,7 +203,7 @@ class _Looks:
             size = self.batch or default_batch(*image.size)
             if len(pending) >= size or not wanted:
                 looks = self.hand_over.looks(self.model, self.runner, pending, self.plate_space, self.tile, size,
-                                             self.log)
+                                             self.log, self.detail)
                 for (done, plate), look in zip(pending, looks):
                     self.frames[done] = (plate, look)
                 pending = []
@@ -200,6 +216,8 @@ class _Looks:
 
     def close(self) -> None:
         self.reader.close()
+        if self.detail:
+            self.detail.close()
 
 
 def _settle(looks: dict[int, tuple[Image, Any]], keep: list[int], stage: DeflickerStage, plate_space: str,
@@ -269,13 +287,15 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
                 device: str = "auto", dtype: str = "auto", batch: int | None = None, tile: int | None = None,
                 chunk: int = DEFAULT_CHUNK, compression: str | None = None, skip_existing: bool = False,
-                threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
+                threads: int | None = None, progress_mode: str = "text", detail: float = 0.0,
+                keys: dict[int, str] | None = None, key_space: str | None = None) -> dict[str, Any]:
     """Restyle ``frames`` of ``plate``, then deflicker and colour-lock them if asked, into ``out``.
 
     ``skip_existing`` keeps frames already in ``out`` (resuming a killed render: writes are
     atomic, so every frame there is complete) and computes only chunks with missing frames; a
     chunk's frames do not depend on which of them are missing, so a resumed shot equals an
-    uninterrupted one. ``compression`` is the output EXR's (default zip). Returns a summary: frames
+    uninterrupted one. ``compression`` is the output EXR's (default zip). ``detail``, ``keys`` and
+    ``key_space``: the keyframes' carried brushwork, as ``restyle run --detail``. Returns a summary: frames
     written, wall seconds of the whole render (``seconds``, from loading the model to the last
     write), the CPU seconds this process spent on every core meanwhile (``cpu_seconds``: how much
     host work the render is, next to the wall time) and per stage (``stages``:
@@ -292,6 +312,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     progress = Progress("render", len(frames), progress_mode)
     check_frames_exist(plate, frames)
     model = load_model(model_path)
+    check_detail(model, detail, keys)
     plate_space = colour.resolve_colourspace(plate_space or model.meta.get("plate_colourspace")
                                              or colour.default_colourspace(plate.printf))
     out_space = colour.resolve_colourspace(
@@ -306,6 +327,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     needed = sorted({f for *_, span in chunks for f in span})
     looks = _Looks(model, plate, needed, plate_space, backend, device, dtype, batch, tile, threads,
                    max((len(span) for *_, span in chunks), default=0), progress.note)
+    if detail and needed:
+        looks.carry_detail(plate, keys or {}, key_space, needed, detail)
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     qc, checked = [], []
     carried: dict[int, Any] = {}  # deflickered frames a chunk computed for its handles, which the next one uses

@@ -29,6 +29,17 @@ def params(node: Any, stage_params: Any) -> Dict[str, Any]:
 
 # --- train (RestyleLook) -----------------------------------------------------------------------------
 
+def key_files(painted: str, keys: List[int]) -> Dict[str, str]:
+    """The engine's ``keys`` field (frame -> painting file) for the 'keys' input rendered to ``painted``."""
+    return {str(f): cache.frame_path(painted, f) for f in keys}
+
+
+def painted_keys(node: Any) -> Dict[str, str]:
+    """:func:`key_files` of the node's key frames, rendering its 'keys' input there."""
+    keys = signoff.key_frames(node)
+    return key_files(node_io.render_input(node, RESTYLE.inputs[1], keys), keys)
+
+
 def train(node: Any, feedback: Feedback) -> str:
     """Train (or reuse) the look for the current keyframes; sets 'model_file'; returns its path."""
     keys = signoff.key_frames(node)
@@ -50,7 +61,7 @@ def train(node: Any, feedback: Feedback) -> str:
     model = os.path.join(folder, "look.onnx")
     if not os.path.isfile(model):
         manifest = dict(fields, version=1, stage="train", plate=plate, frames=node_io.ranges_text(plate_frames),
-                        keys={str(f): cache.frame_path(painted, f) for f in keys}, out=model)
+                        keys=key_files(painted, keys), out=model)
         feedback.step("training on keyframes {}".format(node_io.ranges_text(keys)))
         engine.run("train", cache.write_manifest(folder, "job.json", manifest), feedback.event, feedback.cancelled)
     node["model_file"].setValue(model)
@@ -144,6 +155,8 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
                                     if spec.name == "reference" else pattern)
     if stage is RESTYLE:
         manifest["model"] = str(node_io.value(node, "model_file"))
+        if manifest.get("detail"):  # the paintings' brushwork is carried: the engine checks them against the model
+            manifest["keys"] = painted_keys(node)
     if stage.command == "colourlock":
         manifest["report"] = os.path.join(version["folder"], "report")
     if margin:

@@ -45,7 +45,7 @@ RESTYLE = Stage(
     inputs=(InputSpec("plate", "plate", True), InputSpec("keys", "keys", False)),
     params=(_PLATE_SPACE, Param("out_colourspace", "out_colourspace", "text", ""), _DEVICE,
             Param("backend", "backend", "choice", "auto"), Param("dtype", "dtype", "choice", "auto"),
-            Param("tile", "tile", "int", 0), Param("batch", "batch", "int", 0)),
+            Param("tile", "tile", "int", 0), Param("batch", "batch", "int", 0), Param("detail", "detail", "float", 0.0)),
     train_params=(_PLATE_SPACE, Param("key_colourspace", "key_colourspace", "text", ""),
                   Param("working_colourspace", "working_colourspace", "text", ""),
                   Param("guides", "guides", "list", ""), Param("steps", "steps", "int"),

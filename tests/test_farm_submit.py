@@ -213,3 +213,13 @@ def test_gate_passes_fails_and_wants_reports(tmp_path, capsys):
     (tmp_path / "chunk.1001" / "report.json").write_text("{")
     assert cli.main(["gate", "--report", str(tmp_path)]) == 65
     assert "is not a QC report" in capsys.readouterr().err
+
+
+def test_keyframe_detail_reaches_every_render_task_with_absolute_paintings(tmp_path, shot, deadline_info):
+    done = submit(tmp_path, "--farm", "deadline", "--job-dir", "jobs", *shot, "--nuke-version", "15.1",
+                  "--detail", "8", "--key", "1001=paint/key.1001.png")
+    assert done.returncode == 0, done.stderr
+    arguments = deadline_info(tmp_path / "jobs" / "render_plugin_info.job")["Arguments"]
+    task = parsed("render", shlex.split(arguments.replace("<STARTFRAME>", "1005").replace("<ENDFRAME>", "1008"))[3:])
+    assert task == {**expected_render(tmp_path, 1005, 1008), "detail": 8.0,
+                    "keys": {"1001": str(tmp_path / "paint" / "key.1001.png")}}

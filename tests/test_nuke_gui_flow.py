@@ -129,3 +129,18 @@ def test_updated_painting_retrains_from_the_approved_look(comp, restyle_look):
     node["train"].execute()
     job = json.loads((Path(node["model_file"].value()).parent / "job.json").read_text())
     assert "init" not in job and "repass" not in job
+
+
+def test_keyframe_detail_hands_the_paintings_to_the_render(comp, restyle_look):
+    node = restyle_look("sign_off", "train", "render")
+    plain = node.node("result")["file"].value()
+    # WHEN 'Keyframe detail' is set and the range rendered again
+    node["detail"].setValue(4)
+    node["render"].execute()
+    detailed = node.node("result")["file"].value()
+    # THEN a new version, rendered with the paintings the look was trained on
+    assert Path(detailed).parent != Path(plain).parent, node["status"].value()
+    job = json.loads((Path(detailed).parent / "job.json").read_text())
+    assert job["detail"] == 4 and sorted(job["keys"]) == ["1001"] and os.path.isfile(job["keys"]["1001"])
+    frames = [read_image(frame_file(p, 1002)).beauty().as_float32() for p in (plain, detailed)]
+    assert np.abs(frames[0] - frames[1]).mean() > 1e-3

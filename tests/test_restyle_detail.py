@@ -103,3 +103,24 @@ def test_cli_run_detail_without_keys_exits_64_naming_the_flag(shot, model, tmp_p
     code = cli.main(["run", "--model", str(model), "--plate", str(plate), "--frames", "1-2", "--detail", "-1",
                      "--out", str(tmp_path / "o.####.exr"), "--progress", "none"])
     assert code == 64 and "--detail" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])  # frames on the host / on the torch device
+def test_render_in_chunks_carries_the_same_detail_as_run(shot, model, tmp_path, backend):  # noqa: F811
+    from inference.pipeline import render_shot
+
+    _, plate, keys = shot
+    frames = list(range(1, 9))
+    ran = SequencePattern.parse(str(tmp_path / "run" / "o.####.exr"))
+    restyle_frames(str(model), plate, frames, ran, plate_space=PLATE_COLOURSPACE, progress_mode="none",
+                   detail=4.0, keys={1: keys[1]})
+    rendered = SequencePattern.parse(str(tmp_path / "render" / "o.####.exr"))
+    render_shot(str(model), plate, frames, rendered, plate_space=PLATE_COLOURSPACE, chunk=3, progress_mode="none",
+                backend=backend, detail=4.0, keys={1: keys[1]})
+    plain = SequencePattern.parse(str(tmp_path / "plain" / "o.####.exr"))
+    render_shot(str(model), plate, frames, plain, plate_space=PLATE_COLOURSPACE, chunk=3, progress_mode="none",
+                backend=backend)
+    for frame in frames:
+        with_detail = read_image(rendered.path(frame)).as_float32()
+        assert np.abs(with_detail - read_image(ran.path(frame)).as_float32()).max() < 2e-3
+        assert np.abs(with_detail - read_image(plain.path(frame)).as_float32()).mean() > 1e-3

@@ -97,6 +97,8 @@ def shot_from_job(job: dict[str, Any]) -> FarmShot:
         MissingFileError: the comp script or the model is not there.
     """
     job = {k: os.path.abspath(v) if k in PATH_FIELDS else v for k, v in job.items()}
+    if "keys" in job:  # --detail's paintings
+        job["keys"] = {frame: os.path.abspath(path) for frame, path in job["keys"].items()}
     farm = job["farm"]
     validate({k: v for k, v in job.items() if k in FARM_FIELDS})  # flags too: names go into file and job names
     for field, farms in FARM_ONLY.items():

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import colour, colour_torch
-from ..errors import GpuMemoryError, UsageError
+from ..errors import GpuMemoryError
 from ..image import Image, read_image
 from ..inspection import check_colour_finite
 from ..progress import Progress
@@ -24,7 +24,7 @@ from ..tensors import DevicePlates, to_device, upload_channels
 from ..workers import map_frames
 from . import guides as guide_mod
 from .backends import Backend, TorchBackend, select_backend
-from .detail import CarriedDetail, check_keys, key_residuals
+from .detail import CarriedDetail, check_detail, key_residuals
 from .model_file import RestyleModel, load_model, sha256_file
 from .torchscript import smooth, smoothing_kernel
 
@@ -217,10 +217,7 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     out_space = colour.resolve_colourspace(
         out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
     check_frames_exist(plate, frames)
-    if detail < 0:
-        raise UsageError(f"--detail {detail}: give a blur radius in pixels above 0, or 0 for no carried detail")
-    if detail:
-        check_keys(model, keys or {})
+    check_detail(model, detail, keys)
     runner = select_backend(model, backend, device, dtype, log=log)
     log(f"model {model_path}: keys {model.key_frames}, guides {model.guides or 'none'}; backend {runner.name} {runner.dtype}")
     stamp = {"restyle:model": sha256_file(model_path)[:16]}

@@ -69,6 +69,14 @@ def walk(view: Callable[[int], np.ndarray], key: int, painting: np.ndarray, last
         before = now
 
 
+def check_detail(model: RestyleModel, detail: float, keys: dict[int, str] | None) -> None:
+    """Refuse a negative ``detail``, and with ``detail`` on, keys other than the model's paintings."""
+    if detail < 0:
+        raise UsageError(f"--detail {detail}: give a blur radius in pixels above 0, or 0 for no carried detail")
+    if detail:
+        check_keys(model, keys or {})
+
+
 def check_keys(model: RestyleModel, keys: dict[int, str]) -> None:
     """Refuse keys that are not the paintings ``model`` was trained on (by content hash)."""
     trained = {int(frame): digest for frame, digest in model.meta["keyframes"].items()}
