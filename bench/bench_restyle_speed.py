@@ -5,7 +5,10 @@ frames already on the device ("model") and with the host->device->host copies of
 pipeline ("with copies"), several batch sizes, at 2048x1080 and 3840x2160 (GPU) or
 960x540 (CPU). Training: PSNR of the model's output against the painted keyframe, over time,
 from one keyframe of the shared live-action clip; reports the time to come within 0.5 dB of
-the final (plateau) PSNR. Writes bench/results/restyle_speed.json.
+the final (plateau) PSNR; trained as ``restyle train`` trains, with the shot's frames (so the
+temporal loss of ``--stability`` is on). Keyframe detail (``restyle run --detail``): CPU seconds
+per frame of its walk (two DIS flows, the test, three warps) at 2048x1080 on this host.
+Writes bench/results/restyle_speed.json.
 
     python -m bench.bench_restyle_speed --label gpu-h100 --data DIR
 """
@@ -91,12 +94,33 @@ def training_to_plateau(data: Path, device: str, seconds: float, out: Path) -> d
     settings = TrainSettings(steps=1_000_000, seconds=seconds, plateau=False, device=device,
                              batch=32 if device == "cuda" else 16)
     result = train(plate, {1001: key_path}, out, settings=settings, plate_space="sRGB - Texture",
-                   progress_mode="none", monitor=monitor)
+                   progress_mode="none", monitor=monitor, frames=plate.existing_frames())
     final = max(p for _, p in curve[-5:])
     reached = next(t for t, p in curve if p >= final - 0.5)
     return {"sequence": "live_bikes + bikes_kuwahara.1001", "device": device, "seconds_trained": seconds,
-            "steps": result.steps, "batch": settings.batch, "patch": settings.patch,
+            "steps": result.steps, "batch": settings.batch, "patch": settings.patch, "stability": settings.stability,
             "plateau_psnr_db": final, "seconds_to_within_0_5_db": reached, "curve_s_psnr": curve[::5]}
+
+
+def detail_walk_speed(width: int = 2048, height: int = 1080, frames: int = 8) -> dict:
+    """CPU seconds per frame of the keyframe-detail walk on a panning textured plate."""
+    import cv2
+
+    from inference.restyle.detail import walk
+    from inference.workers import usable_cores
+
+    rng = np.random.default_rng(0)
+    world = cv2.GaussianBlur(rng.random((height, width + 4 * frames, 3)).astype(np.float32), (0, 0), 2.0)
+    painting = rng.random((height, width, 3)).astype(np.float32)
+
+    def view(t: int) -> np.ndarray:
+        return np.ascontiguousarray(world[:, 4 * t:4 * t + width])
+
+    start = time.perf_counter()
+    for _ in walk(view, 0, painting, frames, 8.0):
+        pass
+    return {"size": [width, height], "frames": frames,
+            "seconds_per_frame": round((time.perf_counter() - start) / frames, 3), "cores": usable_cores()}
 
 
 def repass_identical(data: Path, device: str, steps: int = 300) -> bool:
@@ -127,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
             runs.append(inference_speed(device, width, height, batch))
             print(runs[-1], flush=True)
     record = {"machine": machine(), "backend": f"torch {torch.__version__} ({device.type}), channels-last",
-              "network": NetworkConfig(in_channels=3).to_dict(), "inference": runs}
+              "network": NetworkConfig(in_channels=3).to_dict(), "inference": runs, "detail_walk": detail_walk_speed()}
+    print(record["detail_walk"], flush=True)
     if not args.skip_training:
         training = training_to_plateau(args.data, device.type, args.train_seconds, Path("/tmp/restyle_bench/look.onnx"))
         training["repass_identical_weights"] = repass_identical(args.data, device.type)
