@@ -327,13 +327,13 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     needed = sorted({f for *_, span in chunks for f in span})
     looks = _Looks(model, plate, needed, plate_space, backend, device, dtype, batch, tile, threads,
                    max((len(span) for *_, span in chunks), default=0), progress.note)
-    if detail and needed:
-        looks.carry_detail(plate, keys or {}, key_space, needed, detail)
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     qc, checked = [], []
     carried: dict[int, Any] = {}  # deflickered frames a chunk computed for its handles, which the next one uses
     clock = StageClock()
     try:
+        if detail and needed:
+            looks.carry_detail(plate, keys or {}, key_space, needed, detail)
         with SequenceWriter(out, compression=compression, threads=threads) as writer:
             for part, todo, locked_span, span in chunks:
                 if not todo:

@@ -11,7 +11,8 @@ from inference.demo.paint import paint
 from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference.errors import EX_DATAERR, ModelError, UsageError
 from inference.image import Image, read_image, write_image
-from inference.restyle.apply import infer, key_weights, restyle_frames
+from inference.restyle.apply import infer, restyle_frames
+from inference.restyle.keys import key_weights
 from inference.restyle.backends import OrtBackend, TorchBackend, select_backend
 from inference.restyle.model_file import load_model, sha256_file
 from inference.restyle.train import TrainSettings, train

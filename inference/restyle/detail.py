@@ -32,6 +32,7 @@ from ..errors import UsageError
 from ..image import read_image
 from ..sequence import SequencePattern
 from ..temporal.flow import compute_flow, occlusion_mask, warp
+from .keys import key_weights
 from .model_file import RestyleModel, sha256_file
 
 FLOW_VIEW = "sRGB - Texture"  # the encoding flows are measured in (as the deflicker's)
@@ -111,24 +112,31 @@ class CarriedDetail:
 
     def __init__(self, key_frames: list[int], residuals: dict[int, np.ndarray], plate: SequencePattern,
                  plate_space: str, frames: list[int], sigma: float, log: Callable[[str], None] = lambda _: None):
-        from .apply import key_weights
-
         self.weights = {frame: key_weights(frame, key_frames) for frame in frames}
         self._scratch = tempfile.TemporaryDirectory(prefix="restyle_detail_")
+        try:
+            for index, key in enumerate(key_frames):
+                wanted = {f for f, pairs in self.weights.items() if any(i == index for i, _ in pairs)}
+                if wanted:
+                    self._walk(index, key, residuals[key], wanted, plate, plate_space, sigma, log)
+        except BaseException:
+            self.close()
+            raise
 
+    def _walk(self, index: int, key: int, residual: np.ndarray, wanted: set[int], plate: SequencePattern,
+              plate_space: str, sigma: float, log: Callable[[str], None]) -> None:
+        """Key ``key``'s detail for the ``wanted`` frames, walking out to each side it has any."""
         def view(frame: int) -> np.ndarray:
             rgb = read_image(plate.path(frame)).beauty(alpha=False).as_float32()
             return np.clip(colour.convert(rgb, plate_space, FLOW_VIEW), 0, 1)
 
-        for index, key in enumerate(key_frames):
-            wanted = {f for f, pairs in self.weights.items() if any(i == index for i, _ in pairs)}
-            for last in sorted({min(wanted | {key}), max(wanted | {key})}):
-                if last == key and key not in wanted:
-                    continue
-                log(f"detail: carrying key {key}'s brushwork to frame {last}")
-                for frame, detail in walk(view, key, residuals[key], last, sigma):
-                    if frame in wanted:
-                        np.save(self._path(index, frame), detail.astype(np.float16))
+        for last in sorted({min(wanted), max(wanted)} - {key}) or [key]:
+            log(f"detail: carrying key {key}'s brushwork to frame {last}")
+            for frame, detail in walk(view, key, residual, last, sigma):
+                if frame != key and frame % 25 == 0:
+                    log(f"detail: key {key}'s brushwork carried to frame {frame}")
+                if frame in wanted:
+                    np.save(self._path(index, frame), detail.astype(np.float16))
 
     def _path(self, index: int, frame: int) -> Path:
         return Path(self._scratch.name) / f"{index}_{frame}.npy"
