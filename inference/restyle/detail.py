@@ -15,7 +15,7 @@ Walking away from a key one frame at a time, frame t's detail is:
   along the chained flow t -> key, so new areas get brushwork of the key's kind.
 
 Frames before a key are walked backwards from it. With several keys, each key's detail is
-weighted as the look is (:func:`~inference.restyle.apply.key_weights`). A walk only depends on
+weighted as the look is (:func:`~inference.restyle.keys.key_weights`). A walk only depends on
 the plate and the keys, so a frame range (a farm chunk) gives the frames a whole-shot run gives.
 """
 from __future__ import annotations
