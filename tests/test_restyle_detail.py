@@ -124,3 +124,17 @@ def test_render_in_chunks_carries_the_same_detail_as_run(shot, model, tmp_path, 
         with_detail = read_image(rendered.path(frame)).as_float32()
         assert np.abs(with_detail - read_image(ran.path(frame)).as_float32()).max() < 2e-3
         assert np.abs(with_detail - read_image(plain.path(frame)).as_float32()).mean() > 1e-3
+
+
+def test_reseed_only_where_the_plate_agrees_with_the_key():
+    from inference.restyle.detail import plate_agrees
+
+    key_view = _texture(40, 60, seed=6)
+    key_view[:, 30:] = (0.9, 0.1, 0.1)  # a red object on the key's right half
+    now = np.ascontiguousarray(np.roll(key_view, 5, axis=1))  # everything moved 5 px right
+    follows = np.zeros((40, 60, 2), np.float32)
+    follows[..., 0] = -5.0  # flow that finds each pixel where it was
+    assert plate_agrees(now, key_view, follows)[:, 15:-8].min() > 0.99  # (the first 5 columns wrapped round)
+    wrong = np.zeros((40, 60, 2), np.float32)
+    wrong[..., 0] = 20.0  # lands 20 px off: left-half texture on the red object
+    assert plate_agrees(now, key_view, wrong)[5:-5, 15:25].max() < 0.01

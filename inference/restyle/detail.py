@@ -12,7 +12,10 @@ Walking away from a key one frame at a time, frame t's detail is:
   forward-backward test (Sundaram et al. 2010 with Lai et al. 2018's thresholds, the test
   E_warp uses): the brushwork sticks to the plate and does not crawl;
 - elsewhere (revealed areas, frame edges, where flow fails), re-seeded from the keyframe carried
-  along the chained flow t -> key, so new areas get brushwork of the key's kind.
+  along the chained flow t -> key, so new areas get brushwork of the key's kind, but only where
+  the plate there looks like the key's plate where that flow lands (:func:`plate_agrees`): in an
+  area the key never saw (background revealed behind a moving object) the chained flow follows the
+  occluder and would drag its strokes into streaks, so it gets no detail instead.
 
 Frames before a key are walked backwards from it. With several keys, each key's detail is
 weighted as the look is (:func:`~inference.restyle.keys.key_weights`). A walk only depends on
@@ -36,6 +39,8 @@ from .keys import key_weights
 from .model_file import RestyleModel, sha256_file
 
 FLOW_VIEW = "sRGB - Texture"  # the encoding flows are measured in (as the deflicker's)
+AGREE_BLUR = 2.0  # px: plates are compared blurred (render noise and grain left out)
+AGREE_TOLERANCE = 0.08  # mean absolute sRGB difference up to which the plates agree
 
 
 def high_pass(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -60,14 +65,24 @@ def walk(view: Callable[[int], np.ndarray], key: int, painting: np.ndarray, last
     to_key = np.zeros((*painting.shape[:2], 2), np.float32)
     yield key, detail
     before = view(key)
+    key_view = before
     for frame in range(key + step, last + step, step):
         now = view(frame)
         back, ahead = compute_flow(now, before), compute_flow(before, now)
         to_key = back + warp(to_key, back)  # chained: frame -> previous -> ... -> key
-        reseed = high_pass(warp(painting, to_key), sigma)
+        reseed = plate_agrees(now, key_view, to_key)[..., None] * high_pass(warp(painting, to_key), sigma)
         detail = np.where(occlusion_mask(back, ahead)[..., None], warp(detail, back), reseed)
         yield frame, detail
         before = now
+
+
+def plate_agrees(now: np.ndarray, key_view: np.ndarray, to_key: np.ndarray) -> np.ndarray:
+    """``(H, W)`` weight in [0, 1]: 1 where the plate ``now`` looks like the key's plate where
+    ``to_key`` lands (both blurred by AGREE_BLUR, mean absolute difference within AGREE_TOLERANCE),
+    0 where it does not, softened over a few pixels."""
+    error = np.abs(cv2.GaussianBlur(now, (0, 0), AGREE_BLUR) - warp(cv2.GaussianBlur(key_view, (0, 0), AGREE_BLUR),
+                                                                    to_key)).mean(axis=2)
+    return cv2.GaussianBlur((error <= AGREE_TOLERANCE).astype(np.float32), (0, 0), AGREE_BLUR)
 
 
 def check_detail(model: RestyleModel, detail: float, keys: dict[int, str] | None) -> None:
