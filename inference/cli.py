@@ -453,13 +453,18 @@ def run_train(job: dict[str, Any], progress: str) -> int:
     defaults = TrainSettings()
     settings = TrainSettings(**{k: job.get(k, getattr(defaults, k)) for k in
                                 ("steps", "seconds", "plateau", "seed", "device", "checkpoint_every", "stability")})
-    keys = {int(frame): path for frame, path in job["keys"].items()}
+    keys = _keys(job)
     train(SequencePattern.parse(job["plate"]), keys, job["out"], settings=settings, guides=job.get("guides"),
           frames=parse_frame_range(job["frames"]),
           plate_space=job.get("plate_colourspace"), key_space=job.get("key_colourspace"),
           working=job.get("working_colourspace", WORKING_ENCODING), resume=job.get("resume", False), init=job.get("init"),
           repass=job.get("repass", "auto"), progress_mode=progress)
     return 0
+
+
+def _keys(job: dict[str, Any]) -> dict[int, str]:
+    """The job's painted keyframes, frame -> image (none when it has no ``keys`` field)."""
+    return {int(frame): path for frame, path in job.get("keys", {}).items()}
 
 
 def run_run(job: dict[str, Any], progress: str) -> int:
@@ -471,7 +476,7 @@ def run_run(job: dict[str, Any], progress: str) -> int:
         out_space=job.get("out_colourspace"), backend=job.get("backend", "auto"), device=job.get("device", "auto"),
         dtype=job.get("dtype", "auto"), tile=job.get("tile"), batch=job.get("batch"), threads=job.get("threads"),
         progress_mode=progress, detail=job.get("detail", 0.0),
-        keys={int(frame): path for frame, path in job.get("keys", {}).items()}, key_space=job.get("key_colourspace"))
+        keys=_keys(job), key_space=job.get("key_colourspace"))
     print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")
     return 0
 
@@ -496,7 +501,7 @@ def run_render(job: dict[str, Any], progress: str) -> int:
         batch=job.get("batch"), tile=job.get("tile"), chunk=job.get("chunk", 32),
         compression=job.get("compression"), skip_existing=job.get("skip_existing", False), threads=job.get("threads"),
         progress_mode=progress, detail=job.get("detail", 0.0),
-        keys={int(frame): path for frame, path in job.get("keys", {}).items()}, key_space=job.get("key_colourspace"))
+        keys=_keys(job), key_space=job.get("key_colourspace"))
     written, seconds = len(summary["frames"]), summary["seconds"]
     print(f"wrote {written} frame(s) to {SequencePattern.parse(job['out'])} in {seconds:.1f} s "
           f"({written / max(seconds, 1e-9):.2f} frames/s, {summary['cpu_seconds'] / max(written, 1):.3f} CPU s/frame)")

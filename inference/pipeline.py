@@ -31,12 +31,12 @@ from .colourlock.fit import smoothing_radius
 from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, write_report
 from .devices import resolve_device
 from .errors import UsageError
-from .image import Image, exr_codec, read_image
+from .image import Image, exr_codec
 from .inspection import check_colour_finite
 from .progress import Progress
-from .restyle.apply import default_batch, restyle_images, restyle_tensors
+from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
-from .restyle.detail import CarriedDetail, check_detail, key_residuals
+from .restyle.detail import CarriedDetail, check_detail
 from .restyle.model_file import RestyleModel, load_model, sha256_file
 from .sequence import SequencePattern
 from .tensors import DevicePlates, to_device, to_host
@@ -182,12 +182,8 @@ class _Looks:
     def carry_detail(self, plate: SequencePattern, keys: dict[int, str], key_space: str | None, needed: list[int],
                      sigma: float) -> None:
         """Add the keys' carried brushwork (:mod:`.restyle.detail`) to every look from now on."""
-        def look(key: int) -> np.ndarray:
-            return restyle_images(self.model, self.runner, [(key, read_image(plate.path(key)))], self.plate_space,
-                                  self.tile, 1, self.log)[0]
-
-        residuals = key_residuals(self.model, keys, key_space, look)
-        self.detail = CarriedDetail(self.model.key_frames, residuals, plate, self.plate_space, needed, sigma, self.log)
+        self.detail = carry_detail(self.model, self.runner, plate, self.plate_space, keys, key_space, needed, sigma,
+                                   self.tile, self.log)
 
     def get(self, frames: list[int]) -> dict[int, tuple[Image, Any]]:
         for frame in [f for f in self.frames if f < frames[0]]:

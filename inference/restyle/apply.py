@@ -177,6 +177,18 @@ def restyle_tensors(model: RestyleModel, runner: TorchBackend, frames: list[tupl
     return looks
 
 
+def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, plate_space: str,
+                 keys: dict[int, str], key_space: str | None, frames: list[int], sigma: float,
+                 tile: int | None = None, log: Callable[[str], None] = lambda _: None) -> CarriedDetail:
+    """The keys' brushwork finer than ``sigma`` px carried to ``frames`` (:mod:`.detail`), against
+    this ``backend``'s look of each key's plate frame; close it when done."""
+    def look(key: int) -> np.ndarray:
+        return restyle_images(model, backend, [(key, read_image(plate.path(key)))], plate_space, tile, 1, log)[0]
+
+    return CarriedDetail(model.key_frames, key_residuals(model, keys, key_space, look), plate, plate_space, frames,
+                         sigma, log)
+
+
 def default_batch(width: int, height: int) -> int:
     """Frames per batch: 4 up to 2K (about 3 GB in fp16), 1 above (4K: about 3 GB)."""
     return 4 if width * height <= 2048 * 1152 else 1
@@ -207,11 +219,8 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     runner = select_backend(model, backend, device, dtype, log=log)
     log(f"model {model_path}: keys {model.key_frames}, guides {model.guides or 'none'}; backend {runner.name} {runner.dtype}")
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
-    carried = None
-    if detail:
-        residuals = key_residuals(model, keys or {}, key_space, lambda key: restyle_images(
-            model, runner, [(key, read_image(plate.path(key)))], plate_space, tile, 1, log)[0])
-        carried = CarriedDetail(model.key_frames, residuals, plate, plate_space, frames, detail, log)
+    carried = carry_detail(model, runner, plate, plate_space, keys or {}, key_space, frames, detail, tile,
+                           log) if detail else None
     pending: list[tuple[int, Image]] = []
 
     def flush() -> None:
