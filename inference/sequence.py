@@ -10,6 +10,7 @@ comma-separated lists of those (``1001-1010,1020``).
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,8 @@ class SequencePattern:
             UsageError: the pattern has no frame token or more than one.
         """
         text = str(text)
-        matches = list(_TOKEN.finditer(Path(text).name))
+        name = os.path.basename(text)  # '' for a folder ('shots/#/'), which has no frame token
+        matches = list(_TOKEN.finditer(name))
         if not matches:
             raise UsageError(
                 f"sequence pattern '{text}' has no frame token: write the frame number as "
@@ -46,7 +48,7 @@ class SequencePattern:
         match = matches[0]
         hashes, ats, _zero, width = match.groups()
         padding = len(hashes or ats or "") or (int(width) if width else 1)
-        offset = len(text) - len(Path(text).name)
+        offset = len(text) - len(name)
         return cls(text[: offset + match.start()], padding, text[offset + match.end():])
 
     def path(self, frame: int) -> str:

@@ -26,7 +26,7 @@ def test_hashes_in_folder_names_are_not_frame_tokens():
     assert pattern.path(1) == "/jobs/shot#12/plate.0001.exr"
 
 
-@pytest.mark.parametrize("text", ["plate.exr", "plate.####.####.exr", ""])
+@pytest.mark.parametrize("text", ["plate.exr", "plate.####.####.exr", "", "shots/####/", "#/"])
 def test_bad_patterns_say_how_to_write_one(text):
     with pytest.raises(UsageError, match="frame token"):
         SequencePattern.parse(text)
