@@ -141,10 +141,12 @@ class DeviceFrames:
 
     def output(self, frames: list, out_space: str, half: bool = False) -> list[np.ndarray]:
         """The frames in ``out_space`` on the host, float32 or, for a half EXR, half (converted
-        on the device: half the bytes to download), a few at a time."""
+        on the device: half the bytes to download) and planar (the EXR writer's layout), a few
+        at a time."""
         step, dtype = _frames_per_batch(frames[0]), torch.float16 if half else torch.float32
         return [x for i in range(0, len(frames), step) for x in to_host(
-            colour_torch.convert(torch.stack(frames[i:i + step]), colour.WORKING_ENCODING, out_space), dtype)]
+            colour_torch.convert(torch.stack(frames[i:i + step]), colour.WORKING_ENCODING, out_space), dtype,
+            planar=half)]
 
 
 def _frames_per_batch(frame) -> int:

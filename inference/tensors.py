@@ -17,9 +17,13 @@ def to_device(frames: Sequence[np.ndarray], device: str | torch.device) -> torch
     return batch.permute(0, 3, 1, 2).float().contiguous()
 
 
-def to_host(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> list[np.ndarray]:
+def to_host(frames: torch.Tensor, dtype: torch.dtype = torch.float32, planar: bool = False) -> list[np.ndarray]:
     """N ``(H, W, C)`` arrays of ``dtype`` (default float32) from ``(N, C, H, W)`` (laid out and
-    converted on the device, copied once)."""
+    converted on the device, copied once). ``planar``: each array a transposed view of its
+    ``(C, H, W)`` planes, as :class:`~inference.image.Image` holds EXR frames (for frames bound
+    for an EXR file; OpenColorIO's CPU path wants them interleaved)."""
+    if planar:
+        return list(frames.to(dtype).contiguous().cpu().numpy().transpose(0, 2, 3, 1))
     return list(frames.permute(0, 2, 3, 1).to(dtype).contiguous().cpu().numpy())
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import OpenEXR
 import pytest
 
-from inference.errors import ChannelError, OutputError
+from inference.errors import ChannelError, NonFiniteError, OutputError
 from inference.image import Image, Window, read_image, write_image
 
 
@@ -124,3 +124,31 @@ def test_write_into_a_folder_that_cannot_exist_names_the_file(tmp_path):
     with pytest.raises(OutputError, match="not_a_dir"):
         write_image(blocker / "out.exr", Image.from_array(np.zeros((2, 2, 3), np.float16), ("R", "G", "B")))
     assert list(tmp_path.iterdir()) == [blocker]
+
+
+def test_exr_frames_are_held_planar_and_with_rgb_keeps_them_so(shared_data):
+    """Reading, the finiteness check, the upload and the writer move whole channel planes."""
+    image = read_image(_exr_files(shared_data)[0])
+    assert all(image.pixels[:, :, i].flags.c_contiguous for i in range(len(image.channels)))
+    beauty = image.beauty_channels()
+    rgb = np.stack([image.pixels[..., image.channels.index(n)] for n in beauty[:3]], -1)  # interleaved
+    for given in (rgb, np.ascontiguousarray(rgb.transpose(2, 0, 1)).transpose(1, 2, 0)):  # and planar
+        out = image.with_rgb(given, {"restyle:model": "x"})
+        assert out.channels == ("R", "G", "B", "A") and out.pixels.dtype == np.float16
+        assert all(out.pixels[:, :, i].flags.c_contiguous for i in range(4))
+        assert np.array_equal(out.pixels, image.select(beauty).pixels, equal_nan=True)
+        assert out.attributes["restyle:model"] == "x" and out.data_window == image.data_window
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_finite_check_finds_every_nan_and_inf_and_passes_extreme_finite_values(dtype, value):
+    info = np.finfo(dtype)
+    pixels = np.zeros((6, 7, 4), dtype)
+    pixels[0, :4, 0] = [info.max, -info.max, info.smallest_subnormal, -0.0]  # finite, all of them
+    image = Image.from_array(pixels.transpose(2, 0, 1).copy().transpose(1, 2, 0))
+    image.check_finite()
+    image.pixels[4, 2, 1] = value
+    with pytest.raises(NonFiniteError, match="1 NaN/Inf value.*channel G, first at x=2 y=4"):
+        image.check_finite()
+    image.check_finite(["R", "B", "A"])  # only the channels asked for

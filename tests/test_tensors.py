@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from inference.image import Image
-from inference.tensors import DevicePlates, upload_channels
+from inference.tensors import DevicePlates, to_host, upload_channels
 
 
 def _plate(seed: int) -> Image:
@@ -78,3 +78,12 @@ def test_a_plate_the_device_has_no_room_for_is_left_to_the_stages(monkeypatch):
     assert len(uploaded) == 0
     (beauty,) = upload_channels([plate], [lambda im: im.beauty_channels(alpha=False)], "cpu", uploaded)
     np.testing.assert_array_equal(beauty[0].permute(1, 2, 0).numpy(), plate.pixels[..., :3].astype(np.float32))
+
+
+def test_planar_download_holds_the_same_values_plane_by_plane():
+    frames = torch.from_numpy(np.random.default_rng(3).normal(size=(2, 4, 6, 5)).astype(np.float32))
+    interleaved, planar = to_host(frames, torch.float16), to_host(frames, torch.float16, planar=True)
+    for a, b in zip(interleaved, planar):
+        assert b.shape == a.shape == (6, 5, 4) and b.dtype == np.float16
+        np.testing.assert_array_equal(a, b)
+        assert b[:, :, 2].flags.c_contiguous and not a[:, :, 2].flags.c_contiguous
