@@ -10,7 +10,10 @@ chunk) with CUDA_VISIBLE_DEVICES=i, into one output as farm chunks do; ``chunked
 same with each worker on its own share of the cores, as a farm runs one worker per GPU;
 ``sequential``: the chunked run's tasks one after another on GPU 0 (the same work on one GPU:
 ``throughput_speedup`` = chunked fps / sequential fps is the farm's throughput scaling, with each
-task's process start and handles in both). ``--runs`` picks which; ``--env`` sets variables for
+task's process start and handles in both). ``--rounds N`` repeats the chunked and sequential
+runs N times in turn: the host's load from other guests changes from minute to minute, so the
+throughput is the median of the rounds' ratios, each round's next to the hypervisor's ``steal``
+time (CPU seconds it gave to other guests during that run). ``--runs`` picks which; ``--env`` sets variables for
 every worker, e.g. RESTYLE_TORCH_COMPILE=1; ``--scratch`` puts the shot and its renders on another
 disk, e.g. /dev/shm; ``--compression`` sets the renders' output codec, ``--plate-compression`` the
 plate's. A zlib probe records how the host's CPUs scale from one worker's share to all (``host_cpu``).
@@ -35,6 +38,7 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -117,6 +121,31 @@ def cpu_scaling(shares: list[set[int]], seconds: float = 3.0) -> dict:
             "scaling": round(every / one, 3)}
 
 
+def steal_seconds() -> float | None:
+    """CPU seconds this guest's CPUs have waited for the hypervisor since boot (``steal`` in
+    /proc/stat, every CPU); None where the kernel does not report it."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else None
+
+
+def with_steal(run: Callable[[], dict]) -> dict:
+    """``run()``'s record with the steal time during it (``steal_s``) when the kernel reports it."""
+    before = steal_seconds()
+    result = run()
+    after = steal_seconds()
+    if before is not None and after is not None:
+        result["steal_s"] = round(after - before, 2)
+    return result
+
+
+def throughput_rounds(rounds: list[dict[str, dict]], best: str) -> list[float]:
+    """Per round, the best chunked run's fps over the sequential run's (the farm's throughput scaling)."""
+    return [round(r[best]["fps"] / r["sequential"]["fps"], 3) for r in rounds]
+
+
 def run_workers(commands: list[tuple[list[str], str, set[int] | None]], logs: Path,
                 env: dict[str, str] | None = None) -> list[dict]:
     """Start every (command, CUDA_VISIBLE_DEVICES, cores or None) at once, wait for all; each one's
@@ -187,6 +216,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
                         help="cuda (default); cpu for a smoke test, where CUDA_VISIBLE_DEVICES does nothing")
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma list of {', '.join(RUNS)} (default all)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the chunked and sequential runs this many times in turn; the throughput "
+                             "is the median of the rounds (default 1)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment variable for every worker (repeatable)")
     parser.add_argument("--scratch", help="folder for the shot and its renders (default: the system's temp folder)")
@@ -257,7 +289,9 @@ def main(argv: list[str] | None = None) -> None:
                  "sequential": sequential,
                  "chunked": lambda: chunked("chunked", pinned=False),
                  "chunked_pinned": lambda: chunked("chunked_pinned", pinned=True)}
-        runs = {name: start[name]() for name in RUNS if name in runs_wanted}
+        runs = {name: with_steal(start[name]) for name in RUNS if name in runs_wanted}
+        repeated = [name for name in ("chunked", "chunked_pinned", "sequential") if name in runs]
+        rounds = [runs] + [{name: with_steal(start[name]) for name in repeated} for _ in range(args.rounds - 1)]
         for name in ("single_pinned", "chunked", "chunked_pinned", "sequential"):
             if name in runs:
                 run, one = runs[name], runs["single"]
@@ -266,8 +300,8 @@ def main(argv: list[str] | None = None) -> None:
                 run["max_abs_diff_vs_single"] = max_difference(run["output"], one["output"], args.frames)
                 print(f"  {name} vs single: speed-up {run['speedup']} ({run['speedup_rendering']} rendering), "
                       f"max diff {run['max_abs_diff_vs_single']:.2e}", flush=True)
-    for run in runs.values():
-        run.pop("output")
+    for run in [run for each in rounds for run in each.values()]:
+        run.pop("output", None)
     best = max((n for n in ("chunked", "chunked_pinned") if n in runs), key=lambda n: runs[n]["speedup"], default=None)
     record = {"machine": machine(), "device": args.device, "resolution": [width, height], "gpus": len(chunks),
               "chain": "restyle + deflicker both (radius 4, Nuke vectors) + colour lock; restyle render defaults",
@@ -277,10 +311,14 @@ def main(argv: list[str] | None = None) -> None:
               "speedup": runs[best]["speedup"] if best else None,
               "efficiency": round(runs[best]["speedup"] / len(chunks), 3) if best else None}
     if best and "sequential" in runs:  # farm throughput: the same tasks on G GPUs at once vs on one
-        record["throughput_speedup"] = round(runs[best]["fps"] / runs["sequential"]["fps"], 3)
         record["throughput_speedup_rendering"] = round(runs[best]["render_fps"] / runs["sequential"]["render_fps"], 3)
-        print(f"throughput: {record['throughput_speedup']}x ({record['throughput_speedup_rendering']}x rendering) "
-              f"for the same {len(chunks)} tasks on {len(chunks)} GPUs at once vs one after another", flush=True)
+        record["throughput_rounds"] = throughput_rounds(rounds, best)
+        record["throughput_speedup"] = round(float(np.median(record["throughput_rounds"])), 3)
+        record["rounds"] = [{name: {key: run.get(key) for key in ("fps", "render_fps", "wall_s", "steal_s")}
+                             for name, run in each.items()} for each in rounds[1:]]
+        print(f"throughput: {record['throughput_speedup']}x (rounds {record['throughput_rounds']}; first round "
+              f"{record['throughput_speedup_rendering']}x rendering) for the same {len(chunks)} tasks on "
+              f"{len(chunks)} GPUs at once vs one after another", flush=True)
     print(f"speed-up {record['speedup']} ({best}) on {len(chunks)} workers", flush=True)
     print(f"wrote {merge_result('multigpu', args.label, record)}")
 

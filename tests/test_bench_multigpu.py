@@ -41,3 +41,18 @@ def test_unknown_codecs_are_refused_before_any_work():
     with pytest.raises(SystemExit) as stop:
         bench_multigpu.main(["--label", "x", "--device", "cpu", "--plate-compression", "nope"])
     assert "--plate-compression: unknown EXR compression 'nope'" in str(stop.value.code)
+
+
+def test_rounds_give_one_throughput_ratio_each_and_record_the_steal_during_a_run(monkeypatch):
+    rounds = [{"chunked_pinned": {"fps": 20.0}, "sequential": {"fps": 10.0}},
+              {"chunked_pinned": {"fps": 18.0}, "sequential": {"fps": 12.0}}]
+    assert bench_multigpu.throughput_rounds(rounds, "chunked_pinned") == [2.0, 1.5]
+    readings = iter([100.0, 102.5])
+    monkeypatch.setattr(bench_multigpu, "steal_seconds", lambda: next(readings))
+    assert bench_multigpu.with_steal(lambda: {"fps": 1.0}) == {"fps": 1.0, "steal_s": 2.5}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux reports steal time in /proc/stat")
+def test_steal_is_read_from_the_kernels_cpu_line():
+    steal = bench_multigpu.steal_seconds()
+    assert isinstance(steal, float) and steal >= 0.0
