@@ -15,6 +15,7 @@ from inference.restyle.apply import infer, restyle_frames
 from inference.restyle.keys import key_weights
 from inference.restyle.backends import OrtBackend, TorchBackend, select_backend
 from inference.restyle.model_file import load_model, sha256_file
+from inference.restyle import train as train_module
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 from inference import colour
@@ -148,6 +149,26 @@ def test_same_inputs_and_seed_give_identical_models(shot, tmp_path):
                    progress_mode="none").model
     weights = [{t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(p)).graph.initializer} for p in (first, second)]
     assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_training_is_deterministic_inside_and_gives_torchs_flags_back_after(shot, tmp_path, monkeypatch):
+    """A render later in the same process must not inherit deterministic mode (it NaN-fills
+    every new tensor): the flags come back whether training finishes or fails."""
+    _, plate, keys = shot
+    torch.use_deterministic_algorithms(False)
+    train(plate, {1: keys[1]}, tmp_path / "a.onnx", settings=FAST, plate_space=PLATE_COLOURSPACE, progress_mode="none")
+    assert not torch.are_deterministic_algorithms_enabled()
+    seen = []
+
+    def fail(*args, **kwargs):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(train_module, "load_training_pairs", fail)
+    with pytest.raises(RuntimeError, match="stop"):
+        train(plate, {1: keys[1]}, tmp_path / "b.onnx", settings=FAST, plate_space=PLATE_COLOURSPACE,
+              progress_mode="none")
+    assert seen == [True] and not torch.are_deterministic_algorithms_enabled()
 
 
 def test_resume_continues_from_the_checkpoint(shot, tmp_path):

@@ -7,6 +7,7 @@ image gradients (no pretrained network involved). Training stops at ``steps``, a
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -72,6 +73,26 @@ class TrainResult:
     seconds: float
     loss: float
     history: list[tuple[int, float, float]] = field(default_factory=list)  # (step, seconds, loss)
+
+
+def _keeps_torch_flags(fn: Callable) -> Callable:
+    """``fn`` with torch's determinism flags given back as they were when it returns or fails:
+    training sets them for itself, and a render later in the same process (``restyle bench``,
+    the benchmarks) would otherwise run in deterministic mode, which fills every new tensor with
+    NaN before use (one more GPU kernel per allocation)."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        cudnn = torch.backends.cudnn
+        saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+                 cudnn.benchmark, cudnn.deterministic)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+            cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]
+
+    return call
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
@@ -263,6 +284,7 @@ def _resumed_weight(state: dict[str, Any] | None) -> float:
     return float(meta.get("temporal_weight", ((meta.get("training") or {}).get("temporal") or {}).get("final_weight", 0.0)))
 
 
+@_keeps_torch_flags
 def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, *,
           settings: TrainSettings | None = None, guides: list[str] | None = None,
           plate_space: str | None = None, key_space: str | None = None,
