@@ -12,9 +12,9 @@ same with each worker on its own share of the cores, as a farm runs one worker p
 ``throughput_speedup`` = chunked fps / sequential fps is the farm's throughput scaling, with each
 task's process start and handles in both). ``--rounds N`` repeats the chunked and sequential
 runs N times in turn: the host's load from other guests changes from minute to minute, so the
-throughput is the median of the rounds' ratios, each round's next to the hypervisor's ``steal``
-time (CPU seconds it gave to other guests during that run). ``--runs`` picks which; ``--env`` sets variables for
-every worker, e.g. RESTYLE_TORCH_COMPILE=1; ``--scratch`` puts the shot and its renders on another
+throughput is the median of the rounds' ratios, each run next to the hypervisor's ``steal``
+time (CPU seconds it gave to other guests during that run). ``--runs`` picks which; ``--env``
+sets variables for every worker, e.g. RESTYLE_TORCH_COMPILE=1; ``--scratch`` puts the shot and its renders on another
 disk, e.g. /dev/shm; ``--compression`` sets the renders' output codec, ``--plate-compression`` the
 plate's. A zlib probe records how the host's CPUs scale from one worker's share to all (``host_cpu``).
 A first short task per GPU fills torch.compile's kernel cache beforehand, as a worker's first task

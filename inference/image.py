@@ -146,8 +146,8 @@ class Image:
         if len(beauty) == 4:
             planes.append(self.pixels[..., self.channels.index(beauty[3])])
             channels.append("A")
-        return replace(self, pixels=_planar([p.astype(dtype, copy=False) for p in planes]), channels=tuple(channels),
-                       attributes={**self.attributes, **(attributes or {})})
+        return replace(self, pixels=_planar([p.astype(dtype, copy=False) for p in planes]),
+                       channels=tuple(channels), attributes={**self.attributes, **(attributes or {})})
 
     def as_float32(self) -> np.ndarray:
         return self.pixels.astype(np.float32, copy=False)
