@@ -146,8 +146,8 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--detail",), "detail", {"metavar": "PX", "type": float,
                                        "help": "add the painted keyframes' own brushwork finer than PX pixels, carried to "
                                                "every frame along the plate's optical flow (re-seeded from the keyframe "
-                                               "where the flow fails and the plate looks as at the key), for texture the network paints smooth; needs every "
-                                               "--key the model was trained on; costs two optical flows per frame on the "
+                                               "where the flow fails and the plate looks as at the key), for texture the "
+                                               "network paints smooth; needs every --key the model was trained on; costs two optical flows per frame on the "
                                                f"CPU; 0 = off (default; {DETAIL_SIGMA:g} suits painterly keys)"}),
             (("--key",), "keys", {"metavar": "FRAME=IMAGE", "action": "append", "type": _key_pair,
                                   "help": "with --detail: a painted keyframe the model was trained on (checked by content hash)"}),

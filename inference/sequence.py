@@ -37,8 +37,12 @@ class SequencePattern:
             UsageError: the pattern has no frame token or more than one.
         """
         text = str(text)
-        name = os.path.basename(text)  # '' for a folder ('shots/#/'), which has no frame token
+        name = os.path.basename(text)  # '' for a folder ('shots/#/')
         matches = list(_TOKEN.finditer(name))
+        if text and not name:
+            raise UsageError(
+                f"sequence pattern '{text}' names a folder, not files: add the file name with its frame "
+                f"token, e.g. {text}plate.####.exr")
         if not matches:
             raise UsageError(
                 f"sequence pattern '{text}' has no frame token: write the frame number as "

@@ -63,3 +63,8 @@ def test_format_frame_range_is_compact_and_round_trips():
     frames = [1001, 1002, 1003, 1007, 1009, 1010]
     assert format_frame_range(frames) == "1001-1003,1007,1009-1010"
     assert parse_frame_range(format_frame_range(frames)) == frames
+
+
+def test_a_folder_is_named_as_one_with_an_example_file_pattern():
+    with pytest.raises(UsageError, match=r"'shots/####/' names a folder.*shots/####/plate\.####\.exr"):
+        SequencePattern.parse("shots/####/")
