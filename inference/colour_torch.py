@@ -24,20 +24,22 @@ Op = Callable[[torch.Tensor], torch.Tensor]  # (..., 3, H, W) channel-first
 FLT_MIN = float(np.finfo(np.float32).tiny)
 
 
-def _channels(values, n: int = 3) -> torch.Tensor:
-    return torch.tensor(list(values)[:n], dtype=torch.float32).view(3, 1, 1)
+def _channels(values, device: str, n: int = 3) -> torch.Tensor:
+    """A per-channel constant ``(3, 1, 1)`` on ``device``. Ops hold their constants where they
+    run: a CPU constant moved to a GPU at each call would wait for the GPU's queue to empty."""
+    return torch.tensor(list(values)[:n], dtype=torch.float32, device=device).view(3, 1, 1)
 
 
-def _matrix(t: ocio.MatrixTransform) -> Op:
+def _matrix(t: ocio.MatrixTransform, device: str) -> Op:
     m = np.array(t.getMatrix(), np.float64).reshape(4, 4)[:3, :3]
     offset = np.array(t.getOffset(), np.float64)[:3]
     if t.getDirection() == ocio.TRANSFORM_DIR_INVERSE:
         m = np.linalg.inv(m)
         offset = -m @ offset
-    matrix, add = torch.tensor(m, dtype=torch.float32), _channels(offset)
+    matrix, add = torch.tensor(m, dtype=torch.float32, device=device), _channels(offset, device)
 
     def apply(x: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("ij,...jhw->...ihw", matrix.to(x.device), x) + add.to(x.device)
+        return torch.einsum("ij,...jhw->...ihw", matrix, x) + add
     return apply
 
 
@@ -52,45 +54,42 @@ def _mirrored(curve: Callable[[torch.Tensor], torch.Tensor], style) -> Op:
     return apply
 
 
-def _exponent(t: ocio.ExponentTransform) -> Op:
-    gamma = _channels(t.getValue())
+def _exponent(t: ocio.ExponentTransform, device: str) -> Op:
+    gamma = _channels(t.getValue(), device)
     if t.getDirection() == ocio.TRANSFORM_DIR_INVERSE:
         gamma = 1 / gamma
-    return _mirrored(lambda x: x.pow(gamma.to(x.device)), t.getNegativeStyle())
+    return _mirrored(lambda x: x.pow(gamma), t.getNegativeStyle())
 
 
-def _exponent_with_linear(t: ocio.ExponentWithLinearTransform) -> Op:
+def _exponent_with_linear(t: ocio.ExponentWithLinearTransform, device: str) -> Op:
     """OCIO's "moncurve": forward decodes (encoded -> linear), inverse encodes."""
     g, o = np.array(t.getGamma(), np.float64)[:3], np.array(t.getOffset(), np.float64)[:3]
     x_break = o / (g - 1)
     slope = ((x_break + o) / (1 + o)) ** g / x_break  # linear segment, continuous at the break
     y_break = x_break * slope
-    g_, o_, k = _channels(g), _channels(o), _channels(slope)
-    xb, yb = _channels(x_break), _channels(y_break)
+    g_, o_, k, xb, yb = (_channels(v, device) for v in (g, o, slope, x_break, y_break))
     if t.getDirection() == ocio.TRANSFORM_DIR_FORWARD:
         def curve(x: torch.Tensor) -> torch.Tensor:
-            d = x.device
-            return torch.where(x > xb.to(d), ((x + o_.to(d)) / (1 + o_.to(d))).clamp_min(0).pow(g_.to(d)), x * k.to(d))
+            return torch.where(x > xb, ((x + o_) / (1 + o_)).clamp_min(0).pow(g_), x * k)
     else:
         def curve(x: torch.Tensor) -> torch.Tensor:
-            d = x.device
-            return torch.where(x > yb.to(d), (1 + o_.to(d)) * x.clamp_min(0).pow(1 / g_.to(d)) - o_.to(d), x / k.to(d))
+            return torch.where(x > yb, (1 + o_) * x.clamp_min(0).pow(1 / g_) - o_, x / k)
     style = t.getNegativeStyle()
     if style == ocio.NEGATIVE_LINEAR:
         return curve
     return _mirrored(curve, style)
 
 
-def _log(t) -> Op:
+def _log(t, device: str) -> Op:
     """LogAffineTransform and LogCameraTransform (the latter with its linear toe below the break)."""
     base = float(t.getBase())
-    log_slope, log_offset = _channels(t.getLogSideSlopeValue()), _channels(t.getLogSideOffsetValue())
-    lin_slope, lin_offset = _channels(t.getLinSideSlopeValue()), _channels(t.getLinSideOffsetValue())
+    log_slope, log_offset, lin_slope, lin_offset = (_channels(v, device) for v in (
+        t.getLogSideSlopeValue(), t.getLogSideOffsetValue(), t.getLinSideSlopeValue(), t.getLinSideOffsetValue()))
     camera = isinstance(t, ocio.LogCameraTransform)
     if camera:
-        brk = _channels(t.getLinSideBreakValue())
+        brk = _channels(t.getLinSideBreakValue(), device)
         if t.isLinearSlopeValueSet():
-            toe_slope = _channels(t.getLinearSlopeValue())
+            toe_slope = _channels(t.getLinearSlopeValue(), device)
         else:  # the log curve's derivative at the break
             toe_slope = log_slope * lin_slope / ((lin_slope * brk + lin_offset) * math.log(base))
         log_brk = log_slope * torch.log(lin_slope * brk + lin_offset) / math.log(base) + log_offset
@@ -98,14 +97,12 @@ def _log(t) -> Op:
     forward = t.getDirection() == ocio.TRANSFORM_DIR_FORWARD
 
     def apply(x: torch.Tensor) -> torch.Tensor:
-        d = x.device
-        ls, lo, ms, mo = log_slope.to(d), log_offset.to(d), lin_slope.to(d), lin_offset.to(d)
         if forward:  # linear -> log
-            y = ls * torch.log((ms * x + mo).clamp_min(FLT_MIN)) / math.log(base) + lo
-            return torch.where(x <= brk.to(d), toe_slope.to(d) * x + toe_offset.to(d), y) if camera else y
-        lin = (torch.pow(base, (x - lo) / ls) - mo) / ms
+            y = log_slope * torch.log((lin_slope * x + lin_offset).clamp_min(FLT_MIN)) / math.log(base) + log_offset
+            return torch.where(x <= brk, toe_slope * x + toe_offset, y) if camera else y
+        lin = (torch.pow(base, (x - log_offset) / log_slope) - lin_offset) / lin_slope
         if camera:
-            return torch.where(x <= log_brk.to(d), (x - toe_offset.to(d)) / toe_slope.to(d), lin)
+            return torch.where(x <= log_brk, (x - toe_offset) / toe_slope, lin)
         return lin
     return apply
 
@@ -118,13 +115,14 @@ _OPS: dict[type, Callable[..., Op]] = {
 
 
 @lru_cache(maxsize=64)
-def _ops(source: str, src: str, dst: str) -> list[Op] | None:
-    """The conversion as torch ops, or None when it holds an op not evaluated here."""
+def _ops(source: str, src: str, dst: str, device: str = "cpu") -> list[Op] | None:
+    """The conversion as torch ops with their constants on ``device``, or None when it holds an
+    op not evaluated here."""
     processor = colour.load_config().getProcessor(src, dst).getOptimizedProcessor(ocio.OPTIMIZATION_DEFAULT)
     transforms = list(processor.createGroupTransform())
     if not all(type(t) in _OPS for t in transforms):
         return None
-    return [_OPS[type(t)](t) for t in transforms]
+    return [_OPS[type(t)](t, device) for t in transforms]
 
 
 def supported(src: str, dst: str) -> bool:
@@ -138,7 +136,7 @@ def convert(x: torch.Tensor, src: str, dst: str) -> torch.Tensor:
     x = x.float()
     if src == dst:
         return x
-    ops = _ops(colour.config_source(), src, dst)
+    ops = _ops(colour.config_source(), src, dst, str(x.device))
     if ops is None:
         flat = x.reshape(-1, *x.shape[-3:]).permute(0, 2, 3, 1).cpu().numpy()
         done = np.stack([colour.convert(f, src, dst) for f in flat])

@@ -132,12 +132,8 @@ class DeviceFrames:
         return list(settled)
 
     def lock(self, frames: list, transforms: list, swatches) -> list:
-        """The locked frames, half, a few at a time (float32 working memory for a few frames, not
-        for the chunk)."""
-        step = _frames_per_batch(frames[0])
-        return [x for i in range(0, len(frames), step)
-                for x in lock_tensors(torch.stack(frames[i:i + step]), transforms[i:i + step], swatches,
-                                      colour.WORKING_ENCODING).half()]
+        """The locked frames, half (float32 working memory for one frame, not for the chunk)."""
+        return lock_tensors(frames, transforms, swatches, colour.WORKING_ENCODING, dtype=torch.float16)
 
     def output(self, frames: list, out_space: str, half: bool = False) -> list[np.ndarray]:
         """The frames in ``out_space`` on the host, float32 or, for a half EXR, half (converted

@@ -12,15 +12,18 @@ vectors, half EXR, ZIP) at each size, trains a small look on its first frame for
 
 Records frames/s, peak GPU memory per measurement, peak host memory (RSS), device, dtype,
 backend, batch and chunk, a torch profile of the full chain (GPU time per stage, the ops with the
-most own GPU and CPU time), and
-appends them under ``--label`` to ``--out`` (JSON).
+most own GPU and CPU time), how often the full chain made the host wait for the GPU (on CUDA),
+and appends them under ``--label`` to ``--out`` (JSON).
 """
 from __future__ import annotations
 
 import os
 import resource
 import tempfile
+import threading
 import time
+import warnings
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -169,7 +172,40 @@ def chain_speeds(plate: SequencePattern, model: str, reference: str, numbers: li
     results["restyle_deflicker_colourlock"]["torch_profile"] = torch_profile(lambda: render_shot(
         model, plate, numbers, out, plate_space=PLATE_COLOURSPACE, chunk=chunk, device=device, progress_mode="none",
         **chains["restyle_deflicker_colourlock"]))
+    waits = device_waits(lambda: render_shot(
+        model, plate, numbers, SequencePattern.parse(str(work / "waits" / "out.####.exr")), plate_space=PLATE_COLOURSPACE,
+        chunk=chunk, device=device, progress_mode="none", **chains["restyle_deflicker_colourlock"]))
+    if waits is not None:
+        results["restyle_deflicker_colourlock"]["device_waits"] = {
+            **waits, "render_thread_per_frame": round(waits["render_thread"] / len(numbers), 2)}
     return results
+
+
+def device_waits(fn: Callable[[], Any]) -> dict[str, int] | None:
+    """How many times ``fn`` (run again) made the host wait for the GPU, as torch's synchronising
+    operations it reports: on the calling thread (the render's, where a wait leaves the GPU idle
+    while the thread catches up) and on other threads (the reading threads wait for their own
+    plate uploads by design). None off CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    counts = Counter(render_thread=0, other_threads=0)
+    caller = threading.get_ident()
+
+    def count(message, *_args, **_kwargs) -> None:
+        if "synchronizing" in str(message):
+            counts["render_thread" if threading.get_ident() == caller else "other_threads"] += 1
+
+    with warnings.catch_warnings():  # restores the filters and showwarning
+        warnings.simplefilter("always")
+        warnings.showwarning = count
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return dict(counts)
 
 
 def torch_profile(fn: Callable[[], Any], count: int = 15) -> dict[str, Any]:

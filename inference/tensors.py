@@ -17,6 +17,16 @@ def to_device(frames: Sequence[np.ndarray], device: str | torch.device) -> torch
     return batch.permute(0, 3, 1, 2).float().contiguous()
 
 
+def upload_small(array: np.ndarray, device: str | torch.device) -> torch.Tensor:
+    """A small host array (parameters, constants) on ``device`` without waiting for it: on CUDA
+    staged in pinned memory and copied asynchronously, since a copy from pageable memory waits
+    until every queued kernel has run and leaves the device idle while the host goes on."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if torch.device(device).type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def to_host(frames: torch.Tensor, dtype: torch.dtype = torch.float32, planar: bool = False) -> list[np.ndarray]:
     """N ``(H, W, C)`` arrays of ``dtype`` (default float32) from ``(N, C, H, W)`` (laid out and
     converted on the device, copied once). ``planar``: each array a transposed view of its
@@ -106,11 +116,14 @@ def upload_channels(images: Sequence[Image], picks: Sequence[Callable[[Image], S
     """Per ``pick`` (channel names of an image, e.g. ``lambda im: im.beauty_channels(False)``) an
     ``(N, k, H, W)`` tensor on ``device``, of ``dtype`` (None: as stored). Each image's pixels
     travel once, as stored (half stays half), and the channels are picked there: no host copy
-    per channel set. Images with a copy in ``uploaded`` are not uploaded again."""
+    per channel set, and one gather of plane views per pick (indexing with a list would send
+    the list to the device and wait for its queue). Images with a copy in ``uploaded`` are not
+    uploaded again."""
     groups: list[list[torch.Tensor]] = [[] for _ in picks]
     for image in images:
         copy = uploaded.get(image) if uploaded is not None else None
         full = (copy if copy is not None else torch.from_numpy(image.pixels).to(device)).permute(2, 0, 1)
         for group, pick in zip(groups, picks):
-            group.append(full[[image.channels.index(name) for name in pick(image)]])
-    return [torch.stack(group) if dtype is None else torch.stack(group).to(dtype) for group in groups]
+            group.extend(full[image.channels.index(name)] for name in pick(image))
+    out = [torch.stack(group).view(len(images), -1, *group[0].shape) for group in groups]
+    return out if dtype is None else [x.to(dtype) for x in out]

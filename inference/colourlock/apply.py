@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..colour import resolve_colourspace
+from ..tensors import upload_small
 from .fit import Affine
 from .lut import Lut3D
 from .swatches import DEFAULT_COLOURSPACE, Swatch, swatch_delta_e
@@ -49,12 +50,12 @@ class ColourLockApply:
         self.holds = []
         for swatch in swatches:
             mask = swatch.mask_for(shape)
-            index = torch.from_numpy(np.flatnonzero(mask)).to(self.device)
+            index = upload_small(np.flatnonzero(mask), self.device)
             weights = feather_weights(mask, feather)
             rows, cols = np.flatnonzero(weights.any(axis=1)), np.flatnonzero(weights.any(axis=0))
             box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # where the hold acts
-            target = torch.from_numpy(swatch.target_in(colourspace)).to(self.device)
-            self.holds.append((index, box, torch.from_numpy(weights[box]).to(self.device), target))
+            target = upload_small(swatch.target_in(colourspace), self.device)
+            self.holds.append((index, box, upload_small(weights[box], self.device), target))
 
     @staticmethod
     def affine(frames: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
@@ -113,14 +114,31 @@ def lock_frames(frames: Sequence[np.ndarray], transforms: Sequence[Affine] | Seq
     return out
 
 
-def lock_tensors(frames: torch.Tensor, transforms: Sequence[Affine] | Sequence[Lut3D] | None = None,
+def lock_tensors(frames: Sequence[torch.Tensor], transforms: Sequence[Affine] | Sequence[Lut3D] | None = None,
                  swatches: Sequence[Swatch] = (), colourspace: str = DEFAULT_COLOURSPACE,
-                 feather: float = DEFAULT_FEATHER, iterations: int = DEFAULT_ITERATIONS) -> torch.Tensor:
-    """:func:`lock_frames` for ``(N, 3, H, W)`` frames already on a device; float32 there."""
-    apply = ColourLockApply(swatches, tuple(frames.shape[-2:]), colourspace, feather, iterations, frames.device)
-    return torch.cat([_lock(apply, frames[i:i + 1].permute(0, 2, 3, 1).float().contiguous(),
-                            None if transforms is None else transforms[i]).permute(0, 3, 1, 2)
-                      for i in range(len(frames))])
+                 feather: float = DEFAULT_FEATHER, iterations: int = DEFAULT_ITERATIONS,
+                 dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    """:func:`lock_frames` for ``(3, H, W)`` frames already on a device, each returned there in
+    ``dtype``; computed a frame at a time in float32. The transforms travel there in one copy."""
+    if not frames:
+        return []
+    device = frames[0].device
+    apply = ColourLockApply(swatches, tuple(frames[0].shape[-2:]), colourspace, feather, iterations, device)
+    luts = transforms is not None and isinstance(transforms[0], Lut3D)
+    if luts:
+        tables, lows, highs = (upload_small(np.stack([getattr(t, name) for t in transforms]), device)
+                               for name in ("table", "domain_min", "domain_max"))
+    elif transforms is not None:
+        params = upload_small(np.stack([t.params() for t in transforms]), device)
+    out = []
+    for i, frame in enumerate(frames):
+        x = frame[None].permute(0, 2, 3, 1).float().contiguous()
+        if luts:
+            x = apply(x, luts=(tables[i:i + 1], lows[i], highs[i]))
+        else:
+            x = apply(x, None if transforms is None else params[i:i + 1])
+        out.append(x[0].permute(2, 0, 1).to(dtype))
+    return out
 
 
 def protect_swatches(frames: Sequence[np.ndarray], swatches: Sequence[Swatch],

@@ -20,7 +20,7 @@ from ..inspection import check_colour_finite
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
-from ..tensors import DevicePlates, to_device, upload_channels
+from ..tensors import DevicePlates, to_device, upload_channels, upload_small
 from ..workers import map_frames
 from . import guides as guide_mod
 from .backends import Backend, TorchBackend, select_backend
@@ -147,7 +147,7 @@ def restyle_tensors(model: RestyleModel, runner: TorchBackend, frames: list[tupl
         plates = upload_channels([image for _, image in frames], [lambda im: im.beauty_channels(alpha=False)], device,
                                  uploaded)
         rgb = colour_torch.convert(plates[0], plate_space, meta["encoding"])
-        planes = [smooth(rgb, smoothing_kernel(float(meta.get("input_smoothing", 0.0))).to(device))]
+        planes = [smooth(rgb, upload_small(smoothing_kernel(float(meta.get("input_smoothing", 0.0))).numpy(), device))]
         if model.guides:
             planes.append(to_device([np.concatenate(guide_mod.guide_planes(im, model.guides, meta["depth_scale"]), -1)
                                      for _, im in frames], device))

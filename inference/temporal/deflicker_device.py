@@ -13,7 +13,7 @@ import torch
 
 from .. import colour, colour_torch
 from ..image import Image
-from ..tensors import DevicePlates, to_host, upload_channels
+from ..tensors import DevicePlates, to_host, upload_channels, upload_small
 from . import global_deflicker, local_deflicker
 from .local_deflicker_torch import DEFAULT_BATCH, deflicker_stacked_torch
 
@@ -61,18 +61,19 @@ class _Guides:
         self.uploaded = uploaded
         self.beauty: dict[int, torch.Tensor] = {}  # frame -> (3, H, W)
         self.flows: dict[int, torch.Tensor] = {}  # frame -> (2 [t->t+1, t->t-1], 2, H, W), or pair k for DIS
+        self.layers = [] if vectors == "dis" else VECTOR_CHANNELS[vectors]
+        # (2 directions, 2 components) sign flips, on the device once (exact in any float type)
+        self.signs = torch.tensor([s for *_, s in self.layers] or [[1.0, 1.0]], device=device).view(1, -1, 2, 1, 1)
 
     def _upload(self, frames: list[int]) -> None:
-        layers = [] if self.vectors == "dis" else VECTOR_CHANNELS[self.vectors]
         picks = [lambda im: im.beauty_channels(alpha=False)] + [
-            lambda im, layer=layer, channels=channels: im.layer_channels(layer, channels) for layer, channels, _ in layers]
+            lambda im, layer=layer, channels=channels: im.layer_channels(layer, channels)
+            for layer, channels, _ in self.layers]
         beauty, *directions = upload_channels([self.plates[i] for i in frames], picks, self.device, self.uploaded,
                                               dtype=None)
         self.beauty.update(zip(frames, beauty))
-        if directions:  # a sign flip is exact in any float type
-            signs = [torch.tensor(s, dtype=directions[0].dtype, device=self.device).view(1, 2, 1, 1)
-                     for _, _, s in layers]
-            self.flows.update(zip(frames, torch.stack([d * sign for d, sign in zip(directions, signs)], 1)))
+        if directions:
+            self.flows.update(zip(frames, torch.stack(directions, 1) * self.signs.to(directions[0].dtype)))
 
     def window(self, lo: int, hi: int, views: torch.Tensor) -> torch.Tensor:
         """Plate views of frames lo..hi-1 written into ``views`` ``(n, 3, H, W)``; returns their
@@ -121,7 +122,7 @@ def deflicker_tensors(frames: torch.Tensor | Sequence[torch.Tensor], space: str,
         if grade_nk:
             Path(grade_nk).parent.mkdir(parents=True, exist_ok=True)
             Path(grade_nk).write_text(global_deflicker.grade_nk(correction, keep=[frame_numbers[t] for t in targets]))
-    gain = None if correction is None else torch.from_numpy(correction.multiply).to(device)[:, :, None, None]
+    gain = None if correction is None else upload_small(correction.multiply, device)[:, :, None, None]
 
     def corrected(lo: int, hi: int) -> torch.Tensor:
         x = colour_torch.convert(torch.stack(frames[lo:hi]), space, linear)

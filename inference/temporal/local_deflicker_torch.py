@@ -176,7 +176,9 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 class _Sampler:
-    """Absolute pixel positions -> grid_sample grids; bilinear sampling, border replicated."""
+    """Absolute pixel positions -> grid_sample grids; bilinear sampling, border replicated.
+    Made once per frame size and device (:func:`_sampler`): its constants are created there, and
+    creating them waits for the device's queue."""
 
     def __init__(self, h: int, w: int, device, match_cv2: bool):
         self.h, self.w, self.match_cv2 = h, w, match_cv2
@@ -198,6 +200,11 @@ class _Sampler:
 
     def inside(self, pos: torch.Tensor) -> torch.Tensor:
         return _inside(pos, self.limit)
+
+
+@functools.lru_cache(maxsize=4)
+def _sampler(h: int, w: int, device: str, match_cv2: bool) -> _Sampler:
+    return _Sampler(h, w, device, match_cv2)
 
 
 def _take(x: torch.Tensor, idx: Sequence[int]) -> torch.Tensor:
@@ -337,7 +344,7 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
         out.copy_(frames.index_select(0, torch.tensor(targets, device=device)))
         return out
 
-    sampler = _Sampler(h, w, device, _CV2_QUANTISES if match_cv2 is None else bool(match_cv2))
+    sampler = _sampler(h, w, str(device), _CV2_QUANTISES if match_cv2 is None else bool(match_cv2))
     time_sigma = max(radius * _TIME_SIGMA_PER_RADIUS, 0.5)
     time_weight = [float(np.float32(np.exp(-(j ** 2) / (2.0 * time_sigma ** 2))))
                    for j in range(radius + 1)]
