@@ -29,12 +29,20 @@ def upload_small(array: np.ndarray, device: str | torch.device) -> torch.Tensor:
 
 def to_host(frames: torch.Tensor, dtype: torch.dtype = torch.float32, planar: bool = False) -> list[np.ndarray]:
     """N ``(H, W, C)`` arrays of ``dtype`` (default float32) from ``(N, C, H, W)`` (laid out and
-    converted on the device, copied once). ``planar``: each array a transposed view of its
-    ``(C, H, W)`` planes, as :class:`~inference.image.Image` holds EXR frames (for frames bound
-    for an EXR file; OpenColorIO's CPU path wants them interleaved)."""
-    if planar:
-        return list(frames.to(dtype).contiguous().cpu().numpy().transpose(0, 2, 3, 1))
-    return list(frames.permute(0, 2, 3, 1).to(dtype).contiguous().cpu().numpy())
+    converted on the device, copied once: from a GPU into pinned memory, several times faster
+    than into pageable memory and without the host copying it through a staging buffer).
+    ``planar``: each array a transposed view of its ``(C, H, W)`` planes, as
+    :class:`~inference.image.Image` holds EXR frames (for frames bound for an EXR file;
+    OpenColorIO's CPU path wants them interleaved)."""
+    laid_out = (frames if planar else frames.permute(0, 2, 3, 1)).to(dtype).contiguous()
+    if laid_out.is_cuda:
+        host = torch.empty(laid_out.shape, dtype=dtype, pin_memory=True)  # from torch's pinned-memory cache
+        host.copy_(laid_out, non_blocking=True)
+        torch.cuda.current_stream(laid_out.device).synchronize()
+    else:
+        host = laid_out.cpu()
+    pixels = host.numpy()
+    return list(pixels.transpose(0, 2, 3, 1) if planar else pixels)
 
 
 # Device memory a render may spend on plate copies kept for its stages: at most a tenth of the
