@@ -63,7 +63,7 @@ class _Guides:
         self.flows: dict[int, torch.Tensor] = {}  # frame -> (2 [t->t+1, t->t-1], 2, H, W), or pair k for DIS
         self.layers = [] if vectors == "dis" else VECTOR_CHANNELS[vectors]
         # (2 directions, 2 components) sign flips, on the device once (exact in any float type)
-        self.signs = torch.tensor([s for *_, s in self.layers] or [[1.0, 1.0]], device=device).view(1, -1, 2, 1, 1)
+        self.signs = torch.tensor([s for *_, s in self.layers], device=device).view(1, 2, 2, 1, 1) if self.layers else None
 
     def _upload(self, frames: list[int]) -> None:
         picks = [lambda im: im.beauty_channels(alpha=False)] + [
