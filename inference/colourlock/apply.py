@@ -8,7 +8,7 @@ swatch lands on its target whatever the global fit did. The same code runs in th
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -92,11 +92,17 @@ class ColourLockApply:
         return out
 
 
-def _lock(apply: ColourLockApply, batch: torch.Tensor, transform: Affine | Lut3D | None) -> torch.Tensor:
-    """One ``(1, H, W, 3)`` frame through ``apply`` with its transform."""
-    if isinstance(transform, Lut3D):
-        return apply(batch, luts=(torch.from_numpy(transform.table[None]), transform.domain_min, transform.domain_max))
-    return apply(batch, None if transform is None else torch.from_numpy(transform.params()[None]))
+def _per_frame(transforms: Sequence[Affine] | Sequence[Lut3D] | None, device) -> Callable[[int], dict]:
+    """Frame i's arguments for :class:`ColourLockApply`: its affine's parameters or its 3D LUT
+    (None: identity), every frame's sent to ``device`` in one copy."""
+    if transforms is None:
+        return lambda i: {}
+    if isinstance(transforms[0], Lut3D):
+        tables, lows, highs = (upload_small(np.stack([getattr(t, name) for t in transforms]), device)
+                               for name in ("table", "domain_min", "domain_max"))
+        return lambda i: {"luts": (tables[i:i + 1], lows[i], highs[i])}
+    params = upload_small(np.stack([t.params() for t in transforms]), device)
+    return lambda i: {"params": params[i:i + 1]}
 
 
 def lock_frames(frames: Sequence[np.ndarray], transforms: Sequence[Affine] | Sequence[Lut3D] | None = None,
@@ -107,10 +113,11 @@ def lock_frames(frames: Sequence[np.ndarray], transforms: Sequence[Affine] | Seq
     if not frames:
         return []
     apply = ColourLockApply(swatches, frames[0].shape[:2], colourspace, feather, iterations, device)
+    arguments = _per_frame(transforms, apply.device)
     out = []
     for i, frame in enumerate(frames):      # one frame at a time keeps memory flat on long shots
         batch = torch.from_numpy(np.ascontiguousarray(frame[None, ..., :3], dtype=np.float32)).to(apply.device)
-        out.append(_lock(apply, batch, None if transforms is None else transforms[i])[0].cpu().numpy())
+        out.append(apply(batch, **arguments(i))[0].cpu().numpy())
     return out
 
 
@@ -119,26 +126,14 @@ def lock_tensors(frames: Sequence[torch.Tensor], transforms: Sequence[Affine] | 
                  feather: float = DEFAULT_FEATHER, iterations: int = DEFAULT_ITERATIONS,
                  dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
     """:func:`lock_frames` for ``(3, H, W)`` frames already on a device, each returned there in
-    ``dtype``; computed a frame at a time in float32. The transforms travel there in one copy."""
+    ``dtype``; computed a frame at a time in float32."""
     if not frames:
         return []
     device = frames[0].device
     apply = ColourLockApply(swatches, tuple(frames[0].shape[-2:]), colourspace, feather, iterations, device)
-    luts = transforms is not None and isinstance(transforms[0], Lut3D)
-    if luts:
-        tables, lows, highs = (upload_small(np.stack([getattr(t, name) for t in transforms]), device)
-                               for name in ("table", "domain_min", "domain_max"))
-    elif transforms is not None:
-        params = upload_small(np.stack([t.params() for t in transforms]), device)
-    out = []
-    for i, frame in enumerate(frames):
-        x = frame[None].permute(0, 2, 3, 1).float().contiguous()
-        if luts:
-            x = apply(x, luts=(tables[i:i + 1], lows[i], highs[i]))
-        else:
-            x = apply(x, None if transforms is None else params[i:i + 1])
-        out.append(x[0].permute(2, 0, 1).to(dtype))
-    return out
+    arguments = _per_frame(transforms, device)
+    return [apply(frame[None].permute(0, 2, 3, 1).float().contiguous(), **arguments(i))[0].permute(2, 0, 1).to(dtype)
+            for i, frame in enumerate(frames)]
 
 
 def protect_swatches(frames: Sequence[np.ndarray], swatches: Sequence[Swatch],
