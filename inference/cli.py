@@ -218,9 +218,11 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--output-colourspace",), "output_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the output")}),
             (("--plate-colourspace",), "plate_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
             (("--reference-colourspace",), "reference_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the references")}),
-            (("--vectors",), "vectors", {"choices": ["dis", "blender", "nuke"],
-                                         "help": "plate motion for E_warp: dis = optical flow (default); blender = the plate's "
-                                                 "Vector pass; nuke = its forward/backward layers"}),
+            (("--vectors",), "vectors", {"metavar": "LIST",
+                                         "help": "plate motion for E_warp, a comma list, each reported: dis = DIS optical "
+                                                 "flow, farneback = Farneback optical flow (default: dis,farneback; judge a "
+                                                 "method that moves pixels along one flow with another); blender = the "
+                                                 "plate's Vector pass; nuke = its forward/backward layers"}),
         ],
         "required": ["output", "plate", "frames", "json"],
     },
@@ -526,13 +528,13 @@ def _gpu_peak_line(peaks: dict[str, float]) -> str:
 
 
 def run_metrics(job: dict[str, Any], progress: str) -> int:
-    from .measure import measure
+    from .measure import DEFAULT_VECTORS, measure
 
     reference = SequencePattern.parse(job["reference"]) if "reference" in job else None
     figures = measure(SequencePattern.parse(job["output"]), SequencePattern.parse(job["plate"]),
                       parse_frame_range(job["frames"]), reference=reference,
                       output_space=job.get("output_colourspace"), plate_space=job.get("plate_colourspace"),
-                      reference_space=job.get("reference_colourspace"), vectors=job.get("vectors", "dis"),
+                      reference_space=job.get("reference_colourspace"), vectors=job.get("vectors", DEFAULT_VECTORS),
                       threads=job.get("threads"),
                       progress_mode=progress)
     text = json.dumps(figures, indent=2)

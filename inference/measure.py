@@ -2,7 +2,7 @@
 
 Everything is measured on the sRGB view of the frames (display-encoded, 0-1), as in the
 literature: E_warp of the output next to the plate's own E_warp (both with the plate's
-flow), and, with per-frame style references, PSNR, SSIM and the texture distance (SWD).
+flow, by two algorithms by default, or the plate's own vectors), and, with per-frame style references, PSNR, SSIM and the texture distance (SWD).
 """
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 
 from . import colour, metrics
+from .errors import UsageError
 from .progress import Progress
 from .sequence import SequencePattern, format_frame_range
 from .sequence_io import read_sequence
 from .temporal.deflicker import vector_flows
 
 VIEW = "sRGB - Texture"
+DEFAULT_VECTORS = "dis,farneback"
 
 
 def srgb_views(pattern: SequencePattern, frames: list[int], space: str | None,
@@ -27,33 +29,59 @@ def srgb_views(pattern: SequencePattern, frames: list[int], space: str | None,
             for _, image in read_sequence(pattern, frames, threads=threads)]
 
 
+FLOW_NAMES = {"dis": "OpenCV DIS (medium) on the plate", "farneback": "OpenCV Farneback on the plate",
+              "blender": "the plate's Blender Vector pass", "nuke": "the plate's Nuke forward/backward vectors"}
+
+
+def flows_of(method: str, plate: SequencePattern, frames: list[int], views: list[np.ndarray],
+             threads: int | None) -> list[metrics.FlowPair]:
+    """The plate's (t -> t-1, t-1 -> t) flows by ``method`` (an optical flow, or its own vectors)."""
+    if method in ("blender", "nuke"):
+        pairs = vector_flows([image for _, image in read_sequence(plate, frames, threads=threads)], method)
+        return [(backward, forward) for forward, backward in pairs]  # metrics wants (t -> t-1, t-1 -> t)
+    return metrics.plate_flows(views, method)
+
+
+def parse_vectors(text: str) -> list[str]:
+    """A comma list of plate-motion sources (see FLOW_NAMES), checked."""
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in FLOW_NAMES]
+    if not methods or unknown:
+        raise UsageError(f"--vectors {text!r}: give a comma list of {', '.join(FLOW_NAMES)}")
+    return methods
+
+
 def measure(output: SequencePattern, plate: SequencePattern, frames: list[int], *,
             reference: SequencePattern | None = None, output_space: str | None = None,
-            plate_space: str | None = None, reference_space: str | None = None, vectors: str = "dis",
+            plate_space: str | None = None, reference_space: str | None = None, vectors: str = DEFAULT_VECTORS,
             threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
     """Figures for ``output`` over ``frames`` (see module docstring).
 
-    ``vectors``: ``dis`` measures the plate's motion by optical flow; ``blender`` / ``nuke``
-    take it from the plate's own motion vectors (Vector pass / forward-backward layers).
+    ``vectors``: comma list of the plate-motion sources E_warp is measured with, each reported
+    under ``e_warp_by_flow``; the first also as ``e_warp``. ``dis`` / ``farneback``: optical flow
+    of the plate; ``blender`` / ``nuke``: the plate's own motion vectors (Vector pass /
+    forward-backward layers). A method that moves pixels along one flow is judged with another.
     """
-    progress = Progress("metrics", 3 if reference else 2, progress_mode)
+    methods = parse_vectors(vectors)
+    progress = Progress("metrics", len(methods) + (2 if reference else 1), progress_mode)
     plate_views = srgb_views(plate, frames, plate_space, threads)
     output_views = srgb_views(output, frames, output_space, threads)
-    if vectors == "dis":
-        flows = metrics.plate_flows(plate_views)
-    else:
-        pairs = vector_flows([image for _, image in read_sequence(plate, frames, threads=threads)], vectors)
-        flows = [(backward, forward) for forward, backward in pairs]  # metrics wants (t -> t-1, t-1 -> t)
-    progress.advance(message="plate flow")
+    progress.advance(message="read")
+    by_flow = {}
+    for method in methods:
+        flows = flows_of(method, plate, frames, plate_views, threads)
+        ours = metrics.e_warp(output_views, plate_views, flows)["e_warp"]
+        own = metrics.e_warp(plate_views, plate_views, flows)["e_warp"]
+        by_flow[method] = {"flow": FLOW_NAMES[method], "e_warp": ours, "plate_e_warp": own,
+                           "e_warp_ratio_to_plate": ours / max(own, 1e-12)}
+        progress.advance(message=f"E_warp ({method})")
+    first = by_flow[methods[0]]
     result: dict[str, Any] = {
         "output": output.printf, "plate": plate.printf, "frames": format_frame_range(frames),
-        "measured_on": "sRGB view, 0-1",
-        "flow": "OpenCV DIS (medium) on the plate" if vectors == "dis" else f"the plate's {vectors} motion vectors",
-        "e_warp": metrics.e_warp(output_views, plate_views, flows)["e_warp"],
-        "plate_e_warp": metrics.e_warp(plate_views, plate_views, flows)["e_warp"],
+        "measured_on": "sRGB view, 0-1", "flow": first["flow"], "e_warp": first["e_warp"],
+        "plate_e_warp": first["plate_e_warp"], "e_warp_ratio_to_plate": first["e_warp_ratio_to_plate"],
+        "e_warp_by_flow": by_flow,
     }
-    result["e_warp_ratio_to_plate"] = result["e_warp"] / max(result["plate_e_warp"], 1e-12)
-    progress.advance(message="E_warp")
     if reference:
         refs = srgb_views(reference, frames, reference_space, threads)
         result.update({

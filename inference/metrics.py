@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from .temporal.flow import compute_flow, occlusion_mask, warp
+from .temporal.flow import FLOW_METHODS, occlusion_mask, warp
 
 # Rec.709 luma weights, applied to display-encoded values (Y').
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
@@ -83,17 +83,21 @@ def ssim_luma(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- E_warp
-def plate_flows(plate: Sequence[np.ndarray], preset: str = "medium") -> list[FlowPair]:
+def plate_flows(plate: Sequence[np.ndarray], method: str = "dis") -> list[FlowPair]:
     """Flows of the plate between neighbours, for :func:`e_warp`.
 
     Args:
         plate: N frames ``(H, W, 3)``, sRGB-encoded in [0, 1].
-        preset: DIS preset passed to :func:`compute_flow`.
+        method: optical-flow algorithm, a key of ``FLOW_METHODS`` (``dis``: OpenCV DIS medium;
+            ``farneback``: OpenCV Farneback). A method that moves pixels along one flow is
+            judged with another.
     Returns:
         N-1 pairs ``(flow t -> t-1, flow t-1 -> t)`` for t = 1..N-1, each ``(H, W, 2)``.
     """
-    return [(compute_flow(plate[t], plate[t - 1], preset),
-             compute_flow(plate[t - 1], plate[t], preset)) for t in range(1, len(plate))]
+    if method not in FLOW_METHODS:
+        raise ValueError(f"unknown flow method {method!r}; choose one of {sorted(FLOW_METHODS)}")
+    flow = FLOW_METHODS[method]
+    return [(flow(plate[t], plate[t - 1]), flow(plate[t - 1], plate[t])) for t in range(1, len(plate))]
 
 
 def _warp_error(prev: np.ndarray, cur: np.ndarray, flows: FlowPair) -> tuple[float, float]:

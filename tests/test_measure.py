@@ -12,6 +12,11 @@ def test_metrics_cli_reports_flicker_against_the_plate(shared_data, tmp_path, ca
     figures = json.loads(out.read_text())
     assert figures == json.loads(capsys.readouterr().out)
     assert figures["e_warp"] > 2 * figures["plate_e_warp"] > 0  # the per-frame stylisation flickers
+    # judged with two independent flows by default, each next to the plate's own
+    by_flow = figures["e_warp_by_flow"]
+    assert sorted(by_flow) == ["dis", "farneback"] and figures["e_warp"] == by_flow["dis"]["e_warp"]
+    assert by_flow["farneback"]["e_warp"] != by_flow["dis"]["e_warp"]
+    assert by_flow["farneback"]["e_warp"] > 2 * by_flow["farneback"]["plate_e_warp"] > 0
     assert figures["ssim"] == 1.0 and figures["swd"] < 30
 
     assert cli.main(["metrics", "--output", plate, "--plate", plate, "--frames", "1001-1006",
@@ -28,5 +33,12 @@ def test_metrics_with_the_blender_vector_pass(shared_data, tmp_path):
     assert cli.main(["metrics", "--output", style, "--plate", exr, "--plate-colourspace", "lin_rec709",
                      "--frames", "1008-1012", "--vectors", "blender", "--json", str(out), "--progress", "none"]) == 0
     figures = json.loads(out.read_text())
-    assert figures["flow"] == "the plate's blender motion vectors"
+    assert figures["flow"] == "the plate's Blender Vector pass"
     assert figures["e_warp"] > 5 * figures["plate_e_warp"] > 0
+
+
+def test_metrics_refuses_an_unknown_flow_by_name(shared_data, tmp_path, capsys):
+    plate = str(shared_data / "live_bikes" / "bikes.####.png")
+    code = cli.main(["metrics", "--output", plate, "--plate", plate, "--frames", "1001-1003", "--vectors", "dis,raft",
+                     "--json", str(tmp_path / "m.json"), "--progress", "none"])
+    assert code == 64 and "--vectors" in capsys.readouterr().err
