@@ -149,8 +149,16 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                "where the flow fails and the plate looks as at the key), for texture the "
                                                "network paints smooth; needs every --key the model was trained on; costs two optical flows per frame on the "
                                                f"CPU; 0 = off (default; {DETAIL_SIGMA:g} suits painterly keys)"}),
+            (("--texture",), "texture", {"action": "store_const", "const": True,
+                                         "help": "rebuild every frame from the painted keyframes' own patches (guided "
+                                                 "patch synthesis, as EbSynth, steered by the network's look, the plate "
+                                                 "and the previous frame carried along the plate's optical flow): "
+                                                 "keeps the paintings' outlines, flat patches and strokes that the "
+                                                 "network paints soft; needs every --key the model was trained on; "
+                                                 "runs on the GPU when there is one; not with --detail"}),
             (("--key",), "keys", {"metavar": "FRAME=IMAGE", "action": "append", "type": _key_pair,
-                                  "help": "with --detail: a painted keyframe the model was trained on (checked by content hash)"}),
+                                  "help": "with --detail or --texture: a painted keyframe the model was trained on "
+                                          "(checked by content hash)"}),
             (("--key-colourspace",), "key_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the keyframes")}),
         ],
         "required": ["model", "plate", "frames", "out"],
@@ -258,7 +266,8 @@ def _stage_args(command: str, fields: set[str]) -> list[tuple]:
 SUBCOMMANDS["render"] = {
     "help": "one streaming pass over a frame range: restyle, deflicker and colour-lock the plate into EXR frames",
     "args": _stage_args("run", {"model", "plate", "frames", "out", "plate_colourspace", "out_colourspace", "device",
-                                "backend", "dtype", "tile", "batch", "detail", "keys", "key_colourspace"}) + [
+                                "backend", "dtype", "tile", "batch", "detail", "texture", "keys",
+                                "key_colourspace"}) + [
         (("--chunk",), "chunk", {"metavar": "N", "type": int,
                                  "help": "output frames per chunk (default 32); memory holds a chunk and its handles"}),
         (("--skip-existing",), "skip_existing", {"action": "store_const", "const": True,
@@ -477,7 +486,7 @@ def run_run(job: dict[str, Any], progress: str) -> int:
         SequencePattern.parse(job["out"]), plate_space=job.get("plate_colourspace"),
         out_space=job.get("out_colourspace"), backend=job.get("backend", "auto"), device=job.get("device", "auto"),
         dtype=job.get("dtype", "auto"), tile=job.get("tile"), batch=job.get("batch"), threads=job.get("threads"),
-        progress_mode=progress, detail=job.get("detail", 0.0),
+        progress_mode=progress, detail=job.get("detail", 0.0), texture=job.get("texture", False),
         keys=_keys(job), key_space=job.get("key_colourspace"))
     print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")
     return 0
@@ -502,7 +511,7 @@ def run_render(job: dict[str, Any], progress: str) -> int:
         backend=job.get("backend", "auto"), device=job.get("device", "auto"), dtype=job.get("dtype", "auto"),
         batch=job.get("batch"), tile=job.get("tile"), chunk=job.get("chunk", 32),
         compression=job.get("compression"), skip_existing=job.get("skip_existing", False), threads=job.get("threads"),
-        progress_mode=progress, detail=job.get("detail", 0.0),
+        progress_mode=progress, detail=job.get("detail", 0.0), texture=job.get("texture", False),
         keys=_keys(job), key_space=job.get("key_colourspace"))
     written, seconds = len(summary["frames"]), summary["seconds"]
     print(f"wrote {written} frame(s) to {SequencePattern.parse(job['out'])} in {seconds:.1f} s "

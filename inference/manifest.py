@@ -73,6 +73,8 @@ SCHEMA: dict[str, Any] = {
         "batch": {"type": "integer", "minimum": 1, "maximum": 256},
         "detail": {"type": "number", "minimum": 0, "maximum": 1000,
                    "description": "carried keyframe brushwork finer than this many pixels (0 = off)"},
+        "texture": {"type": "boolean",
+                    "description": "rebuild every frame from the keyframes' own patches (guided patch synthesis)"},
         "mode": {"enum": ["global", "local", "both"]},
         "strength": {"type": "number", "minimum": 0, "maximum": 1},
         "radius": {"type": "integer", "minimum": 1, "maximum": 100},

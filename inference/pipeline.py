@@ -36,7 +36,7 @@ from .inspection import check_colour_finite
 from .progress import Progress
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
-from .restyle.detail import CarriedDetail, check_detail
+from .restyle.detail import WalkedFromKeys, check_detail
 from .restyle.model_file import RestyleModel, load_model, sha256_file
 from .sequence import SequencePattern
 from .tensors import DevicePlates, to_device, to_host
@@ -86,7 +86,7 @@ class HostFrames:
         self.device = device
 
     def looks(self, model: RestyleModel, runner, pending: list[tuple[int, Image]], plate_space: str,
-              tile: int | None, batch: int, log, detail: CarriedDetail | None = None) -> list[np.ndarray]:
+              tile: int | None, batch: int, log, detail: WalkedFromKeys | None = None) -> list[np.ndarray]:
         looks = restyle_images(model, runner, pending, plate_space, tile, batch, log)
         if detail:
             looks = [look + detail(frame) for (frame, _), look in zip(pending, looks)]
@@ -118,7 +118,7 @@ class DeviceFrames:
         self.device, self.uploaded = device, uploaded
 
     def looks(self, model: RestyleModel, runner, pending: list[tuple[int, Image]], plate_space: str,
-              tile: int | None, batch: int, log, detail: CarriedDetail | None = None) -> list:
+              tile: int | None, batch: int, log, detail: WalkedFromKeys | None = None) -> list:
         looks = restyle_tensors(model, runner, pending, plate_space, log, self.uploaded)
         if detail:
             looks += to_device([detail(frame) for frame, _ in pending], looks.device)
@@ -175,13 +175,14 @@ class _Looks:
             self.uploaded, self.hand_over = None, HostFrames(resolve_device(device))
         self.reader = read_sequence(plate, needed, check=check, threads=threads, prefetch=2 * threads)
         self.frames: dict[int, tuple[Image, Any]] = {}
-        self.detail: CarriedDetail | None = None
+        self.detail: WalkedFromKeys | None = None
 
     def carry_detail(self, plate: SequencePattern, keys: dict[int, str], key_space: str | None, needed: list[int],
-                     sigma: float) -> None:
-        """Add the keys' carried brushwork (:mod:`.restyle.detail`) to every look from now on."""
+                     sigma: float, texture: bool = False) -> None:
+        """Add the keys' brushwork (:mod:`.restyle.detail` or, with ``texture``,
+        :mod:`.restyle.texture`) to every look from now on."""
         self.detail = carry_detail(self.model, self.runner, plate, self.plate_space, keys, key_space, needed, sigma,
-                                   self.tile, self.log)
+                                   self.tile, self.log, texture)
 
     def get(self, frames: list[int]) -> dict[int, tuple[Image, Any]]:
         for frame in [f for f in self.frames if f < frames[0]]:
@@ -282,14 +283,15 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 device: str = "auto", dtype: str = "auto", batch: int | None = None, tile: int | None = None,
                 chunk: int = DEFAULT_CHUNK, compression: str | None = None, skip_existing: bool = False,
                 threads: int | None = None, progress_mode: str = "text", detail: float = 0.0,
-                keys: dict[int, str] | None = None, key_space: str | None = None) -> dict[str, Any]:
+                keys: dict[int, str] | None = None, key_space: str | None = None,
+                texture: bool = False) -> dict[str, Any]:
     """Restyle ``frames`` of ``plate``, then deflicker and colour-lock them if asked, into ``out``.
 
     ``skip_existing`` keeps frames already in ``out`` (resuming a killed render: writes are
     atomic, so every frame there is complete) and computes only chunks with missing frames; a
     chunk's frames do not depend on which of them are missing, so a resumed shot equals an
-    uninterrupted one. ``compression`` is the output EXR's (default zip). ``detail``, ``keys`` and
-    ``key_space``: the keyframes' carried brushwork, as ``restyle run --detail``. Returns a summary: frames
+    uninterrupted one. ``compression`` is the output EXR's (default zip). ``detail``/``texture``, ``keys``
+    and ``key_space``: the keyframes' brushwork, as ``restyle run --detail``/``--texture``. Returns a summary: frames
     written, wall seconds of the whole render (``seconds``, from loading the model to the last
     write), the CPU seconds this process spent on every core meanwhile (``cpu_seconds``: how much
     host work the render is, next to the wall time) and per stage (``stages``:
@@ -306,7 +308,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     progress = Progress("render", len(frames), progress_mode)
     check_frames_exist(plate, frames)
     model = load_model(model_path)
-    check_detail(model, detail, keys)
+    check_detail(model, detail, keys, texture)
     plate_space = colour.resolve_colourspace(plate_space or model.meta.get("plate_colourspace")
                                              or colour.default_colourspace(plate.printf))
     out_space = colour.resolve_colourspace(
@@ -326,8 +328,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     carried: dict[int, Any] = {}  # deflickered frames a chunk computed for its handles, which the next one uses
     clock = StageClock()
     try:
-        if detail and needed:
-            looks.carry_detail(plate, keys or {}, key_space, needed, detail)
+        if (detail or texture) and needed:
+            looks.carry_detail(plate, keys or {}, key_space, needed, detail, texture)
         with SequenceWriter(out, compression=compression, threads=threads) as writer:
             for part, todo, locked_span, span in chunks:
                 if not todo:

@@ -155,7 +155,8 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
                                     if spec.name == "reference" else pattern)
     if stage is RESTYLE:
         manifest["model"] = str(node_io.value(node, "model_file"))
-        if manifest.get("detail"):  # the paintings' brushwork is carried: the engine checks them against the model
+        if manifest.get("detail") or manifest.get("texture"):  # the paintings' brushwork is used: the engine
+            # checks them against the model
             manifest["keys"] = painted_keys(node)
     if stage.command == "colourlock":
         manifest["report"] = os.path.join(version["folder"], "report")

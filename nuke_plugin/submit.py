@@ -51,7 +51,8 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
                     model=str(node_io.value(node, "model_file")), plate=node_io.input_pattern(node, RESTYLE.inputs[0]),
                     frames="{}-{}".format(first, last), out=version["pattern"], chunk_size=chunk_size,
                     engine_python=settings.engine_python(), toolset=TOOLSET)
-    if manifest.get("detail"):  # the workers read the paintings from the node's cache, as they read the plate
+    if manifest.get("detail") or manifest.get("texture"):  # the workers read the paintings from the node's
+        # cache, as they read the plate
         manifest["keys"] = jobs.painted_keys(node)
     if farm == "deadline":
         manifest.update(nuke_version="{}.{}".format(nuke.NUKE_VERSION_MAJOR, nuke.NUKE_VERSION_MINOR), submit=send)

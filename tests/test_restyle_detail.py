@@ -8,7 +8,7 @@ from inference.demo.plate import PLATE_COLOURSPACE
 from inference.errors import UsageError
 from inference.image import Image, read_image, write_image
 from inference.restyle.apply import restyle_frames
-from inference.restyle.detail import CarriedDetail, high_pass, walk
+from inference.restyle.detail import WalkedFromKeys, high_pass, plate_view, walk
 from inference.sequence import SequencePattern
 
 from test_restyle import model, shot  # noqa: F401  (module fixtures: a small plate, keys, a model)
@@ -48,7 +48,8 @@ def test_two_keys_details_blend_with_the_looks_weights(tmp_path):
     for frame in range(1, 6):
         write_image(plate.path(frame), Image.from_array(still, ("R", "G", "B")))
     residuals = {1: _texture(48, 64, seed=4) - 0.5, 5: _texture(48, 64, seed=5) - 0.5}
-    carried = CarriedDetail([1, 5], residuals, plate, SRGB, [2, 3, 5], 2.0)
+    view = plate_view(plate, SRGB)
+    carried = WalkedFromKeys([1, 5], [2, 3, 5], lambda key, last: walk(view, key, residuals[key], last, 2.0))
     try:
         first, second = (high_pass(residuals[k], 2.0) for k in (1, 5))
         assert np.abs(carried(3) - (0.5 * first + 0.5 * second)).max() < 0.02
@@ -88,7 +89,7 @@ def test_a_chunk_with_detail_equals_the_whole_range(shot, model, tmp_path):  # n
 def test_detail_refuses_missing_or_other_keys_before_any_work(shot, model, tmp_path):  # noqa: F811
     _, plate, keys = shot
     out = SequencePattern.parse(str(tmp_path / "o" / "o.####.exr"))
-    with pytest.raises(UsageError, match=r"needs the model's keyframes \[1\] as --key"):
+    with pytest.raises(UsageError, match=r"need the model's keyframes \[1\] as --key"):
         restyle_frames(str(model), plate, [1, 2], out, progress_mode="none", detail=4.0)
     with pytest.raises(UsageError, match="is not the painting the model was trained on for frame 1"):
         restyle_frames(str(model), plate, [1, 2], out, progress_mode="none", detail=4.0, keys={1: keys[8]})

@@ -24,9 +24,11 @@ from ..tensors import DevicePlates, to_device, upload_channels, upload_small
 from ..workers import map_frames
 from . import guides as guide_mod
 from .backends import Backend, TorchBackend, select_backend
-from .detail import CarriedDetail, check_detail, key_residuals
+from ..devices import resolve_device
+from .detail import WalkedFromKeys, check_detail, key_paintings, key_residuals, plate_view, walk
 from .keys import key_weights
 from .model_file import RestyleModel, load_model, sha256_file
+from .texture import TextureSettings, walk_texture
 from .torchscript import smooth, smoothing_kernel
 
 
@@ -179,14 +181,24 @@ def restyle_tensors(model: RestyleModel, runner: TorchBackend, frames: list[tupl
 
 def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, plate_space: str,
                  keys: dict[int, str], key_space: str | None, frames: list[int], sigma: float,
-                 tile: int | None = None, log: Callable[[str], None] = lambda _: None) -> CarriedDetail:
-    """The keys' brushwork finer than ``sigma`` px carried to ``frames`` (:mod:`.detail`), against
-    this ``backend``'s look of each key's plate frame; close it when done."""
-    def look(key: int) -> np.ndarray:
-        return restyle_images(model, backend, [(key, read_image(plate.path(key)))], plate_space, tile, 1, log)[0]
+                 tile: int | None = None, log: Callable[[str], None] = lambda _: None,
+                 texture: bool = False) -> WalkedFromKeys:
+    """The keys' brushwork brought to ``frames``, against this ``backend``'s look of each frame;
+    close it when done. ``texture``: the keys' patches synthesised onto every frame
+    (:mod:`.texture`); otherwise their detail finer than ``sigma`` px carried along the plate's
+    flow (:mod:`.detail`)."""
+    def look(frame: int) -> np.ndarray:
+        return restyle_images(model, backend, [(frame, read_image(plate.path(frame)))], plate_space, tile, 1, log)[0]
 
-    return CarriedDetail(model.key_frames, key_residuals(model, keys, key_space, look), plate, plate_space, frames,
-                         sigma, log)
+    view = plate_view(plate, plate_space)
+    if texture:
+        paintings, device = key_paintings(model, keys, key_space), torch.device(resolve_device("auto"))
+        settings = TextureSettings()
+        return WalkedFromKeys(model.key_frames, frames, lambda key, last: walk_texture(
+            view, look, key, paintings[key], last, settings, device), log, "texture")
+    residuals = key_residuals(model, keys, key_space, look)
+    return WalkedFromKeys(model.key_frames, frames,
+                          lambda key, last: walk(view, key, residuals[key], last, sigma), log)
 
 
 def default_batch(width: int, height: int) -> int:
@@ -199,13 +211,15 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
                    device: str = "auto", dtype: str = "auto", tile: int | None = None,
                    batch: int | None = None, threads: int | None = None, progress_mode: str = "text",
                    log: Callable[[str], None] | None = None, detail: float = 0.0,
-                   keys: dict[int, str] | None = None, key_space: str | None = None) -> list[int]:
+                   keys: dict[int, str] | None = None, key_space: str | None = None,
+                   texture: bool = False) -> list[int]:
     """Restyle ``frames`` of ``plate`` into ``out`` (EXR half by default); returns frames written.
 
     Callable per frame range from Nuke (as a child process) or a farm task. Output channels:
     R, G, B in ``out_space`` (default: the plate's colourspace) and the plate's alpha.
     ``detail`` > 0 adds the keyframes' brushwork finer than that many pixels, carried along the
-    plate's motion (:mod:`.detail`); it needs the model's painted ``keys`` (in ``key_space``).
+    plate's motion (:mod:`.detail`); ``texture`` rebuilds every frame from the keys' own patches
+    (:mod:`.texture`); either needs the model's painted ``keys`` (in ``key_space``).
     """
     progress = Progress("run", len(frames), progress_mode)
     log = log or progress.note
@@ -215,12 +229,12 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     out_space = colour.resolve_colourspace(
         out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
     check_frames_exist(plate, frames)
-    check_detail(model, detail, keys)
+    check_detail(model, detail, keys, texture)
     runner = select_backend(model, backend, device, dtype, log=log)
     log(f"model {model_path}: keys {model.key_frames}, guides {model.guides or 'none'}; backend {runner.name} {runner.dtype}")
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     carried = carry_detail(model, runner, plate, plate_space, keys or {}, key_space, frames, detail, tile,
-                           log) if detail else None
+                           log, texture) if detail or texture else None
     pending: list[tuple[int, Image]] = []
 
     def flush() -> None:

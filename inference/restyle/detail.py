@@ -85,11 +85,14 @@ def plate_agrees(now: np.ndarray, key_view: np.ndarray, to_key: np.ndarray) -> n
     return cv2.GaussianBlur((error <= AGREE_TOLERANCE).astype(np.float32), (0, 0), AGREE_BLUR)
 
 
-def check_detail(model: RestyleModel, detail: float, keys: dict[int, str] | None) -> None:
-    """Refuse a negative ``detail``, and with ``detail`` on, keys other than the model's paintings."""
+def check_detail(model: RestyleModel, detail: float, keys: dict[int, str] | None, texture: bool = False) -> None:
+    """Refuse a negative ``detail``, both ``detail`` and ``texture``, and with either on, keys
+    other than the model's paintings."""
     if detail < 0:
         raise UsageError(f"--detail {detail}: give a blur radius in pixels above 0, or 0 for no carried detail")
-    if detail:
+    if detail and texture:
+        raise UsageError("--detail and --texture both bring the keyframes' brushwork; choose one")
+    if detail or texture:
         check_keys(model, keys or {})
 
 
@@ -97,7 +100,7 @@ def check_keys(model: RestyleModel, keys: dict[int, str]) -> None:
     """Refuse keys that are not the paintings ``model`` was trained on (by content hash)."""
     trained = {int(frame): digest for frame, digest in model.meta["keyframes"].items()}
     if sorted(keys) != sorted(trained):
-        raise UsageError(f"--detail needs the model's keyframes {sorted(trained)} as --key FRAME=IMAGE; "
+        raise UsageError(f"--detail/--texture need the model's keyframes {sorted(trained)} as --key FRAME=IMAGE; "
                          f"got {sorted(keys) or 'none'}")
     for frame, path in sorted(keys.items()):
         if not Path(path).is_file():
@@ -107,57 +110,75 @@ def check_keys(model: RestyleModel, keys: dict[int, str]) -> None:
                              "(its content hash differs); pass the keyframe the model learnt from")
 
 
+def key_paintings(model: RestyleModel, keys: dict[int, str], key_space: str | None) -> dict[int, np.ndarray]:
+    """Per key, its painting ``(H, W, 3)`` in the model's working encoding (grey paintings as grey
+    RGB). ``keys``: as :func:`check_keys` accepts."""
+    paintings = {}
+    for key in model.key_frames:
+        painting = read_image(keys[key]).beauty(alpha=False).as_float32()
+        if painting.shape[2] == 1:
+            painting = np.repeat(painting, 3, axis=2)
+        space = colour.resolve_colourspace(key_space or colour.default_colourspace(keys[key]))
+        paintings[key] = colour.convert(painting, space, model.meta["encoding"])
+    return paintings
+
+
 def key_residuals(model: RestyleModel, keys: dict[int, str], key_space: str | None,
                   look: Callable[[int], np.ndarray]) -> dict[int, np.ndarray]:
     """Per key, what the network leaves out of the painting: painting minus ``look(key)`` (the
     network's look of that plate frame), in the model's working encoding. Carrying this rather
     than the painting itself leaves out the outlines and edges the network already paints, which
     would show twice wherever the plate's flow is off. ``keys``: as :func:`check_keys` accepts."""
-    residuals = {}
-    for key in model.key_frames:
-        painting = read_image(keys[key]).beauty(alpha=False).as_float32()
-        space = colour.resolve_colourspace(key_space or colour.default_colourspace(keys[key]))
-        residuals[key] = colour.convert(painting, space, model.meta["encoding"]) - look(key)
-    return residuals
+    return {key: painting - look(key) for key, painting in key_paintings(model, keys, key_space).items()}
 
 
-class CarriedDetail:
-    """Each frame's carried detail, walked once from every key and kept in a scratch folder
-    (float16 ``.npy`` files, so memory holds one frame per walk, whatever the range)."""
+def plate_view(plate: SequencePattern, plate_space: str) -> Callable[[int], np.ndarray]:
+    """frame -> the plate's ``(H, W, 3)`` sRGB-encoded view in [0, 1], the one flows are measured on."""
+    def view(frame: int) -> np.ndarray:
+        rgb = read_image(plate.path(frame)).beauty(alpha=False).as_float32()
+        return np.clip(colour.convert(rgb, plate_space, FLOW_VIEW), 0, 1)
 
-    def __init__(self, key_frames: list[int], residuals: dict[int, np.ndarray], plate: SequencePattern,
-                 plate_space: str, frames: list[int], sigma: float, log: Callable[[str], None] = lambda _: None):
+    return view
+
+
+Walker = Callable[[int, int], Iterator[tuple[int, np.ndarray]]]  # (key, last frame) -> (frame, correction)...
+
+
+class WalkedFromKeys:
+    """Each frame's correction to the look, walked once from every key out to the frames that
+    need it (``walker(key, last)``, as :func:`walk`) and kept in a scratch folder (float16 ``.npy``
+    files, so memory holds one frame per walk, whatever the range). Several keys' corrections
+    are weighted as their looks are."""
+
+    def __init__(self, key_frames: list[int], frames: list[int], walker: Walker,
+                 log: Callable[[str], None] = lambda _: None, what: str = "brushwork"):
         self.weights = {frame: key_weights(frame, key_frames) for frame in frames}
         self._scratch = tempfile.TemporaryDirectory(prefix="restyle_detail_")
         try:
             for index, key in enumerate(key_frames):
                 wanted = {f for f, pairs in self.weights.items() if any(i == index for i, _ in pairs)}
                 if wanted:
-                    self._walk(index, key, residuals[key], wanted, plate, plate_space, sigma, log)
+                    self._walk(index, key, wanted, walker, log, what)
         except BaseException:
             self.close()
             raise
 
-    def _walk(self, index: int, key: int, residual: np.ndarray, wanted: set[int], plate: SequencePattern,
-              plate_space: str, sigma: float, log: Callable[[str], None]) -> None:
-        """Key ``key``'s detail for the ``wanted`` frames, walking out to each side it has any."""
-        def view(frame: int) -> np.ndarray:
-            rgb = read_image(plate.path(frame)).beauty(alpha=False).as_float32()
-            return np.clip(colour.convert(rgb, plate_space, FLOW_VIEW), 0, 1)
-
+    def _walk(self, index: int, key: int, wanted: set[int], walker: Walker, log: Callable[[str], None],
+              what: str) -> None:
+        """Key ``key``'s correction for the ``wanted`` frames, walking out to each side it has any."""
         for last in sorted({min(wanted), max(wanted)} - {key}) or [key]:
-            log(f"detail: carrying key {key}'s brushwork to frame {last}")
-            for frame, detail in walk(view, key, residual, last, sigma):
+            log(f"{what}: carrying key {key}'s {what} to frame {last}")
+            for frame, correction in walker(key, last):
                 if frame != key and frame % 25 == 0:
-                    log(f"detail: key {key}'s brushwork carried to frame {frame}")
+                    log(f"{what}: key {key}'s {what} carried to frame {frame}")
                 if frame in wanted:
-                    np.save(self._path(index, frame), detail.astype(np.float16))
+                    np.save(self._path(index, frame), correction.astype(np.float16))
 
     def _path(self, index: int, frame: int) -> Path:
         return Path(self._scratch.name) / f"{index}_{frame}.npy"
 
     def __call__(self, frame: int) -> np.ndarray:
-        """Frame ``frame``'s detail, ``(H, W, 3)`` float32 in the model's working encoding."""
+        """Frame ``frame``'s correction, ``(H, W, 3)`` float32 in the model's working encoding."""
         return sum(weight * np.load(self._path(index, frame)).astype(np.float32)
                    for index, weight in self.weights[frame])
 

@@ -1,0 +1,246 @@
+"""Restyle validation over every shared sequence with per-frame style references, EbSynth beside it.
+
+For each sequence: ONE painted keyframe in the middle of the clip (the style reference at that
+frame), default ``restyle train`` (``TrainSettings()``, the plateau rule on), then every method
+on every frame; the evaluator measures the frames away from the key (``held``: all but the key;
+``far``: 10 or more frames away):
+
+- ``restyle``: the network alone (``restyle run``);
+- ``texture``: ``restyle run --texture`` (the keyframe's patches synthesised onto every frame);
+- ``texture_deflicker``: that, then the toolset's Deflicker (the node chain a compositor builds);
+- ``detail``: ``restyle run --detail 8`` (the keyframe's fine detail carried along DIS flow);
+- ``warped_key``: the keyframe warped along the plate's DIS flow chained to the key (baseline);
+- ``ebsynth``: frames made by ``python -m bench.ebsynth_peer`` (open-source EbSynth driven with
+  the plate, positional and temporal guides), read from ``--peer DIR/<sequence>/``.
+
+Measures (inference.metrics, on the sRGB view in [0, 1]): PSNR and SSIM to the per-frame
+references, the texture multiple (multi-scale sliced Wasserstein distance of 7x7
+Laplacian-pyramid patches to the references, over the painted key's own distance to them), and
+E_warp as a multiple of the plate's with two flow algorithms (OpenCV DIS and Farneback): the
+texture pass, the detail and the warped key move pixels along DIS flow, so Farneback judges them.
+
+Tuning and checking: the texture pass's defaults were chosen on TUNING only; CHECKING is never
+looked at while tuning and is reported apart. Writes bench/results/restyle_validation.json.
+
+    python -m bench.bench_restyle_validation --label h200 --peer /path/to/ebsynth_frames
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inference import metrics
+from inference.image import read_image
+from inference.restyle.train import TrainSettings, train
+from inference.sequence import SequencePattern
+from inference.temporal.deflicker import deflicker_sequence
+from inference.temporal.flow import warp
+
+from .bench_restyle_quality import SRGB, flows_to_first, load
+from .common import bench_parser, machine, merge_result, per_sequence
+
+# name: (plate, per-frame style references, frames); ../shared/data/PROVENANCE.md sections 1-3 and 5
+SEQUENCES = {
+    "sceneA_painting": ("render_sceneA/png/sceneA_beauty.####.png", "style/sceneA_painting.####.png", range(1001, 1025)),
+    "bikes_kuwahara": ("live_bikes/bikes.####.png", "style/bikes_kuwahara.####.png", range(1001, 1033)),
+    "shot2_pencil": ("live_bikes_shot2/bikes_shot2.####.png", "style/bikes_shot2_pencil.####.png", range(1001, 1025)),
+    "shot2_painting": ("live_bikes_shot2/bikes_shot2.####.png", "style/bikes_shot2_painting.####.png", range(1001, 1025)),
+    "shot3_pencil": ("live_bikes_shot3/bikes_shot3.####.png", "style/bikes_shot3_pencil.####.png", range(1001, 1025)),
+    "shot3_painting": ("live_bikes_shot3/bikes_shot3.####.png", "style/bikes_shot3_painting.####.png", range(1001, 1025)),
+}
+TUNING = ("sceneA_painting", "bikes_kuwahara", "shot2_pencil", "shot2_painting")
+CHECKING = ("shot3_pencil", "shot3_painting")
+METHODS = ("restyle", "texture", "texture_deflicker", "detail", "warped_key", "ebsynth")
+TRAINED = ("restyle", "texture", "texture_deflicker", "detail")  # the methods that need the trained model
+FAR = 10
+DETAIL_PX = 8.0
+FLOWS = ("dis", "farneback")
+
+
+def middle(frames: list[int]) -> int:
+    """The keyframe: the middle of the clip (1012 of 1001-1024)."""
+    return frames[(len(frames) - 1) // 2]
+
+
+def restyled(model: Path, plate: SequencePattern, key: int, painting: str, frames: list[int], folder: Path,
+             **options) -> dict[int, np.ndarray]:
+    """``restyle run`` of ``model`` over ``frames`` (``options``: detail / texture), as sRGB views."""
+    from inference.restyle.apply import restyle_frames
+
+    out = SequencePattern.parse(str(folder / "f.####.exr"))
+    restyle_frames(str(model), plate, frames, out, plate_space=SRGB, out_space=SRGB, progress_mode="none",
+                   keys={key: painting} if options else None, key_space=SRGB, **options)
+    return load(out, frames)
+
+
+def deflickered(source: Path, plate: SequencePattern, frames: list[int], folder: Path) -> dict[int, np.ndarray]:
+    """The toolset's Deflicker (defaults) over an EXR sequence written by :func:`restyled`."""
+    out = SequencePattern.parse(str(folder / "d.####.exr"))
+    deflicker_sequence(SequencePattern.parse(str(source / "f.####.exr")), plate, frames, out,
+                       source_space=SRGB, guide_space=SRGB, progress_mode="none")
+    return load(out, frames)
+
+
+class Evaluator:
+    """The measures of one sequence: references, the plate's flows by each algorithm."""
+
+    def __init__(self, plates: dict[int, np.ndarray], refs: dict[int, np.ndarray], key: int):
+        self.frames, self.refs, self.key = sorted(plates), refs, key
+        self.plates = [plates[f] for f in self.frames]
+        self.held = [f for f in self.frames if f != key]
+        self.far = [f for f in self.held if abs(f - key) >= FAR]
+        self.flows = {name: metrics.plate_flows(self.plates, name) for name in FLOWS}
+        self.plate_e_warp = {name: metrics.e_warp(self.plates, self.plates, flows)["e_warp"]
+                             for name, flows in self.flows.items()}
+        self.key_swd = metrics.sliced_wasserstein([refs[key]] * len(self.held), [refs[f] for f in self.held])
+
+    def __call__(self, images: dict[int, np.ndarray]) -> dict[str, float]:
+        sequence = [images[f] for f in self.frames]
+        figures = {
+            "psnr_db": _mean(metrics.psnr(images[f], self.refs[f]) for f in self.held),
+            "psnr_db_far": _mean(metrics.psnr(images[f], self.refs[f]) for f in self.far),
+            "ssim": _mean(metrics.ssim(images[f], self.refs[f]) for f in self.held),
+            "ssim_far": _mean(metrics.ssim(images[f], self.refs[f]) for f in self.far),
+            "texture_multiple": metrics.sliced_wasserstein([images[f] for f in self.held],
+                                                           [self.refs[f] for f in self.held]) / self.key_swd,
+        }
+        for name, flows in self.flows.items():
+            figures[f"e_warp_{name}_multiple"] = (metrics.e_warp(sequence, self.plates, flows)["e_warp"]
+                                                  / self.plate_e_warp[name])
+        return figures
+
+
+def _mean(values) -> float:
+    return float(np.mean(list(values)))
+
+
+def warped_key(refs: dict[int, np.ndarray], key: int, frames: list[int], evaluator: Evaluator) -> dict[int, np.ndarray]:
+    """The keyframe warped onto every frame along the plate's DIS flow chained to the key."""
+    forward = [f for f in frames if f >= key]
+    backward = [f for f in frames if f <= key][::-1]
+    out = {}
+    for run in (forward, backward):
+        pairs = [(evaluator.flows["dis"][min(a, b) - frames[0]]) for a, b in zip(run, run[1:])]
+        # plate_flows gives (t -> t-1, t-1 -> t); walking backwards the step is t -> t+1
+        steps = [p[0] if run is forward else p[1] for p in pairs]
+        for frame, to_key in zip(run, flows_to_first([(s, None) for s in steps])):
+            out[frame] = warp(refs[key], to_key)
+    return out
+
+
+def evaluate(data: Path, name: str, work: Path, methods: tuple[str, ...], settings: TrainSettings,
+             peer: Path | None) -> dict:
+    plate_text, ref_text, frame_range = SEQUENCES[name]
+    frames = list(frame_range)
+    key = middle(frames)
+    plate = SequencePattern.parse(str(data / plate_text))
+    refs = load_rgb(SequencePattern.parse(str(data / ref_text)), frames)
+    painting = str(data / ref_text.replace("####", str(key)))
+    evaluator = Evaluator(load(plate, frames), refs, key)
+    result = {"frames": f"{frames[0]}-{frames[-1]}", "key": key, "held_out": len(evaluator.held),
+              "far_frames": len(evaluator.far), "set": "tuning" if name in TUNING else "checking",
+              "plate_e_warp": evaluator.plate_e_warp, "keyframe_swd": evaluator.key_swd, "methods": {}}
+    model = work / f"{name}.onnx"
+    if set(methods) & set(TRAINED):
+        started = time.perf_counter()
+        trained = train(plate, {key: painting}, model, settings=settings, plate_space=SRGB, frames=frames,
+                        progress_mode="none")
+        result.update(train_seconds=round(time.perf_counter() - started, 1), train_steps=trained.steps)
+    outputs = {
+        "restyle": lambda: restyled(model, plate, key, painting, frames, work / f"{name}_r"),
+        "texture": lambda: restyled(model, plate, key, painting, frames, work / f"{name}_t", texture=True),
+        "texture_deflicker": lambda: deflickered(work / f"{name}_t", plate, frames, work / f"{name}_td"),
+        "detail": lambda: restyled(model, plate, key, painting, frames, work / f"{name}_d", detail=DETAIL_PX),
+        "warped_key": lambda: warped_key(refs, key, frames, evaluator),
+        "ebsynth": lambda: _peer_frames(peer, name, frames),
+    }
+    for method in methods:
+        if method == "ebsynth" and peer is None:
+            continue
+        if method == "texture_deflicker" and "texture" not in methods:
+            continue
+        started = time.perf_counter()
+        images = outputs[method]()
+        result["methods"][method] = {**evaluator(images), "seconds": round(time.perf_counter() - started, 1)}
+    return result
+
+
+def _peer_frames(peer: Path, name: str, frames: list[int]) -> dict[int, np.ndarray]:
+    """EbSynth's frames of ``name`` (``DIR/<name>/<name>.####.png``)."""
+    return load_rgb(SequencePattern.parse(str(peer / name / f"{name}.####.png")), frames)
+
+
+def load_rgb(pattern: SequencePattern, frames: list[int]) -> dict[int, np.ndarray]:
+    """The frames' colour in [0, 1] as ``(H, W, 3)``; a grey (one-channel) file as grey RGB."""
+    out = {}
+    for frame in frames:
+        image = read_image(pattern.path(frame))
+        pixels = image.as_float32() if len(image.channels) == 1 else image.beauty(alpha=False).as_float32()
+        out[frame] = np.clip(np.repeat(pixels, 3, 2) if pixels.shape[2] == 1 else pixels, 0, 1)
+    return out
+
+
+def goals(sequence: dict) -> dict[str, bool]:
+    """The issue's goals judged on one sequence's ``texture_deflicker`` (else ``texture``, else
+    ``restyle``) row; none without one of ours."""
+    rows = sequence["methods"]
+    ours = rows.get("texture_deflicker") or rows.get("texture") or rows.get("restyle")
+    if ours is None or "warped_key" not in rows:
+        return {}
+    judged = {
+        "texture_le_1_5x_key": ours["texture_multiple"] <= 1.5,
+        "psnr_far_ge_warped_key_plus_1db": ours["psnr_db_far"] >= rows["warped_key"]["psnr_db_far"] + 1.0,
+        "e_warp_le_1_5x_plate_both_flows": all(ours[f"e_warp_{f}_multiple"] <= 1.5 for f in FLOWS),
+    }
+    if "ebsynth" in rows:
+        peer = rows["ebsynth"]
+        judged.update({"texture_le_ebsynth": ours["texture_multiple"] <= peer["texture_multiple"],
+                       "psnr_ge_ebsynth": ours["psnr_db"] >= peer["psnr_db"], "ssim_ge_ebsynth": ours["ssim"] >= peer["ssim"]})
+    return judged
+
+
+def summary(results: dict[str, dict]) -> dict:
+    """Per method and measure: median and worst over the sequences (worst = lowest PSNR/SSIM,
+    highest texture and E_warp multiples)."""
+    out = {}
+    methods = sorted({m for r in results.values() for m in r["methods"]})
+    for method in methods:
+        rows = [r["methods"][method] for r in results.values() if method in r["methods"]]
+        out[method] = {}
+        for measure in rows[0]:
+            values = [row[measure] for row in rows]
+            worst = min(values) if measure.startswith(("psnr", "ssim")) else max(values)
+            out[method][measure] = {"median": float(np.median(values)), "worst": float(worst)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = bench_parser(__doc__)
+    parser.add_argument("--sequences", default=",".join(SEQUENCES), help="comma list (default: all)")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma list of {', '.join(METHODS)}")
+    parser.add_argument("--peer", type=Path, help="EbSynth's frames, DIR/<sequence>/<sequence>.####.png "
+                                                  "(python -m bench.ebsynth_peer)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to train")
+    parser.add_argument("--steps", type=int, default=TrainSettings.steps,
+                        help="training's step limit (default: restyle train's); the plateau rule stays on")
+    parser.add_argument("--stability", type=float, default=TrainSettings.stability,
+                        help="training's flicker target (default: restyle train's)")
+    args = parser.parse_args(argv)
+    settings = TrainSettings(device=args.device, steps=args.steps, stability=args.stability)
+    methods = tuple(args.methods.split(","))
+    results = per_sequence(args.sequences.split(","),
+                           lambda name, work: evaluate(args.data, name, work, methods, settings, args.peer))
+    for result in results.values():
+        result["goals"] = goals(result)
+    path = merge_result("restyle_validation", args.label, {
+        "machine": machine(), "training": settings.to_dict(), "colour": "measured on sRGB-encoded values in [0,1]",
+        "tuning": [n for n in results if n in TUNING], "checking": [n for n in results if n in CHECKING],
+        "sequences": results, "summary": summary(results),
+        "summary_checking": summary({n: r for n, r in results.items() if n in CHECKING})})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
