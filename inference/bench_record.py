@@ -77,6 +77,9 @@ def git_state() -> dict[str, Any]:
             "git_dirty": None if dirty is None else dirty not in ("", "0")}
 
 
+AT_START = git_state()  # the code a bench runs is what was checked out when it started
+
+
 def command_line(argv: list[str] | None = None) -> str:
     """``argv`` (default this process's) as a shell line that runs it again from the repository's
     root: a module started with ``python -m`` as such, a console script by its name."""
@@ -90,8 +93,8 @@ def command_line(argv: list[str] | None = None) -> str:
 
 
 def provenance() -> dict[str, Any]:
-    """What reproduces a record: ``git_commit``, ``git_dirty`` and the ``command``."""
-    state = git_state()
+    """What reproduces a record: ``git_commit``, ``git_dirty`` (as the process started) and the ``command``."""
+    state = AT_START
     if state["git_commit"] is None:
         print("warning: no git commit for this record (no .git here): set RESTYLE_GIT_COMMIT and "
               "RESTYLE_GIT_DIRTY where the checkout was copied from", file=sys.stderr)
