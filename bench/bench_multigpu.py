@@ -146,6 +146,18 @@ def throughput_rounds(rounds: list[dict[str, dict]], best: str) -> list[float]:
     return [round(r[best]["fps"] / r["sequential"]["fps"], 3) for r in rounds]
 
 
+def exit_times(processes: list[subprocess.Popen], poll_s: float = 0.01) -> list[float]:
+    """Each process's end (epoch s), read when that process exits: waiting on them in turn would
+    stamp one that ended first with the end of those before it."""
+    ends: dict[int, float] = {}
+    while len(ends) < len(processes):
+        for i, process in enumerate(processes):
+            if i not in ends and process.poll() is not None:
+                ends[i] = time.time()
+        time.sleep(poll_s)
+    return [ends[i] for i in range(len(processes))]
+
+
 def run_workers(commands: list[tuple[list[str], str, set[int] | None]], logs: Path,
                 env: dict[str, str] | None = None) -> list[dict]:
     """Start every (command, CUDA_VISIBLE_DEVICES, cores or None) at once, wait for all; each one's
@@ -158,10 +170,10 @@ def run_workers(commands: list[tuple[list[str], str, set[int] | None]], logs: Pa
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin,
                                    env={**os.environ, **(env or {}), "CUDA_VISIBLE_DEVICES": gpu})
         running.append((process, log, time.time(), command, gpu, cores))
+    ends = exit_times([process for process, *_ in running])
     workers = []
-    for i, (process, log, start, command, gpu, cores) in enumerate(running):
-        code = process.wait()
-        end = time.time()
+    for i, ((process, log, start, command, gpu, cores), end) in enumerate(zip(running, ends)):
+        code = process.returncode
         log.close()
         text = (logs / f"worker{i}.log").read_text()
         if code != 0:
@@ -180,16 +192,18 @@ def timing(workers: list[dict], frames: int, sequential: bool = False) -> dict:
     """fps over the wall time from the first start to the last end (``fps``, process starts included,
     as a farm task pays them) and over the renders alone (``render_fps``: the longest one, or their
     sum for workers run one after another); per worker start/end relative to the first start;
-    ``all_running_s``: how long every worker ran at the same time (overlap proof)."""
+    ``all_running_s``: how long every worker ran at the same time (overlap proof; not for workers
+    run one after another)."""
     t0 = min(w["start"] for w in workers)
     wall = max(w["end"] for w in workers) - t0
     renders = [w["render_s"] or 0.0 for w in workers]
     render = sum(renders) if sequential else max(renders)
     cpu = [w["cpu_s_per_frame"] for w in workers if w["cpu_s_per_frame"] is not None]
+    overlap = {} if sequential else {
+        "all_running_s": round(min(w["end"] for w in workers) - max(w["start"] for w in workers), 2)}
     return {"frames": frames, "wall_s": round(wall, 2), "fps": round(frames / wall, 3),
             "render_fps": round(frames / render, 3) if render else None,
-            "cpu_s_per_frame": round(float(np.mean(cpu)), 3) if cpu else None,
-            "all_running_s": round(min(w["end"] for w in workers) - max(w["start"] for w in workers), 2),
+            "cpu_s_per_frame": round(float(np.mean(cpu)), 3) if cpu else None, **overlap,
             "workers": [{"cuda_visible_devices": w["cuda_visible_devices"], "frames": w["frames"], "cores": w["cores"],
                          "start_s": round(w["start"] - t0, 2), "end_s": round(w["end"] - t0, 2),
                          "wall_s": round(w["end"] - w["start"], 2), "render_s": w["render_s"],

@@ -1,13 +1,20 @@
-"""What every benchmark records beside its figures (machine, when), and where it keeps them."""
+"""What every benchmark records beside its figures (machine, when, which code and command), and
+where it keeps them."""
 from __future__ import annotations
 
 import json
 import os
 import platform
+import shlex
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = "bench/results"  # left out of the dirty check: a bench run writes there itself
 
 
 def cpu_name() -> str:
@@ -49,11 +56,57 @@ def machine() -> dict[str, Any]:
             "gpu": gpu_name(), "python": platform.python_version(), "platform": platform.platform()}
 
 
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_state() -> dict[str, Any]:
+    """The commit the code runs from and whether tracked files differ from it (bench/results left
+    out). A copy without its .git (a checkout sent to a GPU machine) reads them from
+    ``RESTYLE_GIT_COMMIT`` and ``RESTYLE_GIT_DIRTY`` (1 or 0); None where nothing says."""
+    commit = _git("rev-parse", "HEAD")
+    if commit is not None:
+        status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){RESULTS}")
+        return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+    dirty = os.environ.get("RESTYLE_GIT_DIRTY")
+    return {"git_commit": os.environ.get("RESTYLE_GIT_COMMIT") or None,
+            "git_dirty": None if dirty is None else dirty not in ("", "0")}
+
+
+AT_START = git_state()  # the code a bench runs is what was checked out when it started
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """``argv`` (default this process's) as a shell line that runs it again from the repository's
+    root: a module started with ``python -m`` as such, a console script by its name."""
+    argv = list(sys.argv if argv is None else argv)
+    program = Path(argv[0]).resolve()
+    if program.suffix == ".py" and program.is_relative_to(ROOT):
+        argv[0:1] = ["python", "-m", ".".join(program.relative_to(ROOT).with_suffix("").parts)]
+    else:
+        argv[0] = program.name
+    return shlex.join(argv)
+
+
+def provenance() -> dict[str, Any]:
+    """What reproduces a record: ``git_commit``, ``git_dirty`` (as the process started) and the ``command``."""
+    state = AT_START
+    if state["git_commit"] is None:
+        print("warning: no git commit for this record (no .git here): set RESTYLE_GIT_COMMIT and "
+              "RESTYLE_GIT_DIRTY where the checkout was copied from", file=sys.stderr)
+    return {**state, "command": command_line()}
+
+
 def store_result(path: Path, name: str, label: str, record: dict[str, Any]) -> Path:
-    """Store ``record`` under ``label`` in the JSON file ``path``, keeping other machines' runs."""
+    """Store ``record`` under ``label`` in the JSON file ``path``, keeping other machines' runs,
+    with when it was measured and what reproduces it (:func:`provenance`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text()) if path.exists() else {"benchmark": name, "runs": {}}
-    data["runs"][label] = {"measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
+    data["runs"][label] = {"measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **provenance(), **record}
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     os.replace(tmp, path)

@@ -20,7 +20,7 @@ from .errors import RestyleError, UsageError
 from .progress import MODES
 from .sequence import SequencePattern, parse_frame_range
 
-DETAIL_SIGMA = 8  # --detail suggested in its help: measured on painterly keys (bench/README.md)
+DETAIL_SIGMA = 8  # --detail suggested in its help: measured on painterly keys (bench/JOURNAL.md)
 EX_QC_FAILED = 3  # colourlock: a swatch is out of tolerance (a farm QC gate)
 EX_SOFTWARE = 70
 EX_CANCELLED = 130

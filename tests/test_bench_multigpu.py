@@ -1,5 +1,6 @@
 """The multi-GPU benchmark's arithmetic: farm-like core shares and the fps of runs side by side or in turn."""
 import os
+import sys
 
 import pytest
 
@@ -26,6 +27,17 @@ def test_timing_of_tasks_in_turn_adds_their_renders_and_at_once_takes_the_longes
     assert together["fps"] == pytest.approx(20 / 13, abs=1e-3) and together["render_fps"] == pytest.approx(20 / 11, abs=1e-3)
     assert in_turn["fps"] == pytest.approx(20 / 25, abs=1e-3) and in_turn["render_fps"] == pytest.approx(20 / 21, abs=1e-3)
     assert together["all_running_s"] == 12 and together["cpu_s_per_frame"] == 0.5
+    assert "all_running_s" not in in_turn  # tasks in turn never run together: no overlap to report
+
+
+def test_each_worker_ends_when_its_process_exits_not_after_the_ones_before_it(tmp_path):
+    def sleeper(seconds):
+        return ([sys.executable, "-c", f"import time; time.sleep({seconds})", "--frames", "1-1"], "0", None)
+
+    slow, quick = bench_multigpu.run_workers([sleeper(1.5), sleeper(0.1)], tmp_path)
+    assert quick["end"] - quick["start"] < 1.0 < slow["end"] - slow["start"]
+    result = bench_multigpu.timing([slow, quick], 2)
+    assert result["all_running_s"] < 1.0 and result["wall_s"] >= 1.5
 
 
 def test_cpu_probe_measures_one_share_then_every_cpu():

@@ -178,6 +178,7 @@ def test_restyle_bench_measures_each_stage_and_the_render(tmp_path, capsys):
     uncompressed = size["end_to_end"]["restyle_deflicker_colourlock_none"]  # the render again, output not compressed
     assert uncompressed["frames"] == 4 and "restyle_none" in size["end_to_end"]
     assert run["device"] == "cpu" and run["machine"]["cpu_cores"] >= 1
+    assert {"git_commit", "git_dirty", "command"} <= set(run)  # what makes the record again
     assert run["scratch"] == str(scratch) and size["input"].startswith("half EXR (PIZ)")
     assert not list(scratch.iterdir())  # the bench's plates and renders are gone with it
     profile = full["torch_profile"]  # the full chain again under torch's profiler: its stages and busiest ops

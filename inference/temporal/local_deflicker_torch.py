@@ -31,9 +31,10 @@ the normalised coordinates (~1e-4 pixel at 2K) could flip a visibility test that
 on its threshold; the results would then differ at those pixels only.
 
 Speed (bench/bench_deflicker_speed.py, H100 80GB HBM3, torch 2.11 cu130, fp32, radius 4,
-8 middle targets of 16 frames, supplied flows, data on the GPU, occlusion masks included,
-elementwise chains fused with torch.compile): 247 frames/s at 2048x1080 (6.7 GB peak), 69
-frames/s at 3840x2160 (25 GB peak); unfused 182 and 51. Fused and unfused agree to 1.2e-7.
+8 middle targets of 16 frames, supplied flows, data on the GPU, occlusion masks included):
+unfused, the default, 181 frames/s at 2048x1080 and 51 at 3840x2160 (an earlier version of
+this path); elementwise chains fused with torch.compile (RESTYLE_TORCH_COMPILE=1) 247 and 69
+frames/s (6.7 / 25 GB peak). Fused and unfused agree to 1.2e-7.
 """
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ from .local_deflicker import (_FRAME_GUIDE_BLUR, _MOTION_BOUNDARIES, _NOISE_FACT
 _INTER_TAB_SIZE = 32
 DEFAULT_BATCH = 8
 # "1" fuses the elementwise chains with torch.compile. Off by default: a render task compiles for
-# each new window shape, which cost more than it saved end to end (bench/README.md, multi-GPU).
+# each new window shape, which cost more than it saved end to end (bench/JOURNAL.md, Multi-GPU
+# farm chunks).
 COMPILE_ENV = "RESTYLE_TORCH_COMPILE"
 
 log = logging.getLogger(__name__)
