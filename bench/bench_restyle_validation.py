@@ -26,8 +26,12 @@ looked at while tuning and is reported apart. Writes bench/results/restyle_valid
 """
 from __future__ import annotations
 
+import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -39,7 +43,7 @@ from inference.temporal.deflicker import deflicker_sequence
 from inference.temporal.flow import warp
 
 from .bench_restyle_quality import SRGB, flows_to_first, load
-from .common import bench_parser, machine, merge_result, per_sequence
+from .common import bench_parser, machine, merge_result
 
 # name: (plate, per-frame style references, frames); ../shared/data/PROVENANCE.md sections 1-3 and 5
 SEQUENCES = {
@@ -216,6 +220,31 @@ def summary(results: dict[str, dict]) -> dict:
     return out
 
 
+def _one_thread() -> None:
+    """A worker process's torch uses one core (the processes share the machine's)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _evaluate_alone(data: Path, name: str, methods: tuple[str, ...], settings: TrainSettings,
+                    peer: Path | None) -> dict:
+    """:func:`evaluate` in a scratch folder of its own (one worker process per sequence)."""
+    with tempfile.TemporaryDirectory(prefix=f"restyle_validation_{name}_") as work:
+        return evaluate(data, name, Path(work), methods, settings, peer)
+
+
+def record(results: dict[str, dict], settings: TrainSettings, jobs: int) -> dict:
+    """The stored record: per sequence (with its goals), summaries over all and over CHECKING."""
+    for result in results.values():
+        result["goals"] = goals(result)
+    return {"machine": machine(), "training": settings.to_dict(), "parallel_sequences": jobs,
+            "colour": "measured on sRGB-encoded values in [0,1]",
+            "tuning": [n for n in results if n in TUNING], "checking": [n for n in results if n in CHECKING],
+            "sequences": results, "summary": summary(results),
+            "summary_checking": summary({n: r for n, r in results.items() if n in CHECKING})}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = bench_parser(__doc__)
     parser.add_argument("--sequences", default=",".join(SEQUENCES), help="comma list (default: all)")
@@ -224,22 +253,33 @@ def main(argv: list[str] | None = None) -> None:
                                                   "(python -m bench.ebsynth_peer)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to train")
     parser.add_argument("--steps", type=int, default=TrainSettings.steps,
-                        help="training's step limit (default: restyle train's); the plateau rule stays on")
-    parser.add_argument("--stability", type=float, default=TrainSettings.stability,
-                        help="training's flicker target (default: restyle train's)")
+                        help="training's step limit (default: restyle train's); its other stopping rules stay on")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="sequences measured at once, each in a process of its own with one torch thread "
+                             "(default 1: one process, torch's own threads)")
     args = parser.parse_args(argv)
-    settings = TrainSettings(device=args.device, steps=args.steps, stability=args.stability)
-    methods = tuple(args.methods.split(","))
-    results = per_sequence(args.sequences.split(","),
-                           lambda name, work: evaluate(args.data, name, work, methods, settings, args.peer))
-    for result in results.values():
-        result["goals"] = goals(result)
-    path = merge_result("restyle_validation", args.label, {
-        "machine": machine(), "training": settings.to_dict(), "colour": "measured on sRGB-encoded values in [0,1]",
-        "tuning": [n for n in results if n in TUNING], "checking": [n for n in results if n in CHECKING],
-        "sequences": results, "summary": summary(results),
-        "summary_checking": summary({n: r for n, r in results.items() if n in CHECKING})})
+    settings = TrainSettings(device=args.device, steps=args.steps)
+    methods, names = tuple(args.methods.split(",")), args.sequences.split(",")
+    results: dict[str, dict] = {}
+    for name, result in measured(names, args.jobs, args.data, methods, settings, args.peer):
+        results[name] = result
+        print(name, result, flush=True)
+        # stored as each sequence completes: a run stopped part-way keeps what it measured
+        path = merge_result("restyle_validation", args.label,
+                            record({n: results[n] for n in names if n in results}, settings, args.jobs))
     print(f"wrote {path}")
+
+
+def measured(names: list[str], jobs: int, *args) -> Iterator[tuple[str, dict]]:
+    """(name, :func:`evaluate` result) as each sequence completes: in this process, or in ``jobs``
+    worker processes of one torch thread each."""
+    if jobs <= 1:
+        yield from ((name, _evaluate_alone(args[0], name, *args[1:])) for name in names)
+        return
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+        pending = {pool.submit(_evaluate_alone, args[0], name, *args[1:]): name for name in names}
+        for done in as_completed(pending):
+            yield pending[done], done.result()
 
 
 if __name__ == "__main__":
