@@ -36,7 +36,6 @@ from typing import Iterator
 import numpy as np
 
 from inference import metrics
-from inference.image import read_image
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 from inference.temporal.deflicker import deflicker_sequence
@@ -140,7 +139,7 @@ def evaluate(data: Path, name: str, work: Path, methods: tuple[str, ...], settin
     frames = list(frame_range)
     key = middle(frames)
     plate = SequencePattern.parse(str(data / plate_text))
-    refs = load_rgb(SequencePattern.parse(str(data / ref_text)), frames)
+    refs = load(SequencePattern.parse(str(data / ref_text)), frames)
     painting = str(data / ref_text.replace("####", str(key)))
     evaluator = Evaluator(load(plate, frames), refs, key)
     result = {"frames": f"{frames[0]}-{frames[-1]}", "key": key, "held_out": len(evaluator.held),
@@ -172,18 +171,8 @@ def evaluate(data: Path, name: str, work: Path, methods: tuple[str, ...], settin
 
 
 def _peer_frames(peer: Path, name: str, frames: list[int]) -> dict[int, np.ndarray]:
-    """EbSynth's frames of ``name`` (``DIR/<name>/<name>.####.png``)."""
-    return load_rgb(SequencePattern.parse(str(peer / name / f"{name}.####.png")), frames)
-
-
-def load_rgb(pattern: SequencePattern, frames: list[int]) -> dict[int, np.ndarray]:
-    """The frames' colour in [0, 1] as ``(H, W, 3)``; a grey (one-channel) file as grey RGB."""
-    out = {}
-    for frame in frames:
-        image = read_image(pattern.path(frame))
-        pixels = image.as_float32() if len(image.channels) == 1 else image.beauty(alpha=False).as_float32()
-        out[frame] = np.clip(np.repeat(pixels, 3, 2) if pixels.shape[2] == 1 else pixels, 0, 1)
-    return out
+    """EbSynth's frames of ``name`` (``DIR/<name>/<name>.####.png``; grey files read as grey RGB)."""
+    return load(SequencePattern.parse(str(peer / name / f"{name}.####.png")), frames)
 
 
 def goals(sequence: dict) -> dict[str, bool]:

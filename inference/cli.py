@@ -98,10 +98,21 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
              "help": "encoding the model works in (default: sRGB Encoded Rec.709 (sRGB))"}),
             (("--guides",), "guides", {"metavar": "LIST", "type": _guide_list,
                                         "help": "extra inputs from the plate: comma list of normals, depth (render AOVs), position"}),
-            (("--steps",), "steps", {"metavar": "N", "type": int, "help": "stop after N training steps (default 4000)"}),
-            (("--seconds",), "seconds", {"metavar": "S", "type": float, "help": "stop after S seconds of training"}),
+            (("--steps",), "steps", {"metavar": "N", "type": int,
+                                     "help": "stop after N training steps (default 4000, about a minute of 2K on a GPU)"}),
+            (("--seconds",), "seconds", {"metavar": "S", "type": float,
+                                         "help": "stop after S seconds of training (default 600: ten minutes on a CPU)"}),
             (("--no-plateau",), "plateau", {"action": "store_const", "const": False,
-                                            "help": "do not stop early when the loss stops improving"}),
+                                            "help": "do not stop early when the look is learnt (every key reproduced at "
+                                                    "--key-psnr and tiles of the keys held back from training no longer "
+                                                    "improving); train to --steps/--seconds"}),
+            (("--key-psnr",), "key_psnr", {"metavar": "DB", "type": float,
+                                           "help": "key check: the model's output at each painted key must come back at this "
+                                                   "PSNR (dB, full frame) or better, else it is marked failed and restyle "
+                                                   "run/render refuse it; early stopping waits for it (default 15; 0 = accept "
+                                                   "any finite look)"}),
+            (("--lr",), "lr", {"metavar": "RATE", "type": float,
+                               "help": "Adam learning rate (default 1e-3); training halves it itself after a divergence"}),
             (("--resume",), "resume", {"action": "store_const", "const": True,
                                        "help": "continue from MODEL.ckpt beside --out if it exists (a killed training "
                                                "resumed gives the same model as an unbroken one)"}),
@@ -463,7 +474,8 @@ def run_train(job: dict[str, Any], progress: str) -> int:
 
     defaults = TrainSettings()
     settings = TrainSettings(**{k: job.get(k, getattr(defaults, k)) for k in
-                                ("steps", "seconds", "plateau", "seed", "device", "checkpoint_every", "stability")})
+                                ("steps", "seconds", "plateau", "seed", "device", "checkpoint_every", "stability",
+                                 "key_psnr", "lr")})
     keys = _keys(job)
     train(SequencePattern.parse(job["plate"]), keys, job["out"], settings=settings, guides=job.get("guides"),
           frames=parse_frame_range(job["frames"]),

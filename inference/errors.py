@@ -25,6 +25,10 @@ class UsageError(RestyleError):
     exit_code = EX_USAGE
 
 
+class KeyCheckError(UsageError):
+    """Training ended with a model that does not reproduce its painted keys (written, marked failed)."""
+
+
 class ManifestError(UsageError):
     """A job-manifest field is missing or invalid; the message names the field."""
 

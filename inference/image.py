@@ -34,6 +34,7 @@ DEFAULT_DTYPE = {"exr": "half", "png": "uint8", "jpg": "uint8", "jpeg": "uint8",
 _EXR_STRUCTURE = {"channels", "compression", "dataWindow", "displayWindow", "lineOrder", "type",
                   "chunkCount", "tiles", "version", "name", "view"}
 _BEAUTY_ORDER = {"R": 0, "G": 1, "B": 2, "A": 3}
+_GREY_AS_RGB = ("R", "G", "B", "A")  # the names a grey image's beauty() gives its Y (and alpha)
 # Metadata that describes one file's encoding rather than the picture; never copied over.
 _NOT_COPIED = ("oiio:", "compression", "openexr:lineOrder", "Exif:ImageHistory", "png:", "jpeg:",
                "tiff:", "dpx:", "planarconfig", "XResolution", "YResolution", "ResolutionUnit")
@@ -120,19 +121,25 @@ class Image:
             f"layers present: {', '.join(k or '(rgba)' for k in self.layers())}")
 
     def beauty(self, alpha: bool = True) -> "Image":
-        """The colour channels: plain ``R,G,B[,A]`` or a renderer's ``*.Combined`` layer."""
-        return self.select(self.beauty_channels(alpha))
+        """The colour channels as ``R,G,B[,A]``: plain ``R,G,B[,A]``, a renderer's ``*.Combined``
+        layer, or a grey image's ``Y`` (a pencil drawing saved single-channel) replicated to R, G, B."""
+        names = self.beauty_channels(alpha)
+        picked = self.select(names)
+        return replace(picked, channels=_GREY_AS_RGB[:len(names)]) if names[0] == names[1] else picked
 
     def beauty_channels(self, alpha: bool = True) -> list[str]:
-        """The names :meth:`beauty` selects (no pixels copied)."""
+        """The names :meth:`beauty` selects (no pixels copied); a grey image's ``Y`` three times."""
         for pattern in ("", "*Combined", "rgba", "*rgba"):
             for comps in ((("R", "G", "B", "A"),) if alpha else ()) + (("R", "G", "B"),):
                 try:
                     return self.layer_channels(pattern, comps)
                 except ChannelError:
                     continue
+        for grey in ((("Y", "A"),) if alpha else ()) + (("Y",),):
+            if all(name in self.channels for name in grey):
+                return [grey[0]] * 3 + list(grey[1:])
         raise ChannelError(
-            f"{self._where()}: no colour channels (R,G,B or a *.Combined layer); "
+            f"{self._where()}: no colour channels (R,G,B, Y (grey) or a *.Combined layer); "
             f"the file has {', '.join(self.channels)}")
 
     def with_rgb(self, rgb: np.ndarray, attributes: dict[str, Any] | None = None) -> "Image":

@@ -12,7 +12,7 @@ from .sequence_io import read_sequence
 
 def check_colour_finite(image: Image) -> None:
     """Colour channels must be finite; AOVs such as depth may hold +inf (sky)."""
-    image.check_finite(image.beauty().channels)
+    image.check_finite(image.beauty_channels())
 
 
 def inspect_sequence(pattern: SequencePattern, frames: list[int], *, threads: int | None = None,
@@ -39,6 +39,6 @@ def inspect_sequence(pattern: SequencePattern, frames: list[int], *, threads: in
         "pixel_type": first.file_format,
         "channels": list(first.channels),
         "layers": {k or "(rgba)": v for k, v in first.layers().items()},
-        "beauty": list(first.beauty().channels),
+        "beauty": list(dict.fromkeys(first.beauty_channels())),
         "default_colourspace": default_colourspace(pattern.suffix),
     }

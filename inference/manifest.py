@@ -65,6 +65,8 @@ SCHEMA: dict[str, Any] = {
         "seconds": {"type": "number", "exclusiveMinimum": 0},
         "plateau": {"type": "boolean"},
         "stability": {"type": "number", "minimum": 0},
+        "key_psnr": {"type": "number", "minimum": 0, "description": "key check threshold, dB (0 = any finite look)"},
+        "lr": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "resume": {"type": "boolean"},
         "init": _PATH,
         "repass": {"enum": ["auto", "colour", "full"]},

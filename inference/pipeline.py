@@ -37,7 +37,7 @@ from .progress import Progress
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
 from .restyle.detail import WalkedFromKeys, check_detail
-from .restyle.model_file import RestyleModel, load_model, sha256_file
+from .restyle.model_file import RestyleModel, load_model, require_key_check, sha256_file
 from .sequence import SequencePattern
 from .tensors import DevicePlates, to_device, to_host
 from .sequence_io import SequenceWriter, check_frames_exist, default_threads, ensure_writable_folder, read_sequence
@@ -307,7 +307,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     exr_codec(compression or "zip", "--compression")
     progress = Progress("render", len(frames), progress_mode)
     check_frames_exist(plate, frames)
-    model = load_model(model_path)
+    model = require_key_check(load_model(model_path))
     check_detail(model, detail, keys, texture)
     plate_space = colour.resolve_colourspace(plate_space or model.meta.get("plate_colourspace")
                                              or colour.default_colourspace(plate.printf))

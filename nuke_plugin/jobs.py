@@ -63,9 +63,18 @@ def train(node: Any, feedback: Feedback) -> str:
         manifest = dict(fields, version=1, stage="train", plate=plate, frames=node_io.ranges_text(plate_frames),
                         keys=key_files(painted, keys), out=model)
         feedback.step("training on keyframes {}".format(node_io.ranges_text(keys)))
-        engine.run("train", cache.write_manifest(folder, "job.json", manifest), feedback.event, feedback.cancelled)
+        try:
+            engine.run("train", cache.write_manifest(folder, "job.json", manifest), feedback.event, feedback.cancelled)
+        except Exception:
+            _discard(model)  # a look that failed its key check is written marked failed: never reuse it
+            raise
     node["model_file"].setValue(model)
     return model
+
+
+def _discard(model: str) -> None:
+    if os.path.isfile(model):
+        os.remove(model)
 
 
 def _with_next_frames(keys: List[int], first: int, last: int) -> List[int]:

@@ -51,7 +51,7 @@ RESTYLE = Stage(
                   Param("working_colourspace", "working_colourspace", "text", ""),
                   Param("guides", "guides", "list", ""), Param("steps", "steps", "int"),
                   Param("seconds", "seconds", "float", 0.0), Param("plateau", "plateau", "bool"),
-                  Param("seed", "seed", "int"), Param("stability", "stability", "float"),
+                  Param("key_psnr", "key_psnr", "float"), Param("seed", "seed", "int"), Param("stability", "stability", "float"),
                   Param("repass", "repass", "choice"), _DEVICE),
     aovs=True,
     fixed=(("deflicker", "off"),),

@@ -20,7 +20,7 @@ from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 from inference import colour
 
-FAST = TrainSettings(steps=40, patch=32, batch=8, plateau=False, seed=3, device="cpu")
+FAST = TrainSettings(steps=40, patch=32, batch=8, plateau=False, seed=3, device="cpu", key_psnr=0)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_key_weights_crossfade_between_keys():
 
 def test_two_keys_blend_without_a_pop(shot, tmp_path):
     _, plate, keys = shot
-    settings = TrainSettings(steps=150, patch=32, batch=8, plateau=False, seed=3, device="cpu")
+    settings = TrainSettings(steps=150, patch=32, batch=8, plateau=False, seed=3, device="cpu", key_psnr=0)
     two = train(plate, keys, tmp_path / "two.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
                 progress_mode="none").model
     out = SequencePattern.parse(str(tmp_path / "o" / "o.####.exr"))
@@ -194,7 +194,7 @@ def test_cli_train_and_run_on_the_shared_blender_plate(shared_data, tmp_path):
     key = str(shared_data / "style" / "sceneA_painting.1001.png")
     model = tmp_path / "look.onnx"
     assert cli.main(["train", "--plate", plate, "--frames", "1001-1024", "--key", f"1001={key}",
-                     "--plate-colourspace", "lin_rec709", "--guides", "normals,depth", "--steps", "20",
+                     "--plate-colourspace", "lin_rec709", "--guides", "normals,depth", "--steps", "20", "--key-psnr", "0",
                      "--device", "cpu", "--out", str(model), "--progress", "none"]) == 0
     assert load_model(model).meta["input_channels"] == ["R", "G", "B", "N.x", "N.y", "N.z", "depth"]
     out = tmp_path / "out" / "look.####.exr"
@@ -331,7 +331,7 @@ def test_device_path_equals_the_host_path_with_guides_and_two_keys(shot, tmp_pat
     from inference.restyle.backends import TorchBackend
 
     _, plate, keys = shot
-    settings = TrainSettings(steps=3, patch=32, batch=4, plateau=False, seed=3, device="cpu")
+    settings = TrainSettings(steps=3, patch=32, batch=4, plateau=False, seed=3, device="cpu", key_psnr=0)
     two = load_model(train(plate, keys, tmp_path / "g.onnx", settings=settings, guides=["depth", "position"],
                            plate_space=PLATE_COLOURSPACE, progress_mode="none").model)
     assert two.meta["input_smoothing"] > 0 and len(two.key_frames) == 2

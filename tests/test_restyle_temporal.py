@@ -86,7 +86,7 @@ def test_temporal_loss_trains_the_network_to_ignore_render_noise(tmp_path, noisy
     plate, key = noisy_still_shot
 
     def flicker(target: float, name: str) -> tuple[float, dict]:
-        settings = TrainSettings(steps=300, patch=32, batch=8, plateau=False, seed=3, device="cpu",
+        settings = TrainSettings(steps=300, patch=32, batch=8, plateau=False, seed=3, device="cpu", key_psnr=0,
                                  input_smoothing=0.0, stability=target)
         model = train(plate, {1: key}, tmp_path / f"{name}.onnx", settings=settings,
                       plate_space=PLATE_COLOURSPACE, frames=list(range(1, 9)), progress_mode="none").model
@@ -110,7 +110,8 @@ def test_temporal_loss_trains_the_network_to_ignore_render_noise(tmp_path, noisy
 
 def test_resumed_training_keeps_the_temporal_weight_and_equals_an_unbroken_one(tmp_path, noisy_still_shot):
     plate, key = noisy_still_shot
-    settings = TrainSettings(steps=40, patch=32, batch=8, plateau=False, seed=3, device="cpu", stability=0.05)
+    settings = TrainSettings(steps=40, patch=32, batch=8, plateau=False, seed=3, device="cpu", stability=0.05,
+                             key_psnr=0)
 
     def run(out: str, steps: int, resume: bool = False) -> dict:
         model = train(plate, {1: key}, tmp_path / out, settings=TrainSettings(**{**settings.to_dict(), "steps": steps}),

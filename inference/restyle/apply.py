@@ -27,7 +27,7 @@ from .backends import Backend, TorchBackend, select_backend
 from ..devices import resolve_device
 from .detail import WalkedFromKeys, check_detail, key_paintings, key_residuals, plate_view, walk
 from .keys import key_weights
-from .model_file import RestyleModel, load_model, sha256_file
+from .model_file import RestyleModel, load_model, require_key_check, sha256_file
 from .texture import TextureSettings, walk_texture
 from .torchscript import smooth, smoothing_kernel
 
@@ -223,7 +223,7 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     """
     progress = Progress("run", len(frames), progress_mode)
     log = log or progress.note
-    model = load_model(model_path)
+    model = require_key_check(load_model(model_path))
     plate_space = colour.resolve_colourspace(plate_space or model.meta.get("plate_colourspace")
                                              or colour.default_colourspace(plate.printf))
     out_space = colour.resolve_colourspace(

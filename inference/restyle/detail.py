@@ -111,13 +111,11 @@ def check_keys(model: RestyleModel, keys: dict[int, str]) -> None:
 
 
 def key_paintings(model: RestyleModel, keys: dict[int, str], key_space: str | None) -> dict[int, np.ndarray]:
-    """Per key, its painting ``(H, W, 3)`` in the model's working encoding (grey paintings as grey
-    RGB). ``keys``: as :func:`check_keys` accepts."""
+    """Per key, its painting ``(H, W, 3)`` in the model's working encoding. ``keys``: as
+    :func:`check_keys` accepts."""
     paintings = {}
     for key in model.key_frames:
         painting = read_image(keys[key]).beauty(alpha=False).as_float32()
-        if painting.shape[2] == 1:
-            painting = np.repeat(painting, 3, axis=2)
         space = colour.resolve_colourspace(key_space or colour.default_colourspace(keys[key]))
         paintings[key] = colour.convert(painting, space, model.meta["encoding"])
     return paintings

@@ -137,6 +137,24 @@ def load_model(path: str | os.PathLike) -> RestyleModel:
     return RestyleModel(path, meta, proto)
 
 
+def require_key_check(model: RestyleModel) -> RestyleModel:
+    """``model``, unless its training recorded that it does not reproduce its own painted keys.
+
+    Models from before the key check (no ``training.key_check``) are taken as they are.
+
+    Raises:
+        ModelError: the recorded key check failed; the message names the model and what to do.
+    """
+    check = (model.meta.get("training") or {}).get("key_check")
+    if not check or check.get("passed", True):
+        return model
+    raise ModelError(
+        f"{model.path}: refused: its training recorded that it does not reproduce its painted keys "
+        f"(key check {check.get('psnr_db', float('nan')):.1f} dB PSNR, needs {check.get('threshold_db', float('nan')):.1f} dB), "
+        "so its look is broken or unfinished; train it longer ('restyle train ... --resume' continues from "
+        f"{checkpoint_path(model.path).name}), or retrain with --key-psnr 0 to accept any look")
+
+
 def checkpoint_path(model_path: str | os.PathLike) -> Path:
     """The torch checkpoint kept beside a model for resuming training."""
     return Path(model_path).with_suffix(".ckpt")

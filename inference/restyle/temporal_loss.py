@@ -118,25 +118,29 @@ class Stability:
     ``target``: the output's mean squared change between frames along the plate's flow, over the
     plate's own on the same pixels (E_warp ratio). Measured on ``PROBE_PATCHES`` fixed patches
     drawn with ``seed``; the weight starts at 0 (the first check turns it on if needed), grows
-    by ``STEP_FACTOR`` while the ratio is above the target (up to ``MAX_WEIGHT``) and shrinks by
-    it while the ratio is below half the target.
+    by ``STEP_FACTOR`` while the ratio is above the target (up to ``ceiling``, ``MAX_WEIGHT``
+    unless training lowered it after a divergence) and shrinks by it while the ratio is below
+    half the target. Fidelity comes first: while the keys are not reproduced (``keys_ok`` False)
+    the weight shrinks whatever the flicker, so a target the look cannot reach (a high-contrast
+    painting multiplies the plate's own change) cannot take the weight up until the look is lost.
     """
 
     def __init__(self, sampler: TemporalSampler, target: float, seed: int, weight: float = 0.0):
         self.target, self.weight, self.ratio = target, weight, float("nan")
+        self.ceiling = MAX_WEIGHT
         prev, cur, self.grid, self.mask, prev_view, cur_view = sampler.batch(
             PROBE_PATCHES, np.random.default_rng([seed, 7]), views=True)
         self.inputs = (prev, cur)
         self.plate_change = float(_masked_mean((cur_view - _carry(prev_view, self.grid)) ** 2, self.mask))
 
     @torch.no_grad()
-    def check(self, net: torch.nn.Module) -> float:
+    def check(self, net: torch.nn.Module, keys_ok: bool = True) -> float:
         """Measure the output's flicker ratio now and adapt the weight; returns the ratio."""
         prev, cur = self.inputs
         change = float(_masked_mean((net(cur) - _carry(net(prev), self.grid)) ** 2, self.mask))
         self.ratio = change / max(self.plate_change, 1e-12)
-        if self.ratio > self.target:
-            self.weight = min(MAX_WEIGHT, max(FIRST_WEIGHT, self.weight * STEP_FACTOR))
-        elif self.ratio < 0.5 * self.target:
+        if self.ratio > self.target and keys_ok:
+            self.weight = min(self.ceiling, max(FIRST_WEIGHT, self.weight * STEP_FACTOR))
+        elif self.ratio < 0.5 * self.target or not keys_ok:
             self.weight = self.weight / STEP_FACTOR if self.weight >= FIRST_WEIGHT * STEP_FACTOR else 0.0
         return self.ratio

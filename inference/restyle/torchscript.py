@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .. import colour
 from ..errors import ModelError
-from .model_file import load_model
+from .model_file import load_model, require_key_check
 
 LINEAR_REC709 = "Linear Rec.709 (sRGB)"
 
@@ -89,7 +89,7 @@ def export_torchscript(model_path: str | os.PathLike, out: str | os.PathLike, nu
         ModelError: the model has guides or several keyframes, or its working encoding is not
             the sRGB-encoded Rec.709 this wrapper reproduces.
     """
-    model = load_model(model_path)
+    model = require_key_check(load_model(model_path))
     if model.guides or len(model.key_frames) > 1:
         raise ModelError(f"{model_path}: only colour-only, single-keyframe models run in Nuke's Inference node "
                          f"(this one has guides {model.guides or 'none'} and keys {model.key_frames})")

@@ -1,14 +1,17 @@
 """Train a restyle model from painted keyframes of the plate (``restyle train``).
 
 Patches are cut at random from each keyframe's plate frame (+ guides) and from the painting
-at the same place; the network learns plate -> painting with an L1 loss on colour and on
-image gradients (no pretrained network involved). Training stops at ``steps``, after
-``seconds``, or when the loss has stopped improving, whichever comes first.
+at the same place (tiles of each key held back); the network learns plate -> painting with an
+L1 loss on colour and on image gradients (no pretrained network involved). Training stops at
+``steps``, after ``seconds``, or when the look is learnt, whichever comes first; it checks that
+the network gives its keys back before it stops or writes, and rolls back from a divergence
+(:mod:`.key_check`). The key check is recorded in the model, and a model that failed it is refused.
 """
 from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,7 +25,7 @@ import torch.nn.functional as F
 
 from .. import colour
 from ..devices import resolve_device
-from ..errors import UsageError
+from ..errors import KeyCheckError, UsageError
 from ..image import Image, read_image
 from ..progress import Progress
 from ..sequence import SequencePattern
@@ -30,6 +33,7 @@ from ..sequence_io import ensure_writable_folder
 from . import guides as guide_mod
 from ..temporal.deflicker_device import VIEW
 from .adversarial import Adversary
+from .key_check import KEY_CHECK_EVERY, PATCH_TRIES, Guard, KeyCheck, KeyScore, Learnt, held_back_tiles
 from .model_file import checkpoint_path, export_onnx, load_checkpoint, load_model, save_checkpoint, sha256_file
 from .network import RECEPTIVE_MARGIN, SIZE_MULTIPLE, NetworkConfig, RestyleNet
 from .temporal_loss import CHECK_EVERY, Stability, TemporalSampler, pair_frames, temporal_loss
@@ -39,9 +43,18 @@ from .temporal_loss import CHECK_EVERY, Stability, TemporalSampler, pair_frames,
 class TrainSettings:
     """Training knobs; the defaults suit a shot of a few hundred frames."""
 
+    # Caps: a GPU makes about a minute of 2K training in 4000 steps; a 2-core CPU stops at ten minutes.
     steps: int = 4000
-    seconds: float | None = None
+    seconds: float | None = 600.0
+    # Stop earlier once the look is learnt (key_check.Learnt): every key reproduced at key_psnr or
+    # better and the PSNR on tiles of the keys held back from training no longer improving, by
+    # learnt_tolerance dB over learnt_window steps. A run whose keys are not learnt never stops by it.
     plateau: bool = True
+    learnt_window: int = 500
+    learnt_tolerance: float = 0.1
+    # Key check (dB): the model's full-frame output at each key against the painting must reach this
+    # PSNR before it is recorded as usable (restyle run/render refuse a model that failed); 0 = any finite look.
+    key_psnr: float = 15.0
     patch: int = 64
     batch: int = 16
     lr: float = 1e-3
@@ -73,6 +86,7 @@ class TrainResult:
     seconds: float
     loss: float
     history: list[tuple[int, float, float]] = field(default_factory=list)  # (step, seconds, loss)
+    key_check: dict[str, Any] = field(default_factory=dict)  # as recorded in the model's metadata
 
 
 def _keeps_torch_flags(fn: Callable) -> Callable:
@@ -113,7 +127,7 @@ def load_training_pairs(plate: SequencePattern, keys: dict[int, str], plate_spac
     """(inputs, targets, depth scale): per key, (H, W, C) network input and (H, W, 3) painting."""
     plates: list[Image] = [read_image(plate.path(frame)) for frame in sorted(keys)]
     for image in plates:
-        image.check_finite(image.beauty().channels)
+        image.check_finite(image.beauty_channels())
     plate_space = plate_space or colour.default_colourspace(plate.printf)
     scale = guide_mod.depth_scale(plates) if "depth" in guides else 1.0
     inputs, targets = [], []
@@ -122,7 +136,7 @@ def load_training_pairs(plate: SequencePattern, keys: dict[int, str], plate_spac
         if painting.size != image.size:
             raise UsageError(f"keyframe {keys[frame]} is {painting.size[0]}x{painting.size[1]} but plate "
                              f"frame {frame} is {image.size[0]}x{image.size[1]}; paint over the full frame")
-        painting.check_finite(painting.beauty().channels)
+        painting.check_finite(painting.beauty_channels())
         space = key_space or colour.default_colourspace(keys[frame])
         targets.append(colour.convert(painting.beauty(alpha=False).as_float32(), space, working))
         inputs.append(network_input(image, frame, sorted(keys), plate_space, working, guides, scale, smoothing))
@@ -148,7 +162,7 @@ def temporal_sampler(plate: SequencePattern, frames: list[int], keys: dict[int, 
     prepared = {}
     for frame in sorted({f for pair in pairs for f in pair}):
         image = read_image(plate.path(frame))
-        image.check_finite(image.beauty().channels)
+        image.check_finite(image.beauty_channels())
         view = np.clip(colour.convert(image.beauty(alpha=False).as_float32(), space, VIEW), 0, 1)
         prepared[frame] = (network_input(image, frame, sorted(keys), space, working, guides, scale,
                                          settings.input_smoothing), view)
@@ -166,43 +180,39 @@ def restyle_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class PatchSampler:
-    """Random aligned patches of (input, target) across all keyframes, from a seeded generator."""
+    """Random aligned patches of (input, target) across all keyframes, from a seeded generator.
+
+    ``held``: per key, the (H, W) tiles held back from training (:func:`.key_check.held_back_tiles`,
+    picked with ``hold_seed``); a patch is redrawn while it touches one (up to ``PATCH_TRIES`` times).
+    """
 
     def __init__(self, inputs: list[np.ndarray], targets: list[np.ndarray], patch: int, seed: int,
-                 device: torch.device):
+                 device: torch.device, hold_seed: int | None = None):
         self.inputs = [torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))).to(device) for x in inputs]
         self.targets = [torch.from_numpy(np.ascontiguousarray(t.transpose(2, 0, 1))).to(device) for t in targets]
         self.patch = min(patch, *(min(x.shape[1:]) // SIZE_MULTIPLE * SIZE_MULTIPLE for x in self.inputs))
         self.rng = np.random.default_rng(seed)
+        self.held = [held_back_tiles(*x.shape[:2], self.patch, seed if hold_seed is None else hold_seed)
+                     for x in inputs]
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ts = [], []
         for _ in range(size):
-            k = int(self.rng.integers(len(self.inputs)))
-            _, h, w = self.inputs[k].shape
-            y = int(self.rng.integers(0, h - self.patch + 1))
-            x = int(self.rng.integers(0, w - self.patch + 1))
+            k, y, x = self._draw()
             xs.append(self.inputs[k][:, y:y + self.patch, x:x + self.patch])
             ts.append(self.targets[k][:, y:y + self.patch, x:x + self.patch])
         return torch.stack(xs), torch.stack(ts)
 
-
-class Plateau:
-    """Stops when the smoothed loss improved less than ``tolerance`` over the last ``window`` steps."""
-
-    def __init__(self, window: int = 400, tolerance: float = 0.01, min_steps: int = 600):
-        self.window, self.tolerance, self.min_steps = window, tolerance, min_steps
-        self.ema: float | None = None
-        self.marks: list[float] = []
-
-    def update(self, step: int, loss: float) -> bool:
-        self.ema = loss if self.ema is None else 0.98 * self.ema + 0.02 * loss
-        if step % self.window:
-            return False
-        self.marks.append(self.ema)
-        if step < self.min_steps or len(self.marks) < 2:
-            return False
-        return (self.marks[-2] - self.marks[-1]) < self.tolerance * self.marks[-2]
+    def _draw(self) -> tuple[int, int, int]:
+        """(key, y, x) of a patch clear of the held-back tiles."""
+        p = self.patch
+        for _ in range(PATCH_TRIES):
+            k = int(self.rng.integers(len(self.inputs)))
+            _, h, w = self.inputs[k].shape
+            y, x = int(self.rng.integers(0, h - p + 1)), int(self.rng.integers(0, w - p + 1))
+            if not self.held[k][y:y + p, x:x + p].any():
+                break
+        return k, y, x
 
 
 ADVERSARIAL_WARMUP = 500
@@ -284,6 +294,82 @@ def _resumed_weight(state: dict[str, Any] | None) -> float:
     return float(meta.get("temporal_weight", ((meta.get("training") or {}).get("temporal") or {}).get("final_weight", 0.0)))
 
 
+def _train_step(net: RestyleNet, optimizer: torch.optim.Optimizer, sampler: PatchSampler, settings: TrainSettings,
+                step: int, adversary: Adversary | None, stability: Stability | None,
+                pairs: TemporalSampler | None) -> tuple[float, float]:
+    """One optimiser step; returns (total loss, the keyframes' own loss)."""
+    x, t = sampler.batch(settings.batch)
+    y = net(x)
+    loss = fit = restyle_loss(y, t)
+    if adversary is not None and step >= ADVERSARIAL_WARMUP:
+        adversary.update(x[:, :3], y, t)
+        loss = loss + settings.adversarial * adversary.generator_loss(x[:, :3], y)
+    if stability and stability.weight > 0:
+        loss = loss + stability.weight * temporal_loss(net, *pairs.batch(max(1, settings.batch // 2)))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    optimizer.step()
+    return float(loss.detach()), float(fit.detach())
+
+
+def _recover(guard: Guard, step: int, reason: str, progress: Progress) -> None:
+    """Roll back after a divergence and say so (raises UsageError when out of recoveries)."""
+    back = guard.recover(step, reason)
+    lr = guard.optimizer.param_groups[0]["lr"]
+    weight = f", temporal weight {guard.stability.weight:g} (at most {guard.stability.ceiling:g})" if guard.stability else ""
+    progress.note(f"training diverged at step {step} ({reason}): back to the weights of step {back}, "
+                  f"learning rate {lr:.3g}{weight}")
+
+
+def _progress_message(loss: float, stability: Stability | None, step: int, guard: Guard, elapsed: float) -> str:
+    flicker = f", flicker {stability.ratio:.2f}x plate" if stability and step >= CHECK_EVERY else ""
+    keys = f", keys {guard.last.worst:.1f} dB" if guard.last else ""
+    return f"loss {loss:.4f}{keys}{flicker}, {elapsed:.0f}s"
+
+
+def final_key_check(checker: KeyCheck, guard: Guard, settings: TrainSettings, key_frames: list[int],
+                    progress: Progress) -> dict[str, Any]:
+    """The key check recorded in the model: PSNR at each key of the weights handed over. Those are
+    the last ones unless they diverged or fail the check where earlier (best) ones passed.
+
+    Raises:
+        UsageError: nothing finite to hand over (no model is written).
+    """
+    score = checker.measure(guard.net)
+    best = guard.best
+    if best and (guard.fell(score) or (score.worst < settings.key_psnr <= best.score.worst)):
+        progress.note(f"handing over the weights of step {best.step} (keys {best.score.worst:.1f} dB), "
+                      f"not the last ones (keys {score.worst:.1f} dB)")
+        guard.restore_best()
+        score = best.score
+    if not score.finite:
+        raise UsageError("training produced no finite look (its output at the keys is NaN/Inf); no model written. "
+                         "Try --stability 0 (temporal loss off), a smaller --lr, or check the plate and painting")
+    return key_check_record(score, settings.key_psnr, key_frames)
+
+
+def key_check_record(score: KeyScore, threshold_db: float, key_frames: list[int]) -> dict[str, Any]:
+    """The metadata entry ``training.key_check``."""
+    return {"psnr_db": round(score.worst, 2), "per_key_db": {str(f): round(v, 2) for f, v in zip(key_frames, score.psnr_db)},
+            "held_back_db": None if score.held_db is None else round(score.held_db, 2),
+            "threshold_db": threshold_db, "passed": score.finite and score.worst >= threshold_db}
+
+
+def _failed_key_check_message(model: Path, check: dict[str, Any], ckpt: Path) -> str:
+    worst = min(check["per_key_db"], key=check["per_key_db"].get)
+    return (f"{model}: the look does not reproduce its painted keys yet (key {worst} comes back at "
+            f"{check['psnr_db']:.1f} dB PSNR, below the {check['threshold_db']:g} dB key check); the model is written "
+            f"but marked failed, so restyle run/render refuse it. Train longer ('restyle train ... --resume --seconds N' "
+            f"continues from {ckpt.name}), or pass --key-psnr 0 to accept this look")
+
+
+def _resumed_keys_ok(state: dict[str, Any] | None, now: bool) -> bool:
+    """Whether the keys passed the last check where a resumed training stopped (``now``: a fresh one's)."""
+    meta = json.loads(state["meta"]) if state else {}
+    return bool(meta.get("keys_ok", now))
+
+
 @_keeps_torch_flags
 def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, *,
           settings: TrainSettings | None = None, guides: list[str] | None = None,
@@ -308,6 +394,8 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     follow quality over time); training time excludes the time spent in it.
     """
     settings = settings or TrainSettings()
+    if settings.key_psnr < 0:
+        raise UsageError(f"--key-psnr {settings.key_psnr:g}: the key check is a PSNR in dB, 0 (any look) or more")
     if settings.stability < 0:
         raise UsageError(f"--stability {settings.stability:g}: the flicker target is a ratio to the plate's own "
                          "flicker, 0 (off) or more (default 1.2)")
@@ -334,7 +422,7 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         net.load_state_dict(state["state"])
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
-    sampler = PatchSampler(inputs, targets, settings.patch, settings.seed + step, device)
+    sampler = PatchSampler(inputs, targets, settings.patch, settings.seed + step, device, hold_seed=settings.seed)
     if state and state.get("sampler"):  # the patch stream goes on where it stopped: same weights as unbroken
         sampler.rng.bit_generator.state = state["sampler"]
     stable_wanted = settings.stability > 0 and repass_used != "colour"
@@ -350,27 +438,30 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     progress.note(f"{len(keys)} key(s), {inputs[0].shape[1]}x{inputs[0].shape[0]}, "
                   f"{inputs[0].shape[2]} input channels, device {device}, seed {settings.seed}")
     adversary = Adversary(device) if settings.adversarial > 0 else None
-    plateau, history = Plateau(), []
+    guard, checker = Guard(net, optimizer, stability), KeyCheck(inputs, targets, sampler.held, device)
+    learnt, history = Learnt(settings.key_psnr, settings.learnt_window, settings.learnt_tolerance), []
     started = time.monotonic()
-    loss_value = float("nan")
+    loss_value, stop = float("nan"), None
+    guard.keep(step, checker.measure(net))  # the start: somewhere to roll back to
+    keys_ok = _resumed_keys_ok(state, guard.keys_ok(guard.last, settings.key_psnr))
     net.train()
     while step < settings.steps and repass_used != "colour":
-        x, t = sampler.batch(settings.batch)
-        y = net(x)
-        loss = fit = restyle_loss(y, t)
-        if adversary is not None and step >= ADVERSARIAL_WARMUP:
-            adversary.update(x[:, :3], y, t)
-            loss = loss + settings.adversarial * adversary.generator_loss(x[:, :3], y)
-        if stability and stability.weight > 0:
-            loss = loss + stability.weight * temporal_loss(net, *pairs.batch(max(1, settings.batch // 2)))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        optimizer.step()
+        loss_value, fit_value = _train_step(net, optimizer, sampler, settings, step, adversary, stability, pairs)
         step += 1
-        loss_value = float(loss.detach())
+        reason = guard.watch(fit_value, loss_value)
+        score = checker.measure(net) if step % KEY_CHECK_EVERY == 0 and not reason else None
+        reason = reason or (score and guard.fell(score))
+        if reason:
+            _recover(guard, step, reason, progress)
+            continue
+        if score:
+            guard.keep(step, score)
+            keys_ok = guard.keys_ok(score, settings.key_psnr)
+            if settings.plateau and learnt.update(step, score):
+                stop = (f"look learnt at step {step}: keys at {score.worst:.1f} dB (check {settings.key_psnr:g} dB), "
+                        f"held-back tiles gained under {settings.learnt_tolerance:g} dB in {settings.learnt_window} steps")
         if stability and step % CHECK_EVERY == 0:
-            stability.check(net)
+            stability.check(net, keys_ok)
         elapsed = time.monotonic() - started
         if step % 50 == 0 or step == settings.steps:
             history.append((step, round(elapsed, 2), round(loss_value, 5)))
@@ -381,20 +472,19 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
                 monitor(step, elapsed, net)
             net.train()
             started += time.monotonic() - paused
-        flicker = f", flicker {stability.ratio:.2f}x plate" if stability and step >= CHECK_EVERY else ""
-        progress.advance(message=f"loss {loss_value:.4f}{flicker}, {elapsed:.0f}s")
+        progress.advance(message=_progress_message(loss_value, stability, step, guard, elapsed))
         if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
             save_checkpoint(ckpt, net, optimizer, step,
-                            {"partial": True, "temporal_weight": stability.weight if stability else 0.0}, keys=thumbnails,
+                            {"partial": True, "temporal_weight": stability.weight if stability else 0.0, "keys_ok": keys_ok},
+                            keys=thumbnails,
                             sampler=sampler.rng.bit_generator.state)
         if settings.seconds is not None and elapsed >= settings.seconds:
-            progress.note(f"stopped after {settings.seconds:g} s at step {step}")
-            break
-        # the keyframes' own loss: the temporal term's weight changes, so the total can rise
-        if settings.plateau and plateau.update(step, float(fit.detach())):
-            progress.note(f"loss plateaued at step {step}")
+            stop = f"stopped after {settings.seconds:g} s at step {step}"
+        if stop:
+            progress.note(stop)
             break
     net.eval()
+    key_check = final_key_check(checker, guard, settings, sorted(keys), progress)
     plate_space = colour.resolve_colourspace(plate_space or colour.default_colourspace(plate.printf))
     meta = {
         "encoding": working, "plate_colourspace": plate_space,
@@ -407,13 +497,18 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
                      + (" + w L1(temporal, plate flow)" if stability else ""), "init": init,
                      "temporal": ({"pairs": len(pairs.pairs), "target": settings.stability, "final_weight": stability.weight,
                                    "flicker_ratio": stability.ratio} if stability else None),
-                     "repass": repass_used, "device_used": str(device),
-                     "torch": torch.__version__},
+                     "repass": repass_used, "device_used": str(device), "key_check": key_check,
+                     "recoveries": guard.recoveries, "torch": torch.__version__},
     }
     save_checkpoint(ckpt, net.cpu(), optimizer, step, meta, keys=thumbnails, sampler=sampler.rng.bit_generator.state)
     model = export_onnx(net, meta, out)
-    progress.note(f"wrote {model} ({step} steps, loss {loss_value:.4f}) and {ckpt.name}")
+    progress.note(f"wrote {model} ({step} steps, loss {loss_value:.4f}, keys at {key_check['psnr_db']:.1f} dB) "
+                  f"and {ckpt.name}")
+    if not key_check["passed"]:
+        raise KeyCheckError(_failed_key_check_message(model, key_check, ckpt))
     if stability and stability.ratio > settings.stability:
         progress.note(f"flicker {stability.ratio:.2f}x the plate's at the last check, above the target "
-                      f"{settings.stability:g}: train longer (--steps, --seconds, --no-plateau) for a steadier look")
-    return TrainResult(model, step, time.monotonic() - started, loss_value, history)
+                      f"{settings.stability:g}: the temporal weight ({stability.weight:g}) is held where the keys keep "
+                      "their PSNR (a high-contrast look multiplies the plate's own change); settle the rest with "
+                      "'restyle render' (deflicker on), or train longer (--seconds) for a steadier look")
+    return TrainResult(model, step, time.monotonic() - started, loss_value, history, key_check)
