@@ -67,14 +67,15 @@ def middle(frames: list[int]) -> int:
     return frames[(len(frames) - 1) // 2]
 
 
-def restyled(model: Path, plate: SequencePattern, key: int, painting: str, frames: list[int], folder: Path,
+def restyled(model: Path, plate: SequencePattern, keys: dict[int, str], frames: list[int], folder: Path,
              **options) -> dict[int, np.ndarray]:
-    """``restyle run`` of ``model`` over ``frames`` (``options``: detail / texture), as sRGB views."""
+    """``restyle run`` of ``model`` over ``frames`` (``options``: detail / texture, which use the
+    painted ``keys``), as sRGB views."""
     from inference.restyle.apply import restyle_frames
 
     out = SequencePattern.parse(str(folder / "f.####.exr"))
     restyle_frames(str(model), plate, frames, out, plate_space=SRGB, out_space=SRGB, progress_mode="none",
-                   keys={key: painting} if options else None, key_space=SRGB, **options)
+                   keys=keys if options else None, key_space=SRGB, **options)
     return load(out, frames)
 
 
@@ -152,10 +153,10 @@ def evaluate(data: Path, name: str, work: Path, methods: tuple[str, ...], settin
                         progress_mode="none")
         result.update(train_seconds=round(time.perf_counter() - started, 1), train_steps=trained.steps)
     outputs = {
-        "restyle": lambda: restyled(model, plate, key, painting, frames, work / f"{name}_r"),
-        "texture": lambda: restyled(model, plate, key, painting, frames, work / f"{name}_t", texture=True),
+        "restyle": lambda: restyled(model, plate, {key: painting}, frames, work / f"{name}_r"),
+        "texture": lambda: restyled(model, plate, {key: painting}, frames, work / f"{name}_t", texture=True),
         "texture_deflicker": lambda: deflickered(work / f"{name}_t", plate, frames, work / f"{name}_td"),
-        "detail": lambda: restyled(model, plate, key, painting, frames, work / f"{name}_d", detail=DETAIL_PX),
+        "detail": lambda: restyled(model, plate, {key: painting}, frames, work / f"{name}_d", detail=DETAIL_PX),
         "warped_key": lambda: warped_key(refs, key, frames, evaluator),
         "ebsynth": lambda: _peer_frames(peer, name, frames),
     }
@@ -209,6 +210,39 @@ def summary(results: dict[str, dict]) -> dict:
     return out
 
 
+MULTIKEY = ("bikes_kuwahara", 12)  # the shared live clip, a painted key every 12 frames
+
+
+def multikey(data: Path, work: Path, settings: TrainSettings, methods: tuple[str, ...]) -> dict:
+    """Keys every 12 frames on the shared live clip: the E_warp of each frame pair (both flows)
+    next to the plate's, and the spike where a key takes over (pairs touching a key frame, where
+    the looks' crossfade changes direction) against the pairs in between."""
+    name, every = MULTIKEY
+    plate_text, ref_text, frame_range = SEQUENCES[name]
+    frames = list(frame_range)
+    keys = {f: str(data / ref_text.replace("####", str(f))) for f in frames[::every]}
+    plate = SequencePattern.parse(str(data / plate_text))
+    plates = [load(plate, frames)[f] for f in frames]
+    model = train(plate, keys, work / "multikey.onnx", settings=settings, plate_space=SRGB, frames=frames,
+                  progress_mode="none").model
+    result = {"sequence": name, "keys": sorted(keys), "methods": {}}
+    for method in [m for m in ("restyle", "texture") if m in methods]:
+        images = restyled(model, plate, keys, frames, work / f"multikey_{method}",
+                          **({"texture": True} if method == "texture" else {}))
+        sequence, row = [images[f] for f in frames], {}
+        for flow in FLOWS:
+            flows = metrics.plate_flows(plates, flow)
+            ours = metrics.e_warp(sequence, plates, flows)["per_frame"]
+            own = metrics.e_warp(plates, plates, flows)["per_frame"]
+            ratio = [o / max(p, 1e-12) for o, p in zip(ours, own)]  # pair (t-1, t) for t = 1..N-1
+            at_key = [r for t, r in enumerate(ratio, 1) if frames[t] in keys or frames[t - 1] in keys]
+            between = [r for t, r in enumerate(ratio, 1) if frames[t] not in keys and frames[t - 1] not in keys]
+            row[flow] = {"e_warp_multiple_per_pair": ratio, "at_key_mean": _mean(at_key),
+                         "between_mean": _mean(between), "spike": _mean(at_key) / max(_mean(between), 1e-12)}
+        result["methods"][method] = row
+    return result
+
+
 def _one_thread() -> None:
     """A worker process's torch uses one core (the processes share the machine's)."""
     import torch
@@ -246,8 +280,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=1,
                         help="sequences measured at once, each in a process of its own with one torch thread "
                              "(default 1: one process, torch's own threads)")
+    parser.add_argument("--multikey", action="store_true",
+                        help=f"instead: keys every {MULTIKEY[1]} frames on {MULTIKEY[0]}, the E_warp spike where "
+                             "a key takes over (stored under LABEL-multikey)")
     args = parser.parse_args(argv)
     settings = TrainSettings(device=args.device, steps=args.steps)
+    if args.multikey:
+        with tempfile.TemporaryDirectory(prefix="restyle_multikey_") as work:
+            found = multikey(args.data, Path(work), settings, tuple(args.methods.split(",")))
+        print(found)
+        print("wrote", merge_result("restyle_validation", f"{args.label}-multikey",
+                                    {"machine": machine(), "training": settings.to_dict(), "multikey": found}))
+        return
     methods, names = tuple(args.methods.split(",")), args.sequences.split(",")
     results: dict[str, dict] = {}
     for name, result in measured(names, args.jobs, args.data, methods, settings, args.peer):
