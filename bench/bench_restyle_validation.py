@@ -9,6 +9,7 @@ on every frame; the evaluator measures the frames away from the key (``held``: a
 - ``texture``: ``restyle run --texture`` (the keyframe's patches synthesised onto every frame);
 - ``texture_deflicker``: that, then the toolset's Deflicker (the node chain a compositor builds);
 - ``detail``: ``restyle run --detail 8`` (the keyframe's fine detail carried along DIS flow);
+- ``detail_deflicker``: that, then the toolset's Deflicker;
 - ``warped_key``: the keyframe warped along the plate's DIS flow chained to the key (baseline);
 - ``ebsynth``: frames made by ``python -m bench.ebsynth_peer`` (open-source EbSynth driven with
   the plate, positional and temporal guides), read from ``--peer DIR/<sequence>/``.
@@ -58,8 +59,8 @@ SEQUENCES = {
 VECTORS = {"sceneA_painting": "render_sceneA/exr/sceneA.####.exr"}
 TUNING = ("sceneA_painting", "bikes_kuwahara", "shot2_pencil", "shot2_painting")
 CHECKING = ("shot3_pencil", "shot3_painting")
-METHODS = ("restyle", "texture", "texture_deflicker", "detail", "warped_key", "ebsynth")
-TRAINED = ("restyle", "texture", "texture_deflicker", "detail")  # the methods that need the trained model
+METHODS = ("restyle", "texture", "texture_deflicker", "detail", "detail_deflicker", "warped_key", "ebsynth")
+TRAINED = ("restyle", "texture", "texture_deflicker", "detail", "detail_deflicker")  # the methods that need the trained model
 FAR = 10
 DETAIL_PX = 8.0
 FLOWS = ("dis", "farneback")
@@ -173,13 +174,14 @@ def evaluate(data: Path, name: str, work: Path, methods: tuple[str, ...], settin
         "texture": lambda: restyled(model, plate, {key: painting}, frames, work / f"{name}_t", texture=True),
         "texture_deflicker": lambda: deflickered(work / f"{name}_t", plate, frames, work / f"{name}_td"),
         "detail": lambda: restyled(model, plate, {key: painting}, frames, work / f"{name}_d", detail=DETAIL_PX),
+        "detail_deflicker": lambda: deflickered(work / f"{name}_d", plate, frames, work / f"{name}_dd"),
         "warped_key": lambda: warped_key(refs, key, frames, evaluator),
         "ebsynth": lambda: _peer_frames(peer, name, frames),
     }
     for method in methods:
         if method == "ebsynth" and peer is None:
             continue
-        if method == "texture_deflicker" and "texture" not in methods:
+        if method.endswith("_deflicker") and method.removesuffix("_deflicker") not in methods:
             continue
         started = time.perf_counter()
         images = outputs[method]()

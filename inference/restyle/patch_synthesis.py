@@ -23,6 +23,7 @@ holding, per target pixel, the source pixel's (y, x).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,7 @@ class SynthesisSettings:
     iterations: int = 3        # PatchMatch iterations per search
     random_tries: int = 4      # random-search radii per iteration (halving from the image size)
     dims: int = 24             # PCA components patches are compared in
+    coherence: float = 0.0     # extra cost of leaving the prior (previous frame's) NNF, x its median distance
     seed: int = 0
 
 
@@ -108,34 +110,50 @@ def patch_costs(target: torch.Tensor, source: torch.Tensor, nnf: torch.Tensor, w
     return (diff * diff).sum(1)
 
 
-def _improve(nnf: torch.Tensor, cost: torch.Tensor, candidate: torch.Tensor, target: torch.Tensor,
-             source: torch.Tensor, source_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keep ``candidate`` where it is closer than the current NNF."""
+def _improve(nnf: torch.Tensor, cost: torch.Tensor, candidate: torch.Tensor,
+             score: Callable[[torch.Tensor], torch.Tensor], source_size: tuple[int, int]
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep ``candidate`` where it scores lower than the current NNF."""
     candidate = clamp_nnf(candidate, *source_size)
-    new = patch_costs(target, source, candidate, source_size[1]).view_as(cost)
+    new = score(candidate)
     better = new < cost
     return torch.where(better[None], candidate, nnf), torch.where(better, new, cost)
 
 
 def patchmatch(target: torch.Tensor, source: torch.Tensor, nnf: torch.Tensor, target_size: tuple[int, int],
                source_size: tuple[int, int], settings: SynthesisSettings, generator: torch.Generator,
-               extra: list[torch.Tensor] = ()) -> torch.Tensor:
-    """Refine ``nnf`` (after trying the ``extra`` NNFs' sources) by parallel propagation and
-    random search over projected descriptors."""
+               prior: torch.Tensor | None = None) -> torch.Tensor:
+    """Refine ``nnf`` by parallel propagation and random search over projected descriptors.
+
+    ``prior``: the NNF carried from the previous frame. It is tried first, and any other source
+    costs ``settings.coherence`` times the prior's median patch distance more, so a patch only
+    changes where another fits clearly better (EbSynth's temporal guide does this through the
+    colours; this does it through the choices, which do not blur).
+    """
     h, w = target_size
-    cost = patch_costs(target, source, nnf, source_size[1]).view(h, w)
-    for candidate in extra:
-        nnf, cost = _improve(nnf, cost, candidate, target, source, source_size)
+    penalty = 0.0
+    if prior is not None and settings.coherence > 0:
+        penalty = settings.coherence * float(patch_costs(target, source, prior, source_size[1]).median())
+
+    def score(candidate: torch.Tensor) -> torch.Tensor:
+        cost = patch_costs(target, source, candidate, source_size[1]).view(h, w)
+        if penalty:
+            cost = cost + penalty * ((candidate - prior).abs().amax(0) > 1)
+        return cost
+
+    cost = score(nnf)
+    if prior is not None:
+        nnf, cost = _improve(nnf, cost, prior, score, source_size)
     for _ in range(settings.iterations):
         for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
             # pixel x tries its neighbour x - (dy, dx)'s source, moved by (dy, dx)
             shifted = torch.roll(nnf, shifts=(dy, dx), dims=(1, 2))
             offset = torch.tensor([dy, dx], device=nnf.device).view(2, 1, 1)
-            nnf, cost = _improve(nnf, cost, shifted + offset, target, source, source_size)
+            nnf, cost = _improve(nnf, cost, shifted + offset, score, source_size)
         radius = max(source_size) / 2
         for _ in range(settings.random_tries):
             jitter = (torch.rand((2, h, w), generator=generator, device="cpu").to(nnf.device) * 2 - 1) * radius
-            nnf, cost = _improve(nnf, cost, nnf + jitter.round().long(), target, source, source_size)
+            nnf, cost = _improve(nnf, cost, nnf + jitter.round().long(), score, source_size)
             radius = max(1.0, radius / 4)
     return nnf
 
@@ -171,8 +189,9 @@ def synthesize(source: Guides, target: Guides, style_weight: float, settings: Sy
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """The target made of the source style's patches: ``(output (C, H, W), NNF (2, H, W))``.
 
-    ``start``: an NNF to begin from at full resolution (a previous frame's, carried along the
-    plate's motion); identity otherwise. ``estimate``: the first guess of the target's style
+    ``start``: a full-resolution NNF (a previous frame's, carried along the plate's motion)
+    tried first at every level and kept where others do not fit clearly better
+    (``settings.coherence``); the search begins from the identity otherwise. ``estimate``: the first guess of the target's style
     (compared with the source style at ``style_weight``); the guides alone pick the first
     patches otherwise.
     """
@@ -189,7 +208,7 @@ def synthesize(source: Guides, target: Guides, style_weight: float, settings: Sy
         sh, sw = src_guides[level].shape[1:]
         nnf = (clamp_nnf(identity_nnf(th, tw, device), sh, sw) if nnf is None
                else upsample_nnf(nnf, th, tw, (sh, sw)))
-        extra = [clamp_nnf(starts[level], sh, sw)] if starts is not None else []
+        prior = clamp_nnf(starts[level], sh, sw) if starts is not None else None
         if output is not None:  # the finer level's first estimate: the upsampled NNF's vote (sharp, as EbSynth)
             output = vote(styles[level], nnf, settings.patch)
         elif estimates is not None:
@@ -200,19 +219,19 @@ def synthesize(source: Guides, target: Guides, style_weight: float, settings: Sy
             tgt = _features(tgt_guides[level], output, style_weight)
             if tgt.shape[0] != src.shape[0]:  # no estimate yet: guides against guides
                 guides_basis = pca_basis(src_guides[level], settings.patch, settings.dims, generator)
-                nnf = _search(src_guides[level], tgt, guides_basis, nnf, settings, generator, extra)
+                nnf = _search(src_guides[level], tgt, guides_basis, nnf, settings, generator, prior)
             else:
-                nnf = _search(src, tgt, basis, nnf, settings, generator, extra)
+                nnf = _search(src, tgt, basis, nnf, settings, generator, prior)
             output = vote(styles[level], nnf, settings.patch)
     return output, nnf
 
 
 def _search(src: torch.Tensor, tgt: torch.Tensor, basis: torch.Tensor, nnf: torch.Tensor,
-            settings: SynthesisSettings, generator: torch.Generator, extra: list[torch.Tensor]) -> torch.Tensor:
+            settings: SynthesisSettings, generator: torch.Generator, prior: torch.Tensor | None) -> torch.Tensor:
     """One PatchMatch search at one level between ``(C, H, W)`` feature images, compared in the
-    PCA ``basis`` of the source's descriptors, after trying the ``extra`` NNFs' sources."""
+    PCA ``basis`` of the source's descriptors (``prior``: as :func:`patchmatch`)."""
     return patchmatch(project(tgt, basis), project(src, basis), nnf, tuple(tgt.shape[1:]), tuple(src.shape[1:]),
-                      settings, generator, extra)
+                      settings, generator, prior)
 
 
 def _features(guides: torch.Tensor, style: torch.Tensor | None, weight: float) -> torch.Tensor:
