@@ -28,6 +28,7 @@ looked at while tuning and is reported apart. Writes bench/results/restyle_valid
 """
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -44,7 +45,7 @@ from inference.temporal.deflicker import deflicker_sequence
 from inference.temporal.flow import warp
 
 from .bench_restyle_quality import SRGB, flows_to_first, load
-from .common import bench_parser, machine, merge_result
+from .common import RESULTS, bench_parser, machine, merge_result
 
 # name: (plate, per-frame style references, frames); ../shared/data/PROVENANCE.md sections 1-3 and 5
 SEQUENCES = {
@@ -263,6 +264,21 @@ def multikey(data: Path, work: Path, settings: TrainSettings, methods: tuple[str
     return result
 
 
+def table(record: dict) -> str:
+    """A stored record as the markdown table bench/README.md shows: per sequence and method,
+    PSNR (all held-out / far), SSIM, texture multiple, E_warp multiples (DIS / Farneback
+    [/ the render's vectors])."""
+    lines = ["| sequence (set) | method | PSNR dB (far) | SSIM | texture | E_warp DIS / Farneback [/ vectors] |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name, result in record["sequences"].items():
+        for method, row in result["methods"].items():
+            warps = " / ".join(f"{row[key]:.2f}x" for key in
+                               [f"e_warp_{f}_multiple" for f in (*FLOWS, "vectors")] if key in row)
+            lines.append(f"| {name} ({result['set']}) | {method} | {row['psnr_db']:.2f} ({row['psnr_db_far']:.2f}) | "
+                         f"{row['ssim']:.3f} | {row['texture_multiple']:.2f}x | {warps} |")
+    return "\n".join(lines)
+
+
 def _one_thread() -> None:
     """A worker process's torch uses one core (the processes share the machine's)."""
     import torch
@@ -303,7 +319,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--multikey", action="store_true",
                         help=f"instead: keys every {MULTIKEY[1]} frames on {MULTIKEY[0]}, the E_warp spike where "
                              "a key takes over (stored under LABEL-multikey)")
+    parser.add_argument("--table", action="store_true",
+                        help="instead: print the stored record LABEL as bench/README.md's markdown table")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads((RESULTS / "restyle_validation.json").read_text())["runs"][args.label]))
+        return
     settings = TrainSettings(device=args.device, steps=args.steps)
     if args.multikey:
         with tempfile.TemporaryDirectory(prefix="restyle_multikey_") as work:
