@@ -79,7 +79,7 @@ def test_the_temporal_weight_cannot_grow_while_the_keys_fail():
     sampler = TemporalSampler([((still, still), (still, still))], 32, np.random.default_rng(0), torch.device("cpu"))
     stability = Stability(sampler, target=1.2, seed=0, weight=1.0)
     stability.plate_change = 1e-4  # the plate barely changes; an output of pure noise does
-    flickering = lambda x: torch.rand_like(x[:, :3])  # noqa: E731
+    flickering = lambda x: torch.rand_like(x[:, :3])
     stability.check(flickering, keys_ok=False)
     assert stability.weight == pytest.approx(1.0 / 1.5) and stability.ratio > 100
     stability.check(flickering, keys_ok=True)
