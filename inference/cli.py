@@ -127,7 +127,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                "colour edits of the keyframe); full = fine-tune all weights; auto (default) "
                                                "= colour when the grade explains the new keyframe"}),
             (("--device",), "device", {"choices": list(DEVICES), "help": "where to train (default auto: CUDA if present)"}),
-            (("--seed",), "seed", {"type": int, "help": "random seed; same inputs + seed on the same kind of device give the same model (default 0)"}),
+            (("--seed",), "seed", {"type": int, "help": "random seed; same inputs + seed on the same kind of device give the same model when it stops by --steps or the learnt rule, not the machine-speed --seconds cap (default 0)"}),
             (("--stability",), "stability", {"metavar": "R", "type": float,
                                              "help": "flicker target: consecutive plate frames of --frames teach the network to "
                                                      "move with the plate, as much as it takes to keep the output's change "
