@@ -104,12 +104,12 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                          "help": "stop after S seconds of training (default 600: ten minutes on a CPU)"}),
             (("--no-plateau",), "plateau", {"action": "store_const", "const": False,
                                             "help": "do not stop early when the look is learnt (every key reproduced at "
-                                                    "--key-psnr and tiles of the keys held back from training no longer "
-                                                    "improving); train to --steps/--seconds"}),
+                                                    "--key-psnr and neither they nor tiles of the keys held back from "
+                                                    "training still improving); train to --steps/--seconds"}),
             (("--key-psnr",), "key_psnr", {"metavar": "DB", "type": float,
                                            "help": "key check: the model's output at each painted key must come back at this "
                                                    "PSNR (dB, full frame) or better, else it is marked failed and restyle "
-                                                   "run/render refuse it; early stopping waits for it (default 15; 0 = accept "
+                                                   "run/render refuse it; early stopping waits for it (default 12; 0 = accept "
                                                    "any finite look)"}),
             (("--lr",), "lr", {"metavar": "RATE", "type": float,
                                "help": "Adam learning rate (default 1e-3); training halves it itself after a divergence"}),
@@ -127,7 +127,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                "colour edits of the keyframe); full = fine-tune all weights; auto (default) "
                                                "= colour when the grade explains the new keyframe"}),
             (("--device",), "device", {"choices": list(DEVICES), "help": "where to train (default auto: CUDA if present)"}),
-            (("--seed",), "seed", {"type": int, "help": "random seed; same inputs + seed on the same kind of device give the same model (default 0)"}),
+            (("--seed",), "seed", {"type": int, "help": "random seed; same inputs + seed on the same kind of device give the same model when it stops by --steps or the learnt rule, not the machine-speed --seconds cap (default 0)"}),
             (("--stability",), "stability", {"metavar": "R", "type": float,
                                              "help": "flicker target: consecutive plate frames of --frames teach the network to "
                                                      "move with the plate, as much as it takes to keep the output's change "

@@ -12,8 +12,8 @@ training has a painting for).
   them and continues with half the learning rate and a smaller temporal weight; after
   ``MAX_RECOVERIES`` it gives up with a message that says what to do.
 - :class:`Learnt` stops training when the keys are reproduced (PSNR at least the threshold)
-  and the held-back tiles' PSNR has stopped improving; a run whose keys are not learnt yet is
-  never stopped by it.
+  and neither their PSNR nor the held-back tiles' improves any more; a run whose keys are not
+  learnt yet is never stopped by it.
 """
 from __future__ import annotations
 
@@ -52,11 +52,6 @@ class KeyScore:
     @property
     def finite(self) -> bool:
         return all(math.isfinite(v) for v in self.psnr_db) and (self.held_db is None or math.isfinite(self.held_db))
-
-    @property
-    def judged(self) -> float:
-        """What the stopping rule follows: the held-back tiles, else the worst key."""
-        return self.worst if self.held_db is None else self.held_db
 
 
 def held_back_tiles(height: int, width: int, tile: int, seed: int) -> np.ndarray:
@@ -196,17 +191,19 @@ class Guard:
 
 
 class Learnt:
-    """Stopping rule: the keys are reproduced (worst key PSNR at least ``threshold_db``) and the
-    judged PSNR (held-back tiles, else the worst key) gained less than ``tolerance_db`` over the last
-    ``window`` steps. Checked every ``KEY_CHECK_EVERY`` steps, so the same run stops at the same step."""
+    """Stopping rule: the keys are reproduced (worst key PSNR at least ``threshold_db``) and neither
+    the worst key's PSNR nor the held-back tiles' gained ``tolerance_db`` over the last ``window``
+    steps. Checked every ``KEY_CHECK_EVERY`` steps, so the same run stops at the same step."""
 
     def __init__(self, threshold_db: float, window: int, tolerance_db: float):
         self.threshold_db, self.window, self.tolerance_db = threshold_db, window, tolerance_db
-        self.history: list[tuple[int, float]] = []
+        self.history: list[tuple[int, float, float]] = []
 
     def update(self, step: int, score: KeyScore) -> bool:
-        self.history.append((step, score.judged))
+        held = score.worst if score.held_db is None else score.held_db
+        self.history.append((step, score.worst, held))
         if score.worst < self.threshold_db or step < 2 * self.window:
             return False
-        then = [value for at, value in self.history if at <= step - self.window]
-        return bool(then) and max(v for _, v in self.history) - max(then) < self.tolerance_db
+        then = [entry for entry in self.history if entry[0] <= step - self.window]
+        return bool(then) and all(max(e[i] for e in self.history) - max(e[i] for e in then) < self.tolerance_db
+                                  for i in (1, 2))
