@@ -39,6 +39,7 @@ from typing import Iterator
 import numpy as np
 
 from inference import metrics
+from inference.errors import UsageError
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 from inference.temporal.deflicker import deflicker_sequence
@@ -167,9 +168,15 @@ def evaluate(data: Path, name: str, work: Path, methods: tuple[str, ...], settin
     model = work / f"{name}.onnx"
     if set(methods) & set(TRAINED):
         started = time.perf_counter()
-        trained = train(plate, {key: painting}, model, settings=settings, plate_space=SRGB, frames=frames,
-                        progress_mode="none")
-        result.update(train_seconds=round(time.perf_counter() - started, 1), train_steps=trained.steps)
+        try:
+            trained = train(plate, {key: painting}, model, settings=settings, plate_space=SRGB, frames=frames,
+                            progress_mode="none")
+        except UsageError as refused:  # a refused training (key check, divergence) is a result: no look
+            result["training_refused"] = str(refused)
+            methods = tuple(m for m in methods if m not in TRAINED)
+        else:
+            result["train_steps"] = trained.steps
+        result["train_seconds"] = round(time.perf_counter() - started, 1)
     outputs = {
         "restyle": lambda: restyled(model, plate, {key: painting}, frames, work / f"{name}_r"),
         "texture": lambda: restyled(model, plate, {key: painting}, frames, work / f"{name}_t", texture=True),
@@ -271,6 +278,8 @@ def table(record: dict) -> str:
     lines = ["| sequence (set) | method | PSNR dB (far) | SSIM | texture | E_warp DIS / Farneback [/ vectors] |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, result in record["sequences"].items():
+        if "training_refused" in result:
+            lines.append(f"| {name} ({result['set']}) | restyle: training refused | {result['training_refused']} |||")
         for method, row in result["methods"].items():
             warps = " / ".join(f"{row[key]:.2f}x" for key in
                                [f"e_warp_{f}_multiple" for f in (*FLOWS, "vectors")] if key in row)
