@@ -1,8 +1,11 @@
 import json
 
+import pytest
+
 from inference import cli
 
 
+@pytest.mark.shared_data
 def test_metrics_cli_reports_flicker_against_the_plate(shared_data, tmp_path, capsys):
     # the full-resolution bikes shot: at 320x136 its Kuwahara flicker is within 2x the plate's
     plate = str(shared_data / "live_bikes" / "bikes.####.png")
