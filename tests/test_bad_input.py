@@ -20,16 +20,16 @@ def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def _copy_plate(shared_data, tmp_path, frames=range(1001, 1005)):
+def _copy_plate(small_data, tmp_path, frames=range(1001, 1005)):
     folder = tmp_path / "plate"
     folder.mkdir()
     for f in frames:
-        shutil.copy(shared_data / "render_sceneA" / "exr" / f"sceneA.{f}.exr", folder / f"sceneA.{f}.exr")
+        shutil.copy(small_data / "render_sceneA" / "exr" / f"sceneA.{f}.exr", folder / f"sceneA.{f}.exr")
     return str(folder / "sceneA.####.exr")
 
 
-def test_missing_frame_in_range_is_named_and_nothing_is_written(shared_data, tmp_path, capsys):
-    plate = _copy_plate(shared_data, tmp_path)
+def test_missing_frame_in_range_is_named_and_nothing_is_written(small_data, tmp_path, capsys):
+    plate = _copy_plate(small_data, tmp_path)
     (tmp_path / "plate" / "sceneA.1003.exr").unlink()
     code, err = _run(capsys, "convert", "--input", plate, "--frames", "1001-1004", "--out", str(tmp_path / "out" / "o.####.exr"))
     assert code == EX_NOINPUT
@@ -38,8 +38,8 @@ def test_missing_frame_in_range_is_named_and_nothing_is_written(shared_data, tmp
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
-def test_corrupt_exr_is_named_and_no_partial_frame_is_left(shared_data, tmp_path, capsys, damage):
-    plate = _copy_plate(shared_data, tmp_path)
+def test_corrupt_exr_is_named_and_no_partial_frame_is_left(small_data, tmp_path, capsys, damage):
+    plate = _copy_plate(small_data, tmp_path)
     bad = tmp_path / "plate" / "sceneA.1003.exr"
     data = bad.read_bytes()
     bad.write_bytes(data[: len(data) // 2] if damage == "truncate" else data[:8] + b"\x17" * (len(data) - 8))
@@ -72,8 +72,8 @@ def test_nan_or_inf_in_colour_is_named_with_channel_and_pixel(write_sequence, tm
     assert "seq.0002.exr" in err and "channel G" in err and "x=5 y=3" in err
 
 
-def test_inf_depth_alone_is_accepted(shared_data, tmp_path, capsys):
-    plate = _copy_plate(shared_data, tmp_path, frames=[1001])
+def test_inf_depth_alone_is_accepted(small_data, tmp_path, capsys):
+    plate = _copy_plate(small_data, tmp_path, frames=[1001])
     code, _ = _run(capsys, "inspect", "--plate", plate, "--frames", "1001")
     assert code == 0
 

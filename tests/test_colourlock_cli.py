@@ -15,19 +15,19 @@ PATCH = (40, 30, 24, 16)  # x, y, w, h of the brand patch
 
 
 @pytest.fixture(scope="module")
-def drifted(shared_data, tmp_path_factory):
+def drifted(small_data, tmp_path_factory):
     """Bikes frames 1001-1006 with a growing warm exposure drift, a brand-blue patch planted in each."""
     root = tmp_path_factory.mktemp("lock")
     seq = SequencePattern.parse(str(root / "in" / "in.####.exr"))
     seq.directory.mkdir()
     x, y, w, h = PATCH
     for i, frame in enumerate(FRAMES):
-        srgb = read_image(shared_data / "live_bikes" / f"bikes.{frame}.png").as_float32()[::2, ::2].copy()
+        srgb = read_image(small_data / "live_bikes" / f"bikes.{frame}.png").as_float32()  # 320x136
         srgb[y:y + h, x:x + w] = (0.1, 0.3, 0.8)
         linear = colour.convert(srgb, "sRGB - Texture", LIN) * np.array([1 + 0.06 * i, 1.0, 1 - 0.05 * i], np.float32)
         write_image(seq.path(frame), Image.from_array(linear.astype(np.float16), ("R", "G", "B")))
     reference = root / "ref.png"
-    ref = read_image(shared_data / "live_bikes" / "bikes.1001.png").as_float32()[::2, ::2].copy()
+    ref = read_image(small_data / "live_bikes" / "bikes.1001.png").as_float32()
     ref[y:y + h, x:x + w] = (0.1, 0.3, 0.8)
     write_image(reference, Image.from_array(ref, ("R", "G", "B")))
     swatches = root / "swatches.json"

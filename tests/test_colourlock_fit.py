@@ -14,8 +14,8 @@ SRGB, LINEAR = "sRGB Encoded Rec.709 (sRGB)", "Linear Rec.709 (sRGB)"
 
 
 @pytest.fixture(scope="module")
-def reference(shared_data):
-    img = cv2.imread(str(shared_data / "live_bikes" / "bikes.1001.png"), cv2.IMREAD_COLOR)
+def reference(small_data):
+    img = cv2.imread(str(small_data / "live_bikes" / "bikes.1001.png"), cv2.IMREAD_COLOR)
     assert img is not None
     img = cv2.resize(img[:, :, ::-1], (320, 136), interpolation=cv2.INTER_AREA)
     return img.astype(np.float32) / 255.0

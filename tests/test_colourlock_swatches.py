@@ -19,8 +19,8 @@ SIZE = (320, 136)
 
 
 @pytest.fixture(scope="module")
-def reference(shared_data):
-    img = cv2.imread(str(shared_data / "live_bikes" / "bikes.1001.png"), cv2.IMREAD_COLOR)
+def reference(small_data):
+    img = cv2.imread(str(small_data / "live_bikes" / "bikes.1001.png"), cv2.IMREAD_COLOR)
     img = cv2.resize(img[:, :, ::-1], SIZE, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     x, y, w, h = REGION
     noise = np.random.default_rng(0).normal(0, 0.01, (h, w, 3))

@@ -1,5 +1,5 @@
 """The Open Job Description template: openjd-model validates it, and `openjd run` runs a whole
-shot written by `restyle submit --farm openjd` on the shared Blender plate: the Restyle chunks
+shot written by `restyle submit --farm openjd` on the Blender plate (tests/fixtures): the Restyle chunks
 (real engine, CPU; they equal a whole-range render), the QC gate, and the Comp chunks through the
 test `nuke` executable, whose gizmos load only through the template's NUKE_PATH."""
 from __future__ import annotations
@@ -27,12 +27,12 @@ def test_template_passes_openjd_check():
     assert run.returncode == 0 and "passes validation" in run.stdout, run.stdout + run.stderr
 
 
-def test_openjd_runs_the_whole_shot_restyle_chunks_qc_gate_and_nuke_comp(comp, nuke_exe, shared_data):
-    # GIVEN a look trained on the shared Blender plate, and a comp saved in Nuke that reads the
+def test_openjd_runs_the_whole_shot_restyle_chunks_qc_gate_and_nuke_comp(comp, nuke_exe, small_data):
+    # GIVEN a look trained on the Blender plate (tests/fixtures), and a comp saved in Nuke that reads the
     # restyled frames through a (disabled) toolset gizmo into a Write
     plate = SequencePattern.parse(str(comp.scene / "exr" / "sceneA.####.exr"))
     reference = comp.scene / "png" / "sceneA_beauty.1001.png"
-    model = train(plate, {1001: str(shared_data / "style" / "sceneA_painting.1001.png")}, comp.dir / "look.onnx",
+    model = train(plate, {1001: str(small_data / "style" / "sceneA_painting.1001.png")}, comp.dir / "look.onnx",
                   settings=TrainSettings(steps=3, patch=32, batch=4, plateau=False, device="cpu", key_psnr=0),
                   plate_space=LINEAR, progress_mode="none").model
     out = SequencePattern.parse(str(comp.dir / "cache" / "restyle.####.exr"))

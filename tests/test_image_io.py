@@ -9,14 +9,16 @@ from inference.errors import ChannelError, NonFiniteError, OutputError
 from inference.image import Image, Window, read_image, write_image
 
 
-def _exr_files(shared_data):
-    files = sorted((shared_data / "render_sceneA" / "exr").glob("sceneA.*.exr"))
-    assert len(files) == 24
-    return files
+def _exr_files(material):
+    return sorted((material / "render_sceneA" / "exr").glob("sceneA.*.exr"))
 
 
-def test_every_real_blender_exr_round_trips_all_channels_bit_exact(shared_data, tmp_path):
-    for source in _exr_files(shared_data):
+@pytest.mark.parametrize("material, count",
+                         [("small_data", 6), pytest.param("shared_data", 24, marks=pytest.mark.shared_data)])
+def test_every_real_blender_exr_round_trips_all_channels_bit_exact(request, material, count, tmp_path):
+    files = _exr_files(request.getfixturevalue(material))
+    assert len(files) == count
+    for source in files:
         image = read_image(source)
         assert len(image.channels) == 12 and image.pixels.dtype == np.float16
         out = tmp_path / source.name
@@ -30,8 +32,8 @@ def test_every_real_blender_exr_round_trips_all_channels_bit_exact(shared_data, 
         assert np.array_equal(back.attributes["screenWindowCenter"], image.attributes["screenWindowCenter"])
 
 
-def test_written_exr_is_half_zip_multilayer_for_openexr_itself(shared_data, tmp_path):
-    image = read_image(_exr_files(shared_data)[0])
+def test_written_exr_is_half_zip_multilayer_for_openexr_itself(small_data, tmp_path):
+    image = read_image(_exr_files(small_data)[0])
     out = tmp_path / "check.exr"
     write_image(out, image)
     with OpenEXR.File(str(out), separate_channels=True) as exr:
@@ -43,18 +45,18 @@ def test_written_exr_is_half_zip_multilayer_for_openexr_itself(shared_data, tmp_
         assert np.array_equal(depth, image.select(["ViewLayer.Depth.Z"]).pixels[..., 0])
 
 
-def test_channel_names_picked_without_copies_are_the_ones_beauty_and_layer_select(shared_data):
+def test_channel_names_picked_without_copies_are_the_ones_beauty_and_layer_select(small_data):
     """The render picks a plate's channels on the GPU by these names."""
-    image = read_image(_exr_files(shared_data)[0])
+    image = read_image(_exr_files(small_data)[0])
     assert image.beauty_channels(alpha=False) == list(image.beauty(alpha=False).channels)
     assert image.layer_channels("*Vector", ("X", "Y")) == ["ViewLayer.Vector.X", "ViewLayer.Vector.Y"]
     with pytest.raises(ChannelError, match="no layer matching"):
         image.layer_channels("*Nothing", ("X",))
 
 
-def test_depth_keeps_blenders_infinite_sky(shared_data):
-    depth = read_image(_exr_files(shared_data)[0]).layer("*Depth", ("Z",)).pixels
-    assert np.isinf(depth).sum() > 10_000
+def test_depth_keeps_blenders_infinite_sky(small_data):
+    depth = read_image(_exr_files(small_data)[0]).layer("*Depth", ("Z",)).pixels
+    assert np.isinf(depth).mean() > 0.25  # the sky: 31 % of the frame
 
 
 def test_float_write_keeps_float_and_piz_compression(tmp_path):
@@ -77,18 +79,18 @@ def test_data_window_and_display_window_survive(tmp_path):
 
 
 @pytest.mark.parametrize("ext,tolerance", [("png", 0), ("tif", 1 / 65535), ("dpx", 1 / 1023), ("jpg", 0.1)])
-def test_integer_formats_round_trip_the_real_png(shared_data, tmp_path, ext, tolerance):
-    image = read_image(shared_data / "live_bikes" / "bikes.1001.png")
+def test_integer_formats_round_trip_the_real_png(small_data, tmp_path, ext, tolerance):
+    image = read_image(small_data / "live_bikes" / "bikes.1001.png")
     assert image.file_format == "uint8" and image.channels == ("R", "G", "B")
     write_image(tmp_path / f"b.{ext}", image)
     back = read_image(tmp_path / f"b.{ext}")
-    assert back.size == (640, 272)
+    assert back.size == (320, 136)
     error = np.abs(back.as_float32() - image.as_float32())
     assert error.max() <= tolerance + 1e-6 if ext != "jpg" else error.mean() < 0.02
 
 
-def test_layers_beauty_and_select(shared_data):
-    image = read_image(_exr_files(shared_data)[3])
+def test_layers_beauty_and_select(small_data):
+    image = read_image(_exr_files(small_data)[3])
     assert image.beauty().channels == tuple(f"ViewLayer.Combined.{c}" for c in "RGBA")
     assert image.beauty(alpha=False).pixels.shape[2] == 3
     assert image.layer("*Vector", ("X", "Y", "Z", "W")).channels[-1] == "ViewLayer.Vector.W"
@@ -126,9 +128,9 @@ def test_write_into_a_folder_that_cannot_exist_names_the_file(tmp_path):
     assert list(tmp_path.iterdir()) == [blocker]
 
 
-def test_exr_frames_are_held_planar_and_with_rgb_keeps_them_so(shared_data):
+def test_exr_frames_are_held_planar_and_with_rgb_keeps_them_so(small_data):
     """Reading, the finiteness check, the upload and the writer move whole channel planes."""
-    image = read_image(_exr_files(shared_data)[0])
+    image = read_image(_exr_files(small_data)[0])
     assert all(image.pixels[:, :, i].flags.c_contiguous for i in range(len(image.channels)))
     beauty = image.beauty_channels()
     rgb = np.stack([image.pixels[..., image.channels.index(n)] for n in beauty[:3]], -1)  # interleaved

@@ -15,6 +15,7 @@ from inference.temporal.local_deflicker import (deflicker_local, neighbour_flows
                                                 neighbour_flows_from_vectors)
 
 FRAMES = range(1001, 1025)  # 24 frames
+pytestmark = pytest.mark.shared_data  # the whole 24-frame shot; the figures below were measured on it
 
 
 def _read_small(path, factor: int = 4) -> np.ndarray:

@@ -1,9 +1,13 @@
 import json
 
+import pytest
+
 from inference import cli
 
 
+@pytest.mark.shared_data
 def test_metrics_cli_reports_flicker_against_the_plate(shared_data, tmp_path, capsys):
+    # the full-resolution bikes shot: at 320x136 its Kuwahara flicker is within 2x the plate's
     plate = str(shared_data / "live_bikes" / "bikes.####.png")
     style = str(shared_data / "style" / "bikes_kuwahara.####.png")
     out = tmp_path / "m" / "metrics.json"
@@ -26,12 +30,12 @@ def test_metrics_cli_reports_flicker_against_the_plate(shared_data, tmp_path, ca
     assert 10 < plate_only["psnr_db"] < 40 and plate_only["ssim"] < 1.0
 
 
-def test_metrics_with_the_blender_vector_pass(shared_data, tmp_path):
-    exr = str(shared_data / "render_sceneA" / "exr" / "sceneA.####.exr")
-    style = str(shared_data / "style" / "sceneA_painting.####.png")
+def test_metrics_with_the_blender_vector_pass(small_data, tmp_path):
+    exr = str(small_data / "render_sceneA" / "exr" / "sceneA.####.exr")
+    style = str(small_data / "style" / "sceneA_painting.####.png")
     out = tmp_path / "v.json"
     assert cli.main(["metrics", "--output", style, "--plate", exr, "--plate-colourspace", "lin_rec709",
-                     "--frames", "1008-1012", "--vectors", "blender", "--json", str(out), "--progress", "none"]) == 0
+                     "--frames", "1001-1005", "--vectors", "blender", "--json", str(out), "--progress", "none"]) == 0
     figures = json.loads(out.read_text())
     assert figures["flow"] == "the plate's Blender Vector pass"
     assert figures["e_warp"] > 5 * figures["plate_e_warp"] > 0

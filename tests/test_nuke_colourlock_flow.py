@@ -1,4 +1,4 @@
-"""ColourLock in the GUI on the shared Blender plate: sign off, render, a failing brand swatch is a
+"""ColourLock in the GUI on the Blender plate (tests/fixtures): sign off, render, a failing brand swatch is a
 QC warning (frames are still shown), Open report opens the QC report through the Qt shim."""
 from __future__ import annotations
 

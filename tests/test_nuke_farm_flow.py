@@ -1,4 +1,4 @@
-"""`nuke -x comp.nk -F A-B` on the shared Blender plate: a fresh terminal-mode process (the test
+"""`nuke -x comp.nk -F A-B` on the Blender plate (tests/fixtures): a fresh terminal-mode process (the test
 `nuke` executable on the stand-in, NUKE_PATH=<repo>) opens a script saved by the GUI, and the
 before-frame-render hook makes the missing restyled frames (with the deflicker's handles) before
 the comp's Write renders."""

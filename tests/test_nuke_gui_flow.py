@@ -1,4 +1,4 @@
-"""The GUI flow on the shared Blender plate, under the stand-in `nuke`, with the real engine:
+"""The GUI flow on the Blender plate (tests/fixtures), under the stand-in `nuke`, with the real engine:
 create the node, sign off the plate, train, render the range, switch versions."""
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from inference import cli
 from nuke_plugin import stages
 
 REPO = Path(__file__).resolve().parents[1]
-NUKE_API = REPO.parent / "shared" / "nuke_api.json"
+NUKE_API = REPO / "tests" / "fixtures" / "nuke_api.json"  # Foundry's API list, see tests/fixtures/PROVENANCE.md
 PLUGIN_FILES = [REPO / "init.py", REPO / "menu.py", *sorted((REPO / "nuke_plugin").glob("*.py"))]
 KNOB_CLASS = {"int": "Int_Knob", "float": "Double_Knob", "bool": "Boolean_Knob", "choice": "Enumeration_Knob",
               "text": ("String_Knob", "File_Knob"), "list": ("String_Knob",)}

@@ -1,4 +1,4 @@
-"""Submit to farm on a RestyleLook node (stand-in GUI, shared Blender plate): `restyle submit` writes
+"""Submit to farm on a RestyleLook node (stand-in GUI, the Blender plate): `restyle submit` writes
 Deadline jobs whose render tasks are the node's own `restyle render` into its cache version; run as
 Deadline would, their frames are the ones the comp's `nuke -x` (the comp job) uses."""
 from __future__ import annotations

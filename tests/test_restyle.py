@@ -189,11 +189,11 @@ def test_keyframe_of_another_size_is_refused(shot, tmp_path):
         train(plate, {1: str(small)}, tmp_path / "m.onnx", settings=FAST, progress_mode="none")
 
 
-def test_cli_train_and_run_on_the_shared_blender_plate(shared_data, tmp_path):
-    plate = str(shared_data / "render_sceneA" / "exr" / "sceneA.####.exr")
-    key = str(shared_data / "style" / "sceneA_painting.1001.png")
+def test_cli_train_and_run_on_the_blender_plate(small_data, tmp_path):
+    plate = str(small_data / "render_sceneA" / "exr" / "sceneA.####.exr")
+    key = str(small_data / "style" / "sceneA_painting.1001.png")
     model = tmp_path / "look.onnx"
-    assert cli.main(["train", "--plate", plate, "--frames", "1001-1024", "--key", f"1001={key}",
+    assert cli.main(["train", "--plate", plate, "--frames", "1001-1006", "--key", f"1001={key}",
                      "--plate-colourspace", "lin_rec709", "--guides", "normals,depth", "--steps", "20", "--key-psnr", "0",
                      "--device", "cpu", "--out", str(model), "--progress", "none"]) == 0
     assert load_model(model).meta["input_channels"] == ["R", "G", "B", "N.x", "N.y", "N.z", "depth"]
@@ -201,7 +201,7 @@ def test_cli_train_and_run_on_the_shared_blender_plate(shared_data, tmp_path):
     assert cli.main(["run", "--model", str(model), "--plate", plate, "--frames", "1001-1002",
                      "--out", str(out), "--progress", "none"]) == 0
     result = read_image(tmp_path / "out" / "look.1002.exr")
-    plate_frame = read_image(shared_data / "render_sceneA" / "exr" / "sceneA.1002.exr")
+    plate_frame = read_image(small_data / "render_sceneA" / "exr" / "sceneA.1002.exr")
     assert result.channels == ("R", "G", "B", "A") and result.file_format == "half"
     assert result.size == plate_frame.size and np.isfinite(result.as_float32()).all()
     assert np.array_equal(result.pixels[..., 3], plate_frame.beauty().pixels[..., 3])

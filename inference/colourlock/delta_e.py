@@ -5,7 +5,10 @@ linear light, the space the sRGB/Rec.709 colourspaces of the OCIO config decode 
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib
+import sys
 import threading
 import warnings
 
@@ -24,7 +27,27 @@ def _colour_science():
         module = importlib.import_module("colour")
     if not hasattr(module, "difference"):
         raise ImportError("'colour' resolved to %s, not colour-science" % module.__file__)
+    _release_openimageio_at_exit()
     return module
+
+
+@functools.cache
+def _release_openimageio_at_exit() -> None:
+    atexit.register(_release_openimageio)
+
+
+def _release_openimageio() -> None:
+    """Drop colour-science's references to OpenImageIO objects (``colour.io.image`` keeps the
+    ImageSpec class and TypeDesc constants, for image I/O this engine never asks it for).
+
+    With torch loaded that module outlives OpenImageIO's teardown at exit, and nanobind then
+    prints a screen of "leaked N instances/types/functions" for ImageSpec and its methods.
+    Released here, they are freed with OpenImageIO's module.
+    """
+    module = sys.modules.get("colour.io.image")
+    for name, value in list(vars(module).items()) if module else ():
+        if str(getattr(value, "__module__", "")).startswith("OpenImageIO"):
+            delattr(module, name)
 
 
 def preload_colour_science() -> threading.Thread:

@@ -1,6 +1,6 @@
 """A strict stand-in for Foundry Nuke's ``nuke`` module, for tests run without Nuke.
 
-Only names that exist in Foundry's API (``../shared/nuke_api.json``, the Nuke 15.0v1 interpreter dump)
+Only names that exist in Foundry's API (``tests/fixtures/nuke_api.json``, the Nuke 15.0v1 interpreter dump)
 are exposed, with their documented signatures; anything not implemented raises AttributeError, and a
 wrong call shape raises TypeError as Nuke's C extension does. Grow it as the plug-in needs more API.
 
