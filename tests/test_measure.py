@@ -41,8 +41,8 @@ def test_metrics_with_the_blender_vector_pass(small_data, tmp_path):
     assert figures["e_warp"] > 5 * figures["plate_e_warp"] > 0
 
 
-def test_metrics_refuses_an_unknown_flow_by_name(shared_data, tmp_path, capsys):
-    plate = str(shared_data / "live_bikes" / "bikes.####.png")
+def test_metrics_refuses_an_unknown_flow_by_name(small_data, tmp_path, capsys):
+    plate = str(small_data / "live_bikes" / "bikes.####.png")
     code = cli.main(["metrics", "--output", plate, "--plate", plate, "--frames", "1001-1003", "--vectors", "dis,raft",
                      "--json", str(tmp_path / "m.json"), "--progress", "none"])
     assert code == 64 and "--vectors" in capsys.readouterr().err
