@@ -231,8 +231,8 @@ def summary(results: dict[str, dict]) -> dict:
     for method in methods:
         rows = [r["methods"][method] for r in results.values() if method in r["methods"]]
         out[method] = {}
-        for measure in rows[0]:
-            values = [row[measure] for row in rows]
+        for measure in sorted({m for row in rows for m in row}):  # the render's vectors: some rows only
+            values = [row[measure] for row in rows if measure in row]
             worst = min(values) if measure.startswith(("psnr", "ssim")) else max(values)
             out[method][measure] = {"median": float(np.median(values)), "worst": float(worst)}
     return out

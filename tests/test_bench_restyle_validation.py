@@ -1,0 +1,36 @@
+"""The validation bench's arithmetic: summaries over sequences, goals, the README table."""
+from bench.bench_restyle_validation import goals, middle, summary, table
+
+
+def _row(psnr, texture, dis, farneback, **extra):
+    return {"psnr_db": psnr, "psnr_db_far": psnr - 1, "ssim": 0.5, "texture_multiple": texture,
+            "e_warp_dis_multiple": dis, "e_warp_farneback_multiple": farneback, **extra}
+
+
+def test_summary_takes_median_and_worst_and_measures_only_some_rows_have():
+    results = {"render": {"methods": {"texture": _row(12.0, 2.0, 1.0, 3.0, e_warp_vectors_multiple=4.0)}},
+               "live": {"methods": {"texture": _row(16.0, 1.0, 2.0, 1.0)}},
+               "live2": {"methods": {"texture": _row(14.0, 1.5, 5.0, 2.0)}}}
+    texture = summary(results)["texture"]
+    assert texture["psnr_db"] == {"median": 14.0, "worst": 12.0}  # worst PSNR is the lowest
+    assert texture["e_warp_dis_multiple"] == {"median": 2.0, "worst": 5.0}  # worst E_warp is the highest
+    assert texture["e_warp_vectors_multiple"] == {"median": 4.0, "worst": 4.0}
+
+
+def test_goals_judge_our_chain_against_the_warped_key_and_ebsynth():
+    sequence = {"methods": {"texture_deflicker": _row(15.0, 1.4, 1.2, 1.6),
+                            "warped_key": _row(13.5, 0.9, 2.0, 2.0), "ebsynth": _row(14.0, 1.1, 30.0, 9.0)}}
+    judged = goals(sequence)
+    assert judged["texture_le_1_5x_key"] and not judged["texture_le_ebsynth"]
+    assert judged["psnr_far_ge_warped_key_plus_1db"] and judged["psnr_ge_ebsynth"]
+    assert not judged["e_warp_le_1_5x_plate_both_flows"]  # Farneback says 1.6x
+    assert goals({"methods": {"warped_key": _row(1, 1, 1, 1)}}) == {}
+
+
+def test_table_names_a_refused_training_and_the_key_is_the_middle_frame():
+    record = {"sequences": {"live": {"set": "checking", "training_refused": "key 1012 at 9 dB",
+                                     "methods": {"ebsynth": _row(14.0, 1.1, 30.0, 9.0)}}}}
+    text = table(record)
+    assert "| live (checking) | restyle: training refused | key 1012 at 9 dB |" in text
+    assert "| live (checking) | ebsynth | 14.00 (13.00) | 0.500 | 1.10x | 30.00x / 9.00x |" in text
+    assert middle(list(range(1001, 1025))) == 1012 and middle(list(range(1001, 1033))) == 1016
