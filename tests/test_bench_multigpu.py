@@ -46,7 +46,9 @@ def test_cpu_probe_measures_one_share_then_every_cpu():
     probe = bench_multigpu.cpu_scaling(shares, seconds=0.3)
     assert probe["share0_cpus"] == 1 and probe["all_cpus"] == len(set(cpus))
     assert probe["share0_mb_s"] > 0 and probe["all_mb_s"] > 0
-    assert probe["scaling"] == pytest.approx(probe["all_mb_s"] / probe["share0_mb_s"], rel=0.01)  # both rounded
+    # MB/s are rounded to 0.1 and the scaling to 0.001: on a loaded machine (a few MB/s) that alone is over 1%
+    bound = 0.05 / probe["share0_mb_s"] + 0.05 / probe["all_mb_s"] + 5e-4
+    assert probe["scaling"] == pytest.approx(probe["all_mb_s"] / probe["share0_mb_s"], rel=bound)
 
 
 def test_unknown_codecs_are_refused_before_any_work():
