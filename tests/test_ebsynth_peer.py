@@ -6,7 +6,6 @@ that records its arguments and copies the style image to the output.
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import colour, colour_torch
+from ..devices import resolve_device
 from ..errors import GpuMemoryError
 from ..image import Image, read_image
 from ..inspection import check_colour_finite
@@ -24,7 +25,6 @@ from ..tensors import DevicePlates, to_device, upload_channels, upload_small
 from ..workers import map_frames
 from . import guides as guide_mod
 from .backends import Backend, TorchBackend, select_backend
-from ..devices import resolve_device
 from .detail import WalkedFromKeys, check_detail, key_paintings, key_residuals, plate_view, walk
 from .keys import key_weights
 from .model_file import RestyleModel, load_model, require_key_check, sha256_file
