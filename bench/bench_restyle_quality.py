@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 
 from inference import metrics
-from inference.cli import DETAIL_SIGMA
 from inference.image import Image, read_image, write_image
 from inference.restyle.apply import restyle_frames
+from inference.restyle.keys import DEFAULT_DETAIL_PX
 from inference.restyle.model_file import load_model
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="weight of the patch discriminator loss (0 = off)")
     parser.add_argument("--stability", type=float, default=TrainSettings.stability,
                         help="flicker target of training (E_warp ratio to the plate; 0 = no temporal loss)")
-    parser.add_argument("--detail", type=float, default=DETAIL_SIGMA,
+    parser.add_argument("--detail", type=float, default=DEFAULT_DETAIL_PX,
                         help="also measure restyle run --detail PX (carried keyframe brushwork); 0 = skip")
     args = parser.parse_args(argv)
     sweep = {}

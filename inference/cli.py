@@ -20,7 +20,6 @@ from .errors import RestyleError, UsageError
 from .progress import MODES
 from .sequence import SequencePattern, parse_frame_range
 
-DETAIL_SIGMA = 8  # --detail suggested in its help: measured on painterly keys (bench/JOURNAL.md)
 EX_QC_FAILED = 3  # colourlock: a swatch is out of tolerance (a farm QC gate)
 EX_SOFTWARE = 70
 EX_CANCELLED = 130
@@ -158,18 +157,21 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                        "help": "add the painted keyframes' own brushwork finer than PX pixels, carried to "
                                                "every frame along the plate's optical flow (re-seeded from the keyframe "
                                                "where the flow fails and the plate looks as at the key), for texture the "
-                                               "network paints smooth; needs every --key the model was trained on; costs two optical flows per frame on the "
-                                               f"CPU; 0 = off (default; {DETAIL_SIGMA:g} suits painterly keys)"}),
+                                               "network paints smooth; uses the paintings the model carries (models trained "
+                                               "since 2026-12-05) or every --key it was trained on; costs two optical "
+                                               "flows per frame on the CPU; default 8 when the paintings are at hand "
+                                               "(the best look of the restyle validation, bench/README.md), else 0; "
+                                               "0 = off"}),
             (("--texture",), "texture", {"action": "store_const", "const": True,
                                          "help": "rebuild every frame from the painted keyframes' own patches (guided "
                                                  "patch synthesis, as EbSynth, steered by the network's look, the plate "
                                                  "and the previous frame carried along the plate's optical flow): "
                                                  "keeps the paintings' outlines, flat patches and strokes that the "
-                                                 "network paints soft; needs every --key the model was trained on; "
+                                                 "network paints soft; uses the paintings the model carries, or every --key it was trained on; "
                                                  "runs on the GPU when there is one; not with --detail"}),
             (("--key",), "keys", {"metavar": "FRAME=IMAGE", "action": "append", "type": _key_pair,
-                                  "help": "with --detail or --texture: a painted keyframe the model was trained on "
-                                          "(checked by content hash)"}),
+                                  "help": "for --detail or --texture from a model that does not carry its paintings: a painted "
+                                          "keyframe it was trained on (checked by content hash)"}),
             (("--key-colourspace",), "key_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the keyframes")}),
         ],
         "required": ["model", "plate", "frames", "out"],
@@ -498,7 +500,7 @@ def run_run(job: dict[str, Any], progress: str) -> int:
         SequencePattern.parse(job["out"]), plate_space=job.get("plate_colourspace"),
         out_space=job.get("out_colourspace"), backend=job.get("backend", "auto"), device=job.get("device", "auto"),
         dtype=job.get("dtype", "auto"), tile=job.get("tile"), batch=job.get("batch"), threads=job.get("threads"),
-        progress_mode=progress, detail=job.get("detail", 0.0), texture=job.get("texture", False),
+        progress_mode=progress, detail=job.get("detail"), texture=job.get("texture", False),
         keys=_keys(job), key_space=job.get("key_colourspace"))
     print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")
     return 0
@@ -523,7 +525,7 @@ def run_render(job: dict[str, Any], progress: str) -> int:
         backend=job.get("backend", "auto"), device=job.get("device", "auto"), dtype=job.get("dtype", "auto"),
         batch=job.get("batch"), tile=job.get("tile"), chunk=job.get("chunk", 32),
         compression=job.get("compression"), skip_existing=job.get("skip_existing", False), threads=job.get("threads"),
-        progress_mode=progress, detail=job.get("detail", 0.0), texture=job.get("texture", False),
+        progress_mode=progress, detail=job.get("detail"), texture=job.get("texture", False),
         keys=_keys(job), key_space=job.get("key_colourspace"))
     written, seconds = len(summary["frames"]), summary["seconds"]
     print(f"wrote {written} frame(s) to {SequencePattern.parse(job['out'])} in {seconds:.1f} s "

@@ -36,7 +36,7 @@ from .inspection import check_colour_finite
 from .progress import Progress
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
-from .restyle.detail import WalkedFromKeys, check_detail
+from .restyle.detail import WalkedFromKeys, check_detail, detail_px
 from .restyle.model_file import RestyleModel, load_model, require_key_check, sha256_file
 from .sequence import SequencePattern
 from .tensors import DevicePlates, to_device, to_host
@@ -282,7 +282,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
                 device: str = "auto", dtype: str = "auto", batch: int | None = None, tile: int | None = None,
                 chunk: int = DEFAULT_CHUNK, compression: str | None = None, skip_existing: bool = False,
-                threads: int | None = None, progress_mode: str = "text", detail: float = 0.0,
+                threads: int | None = None, progress_mode: str = "text", detail: float | None = None,
                 keys: dict[int, str] | None = None, key_space: str | None = None,
                 texture: bool = False) -> dict[str, Any]:
     """Restyle ``frames`` of ``plate``, then deflicker and colour-lock them if asked, into ``out``.
@@ -291,7 +291,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     atomic, so every frame there is complete) and computes only chunks with missing frames; a
     chunk's frames do not depend on which of them are missing, so a resumed shot equals an
     uninterrupted one. ``compression`` is the output EXR's (default zip). ``detail``/``texture``, ``keys``
-    and ``key_space``: the keyframes' brushwork, as ``restyle run --detail``/``--texture``. Returns a summary: frames
+    and ``key_space``: the keyframes' brushwork, as ``restyle run --detail``/``--texture`` (``detail``
+None: on by default when the keys' paintings are at hand, :func:`~.restyle.detail.detail_px`). Returns a summary: frames
     written, wall seconds of the whole render (``seconds``, from loading the model to the last
     write), the CPU seconds this process spent on every core meanwhile (``cpu_seconds``: how much
     host work the render is, next to the wall time) and per stage (``stages``:
@@ -308,6 +309,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     progress = Progress("render", len(frames), progress_mode)
     check_frames_exist(plate, frames)
     model = require_key_check(load_model(model_path))
+    detail = detail_px(model, detail, keys, texture)
     check_detail(model, detail, keys, texture)
     plate_space = colour.resolve_colourspace(plate_space or model.meta.get("plate_colourspace")
                                              or colour.default_colourspace(plate.printf))

@@ -112,6 +112,8 @@ def version_of(node: Any) -> Dict[str, Any]:
     if swatches:
         files["swatches"] = cache.file_digest(swatches)
     fields = dict(params(node, stage.params), **dict(stage.fixed))
+    if fields.get("texture"):  # Keyframe texture replaces Keyframe detail (the engine takes one of them)
+        fields.pop("detail", None)
     key = cache.key(stage.command, signed, files, fields)
     folder = cache.version_dir(node_io.cache_root(node), stage.output, key)
     return {"key": key, "folder": folder, "pattern": cache.frame_pattern(folder, stage.output), "fields": fields}

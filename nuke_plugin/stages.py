@@ -45,7 +45,7 @@ RESTYLE = Stage(
     inputs=(InputSpec("plate", "plate", True), InputSpec("keys", "keys", False)),
     params=(_PLATE_SPACE, Param("out_colourspace", "out_colourspace", "text", ""), _DEVICE,
             Param("backend", "backend", "choice", "auto"), Param("dtype", "dtype", "choice", "auto"),
-            Param("tile", "tile", "int", 0), Param("batch", "batch", "int", 0), Param("detail", "detail", "float", 0.0),
+            Param("tile", "tile", "int", 0), Param("batch", "batch", "int", 0), Param("detail", "detail", "float", 8.0),
             Param("texture", "texture", "bool", False)),
     train_params=(_PLATE_SPACE, Param("key_colourspace", "key_colourspace", "text", ""),
                   Param("working_colourspace", "working_colourspace", "text", ""),
@@ -54,6 +54,7 @@ RESTYLE = Stage(
                   Param("key_psnr", "key_psnr", "float"), Param("seed", "seed", "int"), Param("stability", "stability", "float"),
                   Param("repass", "repass", "choice"), _DEVICE),
     aovs=True,
+    # detail at 8 is left to the engine: 8 px from the paintings the model carries (its default)
     fixed=(("deflicker", "off"),),
 )
 DEFLICKER = Stage(

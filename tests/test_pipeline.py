@@ -64,7 +64,7 @@ def _frames(pattern: SequencePattern, frames) -> np.ndarray:
 def test_chunks_equal_a_whole_pass_and_the_stages_run_one_by_one(shot):
     root, plate, model, reference, swatches = shot
     stages = dict(deflicker=DeflickerStage("both", 1.0, 2), plate_space=PLATE_COLOURSPACE, device="cpu",
-                  backend="onnxruntime")
+                  backend="onnxruntime", detail=0.0)  # the network's look alone (--detail: test_restyle_detail)
     outs = {}
     for chunk in (100, 4):
         outs[chunk] = SequencePattern.parse(str(root / f"chunk{chunk}" / "r.####.exr"))
@@ -77,7 +77,7 @@ def test_chunks_equal_a_whole_pass_and_the_stages_run_one_by_one(shot):
     np.testing.assert_allclose(qc[0]["swatches"][0]["after"], qc[1]["swatches"][0]["after"], atol=1e-3)
     # The same stages as separate commands (EXR half between them) give the same frames.
     steps = [["run", "--model", model, "--plate", plate.hashes, "--out", str(root / "s1" / "a.####.exr"),
-              "--plate-colourspace", PLATE_COLOURSPACE, "--backend", "onnxruntime", "--device", "cpu"],
+              "--plate-colourspace", PLATE_COLOURSPACE, "--backend", "onnxruntime", "--device", "cpu", "--detail", "0"],
              ["deflicker", "--input", str(root / "s1" / "a.####.exr"), "--guide", plate.hashes, "--radius", "2",
               "--out", str(root / "s2" / "b.####.exr"), "--device", "cpu", "--input-colourspace", PLATE_COLOURSPACE,
               "--guide-colourspace", PLATE_COLOURSPACE],
@@ -99,7 +99,7 @@ def test_frames_kept_on_the_device_equal_the_host_path(shot):
     torch): chunks still equal a whole pass, and the frames and QC equal the host path's."""
     root, plate, model, reference, swatches = shot
     common = dict(deflicker=DeflickerStage("both", 1.0, 2, "nuke"), plate_space=PLATE_COLOURSPACE, device="cpu",
-                  progress_mode="none")
+                  progress_mode="none", detail=0.0)
     outs, reports = {}, {}
     for name, backend, chunk in (("host", "onnxruntime", 100), ("device", "torch", 100), ("device4", "torch", 4)):
         outs[name] = SequencePattern.parse(str(root / name / "r.####.exr"))

@@ -47,6 +47,18 @@ def model(shot):
                  progress_mode="none").model
 
 
+def without_paintings(model, tmp_path):
+    """A copy of ``model`` as models were written before they carried their paintings."""
+    proto = onnx.load(str(model))
+    kept = [p for p in proto.metadata_props if p.key != "restyle.key_paintings"]
+    assert len(kept) == len(proto.metadata_props) - 1
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    path = tmp_path / "legacy.onnx"
+    onnx.save(proto, str(path))
+    return path
+
+
 def test_export_carries_checked_metadata(shot, model):
     _, _, keys = shot
     loaded = load_model(model)

@@ -9,9 +9,11 @@ from inference.errors import UsageError
 from inference.image import Image, read_image, write_image
 from inference.restyle.apply import restyle_frames
 from inference.restyle.detail import WalkedFromKeys, high_pass, plate_view, walk
+from inference.restyle.keys import DEFAULT_DETAIL_PX
+from inference.restyle.model_file import load_model
 from inference.sequence import SequencePattern
 
-from test_restyle import model, shot  # noqa: F401  (module fixtures: a small plate, keys, a model)
+from test_restyle import model, shot, without_paintings  # noqa: F401  (module fixtures: a small plate, keys, a model)
 
 SRGB = "sRGB - Texture"
 
@@ -86,18 +88,54 @@ def test_a_chunk_with_detail_equals_the_whole_range(shot, model, tmp_path):  # n
     assert all(np.array_equal(results[0][f], results[1][f]) for f in (5, 6, 7))
 
 
+def _run(model_path, plate, tmp_path, name, **options):
+    out = SequencePattern.parse(str(tmp_path / name / "o.####.exr"))
+    restyle_frames(str(model_path), plate, [1, 4], out, plate_space=PLATE_COLOURSPACE, progress_mode="none", **options)
+    return {f: read_image(out.path(f)).as_float32() for f in (1, 4)}
+
+
+def test_the_model_carries_its_paintings(shot, model):  # noqa: F811
+    _, _, keys = shot
+    painting = colour.convert(read_image(keys[1]).beauty(alpha=False).as_float32(),
+                              colour.default_colourspace(keys[1]), colour.WORKING_ENCODING)
+    carried = load_model(model).paintings
+    assert sorted(carried) == [1] and np.abs(carried[1] - painting).max() < 1e-3
+
+
+def test_detail_is_on_by_default_from_the_carried_paintings(shot, model, tmp_path):  # noqa: F811
+    _, plate, keys = shot
+    default = _run(model, plate, tmp_path, "default")
+    asked = _run(model, plate, tmp_path, "asked", detail=DEFAULT_DETAIL_PX, keys={1: keys[1]})
+    off = _run(model, plate, tmp_path, "off", detail=0.0)
+    assert all(np.array_equal(default[f], asked[f]) for f in (1, 4))
+    assert all(np.abs(default[f] - off[f]).mean() > 1e-3 for f in (1, 4))
+
+
+def test_a_model_without_paintings_needs_keys_and_defaults_to_no_detail(shot, model, tmp_path):  # noqa: F811
+    _, plate, keys = shot
+    legacy = without_paintings(model, tmp_path)
+    assert not load_model(legacy).carries_paintings
+    default, off = _run(legacy, plate, tmp_path, "default"), _run(legacy, plate, tmp_path, "off", detail=0.0)
+    assert all(np.array_equal(default[f], off[f]) for f in (1, 4))
+    with_keys = _run(legacy, plate, tmp_path, "keys", keys={1: keys[1]})
+    assert all(np.abs(with_keys[f] - off[f]).mean() > 1e-3 for f in (1, 4))
+
+
 def test_detail_refuses_missing_or_other_keys_before_any_work(shot, model, tmp_path):  # noqa: F811
     _, plate, keys = shot
+    legacy = without_paintings(model, tmp_path)
     out = SequencePattern.parse(str(tmp_path / "o" / "o.####.exr"))
     with pytest.raises(UsageError, match=r"need the model's keyframes \[1\] as --key"):
-        restyle_frames(str(model), plate, [1, 2], out, progress_mode="none", detail=4.0)
-    with pytest.raises(UsageError, match="is not the painting the model was trained on for frame 1"):
-        restyle_frames(str(model), plate, [1, 2], out, progress_mode="none", detail=4.0, keys={1: keys[8]})
+        restyle_frames(str(legacy), plate, [1, 2], out, progress_mode="none", detail=4.0)
+    for checked in (legacy, model):  # keys given are checked, also against a model that carries its paintings
+        with pytest.raises(UsageError, match="is not the painting the model was trained on for frame 1"):
+            restyle_frames(str(checked), plate, [1, 2], out, progress_mode="none", detail=4.0, keys={1: keys[8]})
     assert not out.directory.exists() or not any(out.directory.iterdir())
 
 
 def test_cli_run_detail_without_keys_exits_64_naming_the_flag(shot, model, tmp_path, capsys):  # noqa: F811
     _, plate, _ = shot
+    model = without_paintings(model, tmp_path)
     code = cli.main(["run", "--model", str(model), "--plate", str(plate), "--frames", "1-2", "--detail", "4",
                      "--out", str(tmp_path / "o.####.exr"), "--progress", "none"])
     assert code == 64 and "--key FRAME=IMAGE" in capsys.readouterr().err
@@ -120,7 +158,7 @@ def test_render_in_chunks_carries_the_same_detail_as_run(shot, model, tmp_path, 
                 backend=backend, detail=4.0, keys={1: keys[1]})
     plain = SequencePattern.parse(str(tmp_path / "plain" / "o.####.exr"))
     render_shot(str(model), plate, frames, plain, plate_space=PLATE_COLOURSPACE, chunk=3, progress_mode="none",
-                backend=backend)
+                backend=backend, detail=0.0)
     for frame in frames:
         with_detail = read_image(rendered.path(frame)).as_float32()
         assert np.abs(with_detail - read_image(ran.path(frame)).as_float32()).max() < 2e-3

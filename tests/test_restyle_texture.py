@@ -13,7 +13,7 @@ from inference.restyle.patch_synthesis import Guides, SynthesisSettings, identit
 from inference.restyle.texture import TextureSettings, walk_texture
 from inference.sequence import SequencePattern
 
-from test_restyle import model, shot  # noqa: F401  (module fixtures: a small plate, keys, a model)
+from test_restyle import model, shot, without_paintings  # noqa: F401  (module fixtures: a small plate, keys, a model)
 
 CPU = torch.device("cpu")
 
@@ -79,7 +79,8 @@ def test_run_with_texture_gives_the_painting_at_the_key_and_changes_other_frames
     for texture in (False, True):
         out = SequencePattern.parse(str(tmp_path / f"t{texture}" / "o.####.exr"))
         restyle_frames(str(model), plate, [1, 2, 3], out, plate_space=PLATE_COLOURSPACE, out_space=working,
-                       progress_mode="none", texture=texture, keys={1: keys[1]} if texture else None)
+                       progress_mode="none", texture=texture, keys={1: keys[1]} if texture else None,
+                       detail=None if texture else 0.0)
         outs[texture] = {f: read_image(out.path(f)).beauty(alpha=False).as_float32() for f in (1, 2, 3)}
     painting = colour.convert(read_image(keys[1]).beauty(alpha=False).as_float32(),
                               colour.default_colourspace(keys[1]), working)
@@ -93,7 +94,19 @@ def test_texture_refuses_detail_beside_it_and_missing_keys(shot, model, tmp_path
     with pytest.raises(UsageError, match="choose one"):
         restyle_frames(str(model), plate, [1, 2], out, progress_mode="none", texture=True, detail=4.0,
                        keys={1: keys[1]})
-    code = cli.main(["run", "--model", str(model), "--plate", str(plate), "--frames", "1-2", "--texture",
+    legacy = without_paintings(model, tmp_path)  # a model that does not carry its paintings needs the keys
+    code = cli.main(["run", "--model", str(legacy), "--plate", str(plate), "--frames", "1-2", "--texture",
                      "--out", str(out), "--progress", "none"])
     assert code == 64 and "--key FRAME=IMAGE" in capsys.readouterr().err
     assert not out.directory.exists() or not any(out.directory.iterdir())
+
+
+def test_texture_from_the_paintings_the_model_carries(shot, model, tmp_path):  # noqa: F811
+    _, plate, keys = shot
+    outs = []
+    for name, given in (("carried", None), ("given", {1: keys[1]})):
+        out = SequencePattern.parse(str(tmp_path / name / "o.####.exr"))
+        restyle_frames(str(model), plate, [1, 2], out, plate_space=PLATE_COLOURSPACE, progress_mode="none",
+                       texture=True, keys=given)
+        outs.append([read_image(out.path(f)).as_float32() for f in (1, 2)])
+    assert all(np.array_equal(a, b) for a, b in zip(*outs))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import colour
-from ..cli import DETAIL_SIGMA, RUNNERS
+from ..cli import RUNNERS
 from ..errors import UsageError
 from ..image import Image, write_image
 from ..inspection import inspect_sequence
@@ -120,8 +120,8 @@ def _write_jobs(out: Path, plate: SequencePattern, frames: list[int], key: Path,
         "train": {"plate": plate_rel, "keys": {str(frames[0]): key_rel}, "out": "../model/look.onnx",
                   "seconds": train_seconds, "seed": 0,
                   "key_psnr": 0},  # a showcase of a fixed, short training: key check recorded, not enforced
-        "run": {"plate": plate_rel, "model": "../model/look.onnx", "out": "../run/run.%04d.exr",
-                "detail": DETAIL_SIGMA, "keys": {str(frames[0]): key_rel}},
+        "run": {"plate": plate_rel, "model": "../model/look.onnx", "out": "../run/run.%04d.exr"},
+        # (the model carries its painting: the key's brushwork is carried by default)
         "deflicker": {"input": "../run/run.%04d.exr", "guide": plate_rel, "vectors": "nuke",
                       "input_colourspace": PLATE_COLOURSPACE, "guide_colourspace": PLATE_COLOURSPACE,
                       "out": "../deflicker/deflicker.%04d.exr", "grade_nk": "../deflicker/deflicker_grade.nk"},

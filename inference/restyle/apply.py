@@ -25,7 +25,7 @@ from ..tensors import DevicePlates, to_device, upload_channels, upload_small
 from ..workers import map_frames
 from . import guides as guide_mod
 from .backends import Backend, TorchBackend, select_backend
-from .detail import WalkedFromKeys, check_detail, key_paintings, key_residuals, plate_view, walk
+from .detail import WalkedFromKeys, check_detail, detail_px, key_paintings, key_residuals, plate_view, walk
 from .keys import key_weights
 from .model_file import RestyleModel, load_model, require_key_check, sha256_file
 from .texture import TextureSettings, walk_texture
@@ -197,6 +197,7 @@ def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, 
         return WalkedFromKeys(model.key_frames, frames, lambda key, last: walk_texture(
             view, look, key, paintings[key], last, settings, device), log, "texture")
     residuals = key_residuals(model, keys, key_space, look)
+    log(f"keys' brushwork finer than {sigma:g} px carried along the plate's flow (--detail {sigma:g}; 0 turns it off)")
     return WalkedFromKeys(model.key_frames, frames,
                           lambda key, last: walk(view, key, residuals[key], last, sigma), log)
 
@@ -210,7 +211,7 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
                    plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
                    device: str = "auto", dtype: str = "auto", tile: int | None = None,
                    batch: int | None = None, threads: int | None = None, progress_mode: str = "text",
-                   log: Callable[[str], None] | None = None, detail: float = 0.0,
+                   log: Callable[[str], None] | None = None, detail: float | None = None,
                    keys: dict[int, str] | None = None, key_space: str | None = None,
                    texture: bool = False) -> list[int]:
     """Restyle ``frames`` of ``plate`` into ``out`` (EXR half by default); returns frames written.
@@ -218,8 +219,10 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     Callable per frame range from Nuke (as a child process) or a farm task. Output channels:
     R, G, B in ``out_space`` (default: the plate's colourspace) and the plate's alpha.
     ``detail`` > 0 adds the keyframes' brushwork finer than that many pixels, carried along the
-    plate's motion (:mod:`.detail`); ``texture`` rebuilds every frame from the keys' own patches
-    (:mod:`.texture`); either needs the model's painted ``keys`` (in ``key_space``).
+    plate's motion (:mod:`.detail`; None: :func:`~.detail.detail_px`'s default, on when the keys'
+    paintings are at hand); ``texture`` rebuilds every frame from the keys' own patches
+    (:mod:`.texture`); either needs the keys' paintings: carried in the model, else its painted
+    ``keys`` (in ``key_space``).
     """
     progress = Progress("run", len(frames), progress_mode)
     log = log or progress.note
@@ -229,6 +232,7 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     out_space = colour.resolve_colourspace(
         out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
     check_frames_exist(plate, frames)
+    detail = detail_px(model, detail, keys, texture)
     check_detail(model, detail, keys, texture)
     runner = select_backend(model, backend, device, dtype, log=log)
     log(f"model {model_path}: keys {model.key_frames}, guides {model.guides or 'none'}; backend {runner.name} {runner.dtype}")

@@ -35,7 +35,7 @@ from ..errors import UsageError
 from ..image import read_image
 from ..sequence import SequencePattern
 from ..temporal.flow import compute_flow, occlusion_mask, warp
-from .keys import key_weights
+from .keys import DEFAULT_DETAIL_PX, key_weights
 from .model_file import RestyleModel, sha256_file
 
 FLOW_VIEW = "sRGB - Texture"  # the encoding flows are measured in (as the deflicker's)
@@ -85,9 +85,17 @@ def plate_agrees(now: np.ndarray, key_view: np.ndarray, to_key: np.ndarray) -> n
     return cv2.GaussianBlur((error <= AGREE_TOLERANCE).astype(np.float32), (0, 0), AGREE_BLUR)
 
 
+def detail_px(model: RestyleModel, detail: float | None, keys: dict[int, str] | None, texture: bool = False) -> float:
+    """``detail`` as asked, or by default :data:`~.keys.DEFAULT_DETAIL_PX` when the keys' paintings
+    are at hand (the model carries them, or ``keys`` are given) and ``texture`` is off; else 0."""
+    if detail is not None:
+        return detail
+    return DEFAULT_DETAIL_PX if not texture and (model.carries_paintings or keys) else 0.0
+
+
 def check_detail(model: RestyleModel, detail: float, keys: dict[int, str] | None, texture: bool = False) -> None:
     """Refuse a negative ``detail``, both ``detail`` and ``texture``, and with either on, keys
-    other than the model's paintings."""
+    other than the model's paintings (none needed when the model carries them)."""
     if detail < 0:
         raise UsageError(f"--detail {detail}: give a blur radius in pixels above 0, or 0 for no carried detail")
     if detail and texture:
@@ -97,7 +105,10 @@ def check_detail(model: RestyleModel, detail: float, keys: dict[int, str] | None
 
 
 def check_keys(model: RestyleModel, keys: dict[int, str]) -> None:
-    """Refuse keys that are not the paintings ``model`` was trained on (by content hash)."""
+    """Refuse keys that are not the paintings ``model`` was trained on (by content hash); no keys
+    are needed from a model that carries its paintings."""
+    if not keys and model.carries_paintings:
+        return
     trained = {int(frame): digest for frame, digest in model.meta["keyframes"].items()}
     if sorted(keys) != sorted(trained):
         raise UsageError(f"--detail/--texture need the model's keyframes {sorted(trained)} as --key FRAME=IMAGE; "
@@ -111,8 +122,11 @@ def check_keys(model: RestyleModel, keys: dict[int, str]) -> None:
 
 
 def key_paintings(model: RestyleModel, keys: dict[int, str], key_space: str | None) -> dict[int, np.ndarray]:
-    """Per key, its painting ``(H, W, 3)`` in the model's working encoding. ``keys``: as
-    :func:`check_keys` accepts."""
+    """Per key, its painting ``(H, W, 3)`` in the model's working encoding: those the model
+    carries, else read from ``keys`` (as :func:`check_keys` accepts: the same paintings)."""
+    carried = model.paintings
+    if carried is not None:
+        return carried
     paintings = {}
     for key in model.key_frames:
         painting = read_image(keys[key]).beauty(alpha=False).as_float32()

@@ -2,13 +2,18 @@
 
 Metadata (ONNX ``metadata_props``, keys prefixed ``restyle.``): format version, working
 encoding, input/output channel names, guides, size multiple, receptive margin, keyframe frames
-and SHA-256 hashes, depth-guide scale, network config and training settings. Loading checks
-the file with the ONNX checker and refuses a model that lacks any of it. Weights are plain
-tensors (ONNX initializers), never pickled code.
+and SHA-256 hashes, depth-guide scale, network config and training settings, and (optional, from
+models trained since 2026-12-05) the painted keyframes themselves in the working encoding
+(``key_paintings``: float16 arrays, compressed), so the keys' brushwork (``--detail``,
+``--texture``) needs no painting files beside the model on a farm or another workstation.
+Loading checks the file with the ONNX checker and refuses a model that lacks any of the required
+entries. Weights are plain tensors (ONNX initializers), never pickled code.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
 import uuid
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
@@ -59,6 +65,17 @@ class RestyleModel:
     def network_config(self) -> NetworkConfig:
         return NetworkConfig(**self.meta["network"])
 
+    @property
+    def carries_paintings(self) -> bool:
+        return self.meta.get("key_paintings") is not None
+
+    @property
+    def paintings(self) -> dict[int, np.ndarray] | None:
+        """The painted keyframes the model carries, ``{frame: (H, W, 3) float32}`` in its working
+        encoding; None for a model written before models carried them."""
+        carried = self.meta.get("key_paintings")
+        return None if carried is None else {int(f): decode_painting(text) for f, text in carried.items()}
+
     def torch_module(self) -> RestyleNet:
         """Rebuild the network and load its weights from the ONNX initializers."""
         net = RestyleNet(self.network_config)
@@ -94,6 +111,20 @@ def export_onnx(net: RestyleNet, meta: dict[str, Any], path: str | os.PathLike) 
     onnx.save(proto, str(tmp))
     os.replace(tmp, path)
     return path
+
+
+def encode_painting(painting: np.ndarray) -> str:
+    """An ``(H, W, 3)`` painting as text for the metadata: float16 (within 5e-4 of 8-bit
+    values), zlib-compressed ``.npy``, base64."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, painting=np.asarray(painting, np.float16))
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_painting(text: str) -> np.ndarray:
+    """Inverse of :func:`encode_painting`: ``(H, W, 3)`` float32."""
+    with np.load(io.BytesIO(base64.b64decode(text))) as archive:
+        return archive["painting"].astype(np.float32)
 
 
 def graph_digest(proto: onnx.ModelProto) -> str:

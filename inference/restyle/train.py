@@ -33,7 +33,8 @@ from . import guides as guide_mod
 from ..temporal.deflicker_device import VIEW
 from .adversarial import Adversary
 from .key_check import KEY_CHECK_EVERY, PATCH_TRIES, Guard, KeyCheck, KeyScore, Learnt, held_back_tiles
-from .model_file import checkpoint_path, export_onnx, load_checkpoint, load_model, save_checkpoint, sha256_file
+from .model_file import (checkpoint_path, encode_painting, export_onnx, load_checkpoint, load_model, save_checkpoint,
+                         sha256_file)
 from .network import RECEPTIVE_MARGIN, SIZE_MULTIPLE, NetworkConfig, RestyleNet
 from .temporal_loss import CHECK_EVERY, Stability, TemporalSampler, pair_frames, temporal_loss
 
@@ -503,7 +504,9 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
                      "recoveries": guard.recoveries, "torch": torch.__version__},
     }
     save_checkpoint(ckpt, net.cpu(), optimizer, step, meta, keys=thumbnails, sampler=sampler.rng.bit_generator.state)
-    model = export_onnx(net, meta, out)
+    # the model carries its paintings (not the checkpoint): --detail/--texture need no files beside it
+    paintings = {str(f): encode_painting(t) for f, t in zip(sorted(keys), targets)}
+    model = export_onnx(net, {**meta, "key_paintings": paintings}, out)
     progress.note(f"wrote {model} ({step} steps, loss {loss_value:.4f}, keys at {key_check['psnr_db']:.1f} dB) "
                   f"and {ckpt.name}")
     if not key_check["passed"]:
