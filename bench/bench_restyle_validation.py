@@ -65,6 +65,8 @@ METHODS = ("restyle", "texture", "texture_deflicker", "detail", "detail_deflicke
 TRAINED = ("restyle", "texture", "texture_deflicker", "detail", "detail_deflicker")  # the methods that need the trained model
 FAR = 10
 DETAIL_PX = 8.0
+# restyle run's options per method: the network alone, its default (the keys' detail), the texture pass
+RUN_OPTIONS = {"restyle": {"detail": 0.0}, "detail": {"detail": DETAIL_PX}, "texture": {"texture": True}}
 FLOWS = ("dis", "farneback")
 
 
@@ -75,13 +77,13 @@ def middle(frames: list[int]) -> int:
 
 def restyled(model: Path, plate: SequencePattern, keys: dict[int, str], frames: list[int], folder: Path,
              **options) -> dict[int, np.ndarray]:
-    """``restyle run`` of ``model`` over ``frames`` (``options``: detail / texture, which use the
+    """``restyle run`` of ``model`` over ``frames`` (``options``: detail / texture, with the
     painted ``keys``), as sRGB views."""
     from inference.restyle.apply import restyle_frames
 
     out = SequencePattern.parse(str(folder / "f.####.exr"))
     restyle_frames(str(model), plate, frames, out, plate_space=SRGB, out_space=SRGB, progress_mode="none",
-                   keys=keys if options else None, key_space=SRGB, **options)
+                   keys=keys, key_space=SRGB, **options)
     return load(out, frames)
 
 
@@ -178,11 +180,10 @@ def evaluate(data: Path, name: str, work: Path, methods: tuple[str, ...], settin
             result["train_steps"] = trained.steps
         result["train_seconds"] = round(time.perf_counter() - started, 1)
     outputs = {
-        "restyle": lambda: restyled(model, plate, {key: painting}, frames, work / f"{name}_r"),
-        "texture": lambda: restyled(model, plate, {key: painting}, frames, work / f"{name}_t", texture=True),
-        "texture_deflicker": lambda: deflickered(work / f"{name}_t", plate, frames, work / f"{name}_td"),
-        "detail": lambda: restyled(model, plate, {key: painting}, frames, work / f"{name}_d", detail=DETAIL_PX),
-        "detail_deflicker": lambda: deflickered(work / f"{name}_d", plate, frames, work / f"{name}_dd"),
+        **{method: (lambda method=method: restyled(model, plate, {key: painting}, frames, work / f"{name}_{method}",
+                                                   **RUN_OPTIONS[method])) for method in RUN_OPTIONS},
+        "texture_deflicker": lambda: deflickered(work / f"{name}_texture", plate, frames, work / f"{name}_td"),
+        "detail_deflicker": lambda: deflickered(work / f"{name}_detail", plate, frames, work / f"{name}_dd"),
         "warped_key": lambda: warped_key(refs, key, frames, evaluator),
         "ebsynth": lambda: _peer_frames(peer, name, frames),
     }
@@ -203,10 +204,10 @@ def _peer_frames(peer: Path, name: str, frames: list[int]) -> dict[int, np.ndarr
 
 
 def goals(sequence: dict) -> dict[str, bool]:
-    """The issue's goals judged on one sequence's ``texture_deflicker`` (else ``texture``, else
-    ``restyle``) row; none without one of ours."""
+    """The issue's goals judged on one sequence's row of the default chain (``restyle render``:
+    the keys' detail then Deflicker; else ``detail``, else ``restyle``); none without one of ours."""
     rows = sequence["methods"]
-    ours = rows.get("texture_deflicker") or rows.get("texture") or rows.get("restyle")
+    ours = rows.get("detail_deflicker") or rows.get("detail") or rows.get("restyle")
     if ours is None or "warped_key" not in rows:
         return {}
     judged = {
@@ -254,9 +255,8 @@ def multikey(data: Path, work: Path, settings: TrainSettings, methods: tuple[str
     model = train(plate, keys, work / "multikey.onnx", settings=settings, plate_space=SRGB, frames=frames,
                   progress_mode="none").model
     result = {"sequence": name, "keys": sorted(keys), "methods": {}}
-    for method in [m for m in ("restyle", "texture") if m in methods]:
-        images = restyled(model, plate, keys, frames, work / f"multikey_{method}",
-                          **({"texture": True} if method == "texture" else {}))
+    for method in [m for m in RUN_OPTIONS if m in methods]:
+        images = restyled(model, plate, keys, frames, work / f"multikey_{method}", **RUN_OPTIONS[method])
         sequence, row = [images[f] for f in frames], {}
         for flow in FLOWS:
             flows = metrics.plate_flows(plates, flow)
