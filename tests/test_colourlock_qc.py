@@ -196,3 +196,35 @@ def test_the_gate_takes_the_reports_colourlock_writes(sign, road, tmp_path, caps
     shutil.copytree(root / "road" / "report", tmp_path / "chunk.1007")
     assert cli.main(["gate", "--report", str(tmp_path)]) == cli.EX_QC_FAILED
     assert f"QC gate FAILED: {tmp_path / 'chunk.1007' / 'report.json'}" in capsys.readouterr().out
+
+
+def test_on_real_footage_a_chart_green_on_the_road_fails_and_a_painted_chart_patch_passes(shared_data, tmp_path,
+                                                                                        capsys):
+    """The bikes plate (live action, ../shared/data) with the ColorChecker's published 'green':
+    asked of the grey road it was never on, it fails as repainted; a chart patch painted into the
+    frames, drifting 1 % a frame, is held and passes."""
+    chart = json.loads((shared_data / "colour" / "colorchecker_reference.json").read_text())
+    green = next(s for s in chart["charts"]["ColorChecker24 - After November 2014"]["swatches"] if s["name"] == "green")
+    road, patch = [60, 230, 40, 20], [560, 20, 32, 24]  # flat grey road; a wall the patch is painted on
+    seq = SequencePattern.parse(str(tmp_path / "in" / "bikes.####.exr"))
+    seq.directory.mkdir()
+    for i, frame in enumerate(FRAMES):
+        srgb = read_image(shared_data / "live_bikes" / f"bikes.{frame}.png").as_float32()[..., :3]
+        x, y, w, h = patch
+        srgb[y:y + h, x:x + w] = np.array(green["srgb"]) * (1 + 0.01 * i)
+        write_image(seq.path(frame), Image.from_array(colour.convert(srgb, "sRGB - Texture", LIN).astype(np.float16),
+                                                      ("R", "G", "B")))
+    reference = read_image(shared_data / "live_bikes" / "bikes.1001.png").as_float32()[..., :3]
+    x, y, w, h = patch
+    reference[y:y + h, x:x + w] = green["srgb"]
+    write_image(tmp_path / "ref.png", Image.from_array(reference, ("R", "G", "B")))
+    for name, region in (("road", road), ("sign", patch)):
+        swatch = {**_swatch(f"chart green on the {name}", region), "rgb": green["srgb"]}
+        (tmp_path / f"{name}.json").write_text(json.dumps([swatch]))
+    assert _lock(tmp_path, seq, "road", "--swatches", str(tmp_path / "road.json")) == cli.EX_QC_FAILED
+    assert f"swatch 'chart green on the road' frames 1001-1006: {REPAINTED}" in capsys.readouterr().out
+    assert min(_report(tmp_path, "road")["swatches"][0]["after_lock"]) > 20
+    assert _lock(tmp_path, seq, "sign", "--swatches", str(tmp_path / "sign.json")) == 0
+    assert "QC PASS" in capsys.readouterr().out
+    (entry,) = _report(tmp_path, "sign")["swatches"]
+    assert all(entry["held"]) and 1.0 < max(entry["after_lock"]) <= 3.0 and max(entry["after"]) <= 1.0
