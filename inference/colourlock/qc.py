@@ -72,11 +72,10 @@ def edge_step(frame: np.ndarray, swatch: Swatch, colourspace: str, feather: floa
 
 
 def swatch_report(before: Sequence[np.ndarray], after: Sequence[np.ndarray], swatches: Sequence[Swatch],
-                  frame_colourspace: str = DEFAULT_COLOURSPACE, holds: HoldRecord | None = None,
-                  hold: HoldSettings = HoldSettings()) -> list[dict]:
-    """Per swatch, the measures of the module's docstring per frame, with pass/fail: every frame
-    held, its mean after the hold within tolerance and every measure a finite number."""
-    holds = holds or HoldRecord.nothing(len(after), len(swatches))
+                  frame_colourspace: str, holds: HoldRecord, hold: HoldSettings) -> list[dict]:
+    """Per swatch, the measures of the module's docstring per frame (``before``: the frames as
+    they came in; ``after``: as written; ``holds``: what the holds did between), with pass/fail:
+    every frame held, its mean after the hold within tolerance and every measure a finite number."""
     report = []
     for s, swatch in enumerate(swatches):
         entry = {"name": swatch.name, "tolerance": swatch.tolerance, "max_hold": hold.limit(swatch),
@@ -120,7 +119,7 @@ def _frames_where(frames: Sequence[int], flags: Sequence[bool]) -> str:
 def failures(report: dict[str, Any], frames: Sequence[int]) -> list[str]:
     """One line per fault of a merged QC report, naming the frames and swatch and what to fix."""
     lines = []
-    bad = report.get("non_finite_after", [0] * len(frames))
+    bad = report["non_finite_after"]
     if any(bad):
         lines.append(f"frames {_frames_where(frames, bad)}: {sum(bad)} NaN/Inf value(s) in the locked frames; check "
                      f"the input with 'restyle inspect' and the fit (--method, --lut)")
