@@ -228,3 +228,21 @@ def test_on_real_footage_a_chart_green_on_the_road_fails_and_a_painted_chart_pat
     assert "QC PASS" in capsys.readouterr().out
     (entry,) = _report(tmp_path, "sign")["swatches"]
     assert all(entry["held"]) and 1.0 < max(entry["after_lock"]) <= 3.0 and max(entry["after"]) <= 1.0
+
+
+def test_one_inf_pixel_outside_every_swatch_fails_the_qc(shot):
+    """An Inf the palette's clipped mean would hide is counted, and the QC names its frame."""
+    from inference.colourlock.apply import lock_frames
+    from inference.colourlock.lock import LockTarget, qc_entries, qc_report
+
+    root, seq = shot
+    target = LockTarget(str(root / "ref.png"), swatches_path=str(root / "sign.json"))
+    frames = [colour.convert(read_image(seq.path(f)).as_float32(), LIN, colour.WORKING_ENCODING) for f in (1001, 1002)]
+    locked, holds = lock_frames(frames, None, target.swatches, colour.WORKING_ENCODING)
+    locked[1][80, 5] = np.inf
+    report = qc_report(seq.printf, str(root / "ref.png"), [1001, 1002], "mkl", 2.0, False, HoldSettings(),
+                       [qc_entries(frames, locked, target, holds)])
+    assert all(np.isfinite(report["palette_delta_e_after"])) and report["swatches"][0]["passed"]
+    assert not report["passed"] and report["failures"] == [
+        "frames 1002: 1 NaN/Inf pixel(s) in the locked frames; check the input with 'restyle inspect' and the fit "
+        "(--method, --lut)"]

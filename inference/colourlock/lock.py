@@ -127,7 +127,7 @@ def device_gaussians(frames: list) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def qc_entries(before: list, after: list, target: LockTarget, holds: HoldRecord,
                hold: HoldSettings = HoldSettings()) -> dict[str, Any]:
-    """Per-frame palette ΔE00 to the reference before and after the lock, the NaN/Inf values
+    """Per-frame palette ΔE00 to the reference before and after the lock, the NaN/Inf pixels
     in each locked frame, and the swatches' measures (:func:`qc.swatch_report`).
 
     Frames are numpy ``(H, W, 3)`` or device ``(3, H, W)`` tensors (downloaded only when there
@@ -139,9 +139,10 @@ def qc_entries(before: list, after: list, target: LockTarget, holds: HoldRecord,
         return [f if isinstance(f, np.ndarray) else f.permute(1, 2, 0).float().cpu().numpy() for f in frames]
 
     def non_finite(frames: list) -> list[int]:
+        """Pixels with a NaN or Inf channel, per frame."""
         if not frames or isinstance(frames[0], np.ndarray):
-            return [int(np.count_nonzero(~np.isfinite(f))) for f in frames]
-        return torch.stack([(~torch.isfinite(f)).sum() for f in frames]).cpu().tolist()
+            return [int(np.count_nonzero(~np.isfinite(f).all(axis=-1))) for f in frames]
+        return torch.stack([(~torch.isfinite(f).all(dim=0)).sum() for f in frames]).cpu().tolist()
 
     swatches = (qc.swatch_report(host(before), host(after), target.swatches, WORKING, holds, hold)
                 if target.swatches else [])

@@ -121,7 +121,7 @@ def failures(report: dict[str, Any], frames: Sequence[int]) -> list[str]:
     lines = []
     bad = report["non_finite_after"]
     if any(bad):
-        lines.append(f"frames {_frames_where(frames, bad)}: {sum(bad)} NaN/Inf value(s) in the locked frames; check "
+        lines.append(f"frames {_frames_where(frames, bad)}: {sum(bad)} NaN/Inf pixel(s) in the locked frames; check "
                      f"the input with 'restyle inspect' and the fit (--method, --lut)")
     for key in PALETTE_MEASURES:
         if not all(math.isfinite(v) for v in report[key]):
