@@ -20,7 +20,7 @@ from .errors import RestyleError, UsageError
 from .progress import MODES
 from .sequence import SequencePattern, parse_frame_range
 
-EX_QC_FAILED = 3  # colourlock: a swatch is out of tolerance (a farm QC gate)
+EX_QC_FAILED = 3  # colourlock QC failed: a swatch off its target, a repainted one, NaN/Inf (a farm QC gate)
 EX_SOFTWARE = 70
 EX_CANCELLED = 130
 
@@ -225,6 +225,11 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                          "(sRGB-encoded working values beyond [0, 2] clamp)"}),
             (("--device",), "device", {"choices": list(DEVICES),
                                        "help": "where the per-pixel lock runs (torch): cpu (default), cuda, or auto"}),
+            (("--max-hold",), "max_hold", {"metavar": "TOLERANCES", "type": float,
+                                           "help": "furthest a brand swatch's hold may move it after the lock, in "
+                                                   "multiples of the swatch's tolerance (default 3); in a frame where "
+                                                   "it is further off, the frames did not carry that colour there: "
+                                                   "the swatch is not held in that frame and the QC fails (exit 3)"}),
         ],
         "required": ["input", "reference", "frames", "report"],
     },
@@ -292,7 +297,7 @@ SUBCOMMANDS["render"] = {
         (("--reference",), "reference", {"metavar": "IMAGE",
                                          "help": "approved frame to colour-lock to (enables the ColourLock stage)"}),
         (("--report",), "report", {"metavar": "DIR", "help": "folder for the ColourLock QC report (with --reference)"}),
-    ] + _stage_args("colourlock", {"swatches", "reference_colourspace", "method", "sigma", "lut"}),
+    ] + _stage_args("colourlock", {"swatches", "reference_colourspace", "method", "sigma", "lut", "max_hold"}),
     "required": ["model", "plate", "frames", "out"],
 }
 
@@ -506,7 +511,15 @@ def run_run(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def _hold(job: dict[str, Any]):
+    """The job's swatch-hold settings (HoldSettings' defaults for the fields it leaves out)."""
+    from .colourlock.apply import HoldSettings
+
+    return HoldSettings(**{field: job[field] for field in ("max_hold",) if field in job})
+
+
 def run_render(job: dict[str, Any], progress: str) -> int:
+    from .colourlock.qc import verdict
     from .pipeline import ColourLockStage, DeflickerStage, render_shot
 
     mode = job.get("deflicker", "both")
@@ -517,7 +530,7 @@ def run_render(job: dict[str, Any], progress: str) -> int:
         if "report" not in job:
             raise UsageError("restyle render --reference needs --report DIR for the ColourLock QC report")
         colourlock = ColourLockStage(job["reference"], job["report"], job.get("swatches"), job.get("reference_colourspace"),
-                                     job.get("method", "mkl"), job.get("sigma", 2.0), job.get("lut", False))
+                                     job.get("method", "mkl"), job.get("sigma", 2.0), job.get("lut", False), _hold(job))
     summary = render_shot(
         job["model"], SequencePattern.parse(job["plate"]), parse_frame_range(job["frames"]),
         SequencePattern.parse(job["out"]), deflicker=deflicker, colourlock=colourlock,
@@ -533,10 +546,9 @@ def run_render(job: dict[str, Any], progress: str) -> int:
     print("time per stage: " + ", ".join(f"{stage} {s:.2f} s" for stage, s in summary["stages"].items()))
     if "stage_peak_gpu_gb" in summary:
         print(_gpu_peak_line(summary["stage_peak_gpu_gb"]))
-    if colourlock and "report" in summary and not summary["report"]["passed"]:
-        failed = [e["name"] for e in summary["report"]["swatches"] if not e["passed"]]
-        print(f"QC FAIL: {', '.join(failed)}; report in {job['report']}")
-        return EX_QC_FAILED
+    if colourlock and "report" in summary:
+        print(verdict(summary["report"], job["report"]))
+        return 0 if summary["report"]["passed"] else EX_QC_FAILED
     return 0
 
 
@@ -583,6 +595,7 @@ def run_deflicker(job: dict[str, Any], progress: str) -> int:
 
 def run_colourlock(job: dict[str, Any], progress: str) -> int:
     from .colourlock.lock import colourlock_sequence
+    from .colourlock.qc import verdict
 
     check_only = job.get("check_only", False)
     if not check_only and "out" not in job:
@@ -591,12 +604,11 @@ def run_colourlock(job: dict[str, Any], progress: str) -> int:
         SequencePattern.parse(job["input"]), job["reference"], parse_frame_range(job["frames"]),
         None if check_only else SequencePattern.parse(job["out"]), job["report"], swatches_path=job.get("swatches"),
         source_space=job.get("input_colourspace"), reference_space=job.get("reference_colourspace"),
-        method=job.get("method", "mkl"), sigma=job.get("sigma", 2.0), lut=job.get("lut", False),
+        method=job.get("method", "mkl"), sigma=job.get("sigma", 2.0), lut=job.get("lut", False), hold=_hold(job),
         device=job.get("device", "cpu"),
         threads=job.get("threads"), progress_mode=progress)
-    failed = [e["name"] for e in report["swatches"] if not e["passed"]]
-    print(f"QC {'FAIL: ' + ', '.join(failed) if failed else 'PASS'}; report in {job['report']}")
-    return EX_QC_FAILED if failed else 0
+    print(verdict(report, job["report"]))
+    return 0 if report["passed"] else EX_QC_FAILED
 
 
 def run_demo(job: dict[str, Any], progress: str) -> int:

@@ -86,6 +86,8 @@ SCHEMA: dict[str, Any] = {
         "guide_colourspace": _SPACE,
         "check_only": {"type": "boolean"},
         "lut": {"type": "boolean"},
+        "max_hold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000,
+                     "description": "furthest a swatch hold may move a swatch, in multiples of its tolerance"},
         "chunk": {"type": "integer", "minimum": 1, "maximum": 100000},
         "skip_existing": {"type": "boolean"},
         "checkpoint_every": {"type": "integer", "minimum": 0},

@@ -25,7 +25,7 @@ import PyOpenColorIO as ocio
 import torch
 
 from . import colour, colour_torch
-from .colourlock.apply import lock_frames, lock_tensors
+from .colourlock.apply import HoldRecord, HoldSettings, lock_frames, lock_tensors
 from .colourlock.delta_e import preload_colour_science
 from .colourlock.fit import smoothing_radius
 from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, write_report
@@ -71,6 +71,7 @@ class ColourLockStage:
     method: str = "mkl"
     sigma: float = 2.0
     lut: bool = False
+    hold: HoldSettings = HoldSettings()
 
 
 def _span(first: int, last: int, handles: int, present: set[int]) -> list[int]:
@@ -101,8 +102,9 @@ class HostFrames:
                                    radius=stage.radius, vectors=stage.vectors, device=self.device)
         return map_frames(lambda t: colour.convert(settled[t], linear, colour.WORKING_ENCODING), targets)
 
-    def lock(self, frames: list[np.ndarray], transforms: list, swatches) -> list[np.ndarray]:
-        return lock_frames(frames, transforms, swatches, colour.WORKING_ENCODING, device=self.device)
+    def lock(self, frames: list[np.ndarray], transforms: list, swatches, hold: HoldSettings
+             ) -> tuple[list[np.ndarray], HoldRecord]:
+        return lock_frames(frames, transforms, swatches, colour.WORKING_ENCODING, hold, self.device)
 
     def output(self, frames: list[np.ndarray], out_space: str, half: bool = False) -> list[np.ndarray]:
         dtype = np.float16 if half else np.float32
@@ -131,9 +133,9 @@ class DeviceFrames:
                                     vectors=stage.vectors, uploaded=self.uploaded)
         return list(settled)
 
-    def lock(self, frames: list, transforms: list, swatches) -> list:
+    def lock(self, frames: list, transforms: list, swatches, hold: HoldSettings) -> tuple[list, HoldRecord]:
         """The locked frames, half (float32 working memory for one frame, not for the chunk)."""
-        return lock_tensors(frames, transforms, swatches, colour.WORKING_ENCODING, dtype=torch.float16)
+        return lock_tensors(frames, transforms, swatches, colour.WORKING_ENCODING, hold, dtype=torch.float16)
 
     def output(self, frames: list, out_space: str, half: bool = False) -> list[np.ndarray]:
         """The frames in ``out_space`` on the host, float32 or, for a half EXR, half (converted
@@ -352,8 +354,9 @@ None: on by default when the keys' paintings are at hand, :func:`~.restyle.detai
                         with torch.profiler.record_function("stage:colourlock/fit"):
                             transforms = fit_transforms(working, target, colourlock.method, colourlock.sigma,
                                                         colourlock.lut)
-                        result = looks.hand_over.lock(result, [transforms[f] for f in part], target.swatches)
-                        qc.append(qc_entries([working[f] for f in part], result, target))
+                        result, holds = looks.hand_over.lock(result, [transforms[f] for f in part], target.swatches,
+                                                             colourlock.hold)
+                        qc.append(qc_entries([working[f] for f in part], result, target, holds, colourlock.hold))
                     checked.extend(part)
                 with clock("output"):
                     rgb = looks.hand_over.output([x for f, x in zip(part, result) if f in todo], out_space,
@@ -375,6 +378,6 @@ None: on by default when the keys' paintings are at hand, :func:`~.restyle.detai
         summary["stage_peak_gpu_gb"] = clock.peak_gb()
     if colourlock and qc:
         summary["report"] = qc_report(plate.printf, colourlock.reference, checked, colourlock.method, colourlock.sigma,
-                                      colourlock.lut, qc, check_only=False)
+                                      colourlock.lut, colourlock.hold, qc, check_only=False)
         write_report(Path(colourlock.report), summary["report"], checked)
     return summary

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import colour
 from .bench_record import machine, store_result
+from .colourlock.apply import HoldSettings
 from .colourlock.lock import LockTarget, fit_transforms, qc_entries
 from .demo.paint import paint
 from .demo.plate import PLATE_COLOURSPACE, render_frame
@@ -128,8 +129,8 @@ def stage_speeds(plate: SequencePattern, model_path: str, reference: str, number
 
     def lock() -> list:
         transforms = fit_transforms(dict(zip(numbers, settled)), target)
-        locked = frames.lock(settled, [transforms[f] for f in numbers], target.swatches)
-        qc_entries(settled, locked, target)
+        locked, holds = frames.lock(settled, [transforms[f] for f in numbers], target.swatches, HoldSettings())
+        qc_entries(settled, locked, target, holds)
         return locked
 
     lock()  # warm-up (colour-science's first import)

@@ -20,7 +20,7 @@ from . import settings
 
 ProgressCallback = Callable[[Dict[str, Any]], None]
 
-QC_FAILED = 3  # colourlock: a swatch is out of tolerance; the frames and the report are written
+QC_FAILED = 3  # colourlock QC failed (a swatch off target or repainted, NaN/Inf); frames and report written
 _ADVICE = {
     64: "a setting is wrong: fix the knob or field named above",
     65: "the input frames are bad: fix the file or frame named above",

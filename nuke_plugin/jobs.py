@@ -177,7 +177,8 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
     code = engine.run(stage.command, cache.write_manifest(version["folder"], "job.json", manifest), feedback.event,
                       feedback.cancelled, accept=(0, engine.QC_FAILED) if stage.command == "colourlock" else (0,))
     if code == engine.QC_FAILED:
-        version["warning"] = "QC FAILED: a brand swatch is out of tolerance in frames {}; press Open report".format(
+        version["warning"] = ("QC FAILED in frames {}: a brand swatch off its target or not held there (the region "
+                              "was repainted), or NaN/Inf; press Open report").format(
             node_io.ranges_text(todo))
     still = cache.missing(version["pattern"], todo)
     if still:

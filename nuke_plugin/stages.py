@@ -72,7 +72,7 @@ COLOURLOCK = Stage(
     inputs=(InputSpec("src", "input", True), InputSpec("reference", "reference", True)),
     params=(Param("swatches", "swatches", "text", ""), Param("method", "method", "choice"),
             Param("sigma", "sigma", "float"), Param("lut", "lut", "bool", False),
-            Param("device", "device", "choice", "cpu"), Param("input_colourspace", "input_colourspace", "text", ""),
+            Param("max_hold", "max_hold", "float"), Param("device", "device", "choice", "cpu"), Param("input_colourspace", "input_colourspace", "text", ""),
             Param("reference_colourspace", "reference_colourspace", "text", "")),
 )
 STAGES = {s.node_class: s for s in (RESTYLE, DEFLICKER, COLOURLOCK)}

@@ -4,6 +4,7 @@ shot written by `restyle submit --farm openjd` on the Blender plate (tests/fixtu
 test `nuke` executable, whose gizmos load only through the template's NUKE_PATH."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -81,7 +82,9 @@ def test_openjd_runs_the_whole_shot_restyle_chunks_qc_gate_and_nuke_comp(comp, n
 def test_qc_gate_fails_the_job_when_a_chunk_failed_its_colour_qc(tmp_path):
     for chunk, passed in ((1001, True), (1003, False)):
         (tmp_path / "qc" / f"chunk.{chunk}").mkdir(parents=True)
-        (tmp_path / "qc" / f"chunk.{chunk}" / "report.json").write_text(f'{{"passed": {str(passed).lower()}}}')
+        (tmp_path / "qc" / f"chunk.{chunk}" / "report.json").write_text(json.dumps(
+            {"passed": passed, "frames": f"{chunk}-{chunk + 1}", "palette_delta_e_before": [2.0, 2.0],
+             "palette_delta_e_after": [0.5, 0.5], "swatches": [], "failures": [] if passed else ["a fault"]}))
     params = {"Model": tmp_path / "look.onnx", "Plate": "p.####.exr", "Reference": tmp_path / "r.png",
               "Output": "o.####.exr", "ReportDir": tmp_path / "qc", "FrameStart": 1001, "FrameEnd": 1004,
               "EnginePython": sys.executable, "ToolsetRoot": REPO, "CompScript": tmp_path / "comp.nk"}

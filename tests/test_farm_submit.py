@@ -199,13 +199,19 @@ def test_command_args_give_the_job_back_for_every_flag_shape():
         cli.command_args("render", {"farm": "deadline"})
 
 
+def _report(passed: bool) -> str:
+    """A chunk's QC report, as few fields as the gate needs (tests/test_farm_gate.py has the rest)."""
+    return json.dumps({"passed": passed, "frames": "1001-1004", "palette_delta_e_before": [2.0] * 4,
+                       "palette_delta_e_after": [0.5] * 4, "swatches": [], "failures": [] if passed else ["a fault"]})
+
+
 def test_gate_passes_fails_and_wants_reports(tmp_path, capsys):
     for chunk, passed in ((1001, True), (1005, True)):
         (tmp_path / f"chunk.{chunk}").mkdir()
-        (tmp_path / f"chunk.{chunk}" / "report.json").write_text(json.dumps({"passed": passed}))
+        (tmp_path / f"chunk.{chunk}" / "report.json").write_text(_report(passed))
     assert cli.main(["gate", "--report", str(tmp_path)]) == 0
     assert "QC gate: 2 report(s), 0 failed" in capsys.readouterr().out
-    (tmp_path / "chunk.1005" / "report.json").write_text(json.dumps({"passed": False}))
+    (tmp_path / "chunk.1005" / "report.json").write_text(_report(False))
     assert cli.main(["gate", "--report", str(tmp_path)]) == 3
     assert f"QC gate FAILED: {tmp_path / 'chunk.1005' / 'report.json'}" in capsys.readouterr().out
     assert cli.main(["gate", "--report", str(tmp_path / "nothing")]) == 66

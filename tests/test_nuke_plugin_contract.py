@@ -194,9 +194,11 @@ def test_preferences_menu_saves_the_panel(nuke_standin, tmp_path, monkeypatch):
 
 
 def _engine_defaults(command: str) -> dict:
-    """The engine's own default for each field of a command (function signatures, TrainSettings)."""
+    """The engine's own default for each field of a command (function signatures, TrainSettings,
+    HoldSettings)."""
     import inspect as _inspect
 
+    from inference.colourlock.apply import HoldSettings
     from inference.colourlock.lock import colourlock_sequence
     from inference.pipeline import render_shot
     from inference.restyle.train import TrainSettings, train
@@ -205,7 +207,8 @@ def _engine_defaults(command: str) -> dict:
     if command == "train":
         return {**vars(TrainSettings()), "repass": _inspect.signature(train).parameters["repass"].default}
     func = {"render": render_shot, "deflicker": deflicker_sequence, "colourlock": colourlock_sequence}[command]
-    return {n: p.default for n, p in _inspect.signature(func).parameters.items() if p.default is not p.empty}
+    settings = vars(HoldSettings()) if command == "colourlock" else {}
+    return {**settings, **{n: p.default for n, p in _inspect.signature(func).parameters.items() if p.default is not p.empty}}
 
 
 @pytest.mark.parametrize("node_class", sorted(stages.STAGES))

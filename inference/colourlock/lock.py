@@ -5,14 +5,17 @@ one affine colour transform per frame (MKL distribution transfer by default), sm
 time so the correction cannot flicker; brand swatches are then held on their targets. The
 per-frame global transform is also written as a ``.cube`` per frame (for Nuke's
 OCIOFileTransform; it applies in the working encoding) with ``colourlock.ocio``, an OCIO
-Look that wraps them in that encoding (for OCIOLookTransform on scene-linear frames), and a
-QC report (JSON + HTML with a plot) gives ΔE2000 per swatch and frame, before and after,
-with pass/fail. Check-only mode writes the report and no frames.
+Look that wraps them in that encoding (for OCIOLookTransform on scene-linear frames); a LUT
+cannot hold a region, so these leave the holds out, and the report says so. A QC report (JSON +
+HTML with a plot) gives ΔE2000 per swatch and frame before the lock, after it and after the hold,
+what the hold did not force (:mod:`.qc`), and pass/fail. Check-only mode writes the report and
+no frames.
 """
 from __future__ import annotations
 
 import html
 import json
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,8 @@ from ..image import read_image
 from ..progress import Progress
 from ..sequence import SequencePattern, format_frame_range
 from ..sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
-from .apply import lock_frames, swatch_report
+from .apply import HoldRecord, HoldSettings, lock_frames
+from . import qc
 from .delta_e import delta_e_2000, srgb_to_lab
 from ..workers import map_frames
 from .fit import (MKL_EPS, fit_mkl_sequence, fit_sequence, fit_sequence_luts, fit_stride, pixel_gaussian,
@@ -121,8 +125,10 @@ def device_gaussians(frames: list) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(m, c + MKL_EPS * np.eye(3)) for m, c in zip(means, covs)]
 
 
-def qc_entries(before: list, after: list, target: LockTarget) -> dict[str, Any]:
-    """Per-frame palette ΔE00 to the reference and per-swatch ΔE00, before and after the lock.
+def qc_entries(before: list, after: list, target: LockTarget, holds: HoldRecord,
+               hold: HoldSettings = HoldSettings()) -> dict[str, Any]:
+    """Per-frame palette ΔE00 to the reference before and after the lock, the NaN/Inf pixels
+    in each locked frame, and the swatches' measures (:func:`qc.swatch_report`).
 
     Frames are numpy ``(H, W, 3)`` or device ``(3, H, W)`` tensors (downloaded only when there
     are swatches to measure)."""
@@ -132,42 +138,48 @@ def qc_entries(before: list, after: list, target: LockTarget) -> dict[str, Any]:
     def host(frames: list) -> list[np.ndarray]:
         return [f if isinstance(f, np.ndarray) else f.permute(1, 2, 0).float().cpu().numpy() for f in frames]
 
-    swatches = swatch_report(host(before), host(after), target.swatches, WORKING) if target.swatches else []
-    return {"palette_delta_e_before": palette(before), "palette_delta_e_after": palette(after), "swatches": swatches}
+    def non_finite(frames: list) -> list[int]:
+        """Pixels with a NaN or Inf channel, per frame."""
+        if not frames or isinstance(frames[0], np.ndarray):
+            return [int(np.count_nonzero(~np.isfinite(f).all(axis=-1))) for f in frames]
+        return torch.stack([(~torch.isfinite(f).all(dim=0)).sum() for f in frames]).cpu().tolist()
+
+    swatches = (qc.swatch_report(host(before), host(after), target.swatches, WORKING, holds, hold)
+                if target.swatches else [])
+    return {"palette_delta_e_before": palette(before), "palette_delta_e_after": palette(after),
+            "non_finite_after": non_finite(after), "swatches": swatches}
 
 
 def merge_qc(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """QC entries of consecutive chunks as one shot's."""
     merged: dict[str, Any] = {key: [v for part in parts for v in part[key]]
-                              for key in ("palette_delta_e_before", "palette_delta_e_after")}
-    swatches = []
-    for entries in zip(*(part["swatches"] for part in parts)):
-        after = [v for e in entries for v in e["after"]]
-        swatches.append({"name": entries[0]["name"], "tolerance": entries[0]["tolerance"],
-                         "before": [v for e in entries for v in e["before"]], "after": after,
-                         "max_after": max(after), "passed": all(e["passed"] for e in entries)})
-    merged["swatches"] = swatches
-    merged["passed"] = all(entry["passed"] for entry in swatches)
+                              for key in (*qc.PALETTE_MEASURES, "non_finite_after")}
+    merged["swatches"] = qc.merge_swatches([part["swatches"] for part in parts])
     return merged
 
 
 def qc_report(source: str, reference: str, frames: list[int], method: str, sigma: float, lut: bool,
-              parts: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    """The QC report of a lock: what was locked to what, how, and the merged ΔE entries."""
-    return {"source": source, "reference": str(reference), "frames": format_frame_range(frames),
-            "method": method + ("+lut" if lut else ""), "temporal_sigma_frames": sigma, "encoding": WORKING,
-            **extra, **merge_qc(parts)}
+              hold: HoldSettings, parts: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """The QC report of a lock: what was locked to what, how, the merged ΔE entries, the faults
+    found (``failures``, naming frames and swatches) and ``passed`` (none found)."""
+    report = {"source": source, "reference": str(reference), "frames": format_frame_range(frames),
+              "method": method + ("+lut" if lut else ""), "temporal_sigma_frames": sigma, "encoding": WORKING,
+              "max_hold_tolerances": hold.max_hold, "feather_pixels": hold.feather, **extra, **merge_qc(parts)}
+    report["failures"] = qc.failures(report, frames)
+    report["passed"] = not report["failures"]
+    return report
 
 
 def colourlock_sequence(source: SequencePattern, reference_path: str, frames: list[int], out: SequencePattern | None,
                         report_dir: str, *, swatches_path: str | None = None, source_space: str | None = None,
                         reference_space: str | None = None, method: str = "mkl", sigma: float = 2.0,
-                        lut: bool = False, lut_size: int = 33, device: str = "cpu", threads: int | None = None,
-                        progress_mode: str = "text") -> dict[str, Any]:
+                        lut: bool = False, lut_size: int = 33, hold: HoldSettings = HoldSettings(),
+                        device: str = "cpu", threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
     """Lock ``frames`` of ``source`` (``out`` None = check only); returns the QC report dict.
 
     ``lut`` adds a 33^3 3D LUT fit per frame on top of the affine (non-linear palette shifts;
-    working values beyond [0, 2] clamp). ``device`` runs the per-pixel lock with torch on ``cpu``,
+    working values beyond [0, 2] clamp). ``hold``: how swatches are held, and how far at most.
+    ``device`` runs the per-pixel lock with torch on ``cpu``,
     ``cuda`` or ``auto``.
     """
     device = resolve_device(device)
@@ -188,10 +200,10 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
     transforms = fit_transforms(working, target, method, sigma, lut)
     fit_seconds = time.perf_counter() - start
     progress.advance(message="fitted")
-    locked = lock_frames([working[f] for f in frames], [transforms[f] for f in frames], target.swatches, WORKING,
-                         device=device)
-    report = qc_report(source.printf, reference_path, frames, method, sigma, lut,
-                       [qc_entries([working[f] for f in frames], locked, target)], check_only=out is None,
+    locked, holds = lock_frames([working[f] for f in frames], [transforms[f] for f in frames], target.swatches,
+                                WORKING, hold, device)
+    report = qc_report(source.printf, reference_path, frames, method, sigma, lut, hold,
+                       [qc_entries([working[f] for f in frames], locked, target, holds, hold)], check_only=out is None,
                        fit_seconds=round(fit_seconds, 3), device=device)
     if out is not None:
         cube_folder = report_folder / "cube"
@@ -205,6 +217,8 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
                 progress.advance()
         report["cube"] = str(cube_folder / "colourlock.%04d.cube")
         report["ocio_look"] = str(_write_look(cube_folder))
+        report["cube_holds_swatches"] = False
+        report["cube_note"] = qc.CUBE_NOTE
     write_report(report_folder, report, frames)
     progress.advance(message="report written")
     return report
@@ -215,12 +229,14 @@ def _write_look(cube_folder: Path) -> Path:
     path = cube_folder / "colourlock.ocio"
     path.write_text(f"# Paste under the show config's 'looks:' and add {cube_folder} to its search_path.\n"
                     f"# Apply with OCIOLookTransform; context variable {FRAME_VARIABLE} = [format %04d [frame]].\n"
+                    + "".join(f"# {line}\n" for line in textwrap.wrap(qc.CUBE_NOTE, 96))
                     + ocio_look_snippet(f"colourlock.${FRAME_VARIABLE}.cube", WORKING))
     return path
 
 
 def write_report(folder: Path, report: dict[str, Any], frames: list[int]) -> None:
-    """report.json, report.html and the ΔE plot delta_e.png in ``folder``."""
+    """report.json (NaN/Inf written as null), report.html (the faults, then per swatch and frame
+    ΔE00 before the lock, after it and after the hold) and the ΔE plot delta_e.png in ``folder``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -231,18 +247,48 @@ def write_report(folder: Path, report: dict[str, Any], frames: list[int]) -> Non
     axes.plot(frames, report["palette_delta_e_after"], label="palette after")
     for entry in report["swatches"]:
         axes.plot(frames, entry["before"], "--", label=f"{entry['name']} before")
-        axes.plot(frames, entry["after"], label=f"{entry['name']} after (tol {entry['tolerance']:g})")
+        axes.plot(frames, entry["after_lock"], ":", label=f"{entry['name']} after lock")
+        axes.plot(frames, entry["after"], label=f"{entry['name']} after hold (tol {entry['tolerance']:g})")
     axes.set_xlabel("frame"), axes.set_ylabel("ΔE2000"), axes.legend(fontsize=7), axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(folder / "delta_e.png", dpi=100)
     plt.close(figure)
-    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    rows = "".join(f"<tr><td>{html.escape(e['name'])}</td><td>{e['tolerance']:g}</td><td>{max(e['before']):.2f}</td>"
-                   f"<td>{e['max_after']:.2f}</td><td>{'PASS' if e['passed'] else 'FAIL'}</td></tr>"
-                   for e in report["swatches"])
-    (folder / "report.html").write_text(
-        "<!doctype html><meta charset=utf-8><title>ColourLock QC</title>"
-        f"<h1>ColourLock QC: {'PASS' if report['passed'] else 'FAIL'}</h1>"
-        f"<p>{html.escape(report['source'])} frames {report['frames']}, reference {html.escape(report['reference'])}</p>"
-        "<table border=1><tr><th>swatch</th><th>tolerance ΔE00</th><th>max before</th><th>max after</th><th></th></tr>"
-        f"{rows}</table><p><img src=delta_e.png alt='ΔE2000 per frame'></p>")
+    (folder / "report.json").write_text(json.dumps(qc.json_safe(report), indent=2, allow_nan=False) + "\n")
+    (folder / "report.html").write_text(_report_html(report, frames))
+
+
+def _worst(values: list[float]) -> float:
+    """The largest value, or NaN when any is not finite (``max`` would hide it)."""
+    return max(values, default=0.0) if all(np.isfinite(values)) else float("nan")
+
+
+def _report_html(report: dict[str, Any], frames: list[int]) -> str:
+    cell = "".join
+    faults = cell(f"<li>{html.escape(line)}</li>" for line in report["failures"])
+    summary = cell(
+        f"<tr><td>{html.escape(e['name'])}</td><td>{e['tolerance']:g}</td><td>{e['max_hold']:g}</td>"
+        + cell(f"<td>{_worst(e[key]):.2f}</td>" for key in ("before", "after_lock", "after", "pixel_p95", "seam"))
+        + f"<td>{len(frames) - sum(e['held'])}</td><td>{'PASS' if e['passed'] else 'FAIL'}</td></tr>"
+        for e in report["swatches"])
+    per_frame = cell(
+        f"<h2>{html.escape(e['name'])}: ΔE00 per frame</h2><table border=1><tr><th>frame</th><th>before lock</th>"
+        "<th>after lock (the hold's correction)</th><th>after hold</th><th>held</th>"
+        f"<th>pixel p{qc.PIXEL_PERCENTILE}</th><th>seam</th></tr>"
+        + cell(f"<tr><td>{frame}</td><td>{e['before'][i]:.2f}</td><td>{e['after_lock'][i]:.2f}</td>"
+               f"<td>{e['after'][i]:.2f}</td><td>{'yes' if e['held'][i] else 'NO'}</td>"
+               f"<td>{e['pixel_p95'][i]:.2f}</td><td>{e['seam'][i]:.2f}</td></tr>" for i, frame in enumerate(frames))
+        + "</table>" for e in report["swatches"])
+    return ("<!doctype html><meta charset=utf-8><title>ColourLock QC</title>"
+            f"<h1>ColourLock QC: {'PASS' if report['passed'] else 'FAIL'}</h1>"
+            + (f"<ul>{faults}</ul>" if faults else "")
+            + f"<p>{html.escape(report['source'])} frames {report['frames']}, reference "
+            f"{html.escape(report['reference'])}; a hold may move a swatch up to {report['max_hold_tolerances']:g} "
+            "x its tolerance (--max-hold)</p>"
+            + (f"<p><b>LUTs:</b> {html.escape(report['cube_note'])}</p>" if "cube_note" in report else "")
+            + "<table border=1><tr><th>swatch</th><th>tolerance ΔE00</th><th>max hold ΔE00</th><th>max before lock</th>"
+            "<th>max after lock</th><th>max after hold</th>"
+            f"<th>max pixel p{qc.PIXEL_PERCENTILE}</th><th>max seam</th><th>frames not held</th><th></th></tr>"
+            f"{summary}</table>{per_frame}<p><img src=delta_e.png alt='ΔE2000 per frame'></p>"
+            f"<p>pixel p{qc.PIXEL_PERCENTILE}: the {qc.PIXEL_PERCENTILE}th percentile of the per-pixel ΔE00 to the "
+            "target inside the swatch; seam: how much more the colour steps (ΔE00 between neighbouring pixels) "
+            "across the hold's feathered edge than around it. Both are for review; they do not fail the QC.</p>")
