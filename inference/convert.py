@@ -10,7 +10,6 @@ from dataclasses import replace
 
 from . import colour
 from .image import Image
-from .inspection import check_colour_finite
 from .progress import Progress
 from .sequence import SequencePattern
 from .sequence_io import SequenceWriter, check_frames_exist, read_sequence
@@ -41,7 +40,7 @@ def convert_sequence(src_pattern: SequencePattern, frames: list[int], out_patter
     check_frames_exist(src_pattern, frames)
     progress = Progress("convert", len(frames), progress_mode)
     with SequenceWriter(out_pattern, dtype=dtype, compression=compression, threads=threads) as writer:
-        for frame, image in read_sequence(src_pattern, frames, check=check_colour_finite, threads=threads):
+        for frame, image in read_sequence(src_pattern, frames, threads=threads):
             writer.write(frame, convert_image(image, src_space, dst_space))
             progress.advance()
     return sorted(writer.written)

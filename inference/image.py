@@ -171,6 +171,15 @@ class Image:
                     f"first at x={x} y={y}; fix the render or clamp it (e.g. Nuke Expression "
                     "isnan/isinf) before restyling")
 
+    def check_colour_finite(self) -> None:
+        """Raise NonFiniteError when a colour channel holds NaN or Inf; AOVs such as depth may hold
+        +inf (sky), and an image without colour channels has nothing to check here."""
+        try:
+            names = self.beauty_channels()
+        except ChannelError:
+            return
+        self.check_finite(names)
+
     def _where(self) -> str:
         return self.source or "image"
 
@@ -178,18 +187,24 @@ class Image:
 def read_image(path: str | os.PathLike) -> Image:
     """Read every channel of ``path`` (EXR through OpenEXR, other types through OpenImageIO).
 
+    Every command reads its frames here, so a NaN or Inf in a colour channel stops it here, naming
+    the file, the channel and the pixel, before it can spread into an output.
+
     Raises:
         ImageReadError: the file is absent, truncated or not an image that can be decoded.
+        NonFiniteError: a colour channel holds NaN or Inf.
     """
     path = str(path)
     if not os.path.isfile(path):
         raise ImageReadError(f"{path}: no such file")
     try:
-        return _read_exr(path) if file_extension(path) == "exr" else _read_oiio(path)
+        image = _read_exr(path) if file_extension(path) == "exr" else _read_oiio(path)
     except ImageReadError:
         raise
     except Exception as exc:  # the codecs raise RuntimeError/ValueError/... on damaged files
         raise ImageReadError(f"{path}: corrupt or truncated ({exc})") from None
+    image.check_colour_finite()
+    return image
 
 
 def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,

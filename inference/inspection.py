@@ -10,11 +10,6 @@ from .sequence import SequencePattern, format_frame_range
 from .sequence_io import read_sequence
 
 
-def check_colour_finite(image: Image) -> None:
-    """Colour channels must be finite; AOVs such as depth may hold +inf (sky)."""
-    image.check_finite(image.beauty_channels())
-
-
 def inspect_sequence(pattern: SequencePattern, frames: list[int], *, threads: int | None = None,
                      progress_mode: str = "text") -> dict[str, Any]:
     """Decode every frame and report size, windows, channels and layers.
@@ -25,7 +20,7 @@ def inspect_sequence(pattern: SequencePattern, frames: list[int], *, threads: in
     """
     progress = Progress("inspect", len(frames), progress_mode)
     first: Image | None = None
-    for _frame, image in read_sequence(pattern, frames, check=check_colour_finite, threads=threads):
+    for _frame, image in read_sequence(pattern, frames, threads=threads):
         first = first or image
         progress.advance()
     assert first is not None

@@ -15,7 +15,7 @@ from .errors import UsageError
 from .progress import Progress
 from .sequence import SequencePattern, format_frame_range
 from .sequence_io import read_sequence
-from .temporal.deflicker import vector_flows
+from .temporal.deflicker import vector_flows, vectors_check
 
 VIEW = "sRGB - Texture"
 DEFAULT_VECTORS = "dis,farneback"
@@ -37,7 +37,8 @@ def flows_of(method: str, plate: SequencePattern, frames: list[int], views: list
              threads: int | None) -> list[metrics.FlowPair]:
     """The plate's (t -> t-1, t-1 -> t) flows by ``method`` (an optical flow, or its own vectors)."""
     if method in ("blender", "nuke"):
-        pairs = vector_flows([image for _, image in read_sequence(plate, frames, threads=threads)], method)
+        pairs = vector_flows([image for _, image in read_sequence(plate, frames, check=vectors_check(method), threads=threads)],
+                             method)
         return [(backward, forward) for forward, backward in pairs]  # metrics wants (t -> t-1, t-1 -> t)
     return metrics.plate_flows(views, method)
 

@@ -32,7 +32,6 @@ from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, 
 from .devices import resolve_device
 from .errors import UsageError
 from .image import Image, exr_codec
-from .inspection import check_colour_finite
 from .progress import Progress
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
@@ -42,7 +41,7 @@ from .sequence import SequencePattern
 from .tensors import DevicePlates, to_device, to_host
 from .sequence_io import SequenceWriter, check_frames_exist, default_threads, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
-from .temporal.deflicker_device import deflicker_tensors
+from .temporal.deflicker_device import deflicker_tensors, vectors_check
 from .temporal.local_deflicker import DEFAULT_RADIUS
 from .workers import map_frames
 
@@ -161,12 +160,13 @@ class _Looks:
 
     def __init__(self, model: RestyleModel, plate: SequencePattern, needed: list[int], plate_space: str,
                  backend: str, device: str, dtype: str, batch: int | None, tile: int | None, threads: int | None,
-                 held: int, log):
+                 held: int, vectors: str, log):
         self.model = model
         self.runner = select_backend(self.model, backend, device, dtype, log=log)
         self.plate_space, self.batch, self.tile, self.log = plate_space, batch, tile, log
         threads = threads or default_threads()
-        check: Callable[[Image], None] = check_colour_finite
+        self.vectors_check = vectors_check(vectors)
+        check: Callable[[Image], None] | None = self.vectors_check
         if isinstance(self.runner, TorchBackend) and not tile:
             self.uploaded = DevicePlates(self.runner.device, held + 2 * threads)  # + the frames read ahead
             self.hand_over: HostFrames | DeviceFrames = DeviceFrames(self.runner.device, self.uploaded)
@@ -205,8 +205,10 @@ class _Looks:
         return {f: self.frames[f] for f in frames}
 
     def _check_and_upload(self, image: Image) -> None:
-        """On a reading thread: the plate's colour must be finite; then its copy goes to the device."""
-        check_colour_finite(image)
+        """On a reading thread: the plate's motion vectors, when they guide the deflicker, must be
+        finite (its colour is checked as it is read); then its copy goes to the device."""
+        if self.vectors_check:
+            self.vectors_check(image)
         self.uploaded.add(image)
 
     def close(self) -> None:
@@ -322,7 +324,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                    deflicker.handles if deflicker else 0, set(plate.existing_frames()))
     needed = sorted({f for *_, span in chunks for f in span})
     looks = _Looks(model, plate, needed, plate_space, backend, device, dtype, batch, tile, threads,
-                   max((len(span) for *_, span in chunks), default=0), progress.note)
+                   max((len(span) for *_, span in chunks), default=0), deflicker.vectors if deflicker else "dis",
+                   progress.note)
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     qc, checked = [], []
     carried: dict[int, Any] = {}  # deflickered frames a chunk computed for its handles, which the next one uses

@@ -65,7 +65,6 @@ class LockTarget:
     def __init__(self, reference_path: str, reference_space: str | None = None, swatches_path: str | None = None):
         space = colour.resolve_colourspace(reference_space or colour.default_colourspace(reference_path))
         image = read_image(reference_path)
-        image.check_finite(image.beauty_channels())
         self.path, self.size = str(reference_path), image.size
         self.rgb = colour.convert(image.beauty(alpha=False).as_float32(), space, WORKING)
         self.mean = mean_rgb(self.rgb)

@@ -17,7 +17,6 @@ from .. import colour, colour_torch
 from ..devices import resolve_device
 from ..errors import GpuMemoryError
 from ..image import Image, read_image
-from ..inspection import check_colour_finite
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
@@ -248,7 +247,7 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
 
     try:
         with SequenceWriter(out, threads=threads) as writer:
-            for frame, image in read_sequence(plate, frames, check=check_colour_finite, threads=threads):
+            for frame, image in read_sequence(plate, frames, threads=threads):
                 pending.append((frame, image))
                 if len(pending) >= (batch or default_batch(*image.size)):
                     flush()

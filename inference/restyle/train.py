@@ -127,8 +127,6 @@ def load_training_pairs(plate: SequencePattern, keys: dict[int, str], plate_spac
                         ) -> tuple[list[np.ndarray], list[np.ndarray], float]:
     """(inputs, targets, depth scale): per key, (H, W, C) network input and (H, W, 3) painting."""
     plates: list[Image] = [read_image(plate.path(frame)) for frame in sorted(keys)]
-    for image in plates:
-        image.check_finite(image.beauty_channels())
     plate_space = plate_space or colour.default_colourspace(plate.printf)
     scale = guide_mod.depth_scale(plates) if "depth" in guides else 1.0
     inputs, targets = [], []
@@ -137,7 +135,6 @@ def load_training_pairs(plate: SequencePattern, keys: dict[int, str], plate_spac
         if painting.size != image.size:
             raise UsageError(f"keyframe {keys[frame]} is {painting.size[0]}x{painting.size[1]} but plate "
                              f"frame {frame} is {image.size[0]}x{image.size[1]}; paint over the full frame")
-        painting.check_finite(painting.beauty_channels())
         space = key_space or colour.default_colourspace(keys[frame])
         targets.append(colour.convert(painting.beauty(alpha=False).as_float32(), space, working))
         inputs.append(network_input(image, frame, sorted(keys), plate_space, working, guides, scale, smoothing))
@@ -163,7 +160,6 @@ def temporal_sampler(plate: SequencePattern, frames: list[int], keys: dict[int, 
     prepared = {}
     for frame in sorted({f for pair in pairs for f in pair}):
         image = read_image(plate.path(frame))
-        image.check_finite(image.beauty_channels())
         view = np.clip(colour.convert(image.beauty(alpha=False).as_float32(), space, VIEW), 0, 1)
         prepared[frame] = (network_input(image, frame, sorted(keys), space, working, guides, scale,
                                          settings.input_smoothing), view)

@@ -29,7 +29,7 @@ from .flow import flow_from_blender_vectors, flow_from_nuke_vectors
 
 MODES = ("global", "local", "both")
 VECTORS = ("dis", "blender", "nuke")
-from .deflicker_device import VIEW
+from .deflicker_device import VIEW, vectors_check
 
 
 def context_frames(frames: list[int], handles: int, *patterns: SequencePattern) -> list[int]:
@@ -118,7 +118,7 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
     context = context_frames(frames, handles, source, guide)
     progress = Progress("deflicker", (2 if mode != "global" else 1) * len(frames) + 1, progress_mode)
     images = [image for _, image in read_sequence(source, context, threads=threads)]
-    plates = [image for _, image in read_sequence(guide, context, threads=threads)]
+    plates = [image for _, image in read_sequence(guide, context, check=vectors_check(vectors), threads=threads)]
     progress.advance(message=f"read {len(context)} frames ({len(context) - len(frames)} handles)")
     rgb = [colour.convert(im.beauty(alpha=False).as_float32(), source_space, linear) for im in images]
     targets = [context.index(f) for f in frames]
