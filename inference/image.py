@@ -8,7 +8,8 @@ EXR frames are held planar, one contiguous plane per channel seen through a tran
 OpenEXR stores them: reading, writing, the finiteness check and a GPU upload then move whole
 planes instead of gathering every channel's values across an interleaved buffer.
 Data window, display window and the file's metadata travel with the pixels so a write
-gives back what was read. Writes are atomic: a hidden temporary name in the destination
+gives back what was read, except the colourspace a file records: a write records the one it is
+given (:mod:`.colour`), never one carried over from the file the pixels came from. Writes are atomic: a hidden temporary name in the destination
 folder, then ``os.replace``, so a reader never sees a half-written frame.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import OpenEXR
 import OpenImageIO as oiio
 
+from .colour import COLOURSPACE_ATTRIBUTE, INTEROP_ATTRIBUTE
 from .errors import ChannelError, ImageReadError, NonFiniteError, OutputError, UsageError
 from .sequence import file_extension
 
@@ -208,10 +210,14 @@ def read_image(path: str | os.PathLike) -> Image:
 
 
 def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
-                compression: str | None = None, durable: bool = True) -> None:
+                compression: str | None = None, durable: bool = True, colourspace: str | None = None) -> None:
     """Write ``image`` to ``path`` atomically (temporary sibling + rename).
 
     Args:
+        colourspace: the OCIO colourspace of the pixels, recorded in the file's header (EXR:
+            ``oiio:ColorSpace``; other types: what OpenImageIO can tag);
+            None records none. A colourspace recorded by the file ``image`` was read from is
+            never written.
         dtype: bit depth (``half``, ``float``, ``uint8``, ``uint16``, ``uint10`` for DPX);
             default by extension (EXR half, PNG 8-bit, TIFF 16-bit, DPX 10-bit).
         compression: EXR compression (``zip`` default, ``piz``, ``zstd``, ``dwaa``, ``none``...).
@@ -224,6 +230,8 @@ def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
     ext = file_extension(path.name)
     dtype = dtype or DEFAULT_DTYPE.get(ext, "float")
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
+    carried = {k: v for k, v in image.attributes.items() if k not in (COLOURSPACE_ATTRIBUTE, INTEROP_ATTRIBUTE)}
+    image = replace(image, attributes={**carried, **({COLOURSPACE_ATTRIBUTE: colourspace} if colourspace else {})})
     try:
         if ext == "exr":
             _write_exr(tmp, image, dtype, compression or "zip")
@@ -387,6 +395,8 @@ def _spec_for(image: Image, dtype: str) -> oiio.ImageSpec:
     for name, value in image.attributes.items():
         if isinstance(value, (str, int, float)) and not name.startswith(_NOT_COPIED):
             spec.attribute(name, value)
+    if COLOURSPACE_ATTRIBUTE in image.attributes:
+        spec.attribute(COLOURSPACE_ATTRIBUTE, image.attributes[COLOURSPACE_ATTRIBUTE])
     if bits:
         spec.attribute("oiio:BitsPerSample", bits)
     return spec

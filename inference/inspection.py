@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .colour import default_colourspace
+from .colour import default_colourspace, file_colourspace
 from .image import Image
 from .progress import Progress
 from .sequence import SequencePattern, format_frame_range
@@ -35,5 +35,6 @@ def inspect_sequence(pattern: SequencePattern, frames: list[int], *, threads: in
         "channels": list(first.channels),
         "layers": {k or "(rgba)": v for k, v in first.layers().items()},
         "beauty": list(dict.fromkeys(first.beauty_channels())),
+        "colourspace": file_colourspace(pattern.path(frames[0])),
         "default_colourspace": default_colourspace(pattern.suffix),
     }

@@ -24,7 +24,7 @@ DEFAULT_VECTORS = "dis,farneback"
 def srgb_views(pattern: SequencePattern, frames: list[int], space: str | None,
                threads: int | None = None) -> list[np.ndarray]:
     """The frames' colour as sRGB-encoded 0-1 RGB (clipped), in frame order."""
-    space = colour.resolve_colourspace(space or colour.default_colourspace(pattern.printf))
+    space = colour.file_colourspace(pattern.path(frames[0]), space)
     return [np.clip(colour.convert(image.beauty(alpha=False).as_float32(), space, VIEW), 0, 1)
             for _, image in read_sequence(pattern, frames, threads=threads)]
 

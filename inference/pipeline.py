@@ -311,10 +311,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     check_frames_exist(plate, frames)
     model = require_key_check(load_model(model_path))
     check_detail(model, detail, keys, texture)
-    plate_space = colour.resolve_colourspace(plate_space or model.meta.get("plate_colourspace")
-                                             or colour.default_colourspace(plate.printf))
-    out_space = colour.resolve_colourspace(
-        out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
+    plate_space = colour.file_colourspace(plate.path(frames[0]), plate_space, model.meta.get("plate_colourspace"))
+    out_space = colour.resolve_colourspace(out_space or colour.output_colourspace(out.printf, plate_space))
     target = LockTarget(colourlock.reference, colourlock.reference_colourspace, colourlock.swatches) if colourlock else None
     if colourlock:
         ensure_writable_folder(Path(colourlock.report))
@@ -333,7 +331,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     try:
         if (detail or texture) and needed:
             looks.carry_detail(plate, keys or {}, key_space, needed, detail, texture)
-        with SequenceWriter(out, compression=compression, threads=threads) as writer:
+        with SequenceWriter(out, compression=compression, colourspace=out_space, threads=threads) as writer:
             for part, todo, locked_span, span in chunks:
                 if not todo:
                     progress.advance(len(part), message="already rendered")

@@ -111,15 +111,15 @@ class SequenceWriter:
     """Writes frames of one output pattern in the background, atomically, in parallel.
 
     Use as a context manager; leaving the block waits for every write and re-raises
-    the first failure. Frames already written stay complete; none is left half-written.
+    the first failure. ``colourspace``: the frames' OCIO colourspace, recorded in each file. Frames already written stay complete; none is left half-written.
     """
 
     def __init__(self, pattern: SequencePattern, *, dtype: str | None = None,
-                 compression: str | None = None, threads: int | None = None,
+                 compression: str | None = None, colourspace: str | None = None, threads: int | None = None,
                  max_pending: int | None = None):
         prepare_output(pattern)
         self.pattern = pattern
-        self._options = {"dtype": dtype, "compression": compression}
+        self._options = {"dtype": dtype, "compression": compression, "colourspace": colourspace}
         self._threads = threads or default_threads()
         self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="restyle-write")
         self._pending: deque[Future[None]] = deque()

@@ -215,7 +215,8 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     """Restyle ``frames`` of ``plate`` into ``out`` (EXR half by default); returns frames written.
 
     Callable per frame range from Nuke (as a child process) or a farm task. Output channels:
-    R, G, B in ``out_space`` (default: the plate's colourspace) and the plate's alpha.
+    R, G, B in ``out_space`` (default: :func:`colour.output_colourspace` of the plate's, so EXR is
+    scene-linear), recorded in each file, and the plate's alpha.
     ``detail`` > 0 adds the keyframes' brushwork finer than that many pixels, carried along the
     plate's motion (:mod:`.detail`); ``texture`` rebuilds every frame from the keys' own patches
     (:mod:`.texture`); either needs the model's painted ``keys`` (in ``key_space``).
@@ -223,10 +224,8 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     progress = Progress("run", len(frames), progress_mode)
     log = log or progress.note
     model = require_key_check(load_model(model_path))
-    plate_space = colour.resolve_colourspace(plate_space or model.meta.get("plate_colourspace")
-                                             or colour.default_colourspace(plate.printf))
-    out_space = colour.resolve_colourspace(
-        out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
+    plate_space = colour.file_colourspace(plate.path(frames[0]), plate_space, model.meta.get("plate_colourspace"))
+    out_space = colour.resolve_colourspace(out_space or colour.output_colourspace(out.printf, plate_space))
     check_frames_exist(plate, frames)
     check_detail(model, detail, keys, texture)
     runner = select_backend(model, backend, device, dtype, log=log)
@@ -246,7 +245,7 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
         pending.clear()
 
     try:
-        with SequenceWriter(out, threads=threads) as writer:
+        with SequenceWriter(out, colourspace=out_space, threads=threads) as writer:
             for frame, image in read_sequence(plate, frames, threads=threads):
                 pending.append((frame, image))
                 if len(pending) >= (batch or default_batch(*image.size)):
