@@ -9,8 +9,9 @@ OpenEXR stores them: reading, writing, the finiteness check and a GPU upload the
 planes instead of gathering every channel's values across an interleaved buffer.
 Data window, display window and the file's metadata travel with the pixels so a write
 gives back what was read, except the colourspace a file records: a write records the one it is
-given (:mod:`.colour`), never one carried over from the file the pixels came from. Writes are atomic: a hidden temporary name in the destination
-folder, then ``os.replace``, so a reader never sees a half-written frame.
+given (:mod:`.colour`), never one carried over from the file the pixels came from. Writes are
+atomic: a hidden temporary name in the destination folder, then ``os.replace``, so a reader
+never sees a half-written frame.
 """
 from __future__ import annotations
 

@@ -37,8 +37,8 @@ def flows_of(method: str, plate: SequencePattern, frames: list[int], views: list
              threads: int | None) -> list[metrics.FlowPair]:
     """The plate's (t -> t-1, t-1 -> t) flows by ``method`` (an optical flow, or its own vectors)."""
     if method in ("blender", "nuke"):
-        pairs = vector_flows([image for _, image in read_sequence(plate, frames, check=vectors_check(method), threads=threads)],
-                             method)
+        plates = read_sequence(plate, frames, check=vectors_check(method), threads=threads)
+        pairs = vector_flows([image for _, image in plates], method)
         return [(backward, forward) for forward, backward in pairs]  # metrics wants (t -> t-1, t-1 -> t)
     return metrics.plate_flows(views, method)
 

@@ -23,7 +23,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from inference import cli
+from inference import cli, colour
 from inference.colour import COLOURSPACE_ATTRIBUTE, WORKING_ENCODING, resolve_colourspace
 from inference.errors import EX_DATAERR
 from inference.image import read_image, write_image
@@ -216,3 +216,20 @@ def test_opencue_render_layer_writes_the_local_render(shot, tmp_path, flags):
     task = subprocess.run(shlex.split(command), cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600)
     assert task.returncode == 0, task.stderr[-2000:]
     _equals_the_local_render(shot, tmp_path / "opencue", flags)
+
+
+def test_frames_recording_different_colourspaces_are_refused_naming_the_frame(shot, tmp_path, capsys):
+    # GIVEN the render's frames with frame 1004 redone in sRGB-encoded values (a resume with another
+    # --out-colourspace would leave this)
+    mixed = SequencePattern.parse(str(tmp_path / "mixed" / "m.####.exr"))
+    assert _cli("convert", "--input", shot["render"].hashes, "--frames", FRAMES, "--out", mixed.hashes) == 0
+    odd = read_image(mixed.path(1004))
+    write_image(mixed.path(1004), odd.with_rgb(colour.convert(odd.beauty(alpha=False).as_float32(), SCENE_LINEAR,
+                                                              WORKING_ENCODING)), colourspace=WORKING_ENCODING)
+    # WHEN metrics reads the sequence THEN it stops with exit 65 naming the frame and both colourspaces
+    code = _cli("metrics", "--output", mixed.hashes, "--plate", shot["plate"].hashes, "--frames", FRAMES,
+                "--json", str(tmp_path / "m.json"), "--vectors", "dis")
+    err = capsys.readouterr().err
+    assert code == EX_DATAERR and "m.1004.exr (frame 1004)" in err, err
+    assert f"'{WORKING_ENCODING}'" in err and f"'{SCENE_LINEAR}'" in err, err
+    assert not (tmp_path / "m.json").exists()
