@@ -120,6 +120,9 @@ def test_a_recorded_colourspace_wins_over_the_default_by_file_type(shot, tmp_pat
     # WHEN metrics reads it with no colourspace flag THEN it takes the header's, not EXR's scene_linear
     assert _metrics(shot, srgb, "srgb")["psnr_db"] == pytest.approx(_metrics(shot, shot["render"], "lin")["psnr_db"],
                                                                     abs=0.01)
+    # AND inspect names the colourspace the frames will be read in
+    assert _cli("inspect", "--plate", srgb.hashes, "--frames", FRAMES, "--json", str(tmp_path / "i.json")) == 0
+    assert json.loads((tmp_path / "i.json").read_text())["colourspace"] == WORKING_ENCODING
     # AND a flag still wins over the header
     flagged = _metrics(shot, srgb, "flagged", "--output-colourspace", SCENE_LINEAR)
     assert abs(flagged["psnr_db"] - _metrics(shot, shot["render"], "lin2")["psnr_db"]) > 1
