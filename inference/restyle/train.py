@@ -92,23 +92,31 @@ class TrainResult:
 
 
 def _keeps_torch_flags(fn: Callable) -> Callable:
-    """``fn`` with torch's determinism flags given back as they were when it returns or fails:
-    training sets them for itself, and a render later in the same process (``restyle bench``,
-    the benchmarks) would otherwise run in deterministic mode, which fills every new tensor with
-    NaN before use (one more GPU kernel per allocation)."""
+    """``fn`` with torch's determinism flags and the CPU's flush-to-zero given back as they were
+    when it returns or fails: training sets them for itself, and a render later in the same
+    process (``restyle bench``, the benchmarks) would otherwise run in deterministic mode, which
+    fills every new tensor with NaN before use (one more GPU kernel per allocation), and any later
+    float work in the process (a host application's, hypothesis in the tests) would see
+    subnormal numbers flushed to zero."""
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
         cudnn = torch.backends.cudnn
         saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-                 cudnn.benchmark, cudnn.deterministic)
+                 cudnn.benchmark, cudnn.deterministic, _flushes_denormals())
         try:
             return fn(*args, **kwargs)
         finally:
             torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
             cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]
+            torch.set_flush_denormal(saved[4])
 
     return call
+
+
+def _flushes_denormals() -> bool:
+    """Whether this thread's CPU flushes subnormal floats to zero (torch has no getter)."""
+    return bool(torch.tensor([1e-310], dtype=torch.float64).mul(1.0).item() == 0.0)
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
