@@ -27,8 +27,8 @@ EX_CANCELLED = 130
 FRAMES_HELP = "frame range, Nuke syntax: 1001-1100, 1001-1100x2, 1001,1005-1010"
 PATTERN_HELP = "image sequence: name.####.exr, name.%%04d.exr or name.@@@@.exr (EXR, PNG, TIFF, JPEG, DPX)"
 SPACE_HELP = ("OCIO colourspace, alias or role of {what} (config: $OCIO, else OCIO's built-in ACES "
-              "studio config); default by file type: EXR scene_linear, DPX compositing_log, "
-              "PNG/JPEG/TIFF texture_paint (sRGB)")
+              "studio config); default: the one an EXR records in its header, else by file type: EXR "
+              "scene_linear, DPX compositing_log, PNG/JPEG/TIFF texture_paint (sRGB)")
 
 
 def _guide_list(text: str) -> list[str]:
@@ -144,7 +144,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP}),
             (("--out",), "out", {"metavar": "PATTERN", "help": "output sequence, e.g. cache/restyle.####.exr"}),
             (("--plate-colourspace",), "plate_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
-            (("--out-colourspace",), "out_colourspace", {"metavar": "NAME", "help": "colourspace of the output (default: the plate's)"}),
+            (("--out-colourspace",), "out_colourspace", {"metavar": "NAME", "help": "colourspace of the output, recorded in its EXR "
+                                                                   "headers (default: EXR scene-linear: the plate's when it "
+                                                                   "is scene-linear, else scene_linear; other types by file type)"}),
             (("--device",), "device", {"choices": list(DEVICES), "help": "where to run (default auto)"}),
             (("--backend",), "backend", {"choices": ["auto", "onnxruntime", "torch"],
                                          "help": "auto: onnxruntime with TensorRT/CUDA if it has them, else torch CUDA, else onnxruntime CPU"}),

@@ -4,6 +4,15 @@ The show's config comes from ``$OCIO``; without it the engine uses OCIO's built-
 ACES studio config, so a shell, a farm task and Nuke agree on every colourspace name.
 Plates are scene-linear and painted keyframes display-referred; both are converted to
 one *working encoding* the model sees, and results go back to the plate's space.
+
+Colour travels with the frames: every EXR the engine writes records its colourspace in its
+header (``oiio:ColorSpace``, the OCIO name, which OpenImageIO reads back as the image's
+colourspace), and every reader uses a recorded colourspace before any default by file type
+(:func:`file_colourspace`; OpenImageIO also reads the Color Interop Forum's ``colorInteropID``
+that it writes itself). EXR output is scene-linear unless asked otherwise
+(:func:`output_colourspace`). Integer formats (PNG, JPEG, TIFF, DPX) have no field for an
+OCIO name (OpenImageIO maps one onto an sRGB or gamma tag, losing the primaries), so they
+keep their default by type.
 """
 from __future__ import annotations
 
@@ -14,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 import PyOpenColorIO as ocio
 
-from .errors import UsageError
+from .errors import RestyleError, UsageError
 from .sequence import file_extension
 
 BUILTIN_CONFIG = "ocio://studio-config-latest"
@@ -27,6 +36,10 @@ WORKING_ENCODING = "sRGB Encoded Rec.709 (sRGB)"
 DEFAULT_ROLE_BY_EXTENSION = {"exr": ocio.ROLE_SCENE_LINEAR, "hdr": ocio.ROLE_SCENE_LINEAR,
                              "dpx": ocio.ROLE_COMPOSITING_LOG, "cin": ocio.ROLE_COMPOSITING_LOG}
 DISPLAY_ROLE = ocio.ROLE_TEXTURE_PAINT
+# The EXR header attribute that records a file's colourspace (OCIO name), as OpenImageIO reads
+# and writes it; OpenImageIO 3 reads (and writes) the Color Interop ID there as well.
+COLOURSPACE_ATTRIBUTE = "oiio:ColorSpace"
+INTEROP_ATTRIBUTE = "colorInteropID"
 
 
 def config_source() -> str:
@@ -68,6 +81,58 @@ def default_colourspace(path: str, config: ocio.Config | None = None) -> str:
     config = config or load_config()
     ext = file_extension(str(path))
     return resolve_colourspace(DEFAULT_ROLE_BY_EXTENSION.get(ext, DISPLAY_ROLE), config)
+
+
+def recorded_colourspace(path: str, config: ocio.Config | None = None) -> str | None:
+    """The colourspace an EXR's header records (``oiio:ColorSpace``, else ``colorInteropID``, as
+    OpenImageIO reads them), resolved in the active config; None when it records none, or for
+    other file types (see the module docstring) and files that cannot be opened (their reader
+    says why).
+
+    Raises:
+        RestyleError: the recorded name is not in the config (exit 65, naming the file).
+    """
+    if file_extension(str(path)) != "exr":
+        return None
+    import OpenImageIO as oiio
+
+    image = oiio.ImageInput.open(str(path))
+    if image is None:
+        oiio.geterror()  # the reader reports the damage
+        return None
+    try:
+        name = image.spec().get_string_attribute(COLOURSPACE_ATTRIBUTE)
+    finally:
+        image.close()
+    if not name:
+        return None
+    config = config or load_config()
+    space = config.getColorSpace(name)
+    if space is None:
+        raise RestyleError(f"{path}: its header records colourspace '{name}', which the OCIO config "
+                           f"{config_source()} does not know; name the file's colourspace with the command's "
+                           "colourspace flag, or set $OCIO to the config it was written with")
+    return space.getName()
+
+
+def file_colourspace(path: str, given: str | None = None, fallback: str | None = None) -> str:
+    """The colourspace a reader takes a file (or a sequence, by one of its frames) to be in:
+    ``given`` (a flag), else what the file records, else ``fallback`` (e.g. the plate
+    colourspace a model was trained with), else the default by file type."""
+    return resolve_colourspace(given or recorded_colourspace(path) or fallback or default_colourspace(path))
+
+
+def output_colourspace(path: str, source: str) -> str:
+    """The colourspace frames derived from ``source``-space frames are written in when none is
+    asked for: EXR is scene-linear (``source`` itself when it is scene-linear, else the config's
+    scene_linear role); other file types take their default by type."""
+    config = load_config()
+    if file_extension(str(path)) != "exr":
+        return default_colourspace(path, config)
+    source = resolve_colourspace(source, config)
+    if config.isColorSpaceLinear(source, ocio.REFERENCE_SPACE_SCENE):
+        return source
+    return resolve_colourspace(ocio.ROLE_SCENE_LINEAR, config)
 
 
 @lru_cache(maxsize=64)

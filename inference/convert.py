@@ -10,7 +10,6 @@ from dataclasses import replace
 
 from . import colour
 from .image import Image
-from .inspection import check_colour_finite
 from .progress import Progress
 from .sequence import SequencePattern
 from .sequence_io import SequenceWriter, check_frames_exist, read_sequence
@@ -32,16 +31,18 @@ def convert_sequence(src_pattern: SequencePattern, frames: list[int], out_patter
                      threads: int | None = None, progress_mode: str = "text") -> list[int]:
     """Convert ``frames`` of ``src_pattern`` into ``out_pattern``; returns frames written.
 
-    Colourspaces default by file type (see :func:`colour.default_colourspace`). Every input
-    frame is checked before it is used; a bad frame stops the run with its name and frame,
+    The input's colourspace is the one its frames record, else the default by file type; the
+    output's defaults as :func:`colour.output_colourspace` says, and each file records it. Every
+    input frame is checked before it is used; a bad frame stops the run with its name and frame,
     and frames already written stay complete.
     """
-    src_space = colour.resolve_colourspace(src_space or colour.default_colourspace(src_pattern.suffix))
-    dst_space = colour.resolve_colourspace(dst_space or colour.default_colourspace(out_pattern.suffix))
+    src_space = colour.file_colourspace(src_pattern.path(frames[0]), src_space)
+    dst_space = colour.resolve_colourspace(dst_space or colour.output_colourspace(out_pattern.printf, src_space))
     check_frames_exist(src_pattern, frames)
     progress = Progress("convert", len(frames), progress_mode)
-    with SequenceWriter(out_pattern, dtype=dtype, compression=compression, threads=threads) as writer:
-        for frame, image in read_sequence(src_pattern, frames, check=check_colour_finite, threads=threads):
+    with SequenceWriter(out_pattern, dtype=dtype, compression=compression, colourspace=dst_space,
+                        threads=threads) as writer:
+        for frame, image in read_sequence(src_pattern, frames, threads=threads):
             writer.write(frame, convert_image(image, src_space, dst_space))
             progress.advance()
     return sorted(writer.written)

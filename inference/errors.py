@@ -71,6 +71,10 @@ class ResolutionMismatchError(RestyleError):
     """Frames of one sequence do not share one data window size."""
 
 
+class ColourspaceMismatchError(RestyleError):
+    """Frames of one sequence record different colourspaces in their headers."""
+
+
 class OutputError(RestyleError):
     """An output location cannot be written."""
 

@@ -8,8 +8,10 @@ EXR frames are held planar, one contiguous plane per channel seen through a tran
 OpenEXR stores them: reading, writing, the finiteness check and a GPU upload then move whole
 planes instead of gathering every channel's values across an interleaved buffer.
 Data window, display window and the file's metadata travel with the pixels so a write
-gives back what was read. Writes are atomic: a hidden temporary name in the destination
-folder, then ``os.replace``, so a reader never sees a half-written frame.
+gives back what was read, except the colourspace a file records: a write records the one it is
+given (:mod:`.colour`), never one carried over from the file the pixels came from. Writes are
+atomic: a hidden temporary name in the destination folder, then ``os.replace``, so a reader
+never sees a half-written frame.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import numpy as np
 import OpenEXR
 import OpenImageIO as oiio
 
+from .colour import COLOURSPACE_ATTRIBUTE, INTEROP_ATTRIBUTE
 from .errors import ChannelError, ImageReadError, NonFiniteError, OutputError, UsageError
 from .sequence import file_extension
 
@@ -171,6 +174,15 @@ class Image:
                     f"first at x={x} y={y}; fix the render or clamp it (e.g. Nuke Expression "
                     "isnan/isinf) before restyling")
 
+    def check_colour_finite(self) -> None:
+        """Raise NonFiniteError when a colour channel holds NaN or Inf; AOVs such as depth may hold
+        +inf (sky), and an image without colour channels has nothing to check here."""
+        try:
+            names = self.beauty_channels()
+        except ChannelError:
+            return
+        self.check_finite(names)
+
     def _where(self) -> str:
         return self.source or "image"
 
@@ -178,25 +190,35 @@ class Image:
 def read_image(path: str | os.PathLike) -> Image:
     """Read every channel of ``path`` (EXR through OpenEXR, other types through OpenImageIO).
 
+    Every command reads its frames here, so a NaN or Inf in a colour channel stops it here, naming
+    the file, the channel and the pixel, before it can spread into an output.
+
     Raises:
         ImageReadError: the file is absent, truncated or not an image that can be decoded.
+        NonFiniteError: a colour channel holds NaN or Inf.
     """
     path = str(path)
     if not os.path.isfile(path):
         raise ImageReadError(f"{path}: no such file")
     try:
-        return _read_exr(path) if file_extension(path) == "exr" else _read_oiio(path)
+        image = _read_exr(path) if file_extension(path) == "exr" else _read_oiio(path)
     except ImageReadError:
         raise
     except Exception as exc:  # the codecs raise RuntimeError/ValueError/... on damaged files
         raise ImageReadError(f"{path}: corrupt or truncated ({exc})") from None
+    image.check_colour_finite()
+    return image
 
 
 def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
-                compression: str | None = None, durable: bool = True) -> None:
+                compression: str | None = None, durable: bool = True, colourspace: str | None = None) -> None:
     """Write ``image`` to ``path`` atomically (temporary sibling + rename).
 
     Args:
+        colourspace: the OCIO colourspace of the pixels, recorded in the file's header (EXR:
+            ``oiio:ColorSpace``; other types: what OpenImageIO can tag);
+            None records none. A colourspace recorded by the file ``image`` was read from is
+            never written.
         dtype: bit depth (``half``, ``float``, ``uint8``, ``uint16``, ``uint10`` for DPX);
             default by extension (EXR half, PNG 8-bit, TIFF 16-bit, DPX 10-bit).
         compression: EXR compression (``zip`` default, ``piz``, ``zstd``, ``dwaa``, ``none``...).
@@ -209,6 +231,8 @@ def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
     ext = file_extension(path.name)
     dtype = dtype or DEFAULT_DTYPE.get(ext, "float")
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
+    carried = {k: v for k, v in image.attributes.items() if k not in (COLOURSPACE_ATTRIBUTE, INTEROP_ATTRIBUTE)}
+    image = replace(image, attributes={**carried, **({COLOURSPACE_ATTRIBUTE: colourspace} if colourspace else {})})
     try:
         if ext == "exr":
             _write_exr(tmp, image, dtype, compression or "zip")
@@ -372,6 +396,8 @@ def _spec_for(image: Image, dtype: str) -> oiio.ImageSpec:
     for name, value in image.attributes.items():
         if isinstance(value, (str, int, float)) and not name.startswith(_NOT_COPIED):
             spec.attribute(name, value)
+    if COLOURSPACE_ATTRIBUTE in image.attributes:
+        spec.attribute(COLOURSPACE_ATTRIBUTE, image.attributes[COLOURSPACE_ATTRIBUTE])
     if bits:
         spec.attribute("oiio:BitsPerSample", bits)
     return spec

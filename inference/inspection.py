@@ -3,16 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .colour import default_colourspace
+from .colour import default_colourspace, file_colourspace
 from .image import Image
 from .progress import Progress
 from .sequence import SequencePattern, format_frame_range
 from .sequence_io import read_sequence
-
-
-def check_colour_finite(image: Image) -> None:
-    """Colour channels must be finite; AOVs such as depth may hold +inf (sky)."""
-    image.check_finite(image.beauty_channels())
 
 
 def inspect_sequence(pattern: SequencePattern, frames: list[int], *, threads: int | None = None,
@@ -25,7 +20,7 @@ def inspect_sequence(pattern: SequencePattern, frames: list[int], *, threads: in
     """
     progress = Progress("inspect", len(frames), progress_mode)
     first: Image | None = None
-    for _frame, image in read_sequence(pattern, frames, check=check_colour_finite, threads=threads):
+    for _frame, image in read_sequence(pattern, frames, threads=threads):
         first = first or image
         progress.advance()
     assert first is not None
@@ -40,5 +35,6 @@ def inspect_sequence(pattern: SequencePattern, frames: list[int], *, threads: in
         "channels": list(first.channels),
         "layers": {k or "(rgba)": v for k, v in first.layers().items()},
         "beauty": list(dict.fromkeys(first.beauty_channels())),
+        "colourspace": file_colourspace(pattern.path(frames[0])),
         "default_colourspace": default_colourspace(pattern.suffix),
     }

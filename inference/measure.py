@@ -15,7 +15,7 @@ from .errors import UsageError
 from .progress import Progress
 from .sequence import SequencePattern, format_frame_range
 from .sequence_io import read_sequence
-from .temporal.deflicker import vector_flows
+from .temporal.deflicker import vector_flows, vectors_check
 
 VIEW = "sRGB - Texture"
 DEFAULT_VECTORS = "dis,farneback"
@@ -24,7 +24,7 @@ DEFAULT_VECTORS = "dis,farneback"
 def srgb_views(pattern: SequencePattern, frames: list[int], space: str | None,
                threads: int | None = None) -> list[np.ndarray]:
     """The frames' colour as sRGB-encoded 0-1 RGB (clipped), in frame order."""
-    space = colour.resolve_colourspace(space or colour.default_colourspace(pattern.printf))
+    space = colour.file_colourspace(pattern.path(frames[0]), space)
     return [np.clip(colour.convert(image.beauty(alpha=False).as_float32(), space, VIEW), 0, 1)
             for _, image in read_sequence(pattern, frames, threads=threads)]
 
@@ -37,7 +37,8 @@ def flows_of(method: str, plate: SequencePattern, frames: list[int], views: list
              threads: int | None) -> list[metrics.FlowPair]:
     """The plate's (t -> t-1, t-1 -> t) flows by ``method`` (an optical flow, or its own vectors)."""
     if method in ("blender", "nuke"):
-        pairs = vector_flows([image for _, image in read_sequence(plate, frames, threads=threads)], method)
+        plates = read_sequence(plate, frames, check=vectors_check(method), threads=threads)
+        pairs = vector_flows([image for _, image in plates], method)
         return [(backward, forward) for forward, backward in pairs]  # metrics wants (t -> t-1, t-1 -> t)
     return metrics.plate_flows(views, method)
 

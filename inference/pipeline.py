@@ -32,7 +32,6 @@ from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, 
 from .devices import resolve_device
 from .errors import UsageError
 from .image import Image, exr_codec
-from .inspection import check_colour_finite
 from .progress import Progress
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
@@ -42,7 +41,7 @@ from .sequence import SequencePattern
 from .tensors import DevicePlates, to_device, to_host
 from .sequence_io import SequenceWriter, check_frames_exist, default_threads, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
-from .temporal.deflicker_device import deflicker_tensors
+from .temporal.deflicker_device import deflicker_tensors, vectors_check
 from .temporal.local_deflicker import DEFAULT_RADIUS
 from .workers import map_frames
 
@@ -163,12 +162,13 @@ class _Looks:
 
     def __init__(self, model: RestyleModel, plate: SequencePattern, needed: list[int], plate_space: str,
                  backend: str, device: str, dtype: str, batch: int | None, tile: int | None, threads: int | None,
-                 held: int, log):
+                 held: int, vectors: str, log):
         self.model = model
         self.runner = select_backend(self.model, backend, device, dtype, log=log)
         self.plate_space, self.batch, self.tile, self.log = plate_space, batch, tile, log
         threads = threads or default_threads()
-        check: Callable[[Image], None] = check_colour_finite
+        self.vectors_check = vectors_check(vectors)
+        check: Callable[[Image], None] | None = self.vectors_check
         if isinstance(self.runner, TorchBackend) and not tile:
             self.uploaded = DevicePlates(self.runner.device, held + 2 * threads)  # + the frames read ahead
             self.hand_over: HostFrames | DeviceFrames = DeviceFrames(self.runner.device, self.uploaded)
@@ -207,8 +207,10 @@ class _Looks:
         return {f: self.frames[f] for f in frames}
 
     def _check_and_upload(self, image: Image) -> None:
-        """On a reading thread: the plate's colour must be finite; then its copy goes to the device."""
-        check_colour_finite(image)
+        """On a reading thread: the plate's motion vectors, when they guide the deflicker, must be
+        finite (its colour is checked as it is read); then its copy goes to the device."""
+        if self.vectors_check:
+            self.vectors_check(image)
         self.uploaded.add(image)
 
     def close(self) -> None:
@@ -313,10 +315,8 @@ None: on by default when the keys' paintings are at hand, :func:`~.restyle.detai
     model = require_key_check(load_model(model_path))
     detail = detail_px(model, detail, keys, texture)
     check_detail(model, detail, keys, texture)
-    plate_space = colour.resolve_colourspace(plate_space or model.meta.get("plate_colourspace")
-                                             or colour.default_colourspace(plate.printf))
-    out_space = colour.resolve_colourspace(
-        out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
+    plate_space = colour.file_colourspace(plate.path(frames[0]), plate_space, model.meta.get("plate_colourspace"))
+    out_space = colour.resolve_colourspace(out_space or colour.output_colourspace(out.printf, plate_space))
     target = LockTarget(colourlock.reference, colourlock.reference_colourspace, colourlock.swatches) if colourlock else None
     if colourlock:
         ensure_writable_folder(Path(colourlock.report))
@@ -326,7 +326,8 @@ None: on by default when the keys' paintings are at hand, :func:`~.restyle.detai
                    deflicker.handles if deflicker else 0, set(plate.existing_frames()))
     needed = sorted({f for *_, span in chunks for f in span})
     looks = _Looks(model, plate, needed, plate_space, backend, device, dtype, batch, tile, threads,
-                   max((len(span) for *_, span in chunks), default=0), progress.note)
+                   max((len(span) for *_, span in chunks), default=0), deflicker.vectors if deflicker else "dis",
+                   progress.note)
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     qc, checked = [], []
     carried: dict[int, Any] = {}  # deflickered frames a chunk computed for its handles, which the next one uses
@@ -334,7 +335,7 @@ None: on by default when the keys' paintings are at hand, :func:`~.restyle.detai
     try:
         if (detail or texture) and needed:
             looks.carry_detail(plate, keys or {}, key_space, needed, detail, texture)
-        with SequenceWriter(out, compression=compression, threads=threads) as writer:
+        with SequenceWriter(out, compression=compression, colourspace=out_space, threads=threads) as writer:
             for part, todo, locked_span, span in chunks:
                 if not todo:
                     progress.advance(len(part), message="already rendered")

@@ -51,7 +51,7 @@ DEFLICKER = DeflickerStage("both", 1.0, 4, "nuke")
 
 def _write_frame(args: tuple[str, int, int, int, str]) -> None:
     path, index, width, height, compression = args
-    write_image(path, render_frame(index, width, height), compression=compression)
+    write_image(path, render_frame(index, width, height), compression=compression, colourspace=PLATE_COLOURSPACE)
 
 
 def make_shot(root: Path, frames: int, width: int, height: int, compression: str = "zip"
@@ -64,8 +64,8 @@ def make_shot(root: Path, frames: int, width: int, height: int, compression: str
     view = colour.convert(read_image(plate.path(1)).beauty(alpha=False).as_float32(), PLATE_COLOURSPACE,
                           colour.WORKING_ENCODING)
     key, reference = root / "key.png", root / "reference.png"
-    write_image(key, Image.from_array(np.clip(paint(view), 0, 1), ("R", "G", "B")))
-    write_image(reference, Image.from_array(np.clip(view, 0, 1), ("R", "G", "B")))
+    for path, pixels in ((key, paint(view)), (reference, view)):
+        write_image(path, Image.from_array(np.clip(pixels, 0, 1), ("R", "G", "B")), colourspace=colour.WORKING_ENCODING)
     settings = TrainSettings(steps=50, plateau=False, seed=0, key_psnr=0)
     model = train(plate, {1: str(key)}, root / "look.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
                   progress_mode="none").model
@@ -139,7 +139,7 @@ def stage_speeds(plate: SequencePattern, model_path: str, reference: str, number
 
     def write(compression: str) -> None:
         out = SequencePattern.parse(str(work / f"write_{compression}" / "w.####.exr"))
-        with SequenceWriter(out, compression=compression) as writer:
+        with SequenceWriter(out, compression=compression, colourspace=PLATE_COLOURSPACE) as writer:
             for (frame, image), x in zip(images, rgb):
                 writer.write(frame, image.with_rgb(x))
 

@@ -2,8 +2,8 @@
 
 OpenImageIO releases the GIL while it decodes and encodes, so a pool of threads keeps
 several frames in flight. Reads stay in frame order and hold at most ``prefetch`` frames
-in memory; every frame is checked (present, decodable, same size, finite colour) and a
-failure names the file and frame.
+in memory; every frame is checked (present, decodable, same size, same recorded colourspace,
+finite colour) and a failure names the file and frame.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .errors import MissingFramesError, OutputError, ResolutionMismatchError
+from .colour import COLOURSPACE_ATTRIBUTE, INTEROP_ATTRIBUTE
+from .errors import ColourspaceMismatchError, MissingFramesError, OutputError, ResolutionMismatchError
 from .image import Image, read_image, write_image
 from .sequence import SequencePattern, format_frame_range
 from .workers import usable_cores
@@ -31,6 +32,11 @@ def check_frames_exist(pattern: SequencePattern, frames: list[int]) -> None:
         raise MissingFramesError(
             f"{pattern}: {len(missing)} of {len(frames)} frame(s) missing: "
             f"{format_frame_range(missing)} (first expected file: {pattern.path(missing[0])})")
+
+
+def _recorded(image: Image) -> str:
+    """The colourspace ``image``'s file records in its header (``none`` when it records none)."""
+    return image.attributes.get(COLOURSPACE_ATTRIBUTE) or image.attributes.get(INTEROP_ATTRIBUTE) or "none"
 
 
 def _read_checked(path: str, check: Callable[[Image], None] | None) -> Image:
@@ -53,12 +59,14 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
 
     Raises:
         MissingFramesError: before any decoding, if any frame is absent.
-        ImageReadError / ResolutionMismatchError / whatever ``check`` raises, naming the frame.
+        ImageReadError / NonFiniteError / ResolutionMismatchError / ColourspaceMismatchError (frames
+        recording different colourspaces, as a resumed render of another colourspace would leave) /
+        whatever ``check`` raises, naming the frame.
     """
     check_frames_exist(pattern, frames)
     threads = threads or default_threads()
     prefetch = prefetch or 2 * threads
-    first_size: tuple[int, int] | None = None
+    first: Image | None = None
     with ThreadPoolExecutor(threads, thread_name_prefix="restyle-read") as pool:
         pending: deque[tuple[int, Future[Image]]] = deque()
         todo = iter(frames)
@@ -70,12 +78,17 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
             while pending:
                 frame, future = pending.popleft()
                 image = future.result()
-                first_size = first_size or image.size
-                if image.size != first_size:
+                first = first or image
+                if image.size != first.size:
                     raise ResolutionMismatchError(
                         f"{image.source} (frame {frame}) is {image.size[0]}x{image.size[1]} but "
-                        f"frame {frames[0]} is {first_size[0]}x{first_size[1]}; every frame of a "
+                        f"frame {frames[0]} is {first.size[0]}x{first.size[1]}; every frame of a "
                         "sequence must have one size")
+                if _recorded(image) != _recorded(first):
+                    raise ColourspaceMismatchError(
+                        f"{image.source} (frame {frame}) records colourspace '{_recorded(image)}' but frame "
+                        f"{frames[0]} records '{_recorded(first)}'; every frame of a sequence must be in one "
+                        "colourspace: render the odd frames again, or convert them")
                 next_frame = next(todo, None)
                 if next_frame is not None:
                     pending.append((next_frame, pool.submit(_read_checked, pattern.path(next_frame), check)))
@@ -111,15 +124,15 @@ class SequenceWriter:
     """Writes frames of one output pattern in the background, atomically, in parallel.
 
     Use as a context manager; leaving the block waits for every write and re-raises
-    the first failure. Frames already written stay complete; none is left half-written.
+    the first failure. ``colourspace``: the frames' OCIO colourspace, recorded in each file. Frames already written stay complete; none is left half-written.
     """
 
     def __init__(self, pattern: SequencePattern, *, dtype: str | None = None,
-                 compression: str | None = None, threads: int | None = None,
+                 compression: str | None = None, colourspace: str | None = None, threads: int | None = None,
                  max_pending: int | None = None):
         prepare_output(pattern)
         self.pattern = pattern
-        self._options = {"dtype": dtype, "compression": compression}
+        self._options = {"dtype": dtype, "compression": compression, "colourspace": colourspace}
         self._threads = threads or default_threads()
         self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="restyle-write")
         self._pending: deque[Future[None]] = deque()

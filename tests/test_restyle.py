@@ -165,11 +165,14 @@ def test_same_inputs_and_seed_give_identical_models(shot, tmp_path):
 
 def test_training_is_deterministic_inside_and_gives_torchs_flags_back_after(shot, tmp_path, monkeypatch):
     """A render later in the same process must not inherit deterministic mode (it NaN-fills
-    every new tensor): the flags come back whether training finishes or fails."""
+    every new tensor), nor subnormal floats flushed to zero: the flags come back whether
+    training finishes or fails."""
     _, plate, keys = shot
     torch.use_deterministic_algorithms(False)
+    torch.set_flush_denormal(False)
     train(plate, {1: keys[1]}, tmp_path / "a.onnx", settings=FAST, plate_space=PLATE_COLOURSPACE, progress_mode="none")
     assert not torch.are_deterministic_algorithms_enabled()
+    assert np.nextafter(0.0, 1.0) * np.float64(1.0) > 0.0  # numpy's subnormals survive: flush-to-zero is off again
     seen = []
 
     def fail(*args, **kwargs):

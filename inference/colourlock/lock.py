@@ -67,9 +67,8 @@ class LockTarget:
     """What frames are locked to: the reference (in the working encoding) and its swatches."""
 
     def __init__(self, reference_path: str, reference_space: str | None = None, swatches_path: str | None = None):
-        space = colour.resolve_colourspace(reference_space or colour.default_colourspace(reference_path))
+        space = colour.file_colourspace(reference_path, reference_space)
         image = read_image(reference_path)
-        image.check_finite(image.beauty_channels())
         self.path, self.size = str(reference_path), image.size
         self.rgb = colour.convert(image.beauty(alpha=False).as_float32(), space, WORKING)
         self.mean = mean_rgb(self.rgb)
@@ -183,7 +182,8 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
     ``cuda`` or ``auto``.
     """
     device = resolve_device(device)
-    source_space = colour.resolve_colourspace(source_space or colour.default_colourspace(source.printf))
+    source_space = colour.file_colourspace(source.path(frames[0]), source_space)
+    out_space = colour.output_colourspace(out.printf, source_space) if out is not None else None
     target = LockTarget(reference_path, reference_space, swatches_path)
     check_frames_exist(source, frames)
     report_folder = Path(report_dir)
@@ -208,9 +208,9 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
     if out is not None:
         cube_folder = report_folder / "cube"
         ensure_writable_folder(cube_folder)
-        with SequenceWriter(out, threads=threads) as writer:
+        with SequenceWriter(out, colourspace=out_space, threads=threads) as writer:
             for frame, rgb in zip(frames, locked):
-                writer.write(frame, images[frame].with_rgb(colour.convert(rgb, WORKING, source_space)))
+                writer.write(frame, images[frame].with_rgb(colour.convert(rgb, WORKING, out_space)))
                 transform = transforms[frame]
                 cube = transform if isinstance(transform, Lut3D) else sample_transform(transform.apply, lut_size)
                 write_cube(cube_folder / f"colourlock.{frame:04d}.cube", cube, title=f"ColourLock frame {frame}")

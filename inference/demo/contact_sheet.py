@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import OpenImageIO as oiio
 
+from ..colour import WORKING_ENCODING
 from ..image import Image, write_image
 
 LABEL_HEIGHT = 22
@@ -51,5 +52,5 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
         for c, cell in enumerate(cells):
             y, x = GAP + r * (cell_h + GAP), GAP + c * (tile_width + GAP)
             sheet[y:y + cell.shape[0], x:x + cell.shape[1]] = cell
-    write_image(path, Image.from_array(sheet, ("R", "G", "B")))
+    write_image(path, Image.from_array(sheet, ("R", "G", "B")), colourspace=WORKING_ENCODING)  # sRGB tiles
     return path

@@ -54,7 +54,7 @@ def run_demo(out: Path, frames: int = 24, size: str = "640x360", seed: int = 7,
     key_path = out / "keys" / f"key.{FIRST_FRAME}.png"
 
     progress = Progress("demo plate", len(frame_list), progress_mode)
-    with SequenceWriter(plate) as writer:
+    with SequenceWriter(plate, colourspace=PLATE_COLOURSPACE) as writer:
         for index, frame in enumerate(frame_list):
             writer.write(frame, render_frame(index, width, height, seed))
             progress.advance()
@@ -64,7 +64,7 @@ def run_demo(out: Path, frames: int = 24, size: str = "640x360", seed: int = 7,
     plate_views, motions = _read_views(plate, frame_list)
     key_path.parent.mkdir(parents=True, exist_ok=True)
     painted = paint(plate_views[FIRST_FRAME], seed)
-    write_image(key_path, Image.from_array(painted, ("R", "G", "B")))
+    write_image(key_path, Image.from_array(painted, ("R", "G", "B")), colourspace=colour.WORKING_ENCODING)
 
     summary = inspect_sequence(plate, frame_list, progress_mode="none")
     jobs = _write_jobs(out, plate, frame_list, key_path, train_seconds)

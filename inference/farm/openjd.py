@@ -15,6 +15,7 @@ from .shot import TOOLSET, FarmShot
 TEMPLATE = TOOLSET / "farm" / "openjd" / "restyle_shot.yaml"
 # template parameter <- restyle render field
 RENDER_PARAMS = {"Model": "model", "Plate": "plate", "PlateColourspace": "plate_colourspace",
+                 "OutColourspace": "out_colourspace", "ReferenceColourspace": "reference_colourspace",
                  "Reference": "reference", "Output": "out", "Device": "device", "Compression": "compression"}
 
 

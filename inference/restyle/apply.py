@@ -17,7 +17,6 @@ from .. import colour, colour_torch
 from ..devices import resolve_device
 from ..errors import GpuMemoryError
 from ..image import Image, read_image
-from ..inspection import check_colour_finite
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
@@ -217,7 +216,8 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     """Restyle ``frames`` of ``plate`` into ``out`` (EXR half by default); returns frames written.
 
     Callable per frame range from Nuke (as a child process) or a farm task. Output channels:
-    R, G, B in ``out_space`` (default: the plate's colourspace) and the plate's alpha.
+    R, G, B in ``out_space`` (default: :func:`colour.output_colourspace` of the plate's, so EXR is
+    scene-linear), recorded in each file, and the plate's alpha.
     ``detail`` > 0 adds the keyframes' brushwork finer than that many pixels, carried along the
     plate's motion (:mod:`.detail`; None: :func:`~.detail.detail_px`'s default, on when the keys'
     paintings are at hand); ``texture`` rebuilds every frame from the keys' own patches
@@ -227,10 +227,8 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
     progress = Progress("run", len(frames), progress_mode)
     log = log or progress.note
     model = require_key_check(load_model(model_path))
-    plate_space = colour.resolve_colourspace(plate_space or model.meta.get("plate_colourspace")
-                                             or colour.default_colourspace(plate.printf))
-    out_space = colour.resolve_colourspace(
-        out_space or (plate_space if out.extension == "exr" else colour.default_colourspace(out.printf)))
+    plate_space = colour.file_colourspace(plate.path(frames[0]), plate_space, model.meta.get("plate_colourspace"))
+    out_space = colour.resolve_colourspace(out_space or colour.output_colourspace(out.printf, plate_space))
     check_frames_exist(plate, frames)
     detail = detail_px(model, detail, keys, texture)
     check_detail(model, detail, keys, texture)
@@ -251,8 +249,8 @@ def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], o
         pending.clear()
 
     try:
-        with SequenceWriter(out, threads=threads) as writer:
-            for frame, image in read_sequence(plate, frames, check=check_colour_finite, threads=threads):
+        with SequenceWriter(out, colourspace=out_space, threads=threads) as writer:
+            for frame, image in read_sequence(plate, frames, threads=threads):
                 pending.append((frame, image))
                 if len(pending) >= (batch or default_batch(*image.size)):
                     flush()

@@ -130,7 +130,7 @@ def key_paintings(model: RestyleModel, keys: dict[int, str], key_space: str | No
     paintings = {}
     for key in model.key_frames:
         painting = read_image(keys[key]).beauty(alpha=False).as_float32()
-        space = colour.resolve_colourspace(key_space or colour.default_colourspace(keys[key]))
+        space = colour.file_colourspace(keys[key], key_space)
         paintings[key] = colour.convert(painting, space, model.meta["encoding"])
     return paintings
 

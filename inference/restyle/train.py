@@ -92,23 +92,31 @@ class TrainResult:
 
 
 def _keeps_torch_flags(fn: Callable) -> Callable:
-    """``fn`` with torch's determinism flags given back as they were when it returns or fails:
-    training sets them for itself, and a render later in the same process (``restyle bench``,
-    the benchmarks) would otherwise run in deterministic mode, which fills every new tensor with
-    NaN before use (one more GPU kernel per allocation)."""
+    """``fn`` with torch's determinism flags and the CPU's flush-to-zero given back as they were
+    when it returns or fails: training sets them for itself, and a render later in the same
+    process (``restyle bench``, the benchmarks) would otherwise run in deterministic mode, which
+    fills every new tensor with NaN before use (one more GPU kernel per allocation), and any later
+    float work in the process (a host application's, hypothesis in the tests) would see
+    subnormal numbers flushed to zero."""
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
         cudnn = torch.backends.cudnn
         saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-                 cudnn.benchmark, cudnn.deterministic)
+                 cudnn.benchmark, cudnn.deterministic, _flushes_denormals())
         try:
             return fn(*args, **kwargs)
         finally:
             torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
             cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]
+            torch.set_flush_denormal(saved[4])
 
     return call
+
+
+def _flushes_denormals() -> bool:
+    """Whether this thread's CPU flushes subnormal floats to zero (torch has no getter)."""
+    return bool(torch.tensor([1e-310], dtype=torch.float64).mul(1.0).item() == 0.0)
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
@@ -128,9 +136,7 @@ def load_training_pairs(plate: SequencePattern, keys: dict[int, str], plate_spac
                         ) -> tuple[list[np.ndarray], list[np.ndarray], float]:
     """(inputs, targets, depth scale): per key, (H, W, C) network input and (H, W, 3) painting."""
     plates: list[Image] = [read_image(plate.path(frame)) for frame in sorted(keys)]
-    for image in plates:
-        image.check_finite(image.beauty_channels())
-    plate_space = plate_space or colour.default_colourspace(plate.printf)
+    plate_space = colour.file_colourspace(plate.path(min(keys)), plate_space)
     scale = guide_mod.depth_scale(plates) if "depth" in guides else 1.0
     inputs, targets = [], []
     for frame, image in zip(sorted(keys), plates):
@@ -138,8 +144,7 @@ def load_training_pairs(plate: SequencePattern, keys: dict[int, str], plate_spac
         if painting.size != image.size:
             raise UsageError(f"keyframe {keys[frame]} is {painting.size[0]}x{painting.size[1]} but plate "
                              f"frame {frame} is {image.size[0]}x{image.size[1]}; paint over the full frame")
-        painting.check_finite(painting.beauty_channels())
-        space = key_space or colour.default_colourspace(keys[frame])
+        space = colour.file_colourspace(keys[frame], key_space)
         targets.append(colour.convert(painting.beauty(alpha=False).as_float32(), space, working))
         inputs.append(network_input(image, frame, sorted(keys), plate_space, working, guides, scale, smoothing))
     return inputs, targets, scale
@@ -160,11 +165,10 @@ def temporal_sampler(plate: SequencePattern, frames: list[int], keys: dict[int, 
     pairs = pair_frames(sorted(set(frames)))
     if not pairs:
         return None
-    space = plate_space or colour.default_colourspace(plate.printf)
+    space = colour.file_colourspace(plate.path(min(keys)), plate_space)
     prepared = {}
     for frame in sorted({f for pair in pairs for f in pair}):
         image = read_image(plate.path(frame))
-        image.check_finite(image.beauty_channels())
         view = np.clip(colour.convert(image.beauty(alpha=False).as_float32(), space, VIEW), 0, 1)
         prepared[frame] = (network_input(image, frame, sorted(keys), space, working, guides, scale,
                                          settings.input_smoothing), view)
@@ -488,7 +492,7 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
             break
     net.eval()
     key_check = final_key_check(checker, guard, settings, sorted(keys), progress)
-    plate_space = colour.resolve_colourspace(plate_space or colour.default_colourspace(plate.printf))
+    plate_space = colour.file_colourspace(plate.path(min(keys)), plate_space)
     meta = {
         "encoding": working, "plate_colourspace": plate_space,
         "input_channels": guide_mod.channel_names(guides, len(keys)), "output_channels": ["R", "G", "B"],

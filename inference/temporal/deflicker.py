@@ -29,7 +29,7 @@ from .flow import flow_from_blender_vectors, flow_from_nuke_vectors
 
 MODES = ("global", "local", "both")
 VECTORS = ("dis", "blender", "nuke")
-from .deflicker_device import VIEW
+from .deflicker_device import VIEW, vectors_check
 
 
 def context_frames(frames: list[int], handles: int, *patterns: SequencePattern) -> list[int]:
@@ -99,7 +99,9 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
                        progress_mode: str = "text") -> list[int]:
     """Deflicker ``frames`` of ``source`` into ``out``; returns the frames written.
 
-    ``device``: ``cpu`` runs the numpy/OpenCV path, ``cuda`` the torch port on the GPU (same
+    Colourspaces: the input's and the guide's are the flags', else what their frames record, else
+    the default by file type; the output's is :func:`colour.output_colourspace` of the input's,
+    recorded in each file. ``device``: ``cpu`` runs the numpy/OpenCV path, ``cuda`` the torch port on the GPU (same
     results to ~1e-7), ``auto`` the GPU when torch sees one.
     """
     if mode not in MODES or vectors not in VECTORS:
@@ -111,23 +113,24 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
     # "both" chains two passes of radius r: an output frame then depends on frames within 2r.
     handles = radius * (2 if mode == "both" else 1) if handles is None else handles
     linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
-    source_space = colour.resolve_colourspace(source_space or colour.default_colourspace(source.printf))
-    guide_space = colour.resolve_colourspace(guide_space or colour.default_colourspace(guide.printf))
+    source_space = colour.file_colourspace(source.path(frames[0]), source_space)
+    guide_space = colour.file_colourspace(guide.path(frames[0]), guide_space)
+    out_space = colour.output_colourspace(out.printf, source_space)
     check_frames_exist(source, frames)
     check_frames_exist(guide, frames)
     context = context_frames(frames, handles, source, guide)
     progress = Progress("deflicker", (2 if mode != "global" else 1) * len(frames) + 1, progress_mode)
     images = [image for _, image in read_sequence(source, context, threads=threads)]
-    plates = [image for _, image in read_sequence(guide, context, threads=threads)]
+    plates = [image for _, image in read_sequence(guide, context, check=vectors_check(vectors), threads=threads)]
     progress.advance(message=f"read {len(context)} frames ({len(context) - len(frames)} handles)")
     rgb = [colour.convert(im.beauty(alpha=False).as_float32(), source_space, linear) for im in images]
     targets = [context.index(f) for f in frames]
     rgb = deflicker_frames(rgb, plates, guide_space, targets, context, mode=mode, strength=strength, radius=radius,
                            vectors=vectors, device=device, grade_nk=grade_nk, progress=progress)
-    with SequenceWriter(out, threads=threads) as writer:
+    with SequenceWriter(out, colourspace=out_space, threads=threads) as writer:
         for frame in frames:
             index = context.index(frame)
-            result = colour.convert(rgb[index], linear, source_space)
+            result = colour.convert(rgb[index], linear, out_space)
             writer.write(frame, images[index].with_rgb(result))
             progress.advance()
     return sorted(writer.written)

@@ -5,7 +5,7 @@ so device memory depends on the frame size, not on how many frames a chunk holds
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import PyOpenColorIO as ocio
@@ -47,6 +47,18 @@ VECTOR_CHANNELS = {
     "nuke": (("forward", ("u", "v"), (1.0, -1.0)), ("backward", ("u", "v"), (1.0, -1.0))),
     "blender": (("*Vector", ("Z", "W"), (-1.0, 1.0)), ("*Vector", ("X", "Y"), (1.0, -1.0))),
 }
+
+
+def vectors_check(vectors: str) -> Callable[[Image], None] | None:
+    """The frame reader's check for plates whose own motion vectors (``blender``, ``nuke``) guide a
+    pass: those vector channels must be finite, as colour is (None for optical flow)."""
+    if vectors not in VECTOR_CHANNELS:
+        return None
+
+    def check(image: Image) -> None:
+        image.check_finite([name for layer, channels, _ in VECTOR_CHANNELS[vectors]
+                            for name in image.layer_channels(layer, channels)])
+    return check
 
 
 class _Guides:
