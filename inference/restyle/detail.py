@@ -23,6 +23,7 @@ the plate and the keys, so a frame range (a farm chunk) gives the frames a whole
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -186,8 +187,10 @@ class WalkedFromKeys:
                 if frame in wanted:
                     np.save(self._path(index, frame), correction.astype(np.float16))
 
-    def _path(self, index: int, frame: int) -> Path:
-        return Path(self._scratch.name) / f"{index}_{frame}.npy"
+    def _path(self, index: int, frame: int) -> str:
+        # a plain string: pathlib interns every path part, so one Path per frame would grow
+        # Python's interned-string table with the shot's length
+        return os.path.join(self._scratch.name, f"{index}_{frame}.npy")
 
     def __call__(self, frame: int) -> np.ndarray:
         """Frame ``frame``'s correction, ``(H, W, 3)`` float32 in the model's working encoding."""
