@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from . import manifest as manifest_mod
 from .devices import DEVICES
-from .errors import RestyleError, UsageError
+from .errors import EX_USAGE, RestyleError, UsageError
+from .job_paths import FARM_FILE, FILE, FOLDER, READS, SEQUENCE, check_job_paths
 from .progress import MODES
 from .sequence import SequencePattern, parse_frame_range
 
@@ -368,6 +369,18 @@ SUBCOMMANDS["submit"] = {
 # single image for colourlock, so each stage checks it itself).
 PATTERN_ARGS = {"plate", "input", "guide", "output"}
 OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock", "convert", "render", "submit"}
+# What each command writes (submit: also what its farm jobs will write), checked against what it
+# reads before any work (inference/job_paths.py); metrics reads its --reference as a sequence, and
+# submit's farm workers, not this machine, read the colour reference, swatches and paintings.
+WRITES: dict[str, dict[str, str]] = {
+    "demo": {"out": FOLDER}, "inspect": {"json": FILE}, "convert": {"out": SEQUENCE}, "train": {"out": FILE},
+    "run": {"out": SEQUENCE}, "deflicker": {"out": SEQUENCE, "grade_nk": FILE},
+    "colourlock": {"out": SEQUENCE, "report": FOLDER}, "metrics": {"json": FILE}, "hash": {"json": FILE},
+    "torchscript": {"out": FILE}, "render": {"out": SEQUENCE, "report": FOLDER}, "bench": {"out": FILE}, "gate": {},
+    "submit": {"out": SEQUENCE, "report": FOLDER, "job_dir": FOLDER},
+}
+READS_AS = {"metrics": {"reference": SEQUENCE},
+            "submit": {"reference": FARM_FILE, "swatches": FARM_FILE, "keys": FARM_FILE}}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -405,7 +418,7 @@ def job_from_args(command: str, args: argparse.Namespace) -> dict[str, Any]:
         job["threads"] = args.threads
     missing = [f for f in SUBCOMMANDS[command]["required"] if f not in job]
     if missing:
-        names = ", ".join(f"--{f.rstrip('s').replace('_', '-') if f == 'keys' else f.replace('_', '-')}" for f in missing)
+        names = ", ".join(flag_of(command, f) for f in missing)
         raise UsageError(f"restyle {command} needs {names} (as flags or manifest fields)")
     for field in PATTERN_ARGS & job.keys():
         SequencePattern.parse(job[field])
@@ -414,6 +427,18 @@ def job_from_args(command: str, args: argparse.Namespace) -> dict[str, Any]:
     if "frames" in job and command != "demo":
         parse_frame_range(job["frames"])
     return job
+
+
+def flag_of(command: str, field: str) -> str:
+    """The command-line flag of a manifest field (``keys`` -> ``--key``)."""
+    flags = {dest: flags[0] for flags, dest, _options in SUBCOMMANDS[command]["args"]}
+    return flags.get(field, "--" + field.replace("_", "-"))
+
+
+def check_paths(command: str, job: dict[str, Any], manifest: str | None) -> None:
+    """Before any work: the job's input files are there and none of its outputs writes over one."""
+    check_job_paths(job, {**READS, **READS_AS.get(command, {})}, WRITES[command],
+                    lambda field: flag_of(command, field), manifest)
 
 
 def command_args(command: str, job: dict[str, Any]) -> list[str]:
@@ -682,6 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         job = job_from_args(args.command, args)
+        check_paths(args.command, job, args.manifest)
         return RUNNERS[args.command](job, args.progress)
     except RestyleError as exc:
         print(f"restyle {args.command}: error: {exc}", file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import Any
 
 import jsonschema
 
-from .errors import ManifestError
+from .errors import ManifestError, MissingFileError
 from .sequence import SequencePattern, parse_frame_range
 
 STAGES = ("train", "run", "deflicker", "colourlock", "metrics", "demo", "inspect", "convert", "hash", "torchscript",
@@ -135,12 +135,17 @@ def validate(manifest: Any) -> dict[str, Any]:
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """Read and validate a manifest file; relative paths in it are taken from its folder."""
+    """Read and validate a manifest file; relative paths in it are taken from its folder.
+
+    Raises:
+        MissingFileError: no such file.
+        ManifestError: not JSON, or a field that fails validation (named).
+    """
     path = Path(path)
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ManifestError("(file)", f"{path} does not exist") from None
+        raise MissingFileError(f"--manifest {path} does not exist") from None
     except json.JSONDecodeError as exc:
         raise ManifestError("(file)", f"{path} is not valid JSON: {exc}") from None
     validate(manifest)

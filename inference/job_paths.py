@@ -1,0 +1,121 @@
+"""The files a command reads and writes, checked before any work starts.
+
+Every input file a job names must be there (exit 66, naming the flag), and no output may land on
+an input: an output file or frame that is, on disk, the same file as an input's (same device and
+inode, so another spelling, an absolute path, ``..``, a symlinked folder or a hard link are all
+caught), or an output folder that holds an input, is refused (exit 64, naming both paths).
+Sequences are expanded over the job's frame range (outputs) or over every frame on disk (inputs,
+whose handles reach past the range).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import MissingFileError, OutputError, UsageError
+from .sequence import SequencePattern, parse_frame_range
+
+SEQUENCE, FILE, FOLDER = "sequence", "file", "folder"
+FARM_FILE = "farm file"  # read later by farm workers: checked against outputs where it is, not required here
+
+# What every command reads, by manifest field; a command's own "reads" in cli.SUBCOMMANDS overrides
+# (metrics' --reference is a sequence, colourlock's one image). Anything a command writes is not read.
+READS = {"plate": SEQUENCE, "input": SEQUENCE, "guide": SEQUENCE, "output": SEQUENCE, "model": FILE,
+         "reference": FILE, "swatches": FILE, "init": FILE, "comp": FILE, "keys": FILE}
+
+Identity = tuple[int, int]  # (device, inode) of a file on disk
+
+
+def check_job_paths(job: dict[str, Any], reads: dict[str, str], writes: dict[str, str],
+                    flag: Callable[[str], str], manifest: str | None = None) -> None:
+    """Refuse a job whose inputs are missing or whose outputs would write over an input.
+
+    Args:
+        reads / writes: manifest field -> SEQUENCE, FILE, FARM_FILE or FOLDER, for the fields this command reads
+            and writes (fields absent from ``job`` are skipped).
+        flag: the command-line flag of a field, for messages.
+        manifest: the --manifest file, an input too.
+
+    Raises:
+        MissingFileError: an input file is not there.
+        OutputError: a file output names an existing folder, or a folder output an existing file.
+        UsageError: an output is one of the inputs (or an output folder holds one); names both.
+    """
+    inputs = [(flag(field), kind, path) for field, kind in reads.items() if field not in writes
+              for path in _paths(job.get(field))]
+    inputs += [("--manifest", FILE, manifest)] if manifest else []
+    for name, kind, path in inputs:
+        if kind == FILE and not Path(path).is_file():
+            raise MissingFileError(f"{name} {path} does not exist")
+    on_disk = {identity: (name, shown) for name, kind, path in inputs for identity, shown in _existing(kind, path)}
+    frames = parse_frame_range(job["frames"]) if SEQUENCE in writes.values() and "frames" in job else []
+    for field, kind in writes.items():
+        for path in _paths(job.get(field)):
+            _check_output(flag(field), kind, path, frames, on_disk)
+
+
+def _paths(value: Any) -> list[str]:
+    """The path(s) a field holds: none, one, or (``keys``) one per painted frame."""
+    if value is None:
+        return []
+    return [str(v) for v in value.values()] if isinstance(value, dict) else [str(value)]
+
+
+def _identity(path: str | os.PathLike) -> Identity | None:
+    """(device, inode) of the file ``path`` leads to (symlinks followed), or None when there is none."""
+    try:
+        stat = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (stat.st_dev, stat.st_ino)
+
+
+def _existing(kind: str, path: str) -> Iterator[tuple[Identity, str]]:
+    """(identity, path) of each file of an input on disk: every frame of a sequence found there."""
+    if kind == SEQUENCE:
+        pattern = SequencePattern.parse(path)
+        files = [pattern.path(frame) for frame in pattern.existing_frames()]
+    else:
+        files = [path]
+    for file in files:
+        identity = _identity(file)
+        if identity is not None:
+            yield identity, file
+
+
+def _written(kind: str, path: str, frames: list[int]) -> Iterator[str]:
+    """The files already on disk that an output would replace: a sequence's frames in the range."""
+    if kind == SEQUENCE:
+        pattern = SequencePattern.parse(path)
+        wanted = set(frames)
+        yield from (pattern.path(f) for f in pattern.existing_frames() if f in wanted)
+    elif kind == FILE:
+        yield path
+
+
+def _check_output(name: str, kind: str, path: str, frames: list[int],
+                  inputs: dict[Identity, tuple[str, str]]) -> None:
+    """Refuse one output that names the wrong kind of thing or lands on an input (see check_job_paths)."""
+    if kind == FILE and Path(path).is_dir():
+        raise OutputError(f"{name} {path} is a folder: name the file to write (in it or elsewhere)")
+    if kind == FOLDER:
+        if Path(path).exists() and not Path(path).is_dir():
+            raise OutputError(f"{name} {path} is a file, not a folder: name a folder to write into")
+        _refuse_inputs_inside(name, path, inputs)
+        return
+    for file in _written(kind, path, frames):
+        identity = _identity(file)
+        if identity in inputs:
+            flag, shown = inputs[identity]
+            raise UsageError(f"{name} {path} would write over the input {flag} {shown} (as {file}); "
+                             f"write the output somewhere else")
+
+
+def _refuse_inputs_inside(name: str, folder: str, inputs: dict[Identity, tuple[str, str]]) -> None:
+    """An output folder must not hold an input file (the command writes files of its own naming there)."""
+    root = os.path.realpath(folder)
+    for flag, shown in inputs.values():
+        if os.path.commonpath([root, os.path.realpath(shown)]) == root:
+            raise UsageError(f"{name} {folder} holds the input {flag} {shown}; choose an output folder "
+                             "that holds no input")
