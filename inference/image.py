@@ -24,7 +24,7 @@ import numpy as np
 import OpenEXR
 import OpenImageIO as oiio
 
-from .errors import ChannelError, ImageReadError, NonFiniteError, OutputError, UsageError
+from .errors import ChannelError, ImageReadError, MissingFileError, NonFiniteError, OutputError, UsageError
 from .sequence import file_extension
 
 # Bit depth written when the caller does not choose one, by file extension.
@@ -179,11 +179,12 @@ def read_image(path: str | os.PathLike) -> Image:
     """Read every channel of ``path`` (EXR through OpenEXR, other types through OpenImageIO).
 
     Raises:
-        ImageReadError: the file is absent, truncated or not an image that can be decoded.
+        MissingFileError: the file is absent (exit 66, as for any missing input).
+        ImageReadError: the file is truncated or not an image that can be decoded.
     """
     path = str(path)
     if not os.path.isfile(path):
-        raise ImageReadError(f"{path}: no such file")
+        raise MissingFileError(f"{path}: no such file")
     try:
         return _read_exr(path) if file_extension(path) == "exr" else _read_oiio(path)
     except ImageReadError:
