@@ -39,7 +39,8 @@ def check_job_paths(job: dict[str, Any], reads: dict[str, str], writes: dict[str
 
     Raises:
         MissingFileError: an input file is not there.
-        OutputError: a file output names an existing folder, or a folder output an existing file.
+        OutputError: an output's folder cannot be made or written (a file on its way, no permission),
+            or a file output names an existing folder.
         UsageError: an output is one of the inputs (or an output folder holds one); names both.
     """
     inputs = [(flag(field), kind, path) for field, kind in reads.items() if field not in writes
@@ -96,12 +97,14 @@ def _written(kind: str, path: str, frames: list[int]) -> Iterator[str]:
 
 def _check_output(name: str, kind: str, path: str, frames: list[int],
                   inputs: dict[Identity, tuple[str, str]]) -> None:
-    """Refuse one output that names the wrong kind of thing or lands on an input (see check_job_paths)."""
+    """Refuse one output that names the wrong kind of thing, cannot be written, or lands on an input
+    (see check_job_paths)."""
+    folder = Path(path) if kind == FOLDER else SequencePattern.parse(path).directory if kind == SEQUENCE \
+        else Path(path).parent
+    _check_writable(name, path, folder)
     if kind == FILE and Path(path).is_dir():
         raise OutputError(f"{name} {path} is a folder: name the file to write (in it or elsewhere)")
-    if kind == FOLDER:
-        if Path(path).exists() and not Path(path).is_dir():
-            raise OutputError(f"{name} {path} is a file, not a folder: name a folder to write into")
+    if kind == FOLDER:  # one that is a file was refused by _check_writable
         _refuse_inputs_inside(name, path, inputs)
         return
     for file in _written(kind, path, frames):
@@ -110,6 +113,19 @@ def _check_output(name: str, kind: str, path: str, frames: list[int],
             flag, shown = inputs[identity]
             raise UsageError(f"{name} {path} would write over the input {flag} {shown} (as {file}); "
                              f"write the output somewhere else")
+
+
+def _check_writable(name: str, path: str, folder: Path) -> None:
+    """The output's folder is there and writable, or can be made: its nearest existing ancestor is a
+    writable folder (nothing is created here)."""
+    ancestor = Path(os.path.abspath(folder))
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    problem = (f"'{ancestor}' is a file" if not ancestor.is_dir()
+               else f"no write permission on '{ancestor}'" if not os.access(ancestor, os.W_OK | os.X_OK) else None)
+    if problem:
+        raise OutputError(f"{name} {path}: output folder '{folder}' cannot be written ({problem}); "
+                          f"choose another {name} or fix its permissions")
 
 
 def _refuse_inputs_inside(name: str, folder: str, inputs: dict[Identity, tuple[str, str]]) -> None:

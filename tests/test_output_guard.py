@@ -204,3 +204,18 @@ def test_a_file_output_naming_a_folder_or_the_reverse_is_73_before_any_work(shot
     assert code == EX_CANTCREAT, err
     assert argv[-2] in err or argv[-1] in err
     assert _tree(shot) == before
+
+
+@pytest.mark.parametrize("argv", [
+    ["metrics", "--output", "styled/styled.####.exr", "--plate", PLATE, "--frames", "1-3", "--json", "comp.nk/m.json"],
+    ["convert", "--input", PLATE, "--frames", "1-3", "--out", "comp.nk/sub/o.####.exr"],
+    ["colourlock", "--input", PLATE, "--reference", "key.exr", "--frames", "1", "--report", "comp.nk/qc", "--check-only"],
+])
+def test_an_output_under_a_file_is_73_naming_it_before_any_work(shot, capsys, argv):
+    """metrics --json under a file was an internal error (70) after measuring (found by the fuzz)."""
+    before = _tree(shot)
+    code = cli.main([*argv, "--progress", "none"])
+    err = capsys.readouterr().err
+    assert code == EX_CANTCREAT, err
+    assert "comp.nk' is a file" in err and "output folder" in err
+    assert _tree(shot) == before
