@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from inference import cli, manifest
-from inference.errors import EX_NOINPUT, EX_USAGE, OutputError
+from inference.errors import EX_DATAERR, EX_NOINPUT, EX_USAGE, OutputError
 from inference.image import read_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,9 +146,9 @@ def test_a_model_that_cannot_be_written_leaves_no_temporary_file(tmp_path):
 
 
 @pytest.mark.parametrize("farm", ["opencue", "deadline"])
-def test_submit_of_a_very_long_range_takes_seconds(tmp_path, monkeypatch, capsys, farm):
+def test_submit_of_a_very_long_range_takes_seconds(tmp_path, monkeypatch, capsys, farm, restyle_model):
     (tmp_path / "comp.nk").write_text("Root {}\n")
-    (tmp_path / "look.onnx").write_bytes(b"model")
+    shutil.copy(restyle_model, tmp_path / "look.onnx")
     monkeypatch.chdir(tmp_path)
     started = time.monotonic()
     code = cli.main(["submit", "--farm", farm, "--nuke-version", "15.1"][: 5 if farm == "deadline" else 3]
@@ -179,3 +180,16 @@ def test_skip_existing_redoes_a_truncated_frame_and_a_stub(write_sequence, tmp_p
     for frame in (2, 3):
         np.testing.assert_array_equal(read_image(out.path(frame)).as_float32(), whole[frame])
     assert os.stat(out.path(1)).st_mtime_ns == kept
+
+
+@pytest.mark.parametrize("model,problem", [(b"onnx?", "not a valid ONNX model"), (None, "does not exist")])
+def test_submit_checks_the_model_before_writing_jobs(tmp_path, monkeypatch, capsys, model, problem):
+    (tmp_path / "comp.nk").write_text("Root {}\n")
+    if model is not None:
+        (tmp_path / "look.onnx").write_bytes(model)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["submit", "--farm", "opencue", "--job-dir", "job", "--comp", "comp.nk", "--model", "look.onnx",
+                     "--plate", "p.####.exr", "--frames", "1-10", "--out", "o.####.exr", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert code == (EX_NOINPUT if model is None else EX_DATAERR) and "look.onnx" in err and problem in err
+    assert not (tmp_path / "job").exists()

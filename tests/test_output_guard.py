@@ -168,8 +168,9 @@ def test_an_output_beside_the_plate_is_not_refused(shot, capsys):
     assert sorted(p.name for p in (shot / "plate").glob("converted.*")) == [f"converted.000{f}.exr" for f in (1, 2, 3)]
 
 
-def test_submit_does_not_need_what_only_the_farm_reads(shot, capsys):
+def test_submit_does_not_need_what_only_the_farm_reads(shot, capsys, restyle_model):
     """submit's --reference is read by the farm's workers: not required on this machine."""
+    shutil.copy(restyle_model, shot / "look.onnx")
     code = cli.main(SUBMIT + ["--job-dir", "job", "--reference", "nowhere.png", "--report", "qc", "--progress", "none"])
     assert code == 0, capsys.readouterr().err
 
