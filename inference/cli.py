@@ -20,7 +20,7 @@ from typing import Any, Callable
 from . import manifest as manifest_mod
 from .devices import DEVICES
 from .errors import EX_USAGE, RestyleError, UsageError
-from .job_paths import FARM_FILE, FILE, FOLDER, READS, SEQUENCE, check_job_paths
+from .job_paths import FARM_FILE, FILE, FOLDER, READS, SEQUENCE, Folder, check_job_paths
 from .progress import MODES
 from .sequence import SequencePattern, parse_frame_range
 
@@ -402,12 +402,17 @@ OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock", "convert", "render", "su
 # What each command writes (submit: also what its farm jobs will write), checked against what it
 # reads before any work (inference/job_paths.py); metrics reads its --reference as a sequence, and
 # submit's farm workers, not this machine, read the colour reference, swatches and paintings.
-WRITES: dict[str, dict[str, str]] = {
+# A folder lists what is written in it (tests/test_output_guard.py checks the lists against real runs).
+QC_REPORT = Folder(("report.json", "report.html", "delta_e.png", "cube"))  # --lut's .cube files go in cube/
+FARM_REPORTS = Folder(("chunk.*",))  # each render chunk's QC report, REPORT/chunk.FIRST
+JOB_FILES = Folder(("submit.sh", "*.job", "opencue_job.xml", "opencue_session", "restyle_shot.yaml",
+                    "parameter_values.json"))
+WRITES: dict[str, dict[str, str | Folder]] = {
     "demo": {"out": FOLDER}, "inspect": {"json": FILE}, "convert": {"out": SEQUENCE}, "train": {"out": FILE},
     "run": {"out": SEQUENCE}, "deflicker": {"out": SEQUENCE, "grade_nk": FILE},
-    "colourlock": {"out": SEQUENCE, "report": FOLDER}, "metrics": {"json": FILE}, "hash": {"json": FILE},
-    "torchscript": {"out": FILE}, "render": {"out": SEQUENCE, "report": FOLDER}, "bench": {"out": FILE}, "gate": {},
-    "submit": {"out": SEQUENCE, "report": FOLDER, "job_dir": FOLDER},
+    "colourlock": {"out": SEQUENCE, "report": QC_REPORT}, "metrics": {"json": FILE}, "hash": {"json": FILE},
+    "torchscript": {"out": FILE}, "render": {"out": SEQUENCE, "report": QC_REPORT}, "bench": {"out": FILE},
+    "gate": {}, "submit": {"out": SEQUENCE, "report": FARM_REPORTS, "job_dir": JOB_FILES},
 }
 READS_AS = {"metrics": {"reference": SEQUENCE},
             "submit": {"reference": FARM_FILE, "swatches": FARM_FILE, "keys": FARM_FILE}}
@@ -750,8 +755,13 @@ def _quiet_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns its exit code (a usage error or --help raise SystemExit, 64 or 0)."""
-    args = build_parser().parse_args(argv)
+    """Run one command; returns its exit code (--help prints and exits, as argparse does)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse printed a usage error (64), or the help (0: exit as asked)
+        if not exc.code:
+            raise
+        return int(exc.code)
     try:
         job = job_from_args(args.command, args)
         check_paths(args.command, job, args.manifest)

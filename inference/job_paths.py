@@ -10,14 +10,28 @@ whose handles reach past the range).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Union
 
 from .errors import MissingFileError, OutputError, UsageError
 from .sequence import SequencePattern, parse_frame_range
 
-SEQUENCE, FILE, FOLDER = "sequence", "file", "folder"
+SEQUENCE, FILE = "sequence", "file"
 FARM_FILE = "farm file"  # read later by farm workers: checked against outputs where it is, not required here
+
+
+@dataclass(frozen=True)
+class Folder:
+    """An output folder and the names (globs) a command writes directly in it: an input there under
+    one of them (or inside a folder of that name) would be written over."""
+
+    names: tuple[str, ...] = ("*",)
+
+
+FOLDER = Folder()  # a folder the command may write anything into
+Kind = Union[str, Folder]
 
 # What every command reads, by manifest field; a command's own "reads" in cli.SUBCOMMANDS overrides
 # (metrics' --reference is a sequence, colourlock's one image). Anything a command writes is not read.
@@ -27,13 +41,13 @@ READS = {"plate": SEQUENCE, "input": SEQUENCE, "guide": SEQUENCE, "output": SEQU
 Identity = tuple[int, int]  # (device, inode) of a file on disk
 
 
-def check_job_paths(job: dict[str, Any], reads: dict[str, str], writes: dict[str, str],
+def check_job_paths(job: dict[str, Any], reads: dict[str, str], writes: dict[str, Kind],
                     flag: Callable[[str], str], manifest: str | None = None) -> None:
     """Refuse a job whose inputs are missing or whose outputs would write over an input.
 
     Args:
-        reads / writes: manifest field -> SEQUENCE, FILE, FARM_FILE or FOLDER, for the fields this command reads
-            and writes (fields absent from ``job`` are skipped).
+        reads / writes: manifest field -> SEQUENCE, FILE, FARM_FILE (reads) or a Folder (writes), for the
+            fields this command reads and writes (fields absent from ``job`` are skipped).
         flag: the command-line flag of a field, for messages.
         manifest: the --manifest file, an input too.
 
@@ -41,7 +55,8 @@ def check_job_paths(job: dict[str, Any], reads: dict[str, str], writes: dict[str
         MissingFileError: an input file is not there.
         OutputError: an output's folder cannot be made or written (a file on its way, no permission),
             or a file output names an existing folder.
-        UsageError: an output is one of the inputs (or an output folder holds one); names both.
+        UsageError: an output is one of the inputs, or an output folder holds one under a name the
+            command writes there; names both.
     """
     inputs = [(flag(field), kind, path) for field, kind in reads.items() if field not in writes
               for path in _paths(job.get(field))]
@@ -85,7 +100,7 @@ def _existing(kind: str, path: str) -> Iterator[tuple[Identity, str]]:
             yield identity, file
 
 
-def _written(kind: str, path: str, frames: list[int]) -> Iterator[str]:
+def _written(kind: Kind, path: str, frames: list[int]) -> Iterator[str]:
     """The files already on disk that an output would replace: a sequence's frames in the range."""
     if kind == SEQUENCE:
         pattern = SequencePattern.parse(path)
@@ -95,17 +110,17 @@ def _written(kind: str, path: str, frames: list[int]) -> Iterator[str]:
         yield path
 
 
-def _check_output(name: str, kind: str, path: str, frames: list[int],
+def _check_output(name: str, kind: Kind, path: str, frames: list[int],
                   inputs: dict[Identity, tuple[str, str]]) -> None:
     """Refuse one output that names the wrong kind of thing, cannot be written, or lands on an input
     (see check_job_paths)."""
-    folder = Path(path) if kind == FOLDER else SequencePattern.parse(path).directory if kind == SEQUENCE \
+    folder = Path(path) if isinstance(kind, Folder) else SequencePattern.parse(path).directory if kind == SEQUENCE \
         else Path(path).parent
     _check_writable(name, path, folder)
     if kind == FILE and Path(path).is_dir():
         raise OutputError(f"{name} {path} is a folder: name the file to write (in it or elsewhere)")
-    if kind == FOLDER:  # one that is a file was refused by _check_writable
-        _refuse_inputs_inside(name, path, inputs)
+    if isinstance(kind, Folder):  # one that is a file was refused by _check_writable
+        _refuse_inputs_inside(name, path, kind.names, inputs)
         return
     for file in _written(kind, path, frames):
         identity = _identity(file)
@@ -128,10 +143,15 @@ def _check_writable(name: str, path: str, folder: Path) -> None:
                           f"choose another {name} or fix its permissions")
 
 
-def _refuse_inputs_inside(name: str, folder: str, inputs: dict[Identity, tuple[str, str]]) -> None:
-    """An output folder must not hold an input file (the command writes files of its own naming there)."""
+def _refuse_inputs_inside(name: str, folder: str, names: tuple[str, ...],
+                          inputs: dict[Identity, tuple[str, str]]) -> None:
+    """An output folder must not hold an input under a name the command writes there."""
     root = os.path.realpath(folder)
     for flag, shown in inputs.values():
-        if os.path.commonpath([root, os.path.realpath(shown)]) == root:
-            raise UsageError(f"{name} {folder} holds the input {flag} {shown}; choose an output folder "
-                             "that holds no input")
+        real = os.path.realpath(shown)
+        if os.path.commonpath([root, real]) != root or real == root:
+            continue
+        first = os.path.relpath(real, root).split(os.sep)[0]
+        if any(fnmatch(first, written) for written in names):
+            raise UsageError(f"{name} {folder} holds the input {flag} {shown}, where this command writes "
+                             f"{', '.join(names)}; choose another output folder or move the input")

@@ -5,8 +5,10 @@ every file as it was."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -141,22 +143,60 @@ SUBMIT = ["submit", "--farm", "deadline", "--nuke-version", "15.1", "--comp", "c
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["colourlock", "--input", "styled/styled.####.exr", "--reference", "plate/seq.0001.exr", "--frames", "1-3",
-      "--check-only", "--report", "plate"], "--reference plate/seq.0001.exr"),
-    (["colourlock", "--input", PLATE, "--reference", "key.exr", "--frames", "1-3", "--check-only", "--report", "link"],
-     "--input plate/seq.0001.exr"),
-    (["render", "--model", "look.onnx", "--plate", "styled/styled.####.exr", "--frames", "1-3", "--out",
-      "out/o.####.exr", "--reference", "key.exr", "--report", "."], "--report . holds the input --plate styled"),
-    (SUBMIT + ["--job-dir", "."], "holds the input"),
-    (SUBMIT + ["--job-dir", "job", "--reference", "key.exr", "--report", str(Path("plate") / ".." / "link")],
-     "--plate plate/seq.0001.exr"),
+    (["colourlock", "--input", PLATE, "--reference", "key.exr", "--swatches", "qc/report.json", "--frames", "1-3",
+      "--check-only", "--report", "qc"], "--swatches qc/report.json"),
+    (["colourlock", "--input", "qc/cube/c.####.exr", "--reference", "key.exr", "--frames", "1-3", "--out",
+      "out/o.####.exr", "--report", "link/../qc"], "--input qc/cube/c.0001.exr"),
+    (["render", "--model", "look.onnx", "--plate", PLATE, "--frames", "1-3", "--out", "out/o.####.exr",
+      "--reference", "qc/delta_e.png", "--report", "qc"], "--reference qc/delta_e.png"),
+    (SUBMIT + ["--comp", "job/shot.job", "--job-dir", "job"], "--comp job/shot.job"),
+    (SUBMIT + ["--job-dir", "job", "--reference", "qc/chunk.1/key.exr", "--report", "./qc"],
+     "--reference qc/chunk.1/key.exr"),
     (["demo", "--manifest", "job/demo.json", "--out", "job"], "--manifest job/demo.json"),
 ])
-def test_an_output_folder_holding_an_input_is_refused(shot, capsys, argv, needle):
-    (shot / "job").mkdir()
+def test_an_output_folder_holding_an_input_where_it_writes_is_refused(shot, capsys, argv, needle):
+    for folder in ("job", "qc/cube", "qc/chunk.1"):
+        (shot / folder).mkdir(parents=True)
     (shot / "job" / "demo.json").write_text("{}")
+    (shot / "job" / "shot.job").write_text("Root {}\n")
+    (shot / "qc" / "report.json").write_text("[]")
+    for name in ("qc/delta_e.png", "qc/chunk.1/key.exr"):
+        shutil.copy(shot / "key.exr", shot / name)
+    for frame in (1, 2, 3):
+        shutil.copy(shot / "plate" / f"seq.000{frame}.exr", shot / "qc" / "cube" / f"c.000{frame}.exr")
     err = _refused(capsys, shot, argv)
     assert needle in err and "holds the input" in err
+
+
+def test_an_output_folder_may_hold_inputs_under_other_names(shot, capsys, restyle_model):
+    """A job folder holding the job's manifest (as the Nuke node writes it), a QC folder beside the plate."""
+    shutil.copy(restyle_model, shot / "look.onnx")
+    (shot / "job").mkdir()
+    (shot / "job" / "job.json").write_text(json.dumps({"comp": "../comp.nk", "model": "../look.onnx"}))
+    code = cli.main(SUBMIT[:5] + SUBMIT[9:] + ["--job-dir", "job", "--manifest", "job/job.json", "--progress", "none"])
+    assert code == 0, capsys.readouterr().err
+    code = cli.main(["colourlock", "--input", PLATE, "--reference", "key.exr", "--frames", "1-3", "--check-only",
+                     "--report", "plate", "--progress", "none"])
+    assert code == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("farm", ["deadline", "opencue", "openjd"])
+def test_what_submit_writes_in_its_job_folder_is_what_the_check_knows(shot, capsys, restyle_model, farm):
+    shutil.copy(restyle_model, shot / "look.onnx")
+    argv = ["submit", "--farm", farm, "--comp", "comp.nk", "--model", "look.onnx", "--plate", PLATE, "--frames", "1-3",
+            "--out", "out/o.####.exr", "--reference", "key.exr", "--report", "qc", "--job-dir", "job"]
+    assert cli.main(argv + (["--nuke-version", "15.1"] if farm == "deadline" else []) + ["--progress", "none"]) == 0
+    written = [p.name for p in (shot / "job").iterdir()]
+    assert written and all(any(fnmatch(n, g) for g in cli.JOB_FILES.names) for n in written), written
+
+
+def test_what_a_qc_report_holds_is_what_the_check_knows(shot, capsys):
+    (shot / "swatches.json").write_text(json.dumps([{"name": "a", "rgb": [0.5, 0.5, 0.5], "region": [2, 2, 6, 6]}]))
+    code = cli.main(["colourlock", "--input", PLATE, "--reference", "key.exr", "--swatches", "swatches.json",
+                     "--frames", "1-3", "--out", "out/o.####.exr", "--report", "qc", "--lut", "--progress", "none"])
+    assert code in (0, 3), capsys.readouterr().err
+    written = [p.name for p in (shot / "qc").iterdir()]
+    assert "cube" in written and all(any(fnmatch(n, g) for g in cli.QC_REPORT.names) for n in written), written
 
 
 def test_an_output_beside_the_plate_is_not_refused(shot, capsys):
