@@ -125,8 +125,8 @@ INPUTS = (SEQUENCES, MODEL, REFERENCE, SWATCHES, COMP, ANY_FILE, KEYS)
 ONTO = "{onto}"
 OUTPUTS = {
     "sequence": st.sampled_from(["{out}/o.####.exr", "{out}/sub/o.%04d.exr", "{out}/o.####.png",
-                                 "{blocker}/x/o.####.exr", "{out}/o.exr", ONTO, ONTO]),
-    "file": st.sampled_from(["{out}/r.json", "{out}/m.onnx", "{out}", "{blocker}/x.json", ONTO, ONTO]),
+                                 "{blocker}/x/o.####.exr", "{out}/o.exr", ONTO]),
+    "file": st.sampled_from(["{out}/r.json", "{out}/m.onnx", "{out}", "{blocker}/x.json", ONTO]),
     "folder": st.sampled_from(["{out}/qc", "{blocker}", "{out}/a/b", ONTO]),
 }
 RESPELL = st.sampled_from(["same", "dotdot", "printf", "link"])
@@ -222,12 +222,13 @@ def command_lines(draw) -> tuple[str, list[str], dict | str | None]:
 
 
 def _onto(draw, kind: str, inputs: list[str]) -> str:
-    """An output onto one of the inputs drawn so far (a frame of a sequence for a file, the folder of
-    one for a folder), as ``@HOW@PATH``: spelt again (_respell) once filled in; a fresh place when
+    """An output onto one of the inputs drawn so far (a sequence for a sequence, a frame of one for a
+    file, the folder of one for a folder), as ``@HOW@PATH``: spelt again (_respell) once filled in; a fresh place when
     there is none."""
-    if not inputs:
+    targets = [i for i in inputs if i and (kind != "sequence" or "####" in i or "%04d" in i)]
+    if not targets:
         return {"sequence": "{out}/o.####.exr", "file": "{out}/r.json", "folder": "{out}/qc"}[kind]
-    target = draw(st.sampled_from([i for i in inputs if i] or ["{out}/o.####.exr"]))
+    target = draw(st.sampled_from(targets))
     if kind == "file" and "####" in target:
         target = target.replace("####", "0001").replace("%04d", "0001")
     elif kind == "folder":

@@ -250,6 +250,7 @@ def test_a_file_output_naming_a_folder_or_the_reverse_is_73_before_any_work(shot
 @pytest.mark.parametrize("argv", [
     ["metrics", "--output", "styled/styled.####.exr", "--plate", PLATE, "--frames", "1-3", "--json", "comp.nk/m.json"],
     ["convert", "--input", PLATE, "--frames", "1-3", "--out", "comp.nk/sub/o.####.exr"],
+    ["train", "--plate", PLATE, "--frames", "1-3", "--key", "1=key.exr", "--out", "comp.nk/look.onnx"],
     ["colourlock", "--input", PLATE, "--reference", "key.exr", "--frames", "1", "--report", "comp.nk/qc", "--check-only"],
 ])
 def test_an_output_under_a_file_is_73_naming_it_before_any_work(shot, capsys, argv):
