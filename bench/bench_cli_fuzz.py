@@ -28,6 +28,13 @@ def exit_code_shares(statistics: str) -> dict[str, dict[str, float]]:
     return dict(sorted(shares.items()))
 
 
+def failure_text(output: str) -> str | None:
+    """What pytest printed about a failure: hypothesis's falsifying example and the assertion."""
+    lines = [line for line in output.splitlines()
+             if re.match(r"\s*(E |\|?\s*Falsifying|drawn=|\(|'|\[)", line)]
+    return "\n".join(lines[:60]) or None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = bench_parser(__doc__, data=False)
     parser.add_argument("--examples", type=int, default=None,
@@ -36,19 +43,22 @@ def main(argv: list[str] | None = None) -> None:
     if args.examples is not None:
         os.environ["RESTYLE_FUZZ_EXAMPLES"] = str(args.examples)
     started = time.monotonic()
-    tests, statistics = run_tests([FUZZ])
+    tests, output = run_tests([FUZZ])
+    passed = bool(tests) and all(t["outcome"] == "passed" for t in tests)
     record = {
         "machine": machine(),
         "device": "cpu", "backend": "onnxruntime (CPU), torch (CPU) for training and deflicker",
         "resolution": [32, 24], "dtype": "half-float EXR frames, PNG painting",
         "max_examples": int(os.environ.get("RESTYLE_FUZZ_EXAMPLES", "300")),
-        "cases_run": examples_run(statistics),
-        "outcome": "passed" if tests and all(t["outcome"] == "passed" for t in tests) else "failed",
+        "cases_run": examples_run(output),
+        "outcome": "passed" if passed else "failed",
         "seconds": round(time.monotonic() - started, 1),
-        "exit_code_share_percent": exit_code_shares(statistics),
+        "exit_code_share_percent": exit_code_shares(output),
         "checks": "every case: an exit code README's table lists (70 excluded), no traceback, an error line "
                   "when not 0/3, every input file byte-identical, no temporary or undecodable file left",
     }
+    if not passed:
+        record["failure"] = failure_text(output)
     print({k: v for k, v in record.items() if k != "exit_code_share_percent"})
     print(f"wrote {merge_result('cli_fuzz', args.label, record)}")
 
