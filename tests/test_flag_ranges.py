@@ -188,3 +188,18 @@ def test_submit_checks_the_model_before_writing_jobs(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert code == (EX_NOINPUT if model is None else EX_DATAERR) and "look.onnx" in err and problem in err
     assert not (tmp_path / "job").exists()
+
+
+def test_train_on_frames_of_two_sizes_names_the_frame(write_sequence, tmp_path, capsys):
+    """The temporal loss's plate pairs were read without the size check: an internal error (70) from the
+    optical flow (found by the fuzz)."""
+    from inference.image import Image, write_image
+
+    pattern = write_sequence(frames=range(1, 4))
+    write_image(pattern.replace("####", "0003"), Image.from_array(np.zeros((8, 8, 4), np.float16)))
+    code = cli.main(["train", "--plate", pattern, "--frames", "1-3", "--key", f"1={pattern.replace('####', '0001')}",
+                     "--out", str(tmp_path / "m.onnx"), "--steps", "1", "--key-psnr", "0", "--device", "cpu",
+                     "--progress", "none"])
+    err = capsys.readouterr().err
+    assert code == EX_DATAERR, err
+    assert "seq.0003.exr (frame 3) is 8x8" in err

@@ -28,7 +28,8 @@ from ..errors import KeyCheckError, UsageError
 from ..image import Image, read_image
 from ..progress import Progress
 from ..sequence import SequencePattern
-from ..sequence_io import ensure_writable_folder
+from ..inspection import check_colour_finite
+from ..sequence_io import ensure_writable_folder, read_sequence
 from . import guides as guide_mod
 from ..temporal.deflicker_device import VIEW
 from .adversarial import Adversary
@@ -155,15 +156,17 @@ def network_input(image: Image, frame: int, key_frames: list[int], plate_space: 
 def temporal_sampler(plate: SequencePattern, frames: list[int], keys: dict[int, str], plate_space: str | None,
                      working: str, guides: list[str], scale: float, settings: TrainSettings, patch: int,
                      rng: np.random.Generator, device: torch.device) -> TemporalSampler | None:
-    """Consecutive plate frame pairs of the shot for the temporal loss (None: fewer than two frames)."""
+    """Consecutive plate frame pairs of the shot for the temporal loss (None: fewer than two frames).
+
+    Raises:
+        MissingFramesError, ImageReadError, ResolutionMismatchError, NonFiniteError: naming the frame.
+    """
     pairs = pair_frames(sorted(set(frames)))
     if not pairs:
         return None
     space = plate_space or colour.default_colourspace(plate.printf)
     prepared = {}
-    for frame in sorted({f for pair in pairs for f in pair}):
-        image = read_image(plate.path(frame))
-        image.check_finite(image.beauty_channels())
+    for frame, image in read_sequence(plate, sorted({f for pair in pairs for f in pair}), check=check_colour_finite):
         view = np.clip(colour.convert(image.beauty(alpha=False).as_float32(), space, VIEW), 0, 1)
         prepared[frame] = (network_input(image, frame, sorted(keys), space, working, guides, scale,
                                          settings.input_smoothing), view)
