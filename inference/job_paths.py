@@ -3,7 +3,8 @@
 Every input file a job names must be there (exit 66, naming the flag), and no output may land on
 an input: an output file or frame that is, on disk, the same file as an input's (same device and
 inode, so another spelling, an absolute path, ``..``, a symlinked folder or a hard link are all
-caught), or an output folder that holds an input, is refused (exit 64, naming both paths).
+caught), or an output folder that holds an input under a name the command writes there, is refused
+(exit 64, naming both paths). An output whose folder cannot be made or written is refused too (73).
 Sequences are expanded over the job's frame range (outputs) or over every frame on disk (inputs,
 whose handles reach past the range).
 """
@@ -33,8 +34,8 @@ class Folder:
 FOLDER = Folder()  # a folder the command may write anything into
 Kind = Union[str, Folder]
 
-# What every command reads, by manifest field; a command's own "reads" in cli.SUBCOMMANDS overrides
-# (metrics' --reference is a sequence, colourlock's one image). Anything a command writes is not read.
+# What every command reads, by manifest field; cli.READS_AS overrides it for a command (metrics'
+# --reference is a sequence, colourlock's one image). A field a command writes is not read.
 READS = {"plate": SEQUENCE, "input": SEQUENCE, "guide": SEQUENCE, "output": SEQUENCE, "model": FILE,
          "reference": FILE, "swatches": FILE, "init": FILE, "comp": FILE, "keys": FILE}
 
@@ -114,9 +115,7 @@ def _check_output(name: str, kind: Kind, path: str, frames: list[int],
                   inputs: dict[Identity, tuple[str, str]]) -> None:
     """Refuse one output that names the wrong kind of thing, cannot be written, or lands on an input
     (see check_job_paths)."""
-    folder = Path(path) if isinstance(kind, Folder) else SequencePattern.parse(path).directory if kind == SEQUENCE \
-        else Path(path).parent
-    _check_writable(name, path, folder)
+    _check_writable(name, path, _folder_of(kind, path))
     if kind == FILE and Path(path).is_dir():
         raise OutputError(f"{name} {path} is a folder: name the file to write (in it or elsewhere)")
     if isinstance(kind, Folder):  # one that is a file was refused by _check_writable
@@ -128,6 +127,13 @@ def _check_output(name: str, kind: Kind, path: str, frames: list[int],
             flag, shown = inputs[identity]
             raise UsageError(f"{name} {path} would write over the input {flag} {shown} (as {file}); "
                              f"write the output somewhere else")
+
+
+def _folder_of(kind: Kind, path: str) -> Path:
+    """The folder an output is written in (a folder output: itself)."""
+    if isinstance(kind, Folder):
+        return Path(path)
+    return SequencePattern.parse(path).directory if kind == SEQUENCE else Path(path).parent
 
 
 def _check_writable(name: str, path: str, folder: Path) -> None:
