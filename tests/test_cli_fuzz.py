@@ -70,7 +70,8 @@ def material(tmp_path_factory) -> dict[str, str]:
     settings_ = TrainSettings(steps=2, patch=16, batch=2, plateau=False, device="cpu", key_psnr=0, stability=0)
     model = train(SequencePattern.parse(paths["plate"]), {2: str(key)}, src / "look.onnx", settings=settings_,
                   progress_mode="none").model
-    damaged = {"trunc": lambda p: p.write_bytes(p.read_bytes()[:200]), "garbage": lambda p: p.write_bytes(b"\x17" * 300),
+    damaged = {"trunc": lambda p: p.write_bytes(p.read_bytes()[:200]),
+               "garbage": lambda p: p.write_bytes(b"\x17" * 300),
                "stub": lambda p: p.write_bytes(b"12345"), "holes": lambda p: p.unlink()}
     for name, damage in damaged.items():
         paths[name] = _sequence(src / name, name, seed=3)
@@ -117,7 +118,8 @@ def files(good: str) -> st.SearchStrategy:
     return mostly(st.just(good), ANY_FILE)
 
 
-MODEL, REFERENCE, SWATCHES, COMP = (files(f"{{in}}/{name}") for name in ("look.onnx", "key.png", "swatches.json", "comp.nk"))
+MODEL, REFERENCE, SWATCHES, COMP = (files(f"{{in}}/{name}")
+                                    for name in ("look.onnx", "key.png", "swatches.json", "comp.nk"))
 KEYS = mostly(st.just("2={in}/key.png"), st.sampled_from(["1={in}/key.png", "9={in}/key.png", "2={out}/missing.png",
                                                            "2={in}/plate/plate.####.exr", "x",
                                                            "2={in}/plate/plate.0002.exr"]))
@@ -152,18 +154,22 @@ FLAGS: dict[str, list[tuple[str, st.SearchStrategy | str, int]]] = {
               ("--stability", NUMBERS, 3), ("--guides", st.sampled_from(["depth", "normals,bogus", "position"]), 4),
               ("--checkpoint-every", NUMBERS, 3)],
     "run": [("--model", MODEL, 1), ("--plate", SEQUENCES, 1), ("--frames", FRAMES, 1), ("--out", "sequence", 1),
-            ("--tile", NUMBERS, 3), ("--batch", NUMBERS, 3), ("--backend", st.sampled_from(["onnxruntime", "torch"]), 3),
+            ("--tile", NUMBERS, 3), ("--batch", NUMBERS, 3),
+            ("--backend", st.sampled_from(["onnxruntime", "torch"]), 3),
             ("--plate-colourspace", COLOURSPACES, 3)],
     "render": [("--model", MODEL, 1), ("--plate", SEQUENCES, 1), ("--frames", FRAMES, 1), ("--reference", REFERENCE, 3),
-               ("--swatches", SWATCHES, 3), ("--out", "sequence", 1), ("--report", "folder", 3), ("--chunk", NUMBERS, 3),
+               ("--swatches", SWATCHES, 3), ("--out", "sequence", 1), ("--report", "folder", 3),
+               ("--chunk", NUMBERS, 3),
                ("--strength", NUMBERS, 3), ("--radius", NUMBERS, 3),
                ("--deflicker", st.sampled_from(["off", "global", "local", "both"]), 2), ("--skip-existing", SWITCH, 3),
                ("--sigma", NUMBERS, 4)],
-    "deflicker": [("--input", SEQUENCES, 1), ("--guide", SEQUENCES, 1), ("--frames", FRAMES, 1), ("--out", "sequence", 1),
+    "deflicker": [("--input", SEQUENCES, 1), ("--guide", SEQUENCES, 1), ("--frames", FRAMES, 1),
+                  ("--out", "sequence", 1),
                   ("--handles", NUMBERS, 3), ("--strength", NUMBERS, 3), ("--radius", NUMBERS, 3),
                   ("--mode", st.sampled_from(["global", "local", "both"]), 2), ("--grade-nk", "file", 3),
                   ("--vectors", st.sampled_from(["dis", "blender", "nuke"]), 3)],
-    "colourlock": [("--input", SEQUENCES, 1), ("--reference", REFERENCE, 1), ("--swatches", SWATCHES, 2), ("--frames", FRAMES, 1),
+    "colourlock": [("--input", SEQUENCES, 1), ("--reference", REFERENCE, 1), ("--swatches", SWATCHES, 2),
+                   ("--frames", FRAMES, 1),
                    ("--out", "sequence", 1), ("--report", "folder", 1), ("--sigma", NUMBERS, 3),
                    ("--check-only", SWITCH, 3), ("--method", st.sampled_from(["mkl", "lstsq"]), 3)],
     "metrics": [("--output", SEQUENCES, 1), ("--plate", SEQUENCES, 1), ("--reference", SEQUENCES, 3),
@@ -182,7 +188,8 @@ MANIFEST_FIELDS = st.sampled_from(["plate", "frames", "out", "model", "strength"
                                    "stage", "bogus", "keys", "chunk", "sigma"])
 # a manifest names only files in the example's folder: its values are not the flags' inputs, so never
 # anything an output may land on
-MANIFEST_VALUES = st.one_of(st.integers(-5, 10 ** 7), st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False), FRAMES,
+MANIFEST_VALUES = st.one_of(st.integers(-5, 10 ** 7),
+                            st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False), FRAMES,
                             st.sampled_from(["{out}/m.####.exr", "{out}/missing.onnx", "{out}/k.png", ""]),
                             st.none(), st.booleans(), st.dictionaries(st.sampled_from(["2", "x"]),
                                                                       st.just("{out}/k.png")))

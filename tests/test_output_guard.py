@@ -118,7 +118,8 @@ def test_a_json_report_onto_a_plate_frame_is_refused(shot, capsys, command, argv
 
 def test_metrics_json_onto_a_reference_frame_is_refused(shot, capsys):
     err = _refused(capsys, shot, ["metrics", "--output", "styled/styled.####.exr", "--plate", PLATE, "--frames", "1-3",
-                                  "--reference", "styled/styled.%04d.exr", "--json", str(shot / "styled/styled.0002.exr")])
+                                  "--reference", "styled/styled.%04d.exr",
+                                  "--json", str(shot / "styled/styled.0002.exr")])
     assert "--reference styled/styled.0002.exr" in err
 
 
@@ -216,7 +217,8 @@ def test_submit_does_not_need_what_only_the_farm_reads(shot, capsys, restyle_mod
 
 
 @pytest.mark.parametrize("argv,flag", [
-    (["run", "--model", "gone.onnx", "--plate", PLATE, "--frames", "1-3", "--out", "o/o.####.exr"], "--model gone.onnx"),
+    (["run", "--model", "gone.onnx", "--plate", PLATE, "--frames", "1-3", "--out", "o/o.####.exr"],
+     "--model gone.onnx"),
     (["train", "--plate", PLATE, "--frames", "1-3", "--key", "1=gone.png", "--out", "m.onnx"], "--key gone.png"),
     (["colourlock", "--input", PLATE, "--reference", "gone.png", "--frames", "1", "--report", "qc", "--check-only"],
      "--reference gone.png"),
@@ -251,7 +253,8 @@ def test_a_file_output_naming_a_folder_or_the_reverse_is_73_before_any_work(shot
     ["metrics", "--output", "styled/styled.####.exr", "--plate", PLATE, "--frames", "1-3", "--json", "comp.nk/m.json"],
     ["convert", "--input", PLATE, "--frames", "1-3", "--out", "comp.nk/sub/o.####.exr"],
     ["train", "--plate", PLATE, "--frames", "1-3", "--key", "1=key.exr", "--out", "comp.nk/look.onnx"],
-    ["colourlock", "--input", PLATE, "--reference", "key.exr", "--frames", "1", "--report", "comp.nk/qc", "--check-only"],
+    ["colourlock", "--input", PLATE, "--reference", "key.exr", "--frames", "1", "--report", "comp.nk/qc",
+     "--check-only"],
 ])
 def test_an_output_under_a_file_is_73_naming_it_before_any_work(shot, capsys, argv):
     """metrics --json under a file was an internal error (70) after measuring (found by the fuzz)."""
