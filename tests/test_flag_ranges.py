@@ -203,3 +203,16 @@ def test_train_on_frames_of_two_sizes_names_the_frame(write_sequence, tmp_path, 
     err = capsys.readouterr().err
     assert code == EX_DATAERR, err
     assert "seq.0003.exr (frame 3) is 8x8" in err
+
+
+@pytest.mark.parametrize("frames,problem", [("1-2000000", "more than 1,000,000 frames"), ("1-5,9", "one range"),
+                                            ("9-1", "ends before it starts")])
+def test_submit_checks_the_range_before_writing_jobs(tmp_path, monkeypatch, capsys, restyle_model, frames, problem):
+    (tmp_path / "comp.nk").write_text("Root {}\n")
+    shutil.copy(restyle_model, tmp_path / "look.onnx")
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["submit", "--farm", "opencue", "--job-dir", "job", "--comp", "comp.nk", "--model", "look.onnx",
+                     "--plate", "p.####.exr", "--frames", frames, "--out", "o.####.exr", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert code == EX_USAGE and problem in err and frames in err
+    assert not (tmp_path / "job").exists()
