@@ -2,12 +2,15 @@
 
 Exit codes (BSD sysexits): 0 done, 3 colour QC failed, 64 bad flag/manifest field, 65 bad input data,
 66 missing input, 69 farm unavailable or job refused, 73 output not writable, 70 internal error,
-130 cancelled (Ctrl-C). Errors print one line naming the file, frame or field to fix.
+130 cancelled (Ctrl-C), 141 output pipe closed (e.g. ``| head``; nothing printed about it).
+Errors print one line naming the file, frame or field to fix.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import shlex
 import sys
 import traceback
@@ -16,19 +19,47 @@ from typing import Any, Callable
 
 from . import manifest as manifest_mod
 from .devices import DEVICES
-from .errors import RestyleError, UsageError
+from .errors import EX_USAGE, RestyleError, UsageError
+from .job_paths import FARM_FILE, FILE, FOLDER, READS, SEQUENCE, Folder, check_job_paths
 from .progress import MODES
 from .sequence import SequencePattern, parse_frame_range
 
 EX_QC_FAILED = 3  # colourlock QC failed: a swatch off its target, a repainted one, NaN/Inf (a farm QC gate)
 EX_SOFTWARE = 70
 EX_CANCELLED = 130
+EX_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool whose reader went away
 
 FRAMES_HELP = "frame range, Nuke syntax: 1001-1100, 1001-1100x2, 1001,1005-1010"
 PATTERN_HELP = "image sequence: name.####.exr, name.%%04d.exr or name.@@@@.exr (EXR, PNG, TIFF, JPEG, DPX)"
 SPACE_HELP = ("OCIO colourspace, alias or role of {what} (config: $OCIO, else OCIO's built-in ACES "
               "studio config); default: the one an EXR records in its header, else by file type: EXR "
               "scene_linear, DPX compositing_log, PNG/JPEG/TIFF texture_paint (sRGB)")
+
+
+def bounded(field: str) -> Callable[[str], int | float]:
+    """argparse ``type`` of a numeric flag: its manifest field's type and range (inference/manifest.py's
+    schema, the one place both are set), so a flag and a manifest accept the same values."""
+    spec = manifest_mod.SCHEMA["properties"][field]
+    integer = spec["type"] == "integer"
+
+    def parse(text: str) -> int | float:
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and manifest_mod.in_range(spec, value)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {manifest_mod.range_text(spec)}")
+        return value
+
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the README's exit code for a usage error (64, not argparse's 2)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def _guide_list(text: str) -> list[str]:
@@ -54,7 +85,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                        "help": "number of frames to generate (default 24)"}),
             (("--size",), "size", {"metavar": "WxH", "help": "plate resolution (default 640x360)"}),
             (("--seed",), "seed", {"type": int, "help": "seed of the procedural textures (default 7)"}),
-            (("--train-seconds",), "seconds", {"metavar": "S", "type": float,
+            (("--train-seconds",), "seconds", {"metavar": "S", "type": bounded("seconds"),
                                                "help": "training time for the restyle stage (default 60)"}),
         ],
         "required": [],
@@ -97,25 +128,25 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
              "help": "encoding the model works in (default: sRGB Encoded Rec.709 (sRGB))"}),
             (("--guides",), "guides", {"metavar": "LIST", "type": _guide_list,
                                         "help": "extra inputs from the plate: comma list of normals, depth (render AOVs), position"}),
-            (("--steps",), "steps", {"metavar": "N", "type": int,
+            (("--steps",), "steps", {"metavar": "N", "type": bounded("steps"),
                                      "help": "stop after N training steps (default 4000, about a minute of 2K on a GPU)"}),
-            (("--seconds",), "seconds", {"metavar": "S", "type": float,
+            (("--seconds",), "seconds", {"metavar": "S", "type": bounded("seconds"),
                                          "help": "stop after S seconds of training (default 600: ten minutes on a CPU)"}),
             (("--no-plateau",), "plateau", {"action": "store_const", "const": False,
                                             "help": "do not stop early when the look is learnt (every key reproduced at "
                                                     "--key-psnr and neither they nor tiles of the keys held back from "
                                                     "training still improving); train to --steps/--seconds"}),
-            (("--key-psnr",), "key_psnr", {"metavar": "DB", "type": float,
+            (("--key-psnr",), "key_psnr", {"metavar": "DB", "type": bounded("key_psnr"),
                                            "help": "key check: the model's output at each painted key must come back at this "
                                                    "PSNR (dB, full frame) or better, else it is marked failed and restyle "
                                                    "run/render refuse it; early stopping waits for it (default 12; 0 = accept "
                                                    "any finite look)"}),
-            (("--lr",), "lr", {"metavar": "RATE", "type": float,
+            (("--lr",), "lr", {"metavar": "RATE", "type": bounded("lr"),
                                "help": "Adam learning rate (default 1e-3); training halves it itself after a divergence"}),
             (("--resume",), "resume", {"action": "store_const", "const": True,
                                        "help": "continue from MODEL.ckpt beside --out if it exists (a killed training "
                                                "resumed gives the same model as an unbroken one)"}),
-            (("--checkpoint-every",), "checkpoint_every", {"metavar": "N", "type": int,
+            (("--checkpoint-every",), "checkpoint_every", {"metavar": "N", "type": bounded("checkpoint_every"),
                                                            "help": "write the resumable MODEL.ckpt every N steps "
                                                                    "(default 250; 0: only at the end)"}),
             (("--init",), "init", {"metavar": "EARLIER.onnx",
@@ -127,7 +158,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                "= colour when the grade explains the new keyframe"}),
             (("--device",), "device", {"choices": list(DEVICES), "help": "where to train (default auto: CUDA if present)"}),
             (("--seed",), "seed", {"type": int, "help": "random seed; same inputs + seed on the same kind of device give the same model when it stops by --steps or the learnt rule, not the machine-speed --seconds cap (default 0)"}),
-            (("--stability",), "stability", {"metavar": "R", "type": float,
+            (("--stability",), "stability", {"metavar": "R", "type": bounded("stability"),
                                              "help": "flicker target: consecutive plate frames of --frames teach the network to "
                                                      "move with the plate, as much as it takes to keep the output's change "
                                                      "between frames within R times the plate's own (render noise and grain then "
@@ -151,11 +182,11 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--backend",), "backend", {"choices": ["auto", "onnxruntime", "torch"],
                                          "help": "auto: onnxruntime with TensorRT/CUDA if it has them, else torch CUDA, else onnxruntime CPU"}),
             (("--dtype",), "dtype", {"choices": ["auto", "fp16", "fp32"], "help": "torch backend precision (auto: fp16 on CUDA)"}),
-            (("--tile",), "tile", {"metavar": "PX", "type": int,
+            (("--tile",), "tile", {"metavar": "PX", "type": bounded("tile"),
                                    "help": "process frames in overlapping PX-square tiles (for frames larger than GPU memory)"}),
-            (("--batch",), "batch", {"metavar": "N", "type": int,
+            (("--batch",), "batch", {"metavar": "N", "type": bounded("batch"),
                                      "help": "frames per model call (default: 4 up to 2K, 1 above)"}),
-            (("--detail",), "detail", {"metavar": "PX", "type": float,
+            (("--detail",), "detail", {"metavar": "PX", "type": bounded("detail"),
                                        "help": "add the painted keyframes' own brushwork finer than PX pixels, carried to "
                                                "every frame along the plate's optical flow (re-seeded from the keyframe "
                                                "where the flow fails and the plate looks as at the key), for texture the "
@@ -185,14 +216,14 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--guide",), "guide", {"metavar": "PLATE_PATTERN", "help": "the plate whose motion guides the pass"}),
             (("--frames",), "frames", {"metavar": "A-B", "help": FRAMES_HELP}),
             (("--out",), "out", {"metavar": "PATTERN", "help": "output sequence"}),
-            (("--handles",), "handles", {"metavar": "N", "type": int,
+            (("--handles",), "handles", {"metavar": "N", "type": bounded("handles"),
                                          "help": "extra frames read each side of the range (default: radius, 2 x radius for --mode both) "
                                                  "so a chunk equals a whole-shot render"}),
             (("--mode",), "mode", {"choices": ["global", "local", "both"],
                                    "help": "global: per-frame colour statistics smoothed over time; local: motion-compensated "
                                            "consistency along the plate's motion; both (default): global then local"}),
-            (("--strength",), "strength", {"metavar": "0-1", "type": float, "help": "0 leaves frames alone, 1 (default) settles fully"}),
-            (("--radius",), "radius", {"metavar": "N", "type": int, "help": "frames each side that each output frame looks at (default 4)"}),
+            (("--strength",), "strength", {"metavar": "0-1", "type": bounded("strength"), "help": "0 leaves frames alone, 1 (default) settles fully"}),
+            (("--radius",), "radius", {"metavar": "N", "type": bounded("radius"), "help": "frames each side that each output frame looks at (default 4)"}),
             (("--vectors",), "vectors", {"choices": ["dis", "blender", "nuke"],
                                          "help": "plate motion: dis = optical flow (default); blender = the plate's Vector pass; "
                                                  "nuke = its forward/backward layers"}),
@@ -220,7 +251,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                "help": "write the QC report only; no frames"}),
             (("--method",), "method", {"choices": ["mkl", "lstsq"],
                                        "help": "mkl: match colour distributions (default); lstsq: pixel-aligned least squares"}),
-            (("--sigma",), "sigma", {"metavar": "FRAMES", "type": float,
+            (("--sigma",), "sigma", {"metavar": "FRAMES", "type": bounded("sigma"),
                                      "help": "temporal smoothing of the correction, in frames (default 2)"}),
             (("--lut",), "lut", {"action": "store_const", "const": True,
                                  "help": "also fit a 33^3 3D LUT per frame for non-linear palette shifts "
@@ -288,7 +319,7 @@ SUBCOMMANDS["render"] = {
     "args": _stage_args("run", {"model", "plate", "frames", "out", "plate_colourspace", "out_colourspace", "device",
                                 "backend", "dtype", "tile", "batch", "detail", "texture", "keys",
                                 "key_colourspace"}) + [
-        (("--chunk",), "chunk", {"metavar": "N", "type": int,
+        (("--chunk",), "chunk", {"metavar": "N", "type": bounded("chunk"),
                                  "help": "output frames per chunk (default 32); memory holds a chunk and its handles"}),
         (("--skip-existing",), "skip_existing", {"action": "store_const", "const": True,
                                                  "help": "keep frames already in --out and render only the missing ones "
@@ -308,7 +339,7 @@ SUBCOMMANDS["bench"] = {
     "args": [
         (("--sizes",), "sizes", {"metavar": "WxH,...", "help": "frame sizes to measure (default 2048x1080,3840x2160)"}),
         (("--frames",), "frames", {"metavar": "N", "type": int, "help": "frames generated per size (default 64)"}),
-        (("--chunk",), "chunk", {"metavar": "N", "type": int, "help": "render chunk in frames (default 32)"}),
+        (("--chunk",), "chunk", {"metavar": "N", "type": bounded("chunk"), "help": "render chunk in frames (default 32)"}),
         (("--compression",), "compression", {"metavar": "LIST", "help": "output EXR compressions to measure, comma "
                                              "list (default zip; the renders run again with each further one)"}),
         (("--plate-compression",), "plate_compression", {"metavar": "NAME", "help": "the generated plate's EXR "
@@ -344,7 +375,7 @@ SUBCOMMANDS["submit"] = {
         (("--job-dir",), "job_dir", {"metavar": "DIR", "help": "folder the submission files are written to"}),
         (("--comp",), "comp", {"metavar": "SCRIPT.nk", "help": "the Nuke script rendered after the restyle (nuke -x)"}),
         (("--name",), "name", {"metavar": "NAME", "help": "job (shot) name (default: the comp script's name)"}),
-        (("--chunk-size",), "chunk_size", {"metavar": "N", "type": int,
+        (("--chunk-size",), "chunk_size", {"metavar": "N", "type": bounded("chunk_size"),
                                            "help": "frames per farm task, for the render and the comp (default 64: "
                                                    "each render task pays about 11 s for its process start "
                                                    "and handles on an H100, bench/results/farm_chunks.json)"}),
@@ -362,7 +393,7 @@ SUBCOMMANDS["submit"] = {
         (("--gpu-group",), "gpu_group", {"metavar": "NAME",
                                          "help": "GPU workers for the render: the Deadline group, or the OpenCue "
                                                  "layer tag"}),
-        (("--priority",), "priority", {"metavar": "0-100", "type": int,
+        (("--priority",), "priority", {"metavar": "0-100", "type": bounded("priority"),
                                        "help": "deadline and opencue: job priority (default 50)"}),
         (("--show",), "show", {"metavar": "NAME", "help": "opencue: the show the job belongs to "
                                                           "(default: pyoutline's default_show)"}),
@@ -377,10 +408,27 @@ SUBCOMMANDS["submit"] = {
 # single image for colourlock, so each stage checks it itself).
 PATTERN_ARGS = {"plate", "input", "guide", "output"}
 OUT_PATTERN_STAGES = {"run", "deflicker", "colourlock", "convert", "render", "submit"}
+# What each command writes (submit: also what its farm jobs will write), checked against what it
+# reads before any work (inference/job_paths.py); metrics reads its --reference as a sequence, and
+# submit's farm workers, not this machine, read the colour reference, swatches and paintings.
+# A folder lists what is written in it (tests/test_output_guard.py checks the lists against real runs).
+QC_REPORT = Folder(("report.json", "report.html", "delta_e.png", "cube"))  # --lut's .cube files go in cube/
+FARM_REPORTS = Folder(("chunk.*",))  # each render chunk's QC report, REPORT/chunk.FIRST
+JOB_FILES = Folder(("submit.sh", "*.job", "opencue_job.xml", "opencue_session", "restyle_shot.yaml",
+                    "parameter_values.json"))
+WRITES: dict[str, dict[str, str | Folder]] = {
+    "demo": {"out": FOLDER}, "inspect": {"json": FILE}, "convert": {"out": SEQUENCE}, "train": {"out": FILE},
+    "run": {"out": SEQUENCE}, "deflicker": {"out": SEQUENCE, "grade_nk": FILE},
+    "colourlock": {"out": SEQUENCE, "report": QC_REPORT}, "metrics": {"json": FILE}, "hash": {"json": FILE},
+    "torchscript": {"out": FILE}, "render": {"out": SEQUENCE, "report": QC_REPORT}, "bench": {"out": FILE},
+    "gate": {}, "submit": {"out": SEQUENCE, "report": FARM_REPORTS, "job_dir": JOB_FILES},
+}
+READS_AS = {"metrics": {"reference": SEQUENCE},
+            "submit": {"reference": FARM_FILE, "swatches": FARM_FILE, "keys": FARM_FILE}}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="restyle",
         description="Restyle plates toward a painted look, settle flicker, lock colour. "
                     "Frames travel as EXR/PNG sequences; every subcommand also reads a JSON "
@@ -393,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument(*flags, dest=dest, default=None, **options)
         cmd.add_argument("--manifest", metavar="JOB.json",
                          help="JSON job manifest holding these fields; flags given here override it")
-        cmd.add_argument("--threads", type=int, default=None, metavar="N",
+        cmd.add_argument("--threads", type=bounded("threads"), default=None, metavar="N",
                          help="file I/O threads (default: every core)")
         cmd.add_argument("--progress", choices=MODES, default="text",
                          help="progress on stderr: text lines, JSON lines (for Nuke/farm), or none")
@@ -414,7 +462,7 @@ def job_from_args(command: str, args: argparse.Namespace) -> dict[str, Any]:
         job["threads"] = args.threads
     missing = [f for f in SUBCOMMANDS[command]["required"] if f not in job]
     if missing:
-        names = ", ".join(f"--{f.rstrip('s').replace('_', '-') if f == 'keys' else f.replace('_', '-')}" for f in missing)
+        names = ", ".join(flag_of(command, f) for f in missing)
         raise UsageError(f"restyle {command} needs {names} (as flags or manifest fields)")
     for field in PATTERN_ARGS & job.keys():
         SequencePattern.parse(job[field])
@@ -423,6 +471,18 @@ def job_from_args(command: str, args: argparse.Namespace) -> dict[str, Any]:
     if "frames" in job and command != "demo":
         parse_frame_range(job["frames"])
     return job
+
+
+def flag_of(command: str, field: str) -> str:
+    """The command-line flag of a manifest field (``keys`` -> ``--key``)."""
+    flags = {dest: flags[0] for flags, dest, _options in SUBCOMMANDS[command]["args"]}
+    return flags.get(field, "--" + field.replace("_", "-"))
+
+
+def check_paths(command: str, job: dict[str, Any], manifest: str | None) -> None:
+    """Before any work: the job's input files are there and none of its outputs writes over one."""
+    check_job_paths(job, {**READS, **READS_AS.get(command, {})}, WRITES[command],
+                    lambda field: flag_of(command, field), manifest)
 
 
 def command_args(command: str, job: dict[str, Any]) -> list[str]:
@@ -455,9 +515,11 @@ def run_inspect(job: dict[str, Any], progress: str) -> int:
     from .inspection import inspect_sequence
 
     pattern = SequencePattern.parse(job["plate"])
-    frames = parse_frame_range(job["frames"]) if "frames" in job else pattern.existing_frames()
-    if not frames:
+    on_disk = pattern.existing_frames()
+    if "frames" not in job and not on_disk:
         raise UsageError(f"{pattern}: no frames on disk and no --frames given")
+    # without --frames, every frame from the first to the last on disk: a hole is reported (exit 66)
+    frames = parse_frame_range(job["frames"]) if "frames" in job else list(range(on_disk[0], on_disk[-1] + 1))
     summary = inspect_sequence(pattern, frames, threads=job.get("threads"), progress_mode=progress)
     print(json.dumps(summary, indent=2))
     if "json" in job:
@@ -485,9 +547,14 @@ def run_train(job: dict[str, Any], progress: str) -> int:
     settings = TrainSettings(**{k: job.get(k, getattr(defaults, k)) for k in
                                 ("steps", "seconds", "plateau", "seed", "device", "checkpoint_every", "stability",
                                  "key_psnr", "lr")})
-    keys = _keys(job)
+    keys, frames = _keys(job), parse_frame_range(job["frames"])
+    outside = sorted(set(keys) - set(frames))
+    if outside:
+        print(f"restyle train: warning: --key {', '.join(map(str, outside))} outside --frames {job['frames']}: "
+              "the key is learnt from its plate frame, but check the numbers (a typo trains the wrong frame)",
+              file=sys.stderr)
     train(SequencePattern.parse(job["plate"]), keys, job["out"], settings=settings, guides=job.get("guides"),
-          frames=parse_frame_range(job["frames"]),
+          frames=frames,
           plate_space=job.get("plate_colourspace"), key_space=job.get("key_colourspace"),
           working=job.get("working_colourspace", WORKING_ENCODING), resume=job.get("resume", False), init=job.get("init"),
           repass=job.get("repass", "auto"), progress_mode=progress)
@@ -694,14 +761,33 @@ RUNNERS: dict[str, Callable[[dict[str, Any], str], int]] = {
 }
 
 
+def _quiet_stdout() -> None:
+    """After a closed output pipe: send what is still buffered to /dev/null, so the interpreter's
+    last flush does not print a BrokenPipeError of its own."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests' captured output)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns its exit code (--help prints and exits, as argparse does)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse printed a usage error (64), or the help (0: exit as asked)
+        if not exc.code:
+            raise
+        return int(exc.code)
     try:
         job = job_from_args(args.command, args)
+        check_paths(args.command, job, args.manifest)
         return RUNNERS[args.command](job, args.progress)
     except RestyleError as exc:
         print(f"restyle {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `restyle inspect ... | head`: the reader has what it wanted
+        _quiet_stdout()
+        return EX_PIPE
     except KeyboardInterrupt:
         print(f"restyle {args.command}: cancelled; frames already written are complete", file=sys.stderr)
         return EX_CANCELLED

@@ -27,7 +27,7 @@ import OpenEXR
 import OpenImageIO as oiio
 
 from .colour import COLOURSPACE_ATTRIBUTE, INTEROP_ATTRIBUTE
-from .errors import ChannelError, ImageReadError, NonFiniteError, OutputError, UsageError
+from .errors import ChannelError, ImageReadError, MissingFileError, NonFiniteError, OutputError, UsageError
 from .sequence import file_extension
 
 # Bit depth written when the caller does not choose one, by file extension.
@@ -194,12 +194,13 @@ def read_image(path: str | os.PathLike) -> Image:
     the file, the channel and the pixel, before it can spread into an output.
 
     Raises:
-        ImageReadError: the file is absent, truncated or not an image that can be decoded.
+        MissingFileError: the file is absent (exit 66, as for any missing input).
+        ImageReadError: the file is truncated or not an image that can be decoded.
         NonFiniteError: a colour channel holds NaN or Inf.
     """
     path = str(path)
     if not os.path.isfile(path):
-        raise ImageReadError(f"{path}: no such file")
+        raise MissingFileError(f"{path}: no such file")
     try:
         image = _read_exr(path) if file_extension(path) == "exr" else _read_oiio(path)
     except ImageReadError:

@@ -11,12 +11,13 @@ Flags given on the command line override manifest fields. Every error names the 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-from .errors import ManifestError
+from .errors import ManifestError, MissingFileError
 from .sequence import SequencePattern, parse_frame_range
 
 STAGES = ("train", "run", "deflicker", "colourlock", "metrics", "demo", "inspect", "convert", "hash", "torchscript",
@@ -71,7 +72,8 @@ SCHEMA: dict[str, Any] = {
         "init": _PATH,
         "repass": {"enum": ["auto", "colour", "full"]},
         "backend": {"enum": ["auto", "onnxruntime", "torch"]},
-        "tile": {"type": "integer", "minimum": 16},
+        "tile": {"type": "integer", "minimum": 64, "maximum": 65536,
+                 "description": "tile side, px: each tile also reads the network's 48 px margin on every side"},
         "batch": {"type": "integer", "minimum": 1, "maximum": 256},
         "detail": {"type": "number", "minimum": 0, "maximum": 1000,
                    "description": "carried keyframe brushwork finer than this many pixels (0 = off)"},
@@ -114,6 +116,28 @@ SCHEMA: dict[str, Any] = {
     },
 }
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def in_range(spec: dict[str, Any], value: float) -> bool:
+    """Whether a number lies in a schema property's range (minimum, maximum, exclusiveMinimum)."""
+    return (value >= spec.get("minimum", -math.inf) and value <= spec.get("maximum", math.inf)
+            and value > spec.get("exclusiveMinimum", -math.inf))
+
+
+def range_text(spec: dict[str, Any]) -> str:
+    """A schema property's type and range in words, e.g. 'an integer from 1 to 1024', 'a number above 0'."""
+    low = (f"above {spec['exclusiveMinimum']:g}" if "exclusiveMinimum" in spec
+           else f"from {spec['minimum']:g}" if "minimum" in spec else None)
+    high = f"{spec['maximum']:g}" if "maximum" in spec else None
+    if low and high:
+        bounds = f"{low} to {high}" if low.startswith("from") else f"{low}, up to {high}"
+    elif low:
+        bounds = f"{low[len('from '):]} or more" if low.startswith("from") else low
+    else:
+        bounds = f"up to {high}" if high else "(any)"
+    return f"{'an integer' if spec['type'] == 'integer' else 'a number'} {bounds}"
+
+
 PATTERN_FIELDS = ("plate", "input", "guide", "output")
 
 
@@ -128,6 +152,9 @@ def validate(manifest: Any) -> dict[str, Any]:
         error = errors[0]
         field = ".".join(str(p) for p in error.absolute_path) or _field_of(error)
         raise ManifestError(field, error.message)
+    for name, value in manifest.items():
+        if isinstance(value, float) and not math.isfinite(value):  # JSON's NaN/Infinity pass the schema's bounds
+            raise ManifestError(name, f"{value} is not {range_text(SCHEMA['properties'][name])}")
     for name in PATTERN_FIELDS:
         if name in manifest:
             _as(name, SequencePattern.parse, manifest[name])
@@ -137,12 +164,17 @@ def validate(manifest: Any) -> dict[str, Any]:
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """Read and validate a manifest file; relative paths in it are taken from its folder."""
+    """Read and validate a manifest file; relative paths in it are taken from its folder.
+
+    Raises:
+        MissingFileError: no such file.
+        ManifestError: not JSON, or a field that fails validation (named).
+    """
     path = Path(path)
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ManifestError("(file)", f"{path} does not exist") from None
+        raise MissingFileError(f"--manifest {path} does not exist") from None
     except json.JSONDecodeError as exc:
         raise ManifestError("(file)", f"{path} is not valid JSON: {exc}") from None
     validate(manifest)

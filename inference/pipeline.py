@@ -30,8 +30,8 @@ from .colourlock.delta_e import preload_colour_science
 from .colourlock.fit import smoothing_radius
 from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, write_report
 from .devices import resolve_device
-from .errors import UsageError
-from .image import Image, exr_codec
+from .errors import RestyleError, UsageError
+from .image import Image, exr_codec, read_image
 from .progress import Progress
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
@@ -268,14 +268,25 @@ class StageClock:
         return {stage: round(peak / 1e9, 3) for stage, peak in peaks.items()}
 
 
-def _plan(frames: list[int], chunk: int, existing: SequencePattern | None, lock_handles: int, settle_handles: int,
+def kept_frame(path: str, size: tuple[int, int]) -> bool:
+    """Whether a frame already in the output can be kept on resume: it decodes and has the plate's
+    size (a truncated file, a stub or a frame of another render is redone)."""
+    if not Path(path).is_file():
+        return False
+    try:
+        return read_image(path).size == size
+    except RestyleError:
+        return False
+
+
+def _plan(frames: list[int], chunk: int, done: Callable[[int], bool], lock_handles: int, settle_handles: int,
           present: set[int]) -> list[tuple[list[int], list[int], list[int], list[int]]]:
-    """Per chunk: its frames, those to write (not already in ``existing``), the frames the colour
-    lock fits over (with its handles) and the frames to restyle (with the deflicker's too)."""
+    """Per chunk: its frames, those to write (not ``done``), the frames the colour lock fits over
+    (with its handles) and the frames to restyle (with the deflicker's too)."""
     plan = []
     for start in range(0, len(frames), chunk):
         part = frames[start:start + chunk]
-        todo = [f for f in part if not (existing and Path(existing.path(f)).is_file())]
+        todo = [f for f in part if not done(f)]
         locked = _span(part[0], part[-1], lock_handles, present) if todo else []
         plan.append((part, todo, locked, _span(locked[0], locked[-1], settle_handles, present) if todo else []))
     return plan
@@ -291,8 +302,9 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 texture: bool = False) -> dict[str, Any]:
     """Restyle ``frames`` of ``plate``, then deflicker and colour-lock them if asked, into ``out``.
 
-    ``skip_existing`` keeps frames already in ``out`` (resuming a killed render: writes are
-    atomic, so every frame there is complete) and computes only chunks with missing frames; a
+    ``skip_existing`` keeps frames already in ``out`` that decode at the plate's size (resuming a
+    killed render: writes are atomic, but a frame copied in by hand or cut short elsewhere is redone)
+    and computes only chunks with missing or bad frames; a
     chunk's frames do not depend on which of them are missing, so a resumed shot equals an
     uninterrupted one. ``compression`` is the output EXR's (default zip). ``detail``/``texture``, ``keys``
     and ``key_space``: the keyframes' brushwork, as ``restyle run --detail``/``--texture`` (``detail``
@@ -322,7 +334,8 @@ None: on by default when the keys' paintings are at hand, :func:`~.restyle.detai
         ensure_writable_folder(Path(colourlock.report))
         preload_colour_science()  # its QC's first use, otherwise about a second inside the first chunk
     lock_handles = smoothing_radius(colourlock.sigma) if colourlock else 0
-    chunks = _plan(frames, max(1, chunk), out if skip_existing else None, lock_handles,
+    size = read_image(plate.path(frames[0])).size if skip_existing else None
+    chunks = _plan(frames, max(1, chunk), lambda f: size is not None and kept_frame(out.path(f), size), lock_handles,
                    deflicker.handles if deflicker else 0, set(plate.existing_frames()))
     needed = sorted({f for *_, span in chunks for f in span})
     looks = _Looks(model, plate, needed, plate_space, backend, device, dtype, batch, tile, threads,

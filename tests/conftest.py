@@ -185,3 +185,12 @@ def restyle_look(comp):
         return look
 
     return make
+
+
+@pytest.fixture(scope="session")
+def restyle_model(tmp_path_factory) -> Path:
+    """A small trained restyle model (64x48, 50 CPU steps): for commands that check the model before
+    any work (restyle submit), where what it paints does not matter."""
+    from inference.pipeline_bench import make_shot
+
+    return Path(make_shot(tmp_path_factory.mktemp("look"), 1, 64, 48)[1])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as Et
@@ -20,11 +21,11 @@ OPENJD = str(Path(sys.executable).parent / "openjd")
 
 
 @pytest.fixture
-def shot(tmp_path):
-    """A comp script and a model (their contents do not matter to the submission); flags of a
+def shot(tmp_path, restyle_model):
+    """A comp script (its contents do not matter to the submission) and a model; flags of a
     colour-locked shot with relative paths, as a TD types them in the shot's folder."""
     (tmp_path / "comp.nk").write_text("Root {}\n")
-    (tmp_path / "look.onnx").write_bytes(b"onnx")
+    shutil.copy(restyle_model, tmp_path / "look.onnx")
     return ["--comp", "comp.nk", "--model", "look.onnx", "--plate", "plate dir/sh010.####.exr",
             "--frames", "1001-1010", "--out", "cache/restyle.####.exr", "--reference", "ref.png",
             "--report", "qc", "--chunk-size", "4", "--device", "cuda", "--deflicker", "global", "--radius", "2"]

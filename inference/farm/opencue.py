@@ -29,12 +29,12 @@ def job_spec(shot: FarmShot, session_dir: Path) -> str:
     job = outline.Outline(shot.name, frame_range=shot.frames, shot=shot.name,
                           show=shot.show or config.get("outline", "default_show"))
     gpu = {"gpus": 1} if shot.render.get("device") == "cuda" else {}
-    render = Shell("restyle", command=shlex.join(shot.render_command(START, END)), range=shot.frames,
+    render = Shell("restyle", command=shlex.join(shot.render_command(START, END)),
                    chunk=shot.chunk_size, tags=[shot.gpu_group] if shot.gpu_group else [], **gpu)
     layers = [render]
     if shot.gated:
         layers.append(ShellCommand("qc_gate", command=shlex.join(shot.gate_command())))
-    layers.append(Shell("comp", command=shlex.join(shot.comp_command(START, END)), range=shot.frames,
+    layers.append(Shell("comp", command=shlex.join(shot.comp_command(START, END)),
                         chunk=shot.chunk_size, env=shot.comp_env()))
     for before, layer in zip([None] + layers, layers):
         job.add_layer(layer)

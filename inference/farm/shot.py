@@ -88,6 +88,18 @@ class FarmShot:
         return {"NUKE_PATH": self.toolset, "RESTYLE_FARM_BATCH": str(self.chunk_size)}
 
 
+def check_model(path: str) -> None:
+    """Refuse, before any job is written, a model every render task would refuse: not a restyle
+    model, damaged, or marked failed by its training's key check.
+
+    Raises:
+        ModelError: naming the model and what is wrong.
+    """
+    from ..restyle.model_file import load_model, require_key_check
+
+    require_key_check(load_model(path))
+
+
 def shot_from_job(job: dict[str, Any]) -> FarmShot:
     """Check a `restyle submit` job and make the shot.
 
@@ -95,6 +107,7 @@ def shot_from_job(job: dict[str, Any]) -> FarmShot:
         UsageError: a bad farm field (ManifestError), a range that is not FIRST-LAST, another farm's
             flag, a toolset without init.py.
         MissingFileError: the comp script or the model is not there.
+        ModelError: the model is not one a render task would run (check_model).
     """
     job = {k: os.path.abspath(v) if k in PATH_FIELDS else v for k, v in job.items()}
     if "keys" in job:  # --detail's paintings
@@ -112,6 +125,7 @@ def shot_from_job(job: dict[str, Any]) -> FarmShot:
     for field in ("comp", "model"):
         if not Path(job[field]).is_file():
             raise MissingFileError(f"--{field} {job[field]} does not exist (as this machine sees it)")
+    check_model(job["model"])
     toolset = job.get("toolset", str(TOOLSET))
     if not (Path(toolset) / "init.py").is_file():
         raise UsageError(f"--toolset {toolset} has no init.py: give the toolset folder (the comp's NUKE_PATH)")

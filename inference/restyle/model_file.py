@@ -27,7 +27,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from ..errors import ModelError
+from ..errors import ModelError, OutputError
 from .network import NetworkConfig, RestyleNet
 
 FORMAT_VERSION = "1"
@@ -89,27 +89,36 @@ class RestyleModel:
 
 
 def export_onnx(net: RestyleNet, meta: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``net`` and ``meta`` to ``path`` atomically; returns the path."""
+    """Write ``net`` and ``meta`` to ``path`` atomically; returns the path.
+
+    Raises:
+        OutputError: ``path`` cannot be written (e.g. it is a folder); no temporary file is left.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    example = torch.zeros(1, net.config.in_channels, 64, 64)
-    axes = {0: "batch", 2: "height", 3: "width"}
-    net = net.eval().cpu().float()
-    with warnings.catch_warnings():  # the TorchScript exporter keeps parameter names as initializer names
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(net, (example,), str(tmp), dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["output"], do_constant_folding=False,
-                          dynamic_axes={"input": axes, "output": axes})
-    proto = onnx.load(str(tmp))
-    meta = {"format_version": FORMAT_VERSION, **meta, "network": net.config.to_dict(),
-            "graph_sha256": graph_digest(proto)}
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = PREFIX + key, json.dumps(value)
-    proto.producer_name = "restyle"
-    onnx.save(proto, str(tmp))
-    os.replace(tmp, path)
+    try:
+        example = torch.zeros(1, net.config.in_channels, 64, 64)
+        axes = {0: "batch", 2: "height", 3: "width"}
+        net = net.eval().cpu().float()
+        with warnings.catch_warnings():  # the TorchScript exporter keeps parameter names as initializer names
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(net, (example,), str(tmp), dynamo=False, opset_version=17,
+                              input_names=["input"], output_names=["output"], do_constant_folding=False,
+                              dynamic_axes={"input": axes, "output": axes})
+        proto = onnx.load(str(tmp))
+        meta = {"format_version": FORMAT_VERSION, **meta, "network": net.config.to_dict(),
+                "graph_sha256": graph_digest(proto)}
+        for key, value in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = PREFIX + key, json.dumps(value)
+        proto.producer_name = "restyle"
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write the model {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after the rename; left by a failure otherwise
     return path
 
 

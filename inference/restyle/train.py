@@ -28,7 +28,7 @@ from ..errors import KeyCheckError, UsageError
 from ..image import Image, read_image
 from ..progress import Progress
 from ..sequence import SequencePattern
-from ..sequence_io import ensure_writable_folder
+from ..sequence_io import ensure_writable_folder, read_sequence
 from . import guides as guide_mod
 from ..temporal.deflicker_device import VIEW
 from .adversarial import Adversary
@@ -161,14 +161,17 @@ def network_input(image: Image, frame: int, key_frames: list[int], plate_space: 
 def temporal_sampler(plate: SequencePattern, frames: list[int], keys: dict[int, str], plate_space: str | None,
                      working: str, guides: list[str], scale: float, settings: TrainSettings, patch: int,
                      rng: np.random.Generator, device: torch.device) -> TemporalSampler | None:
-    """Consecutive plate frame pairs of the shot for the temporal loss (None: fewer than two frames)."""
+    """Consecutive plate frame pairs of the shot for the temporal loss (None: fewer than two frames).
+
+    Raises:
+        MissingFramesError, ImageReadError, ResolutionMismatchError, NonFiniteError: naming the frame.
+    """
     pairs = pair_frames(sorted(set(frames)))
     if not pairs:
         return None
     space = colour.file_colourspace(plate.path(min(keys)), plate_space)
     prepared = {}
-    for frame in sorted({f for pair in pairs for f in pair}):
-        image = read_image(plate.path(frame))
+    for frame, image in read_sequence(plate, sorted({f for pair in pairs for f in pair})):
         view = np.clip(colour.convert(image.beauty(alpha=False).as_float32(), space, VIEW), 0, 1)
         prepared[frame] = (network_input(image, frame, sorted(keys), space, working, guides, scale,
                                          settings.input_smoothing), view)
