@@ -290,11 +290,12 @@ def test_any_command_line_ends_with_a_documented_exit_and_leaves_the_inputs_alon
         job = out / "job.json"
         job.write_text(manifest if isinstance(manifest, str) else json.dumps(_fill(manifest, paths)))
         argv += ["--manifest", str(job)]
+    here = os.getcwd()
     os.chdir(out)  # whatever a relative or empty path names lands in the example's folder
     try:
         code = cli.main([*argv, "--progress", "none"])
     finally:
-        os.chdir(root)
+        os.chdir(here)  # the tests after this one run where the session started
     err = capsys.readouterr().err
     event(f"{command}: exit {code}")
     assert code in documented_exit_codes(), (argv, code, err)

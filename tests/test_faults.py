@@ -93,10 +93,14 @@ def test_full_disk_fails_clearly_and_keeps_earlier_frames(shot):
     subprocess.run(_render(model, plate, out), check=True)
     before = {f: open(out.path(f), "rb").read() for f in FRAMES}
     size = min(len(b) for b in before.values())
-    run = subprocess.run(_render(model, plate, out), preexec_fn=_limit_file_size(size // 2),
+    run = subprocess.run(_render(model, plate, out, "--detail", "0"), preexec_fn=_limit_file_size(size // 2),
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 73, run.stderr
     assert "cannot write" in run.stderr and "r.00" in run.stderr and "Traceback" not in run.stderr
+    # the keys' detail (on by default) first writes its scratch frames: a full disk there is as clear
+    run = subprocess.run(_render(model, plate, out), preexec_fn=_limit_file_size(size // 8),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 73 and "cannot write the keys' carried detail" in run.stderr, run.stderr
     assert {f: open(out.path(f), "rb").read() for f in FRAMES} == before        # earlier frames intact
     assert sorted(p.name for p in out.directory.iterdir()) == sorted(os.path.basename(out.path(f)) for f in FRAMES)
 

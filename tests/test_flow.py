@@ -36,14 +36,16 @@ def test_to_gray_u8_uses_rec709_luma():
     assert gray[1].tolist() == [0, 0, 0]
 
 
-def test_dis_object_is_reused_per_thread_and_preset():
-    assert F._dis("medium") is F._dis("medium")
-    assert F._dis("fast") is not F._dis("medium")
+def test_dis_object_is_reused_per_thread_preset_and_size():
+    size = (64, 96)
+    assert F._dis("medium", size) is F._dis("medium", size)
+    assert F._dis("fast", size) is not F._dis("medium", size)
     other = []
-    thread = threading.Thread(target=lambda: other.append(F._dis("medium")))
+    thread = threading.Thread(target=lambda: other.append(F._dis("medium", size)))
     thread.start()
     thread.join()
-    assert other[0] is not F._dis("medium")
+    assert other[0] is not F._dis("medium", size)
+    assert F._dis("medium", (32, 48)) is not other[0]
     with pytest.raises(ValueError, match="preset"):
         F.compute_flow(np.zeros((8, 8, 3)), np.zeros((8, 8, 3)), preset="slow")
 
@@ -219,3 +221,14 @@ def test_every_flow_method_recovers_a_known_translation(method):
     flow = F.FLOW_METHODS[method](base, shifted)
     inner = flow[16:-16, 16:-16].reshape(-1, 2)
     assert np.allclose(np.median(inner, axis=0), [3, -2], atol=0.3)
+
+
+def test_a_flow_does_not_depend_on_the_sizes_computed_before_it():
+    """OpenCV's DIS object keeps state from frames of another size: the same pair must still give
+    the same flow (a farm task and a warm process that ran other shots agree)."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((64, 96, 3), dtype=np.float32) for _ in range(2))
+    first = F.compute_flow(a, b)
+    other = rng.random((24, 32, 3), dtype=np.float32)
+    F.compute_flow(other, other)
+    assert np.array_equal(F.compute_flow(a, b), first)

@@ -177,3 +177,16 @@ def test_reseed_only_where_the_plate_agrees_with_the_key():
     wrong = np.zeros((40, 60, 2), np.float32)
     wrong[..., 0] = 20.0  # lands 20 px off: left-half texture on the red object
     assert plate_agrees(now, key_view, wrong)[5:-5, 15:25].max() < 0.01
+
+
+def test_a_plate_frame_of_another_size_is_named_not_an_internal_error(shot, model, tmp_path, capsys):  # noqa: F811
+    _, plate, _ = shot
+    odd = SequencePattern.parse(str(tmp_path / "plate" / "p.####.exr"))
+    odd.directory.mkdir()
+    for frame in (1, 2, 3):
+        image = read_image(plate.path(frame))
+        write_image(odd.path(frame), image if frame != 3 else Image.from_array(
+            image.as_float32()[:32, :48], image.channels))
+    code = cli.main(["run", "--model", str(model), "--plate", odd.hashes, "--frames", "1-3",
+                     "--out", str(tmp_path / "o" / "o.####.exr"), "--progress", "none"])
+    assert code == 65 and "(frame 3) is 48x32 but frame 1 is 96x64" in capsys.readouterr().err

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from .. import colour
-from ..errors import UsageError
+from ..errors import OutputError, ResolutionMismatchError, UsageError
 from ..image import read_image
 from ..sequence import SequencePattern
 from ..temporal.flow import compute_flow, occlusion_mask, warp
@@ -146,10 +146,21 @@ def key_residuals(model: RestyleModel, keys: dict[int, str], key_space: str | No
 
 
 def plate_view(plate: SequencePattern, plate_space: str) -> Callable[[int], np.ndarray]:
-    """frame -> the plate's ``(H, W, 3)`` sRGB-encoded view in [0, 1], the one flows are measured on."""
+    """frame -> the plate's ``(H, W, 3)`` sRGB-encoded view in [0, 1], the one flows are measured on.
+
+    Raises:
+        ResolutionMismatchError: a frame of another size than the first one viewed (flows need one).
+    """
+    first: list[tuple[int, tuple[int, int]]] = []
+
     def view(frame: int) -> np.ndarray:
-        rgb = read_image(plate.path(frame)).beauty(alpha=False).as_float32()
-        return np.clip(colour.convert(rgb, plate_space, FLOW_VIEW), 0, 1)
+        image = read_image(plate.path(frame))
+        first[:] = first or [(frame, image.size)]
+        if image.size != first[0][1]:
+            raise ResolutionMismatchError(
+                f"{image.source} (frame {frame}) is {image.size[0]}x{image.size[1]} but frame {first[0][0]} is "
+                f"{first[0][1][0]}x{first[0][1][1]}; every frame of a plate must have one size")
+        return np.clip(colour.convert(image.beauty(alpha=False).as_float32(), plate_space, FLOW_VIEW), 0, 1)
 
     return view
 
@@ -185,7 +196,15 @@ class WalkedFromKeys:
                 if frame != key and frame % 25 == 0:
                     log(f"{what}: key {key}'s {what} carried to frame {frame}")
                 if frame in wanted:
-                    np.save(self._path(index, frame), correction.astype(np.float16))
+                    self._save(index, frame, correction)
+
+    def _save(self, index: int, frame: int, correction: np.ndarray) -> None:
+        path = self._path(index, frame)
+        try:
+            np.save(path, correction.astype(np.float16))
+        except OSError as exc:
+            raise OutputError(f"cannot write the keys' carried detail for frame {frame} to {path} ({exc}); free "
+                              "space there or point TMPDIR at a folder with room") from None
 
     def _path(self, index: int, frame: int) -> str:
         # a plain string: pathlib interns every path part, so one Path per frame would grow

@@ -29,16 +29,18 @@ _LOCAL = threading.local()
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
-def _dis(preset: str) -> cv2.DISOpticalFlow:
-    """This thread's DIS optical-flow object for ``preset`` (created once per thread)."""
+def _dis(preset: str, shape: tuple[int, int]) -> cv2.DISOpticalFlow:
+    """This thread's DIS optical-flow object for ``preset`` and frames of ``shape`` (created once
+    per thread and size: an OpenCV DIS object that has seen frames of another size gives other
+    flows afterwards, up to a pixel apart, so a result would depend on what ran before it)."""
     if preset not in _PRESETS:
         raise ValueError(f"unknown DIS preset {preset!r}; choose one of {sorted(_PRESETS)}")
     cache = getattr(_LOCAL, "dis", None)
     if cache is None:
         cache = _LOCAL.dis = {}
-    if preset not in cache:
-        cache[preset] = cv2.DISOpticalFlow_create(_PRESETS[preset])
-    return cache[preset]
+    if cache.get(preset, (None,))[0] != shape:
+        cache[preset] = (shape, cv2.DISOpticalFlow_create(_PRESETS[preset]))
+    return cache[preset][1]
 
 
 def to_gray_u8(srgb: np.ndarray) -> np.ndarray:
@@ -73,7 +75,7 @@ def compute_flow(a: np.ndarray, b: np.ndarray, preset: str = "medium") -> np.nda
     """
     if a.shape[:2] != b.shape[:2]:
         raise ValueError(f"frame sizes differ: {a.shape[:2]} vs {b.shape[:2]}")
-    flow = _dis(preset).calc(to_gray_u8(a), to_gray_u8(b), None)
+    flow = _dis(preset, a.shape[:2]).calc(to_gray_u8(a), to_gray_u8(b), None)
     return flow.astype(np.float32, copy=False)
 
 
