@@ -176,11 +176,11 @@ class WalkedFromKeys:
 
     def __init__(self, key_frames: list[int], frames: list[int], walker: Walker,
                  log: Callable[[str], None] = lambda _: None, what: str = "brushwork"):
-        self.weights = {frame: key_weights(frame, key_frames) for frame in frames}
+        self.key_frames = key_frames  # each frame's key weights are worked out when it is asked for
         self._scratch = tempfile.TemporaryDirectory(prefix="restyle_detail_")
         try:
             for index, key in enumerate(key_frames):
-                wanted = {f for f, pairs in self.weights.items() if any(i == index for i, _ in pairs)}
+                wanted = {f for f in frames if any(i == index for i, _ in key_weights(f, key_frames))}
                 if wanted:
                     self._walk(index, key, wanted, walker, log, what)
         except BaseException:
@@ -214,7 +214,7 @@ class WalkedFromKeys:
     def __call__(self, frame: int) -> np.ndarray:
         """Frame ``frame``'s correction, ``(H, W, 3)`` float32 in the model's working encoding."""
         return sum(weight * np.load(self._path(index, frame)).astype(np.float32)
-                   for index, weight in self.weights[frame])
+                   for index, weight in key_weights(frame, self.key_frames))
 
     def close(self) -> None:
         self._scratch.cleanup()
