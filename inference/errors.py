@@ -5,6 +5,7 @@ Exit codes follow BSD sysexits so farm wrappers can tell input faults from crash
 """
 from __future__ import annotations
 
+EX_QC_FAILED = 3     # colourlock QC failed: a swatch off its target, a repainted one, NaN/Inf (a farm QC gate)
 EX_USAGE = 64        # bad flag or manifest field
 EX_DATAERR = 65      # input data is wrong (corrupt, NaN, mismatched)
 EX_NOINPUT = 66      # input file or frame missing

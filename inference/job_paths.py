@@ -34,7 +34,7 @@ class Folder:
 FOLDER = Folder()  # a folder the command may write anything into
 Kind = Union[str, Folder]
 
-# What every command reads, by manifest field; cli.READS_AS overrides it for a command (metrics'
+# What every command reads, by manifest field; jobs.commands.READS_AS overrides it for a command (metrics'
 # --reference is a sequence, colourlock's one image). A field a command writes is not read.
 READS = {"plate": SEQUENCE, "input": SEQUENCE, "guide": SEQUENCE, "output": SEQUENCE, "model": FILE,
          "reference": FILE, "swatches": FILE, "init": FILE, "comp": FILE, "keys": FILE}

@@ -66,7 +66,7 @@ def mark_complete(folder: str, record: Dict[str, Any]) -> None:
 
 
 def write_manifest(folder: str, name: str, manifest: Dict[str, Any]) -> str:
-    """The engine job manifest (its JSON schema: inference/manifest.py); returns its path."""
+    """The engine job manifest (its JSON schema: inference/jobs/manifest.py); returns its path."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, name)
     tmp = path + ".tmp"

@@ -9,7 +9,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inference import cli, manifest
+from inference import cli
+from inference.jobs import manifest
 from inference.colourlock.swatches import load_swatches
 from inference.errors import RestyleError
 from inference.image import read_image

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from inference import cli
+from inference.jobs.argv import command_args
 
 REPO = Path(__file__).resolve().parents[1]
 OPENJD = str(Path(sys.executable).parent / "openjd")
@@ -195,9 +196,9 @@ def test_openjd_needs_the_colour_reference(tmp_path, shot):
 def test_command_args_give_the_job_back_for_every_flag_shape():
     job = {"plate": "p.####.exr", "frames": "1-9", "keys": {"1": "a.png", "9": "b.png"}, "out": "m.onnx",
            "guides": ["normals", "depth"], "plateau": False, "steps": 5, "threads": 2}
-    assert parsed("train", cli.command_args("train", job)) == job
+    assert parsed("train", command_args("train", job)) == job
     with pytest.raises(ValueError, match="no flag for field 'farm'"):
-        cli.command_args("render", {"farm": "deadline"})
+        command_args("render", {"farm": "deadline"})
 
 
 def _report(passed: bool) -> str:

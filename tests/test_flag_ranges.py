@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference import cli, manifest
+from inference import cli
+from inference.jobs import manifest
 from inference.errors import EX_DATAERR, EX_NOINPUT, EX_USAGE, OutputError
 from inference.image import read_image
 

@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from inference import cli, manifest
+from inference import cli
+from inference.jobs import manifest
+from inference.jobs.commands import SUBCOMMANDS
 from inference.errors import EX_USAGE, ManifestError, UsageError
 
 
@@ -57,7 +59,7 @@ def test_bad_key_flag_is_a_usage_error(capsys):
 
 
 def test_every_subcommand_has_full_help(capsys):
-    for name, spec in cli.SUBCOMMANDS.items():
+    for name, spec in SUBCOMMANDS.items():
         with pytest.raises(SystemExit) as info:
             cli.main([name, "--help"])
         assert info.value.code == 0
@@ -68,4 +70,4 @@ def test_every_subcommand_has_full_help(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     top = capsys.readouterr().out
-    assert all(name in top for name in cli.SUBCOMMANDS) and "Exit codes" in top
+    assert all(name in top for name in SUBCOMMANDS) and "Exit codes" in top

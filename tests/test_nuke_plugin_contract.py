@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from inference import cli
+from inference.jobs.commands import SUBCOMMANDS
 from nuke_plugin import stages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def gizmo(nuke, node_class: str):
 
 
 def engine_args(command: str) -> dict:
-    return {dest: options for _flags, dest, options in cli.SUBCOMMANDS[command]["args"]}
+    return {dest: options for _flags, dest, options in SUBCOMMANDS[command]["args"]}
 
 
 @pytest.mark.parametrize("node_class", sorted(stages.STAGES))

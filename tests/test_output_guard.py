@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from inference import cli
+from inference.jobs import commands
 from inference.errors import EX_CANTCREAT, EX_NOINPUT, EX_USAGE
 
 PLATE = "plate/seq.####.exr"
@@ -188,7 +189,7 @@ def test_what_submit_writes_in_its_job_folder_is_what_the_check_knows(shot, caps
             "--out", "out/o.####.exr", "--reference", "key.exr", "--report", "qc", "--job-dir", "job"]
     assert cli.main(argv + (["--nuke-version", "15.1"] if farm == "deadline" else []) + ["--progress", "none"]) == 0
     written = [p.name for p in (shot / "job").iterdir()]
-    assert written and all(any(fnmatch(n, g) for g in cli.JOB_FILES.names) for n in written), written
+    assert written and all(any(fnmatch(n, g) for g in commands.JOB_FILES.names) for n in written), written
 
 
 def test_what_a_qc_report_holds_is_what_the_check_knows(shot, capsys):
@@ -197,7 +198,7 @@ def test_what_a_qc_report_holds_is_what_the_check_knows(shot, capsys):
                      "--frames", "1-3", "--out", "out/o.####.exr", "--report", "qc", "--lut", "--progress", "none"])
     assert code in (0, 3), capsys.readouterr().err
     written = [p.name for p in (shot / "qc").iterdir()]
-    assert "cube" in written and all(any(fnmatch(n, g) for g in cli.QC_REPORT.names) for n in written), written
+    assert "cube" in written and all(any(fnmatch(n, g) for g in commands.QC_REPORT.names) for n in written), written
 
 
 def test_an_output_beside_the_plate_is_not_refused(shot, capsys):

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import colour
-from ..cli import RUNNERS
+from ..jobs import manifest
+from ..jobs.runners import RUNNERS
 from ..errors import UsageError
 from ..image import Image, write_image
 from ..inspection import inspect_sequence
@@ -144,9 +145,7 @@ def _write_jobs(out: Path, plate: SequencePattern, frames: list[int], key: Path,
 
 
 def _run_stage(stage: str, job_path: Path, progress: Progress) -> str:
-    """Run one stage's job manifest through the CLI's runner; returns its QC outcome."""
-    from .. import manifest
-
+    """Run one stage's job manifest through its command's runner; returns its QC outcome."""
     progress.note(f"{stage}: {job_path}")
     code = RUNNERS[stage](manifest.load(job_path), progress.mode)
     return "done" if code == 0 else f"done, exit code {code}"

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import FarmError, UsageError
 from ..sequence import SequencePattern
-from . import Submission
+from .submission import Submission
 from .shot import FarmShot
 
 START, END = "<STARTFRAME>", "<ENDFRAME>"

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cli import command_args
+from ..jobs.argv import command_args
 from ..errors import MissingFileError, UsageError
-from ..manifest import validate
+from ..jobs.manifest import validate
 
 TOOLSET = Path(__file__).resolve().parents[2]  # this repository: init.py, gizmos/, nuke_plugin/
 CHUNK_REPORT = "chunk.{first}"  # a chunk's QC report folder under --report
