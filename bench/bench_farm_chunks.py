@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from inference.pipeline_bench import make_shot
+from .bench_pipeline import make_shot
 
 from .bench_multigpu import parts, render_command, run_workers, timing
 from .common import bench_parser, machine, merge_result

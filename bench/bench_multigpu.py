@@ -42,11 +42,11 @@ from typing import Callable
 
 import numpy as np
 
-from inference.bench_record import physical_cores
+from .record import physical_cores
 from inference.demo.plate import PLATE_COLOURSPACE
 from inference.errors import UsageError
 from inference.image import exr_codec, read_image
-from inference.pipeline_bench import make_shot
+from .bench_pipeline import make_shot
 from inference.sequence import SequencePattern
 
 from .common import bench_parser, machine, merge_result

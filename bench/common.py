@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from inference.bench_record import machine, store_result
+from .record import machine, store_result
 
 __all__ = ["RESULTS", "SHARED_DATA", "bench_parser", "machine", "merge_result", "per_sequence"]
 

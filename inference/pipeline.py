@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +25,7 @@ import PyOpenColorIO as ocio
 import torch
 
 from . import colour, colour_torch
-from .colourlock.apply import HoldRecord, HoldSettings, lock_frames, lock_tensors
+from .colourlock.apply import HoldRecord, lock_frames, lock_tensors
 from .colourlock.delta_e import preload_colour_science
 from .colourlock.fit import smoothing_radius
 from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, write_report
@@ -35,43 +35,18 @@ from .image import Image, exr_codec, read_image
 from .progress import Progress
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
-from .restyle.detail import WalkedFromKeys, check_detail, detail_px
+from .colourlock.settings import HoldSettings
+from .render_settings import RenderSettings
+from .restyle.detail import WalkedFromKeys, resolve_detail
 from .restyle.model_file import RestyleModel, load_model, require_key_check, sha256_file
 from .sequence import SequencePattern
 from .tensors import DevicePlates, to_device, to_host
 from .sequence_io import SequenceWriter, check_frames_exist, default_threads, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
 from .temporal.deflicker_device import deflicker_tensors, vectors_check
-from .temporal.local_deflicker import DEFAULT_RADIUS
+from .restyle.settings import DetailSettings, RuntimeSettings
+from .temporal.settings import DeflickerSettings
 from .workers import map_frames
-
-DEFAULT_CHUNK = 32  # output frames per chunk: memory holds chunk + handles frames
-
-
-@dataclass(frozen=True)
-class DeflickerStage:
-    mode: str = "both"
-    strength: float = 1.0
-    radius: int = DEFAULT_RADIUS
-    vectors: str = "dis"
-
-    @property
-    def handles(self) -> int:
-        """Frames each side an output frame depends on ("both" chains two passes of radius r)."""
-        return self.radius * (2 if self.mode == "both" else 1)
-
-
-@dataclass(frozen=True)
-class ColourLockStage:
-    reference: str
-    report: str
-    swatches: str | None = None
-    reference_colourspace: str | None = None
-    method: str = "mkl"
-    sigma: float = 2.0
-    lut: bool = False
-    hold: HoldSettings = HoldSettings()
-
 
 def _span(first: int, last: int, handles: int, present: set[int]) -> list[int]:
     """``first..last`` widened by ``handles`` to frames that exist (the shot's ends clip it)."""
@@ -94,11 +69,10 @@ class HostFrames:
         return map_frames(lambda look: colour.convert(look, encoding, colour.WORKING_ENCODING), looks)
 
     def settle(self, looks: list[np.ndarray], plates: list[Image], plate_space: str, targets: list[int],
-               numbers: list[int], stage: DeflickerStage) -> list[np.ndarray]:
+               numbers: list[int], stage: DeflickerSettings) -> list[np.ndarray]:
         linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
         rgb = map_frames(lambda x: colour.convert(x, colour.WORKING_ENCODING, linear), looks)
-        settled = deflicker_frames(rgb, plates, plate_space, targets, numbers, mode=stage.mode, strength=stage.strength,
-                                   radius=stage.radius, vectors=stage.vectors, device=self.device)
+        settled = deflicker_frames(rgb, plates, plate_space, targets, numbers, replace(stage, device=self.device))
         return map_frames(lambda t: colour.convert(settled[t], linear, colour.WORKING_ENCODING), targets)
 
     def lock(self, frames: list[np.ndarray], transforms: list, swatches, hold: HoldSettings
@@ -126,10 +100,9 @@ class DeviceFrames:
         return list(colour_torch.convert(looks, model.meta["encoding"], colour.WORKING_ENCODING).half())
 
     def settle(self, looks: list, plates: list[Image], plate_space: str, targets: list[int], numbers: list[int],
-               stage: DeflickerStage) -> list:
-        settled = deflicker_tensors(looks, colour.WORKING_ENCODING, plates, plate_space, targets, numbers,
-                                    mode=stage.mode, strength=stage.strength, radius=stage.radius,
-                                    vectors=stage.vectors, uploaded=self.uploaded)
+               stage: DeflickerSettings) -> list:
+        settled = deflicker_tensors(looks, colour.WORKING_ENCODING, plates, plate_space, targets, numbers, stage,
+                                    uploaded=self.uploaded)
         return list(settled)
 
     def lock(self, frames: list, transforms: list, swatches, hold: HoldSettings) -> tuple[list, HoldRecord]:
@@ -161,30 +134,27 @@ class _Looks:
     """
 
     def __init__(self, model: RestyleModel, plate: SequencePattern, needed: list[int], plate_space: str,
-                 backend: str, device: str, dtype: str, batch: int | None, tile: int | None, threads: int | None,
-                 held: int, vectors: str, log):
+                 runtime: RuntimeSettings, threads: int | None, held: int, vectors: str, log):
         self.model = model
-        self.runner = select_backend(self.model, backend, device, dtype, log=log)
-        self.plate_space, self.batch, self.tile, self.log = plate_space, batch, tile, log
+        self.runner = select_backend(self.model, runtime.backend, runtime.device, runtime.dtype, log=log)
+        self.plate_space, self.batch, self.tile, self.log = plate_space, runtime.batch, runtime.tile, log
         threads = threads or default_threads()
         self.vectors_check = vectors_check(vectors)
         check: Callable[[Image], None] | None = self.vectors_check
-        if isinstance(self.runner, TorchBackend) and not tile:
+        if isinstance(self.runner, TorchBackend) and not self.tile:
             self.uploaded = DevicePlates(self.runner.device, held + 2 * threads)  # + the frames read ahead
             self.hand_over: HostFrames | DeviceFrames = DeviceFrames(self.runner.device, self.uploaded)
             check = self._check_and_upload
         else:
-            self.uploaded, self.hand_over = None, HostFrames(resolve_device(device))
+            self.uploaded, self.hand_over = None, HostFrames(resolve_device(runtime.device))
         self.reader = read_sequence(plate, needed, check=check, threads=threads, prefetch=2 * threads)
         self.frames: dict[int, tuple[Image, Any]] = {}
         self.detail: WalkedFromKeys | None = None
 
-    def carry_detail(self, plate: SequencePattern, keys: dict[int, str], key_space: str | None, needed: list[int],
-                     sigma: float, texture: bool = False) -> None:
+    def carry_detail(self, plate: SequencePattern, needed: list[int], detail: DetailSettings) -> None:
         """Add the keys' brushwork (:mod:`.restyle.detail` or, with ``texture``,
         :mod:`.restyle.texture`) to every look from now on."""
-        self.detail = carry_detail(self.model, self.runner, plate, self.plate_space, keys, key_space, needed, sigma,
-                                   self.tile, self.log, texture)
+        self.detail = carry_detail(self.model, self.runner, plate, self.plate_space, needed, detail, self.tile, self.log)
 
     def get(self, frames: list[int]) -> dict[int, tuple[Image, Any]]:
         for frame in [f for f in self.frames if f < frames[0]]:
@@ -219,12 +189,12 @@ class _Looks:
             self.detail.close()
 
 
-def _settle(looks: dict[int, tuple[Image, Any]], keep: list[int], stage: DeflickerStage, plate_space: str,
+def _settle(looks: dict[int, tuple[Image, Any]], keep: list[int], stage: DeflickerSettings, plate_space: str,
             hand_over) -> dict[int, Any]:
     """The deflicker for the frames in ``keep`` (sorted), over them and their handles in ``looks``."""
     if not keep:
         return {}
-    frames = [f for f in sorted(looks) if keep[0] - stage.handles <= f <= keep[-1] + stage.handles]
+    frames = [f for f in sorted(looks) if keep[0] - stage.context <= f <= keep[-1] + stage.context]
     settled = hand_over.settle([looks[f][1] for f in frames], [looks[f][0] for f in frames], plate_space,
                                [frames.index(f) for f in keep], frames, stage)
     return dict(zip(keep, settled))
@@ -292,23 +262,17 @@ def _plan(frames: list[int], chunk: int, done: Callable[[int], bool], lock_handl
     return plan
 
 
-def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out: SequencePattern, *,
-                deflicker: DeflickerStage | None = None, colourlock: ColourLockStage | None = None,
-                plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
-                device: str = "auto", dtype: str = "auto", batch: int | None = None, tile: int | None = None,
-                chunk: int = DEFAULT_CHUNK, compression: str | None = None, skip_existing: bool = False,
-                threads: int | None = None, progress_mode: str = "text", detail: float | None = None,
-                keys: dict[int, str] | None = None, key_space: str | None = None,
-                texture: bool = False) -> dict[str, Any]:
-    """Restyle ``frames`` of ``plate``, then deflicker and colour-lock them if asked, into ``out``.
+def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out: SequencePattern,
+                settings: RenderSettings = RenderSettings(), *, plate_space: str | None = None,
+                out_space: str | None = None, threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
+    """Restyle ``frames`` of ``plate``, then deflicker and colour-lock them if ``settings`` ask, into ``out``.
 
-    ``skip_existing`` keeps frames already in ``out`` that decode at the plate's size (resuming a
+    ``settings.skip_existing`` keeps frames already in ``out`` that decode at the plate's size (resuming a
     killed render: writes are atomic, but a frame copied in by hand or cut short elsewhere is redone)
     and computes only chunks with missing or bad frames; a
     chunk's frames do not depend on which of them are missing, so a resumed shot equals an
-    uninterrupted one. ``compression`` is the output EXR's (default zip). ``detail``/``texture``, ``keys``
-    and ``key_space``: the keyframes' brushwork, as ``restyle run --detail``/``--texture`` (``detail``
-None: on by default when the keys' paintings are at hand, :func:`~.restyle.detail.detail_px`). Returns a summary: frames
+    uninterrupted one. ``settings.detail``: the keyframes' brushwork, as ``restyle run --detail``/``--texture``
+    (:func:`~.restyle.detail.resolve_detail`). Returns a summary: frames
     written, wall seconds of the whole render (``seconds``, from loading the model to the last
     write), the CPU seconds this process spent on every core meanwhile (``cpu_seconds``: how much
     host work the render is, next to the wall time) and per stage (``stages``:
@@ -319,14 +283,14 @@ None: on by default when the keys' paintings are at hand, :func:`~.restyle.detai
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     frames = sorted(set(frames))
+    deflicker, colourlock, compression = settings.deflicker, settings.colourlock, settings.compression
     if compression and out.extension != "exr":
         raise UsageError(f"--compression is for EXR output; {out} is .{out.extension}")
     exr_codec(compression or "zip", "--compression")
     progress = Progress("render", len(frames), progress_mode)
     check_frames_exist(plate, frames)
     model = require_key_check(load_model(model_path))
-    detail = detail_px(model, detail, keys, texture)
-    check_detail(model, detail, keys, texture)
+    detail = resolve_detail(model, settings.detail)
     plate_space = colour.file_colourspace(plate.path(frames[0]), plate_space, model.meta.get("plate_colourspace"))
     out_space = colour.resolve_colourspace(out_space or colour.output_colourspace(out.printf, plate_space))
     target = LockTarget(colourlock.reference, colourlock.reference_colourspace, colourlock.swatches) if colourlock else None
@@ -334,20 +298,20 @@ None: on by default when the keys' paintings are at hand, :func:`~.restyle.detai
         ensure_writable_folder(Path(colourlock.report))
         preload_colour_science()  # its QC's first use, otherwise about a second inside the first chunk
     lock_handles = smoothing_radius(colourlock.sigma) if colourlock else 0
-    size = read_image(plate.path(frames[0])).size if skip_existing else None
-    chunks = _plan(frames, max(1, chunk), lambda f: size is not None and kept_frame(out.path(f), size), lock_handles,
-                   deflicker.handles if deflicker else 0, set(plate.existing_frames()))
+    size = read_image(plate.path(frames[0])).size if settings.skip_existing else None
+    chunks = _plan(frames, max(1, settings.chunk), lambda f: size is not None and kept_frame(out.path(f), size),
+                   lock_handles, deflicker.context if deflicker else 0, set(plate.existing_frames()))
     needed = sorted({f for *_, span in chunks for f in span})
-    looks = _Looks(model, plate, needed, plate_space, backend, device, dtype, batch, tile, threads,
-                   max((len(span) for *_, span in chunks), default=0), deflicker.vectors if deflicker else "dis",
-                   progress.note)
+    looks = _Looks(model, plate, needed, plate_space, settings.runtime, threads,
+                   max((len(span) for *_, span in chunks), default=0),
+                   deflicker.vectors if deflicker else DeflickerSettings.vectors, progress.note)
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     qc, checked = [], []
     carried: dict[int, Any] = {}  # deflickered frames a chunk computed for its handles, which the next one uses
     clock = StageClock()
     try:
-        if (detail or texture) and needed:
-            looks.carry_detail(plate, keys or {}, key_space, needed, detail, texture)
+        if (detail.px or detail.texture) and needed:
+            looks.carry_detail(plate, needed, detail)
         with SequenceWriter(out, compression=compression, colourspace=out_space, threads=threads) as writer:
             for part, todo, locked_span, span in chunks:
                 if not todo:
@@ -366,8 +330,7 @@ None: on by default when the keys' paintings are at hand, :func:`~.restyle.detai
                 if colourlock:
                     with clock("colourlock"):
                         with torch.profiler.record_function("stage:colourlock/fit"):
-                            transforms = fit_transforms(working, target, colourlock.method, colourlock.sigma,
-                                                        colourlock.lut)
+                            transforms = fit_transforms(working, target, colourlock)
                         result, holds = looks.hand_over.lock(result, [transforms[f] for f in part], target.swatches,
                                                              colourlock.hold)
                         qc.append(qc_entries([working[f] for f in part], result, target, holds, colourlock.hold))

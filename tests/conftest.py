@@ -191,6 +191,6 @@ def restyle_look(comp):
 def restyle_model(tmp_path_factory) -> Path:
     """A small trained restyle model (64x48, 50 CPU steps): for commands that check the model before
     any work (restyle submit), where what it paints does not matter."""
-    from inference.pipeline_bench import make_shot
+    from bench.bench_pipeline import make_shot
 
     return Path(make_shot(tmp_path_factory.mktemp("look"), 1, 64, 48)[1])

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from inference import bench_record
+from bench import record as bench_record
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 RECORDS = [(path.name, label, record) for path in sorted(RESULTS.glob("*.json"))

@@ -121,6 +121,7 @@ def test_device_frames_are_fitted_from_statistics_computed_where_they_are(tmp_pa
     import torch
 
     from inference.colourlock.lock import LockTarget, device_gaussians, fit_transforms, fit_views
+    from inference.colourlock.settings import ColourLockSettings
     from inference.image import Image, write_image
 
     rng = np.random.default_rng(3)
@@ -136,8 +137,9 @@ def test_device_frames_are_fitted_from_statistics_computed_where_they_are(tmp_pa
                                                        ("R", "G", "B")))
     target = LockTarget(str(tmp_path / "ref.exr"), "sRGB - Texture")
     numbers = [11, 12, 13, 14, 15]
-    on_host = fit_transforms(dict(zip(numbers, frames)), target, sigma=1.0)
-    on_device = fit_transforms(dict(zip(numbers, tensors)), target, sigma=1.0)
+    fit = ColourLockSettings(str(tmp_path / "ref.exr"), str(tmp_path / "qc"), sigma=1.0)
+    on_host = fit_transforms(dict(zip(numbers, frames)), target, fit)
+    on_device = fit_transforms(dict(zip(numbers, tensors)), target, fit)
     for frame in numbers:
         np.testing.assert_allclose(on_device[frame].params(), on_host[frame].params(), atol=1e-10)
     with pytest.raises(ValueError, match="4 valid pixels"):

@@ -84,6 +84,7 @@ def test_the_device_path_gives_the_numpy_result(flickering, mode, vectors):
 
     from inference.temporal.deflicker import deflicker_frames
     from inference.temporal.deflicker_device import deflicker_tensors
+    from inference.temporal.settings import DeflickerSettings
 
     _, plate, source = flickering
     frames, targets = FRAMES[:9], [2, 3, 4, 6]
@@ -91,11 +92,11 @@ def test_the_device_path_gives_the_numpy_result(flickering, mode, vectors):
     linear = colour.resolve_colourspace("scene_linear")
     rgb = [colour.convert(read_image(source.path(f)).beauty(alpha=False).as_float32(), PLATE_COLOURSPACE, linear)
            for f in frames]
-    reference = deflicker_frames(rgb, plates, PLATE_COLOURSPACE, targets, frames, mode=mode, radius=2,
-                                 vectors=vectors, device="cpu")
+    settings = DeflickerSettings(mode=mode, radius=2, vectors=vectors, device="cpu")
+    reference = deflicker_frames(rgb, plates, PLATE_COLOURSPACE, targets, frames, settings)
     working = torch.from_numpy(np.stack([colour.convert(x, linear, colour.WORKING_ENCODING) for x in rgb]))
     ported = deflicker_tensors(working.permute(0, 3, 1, 2), colour.WORKING_ENCODING, plates, PLATE_COLOURSPACE,
-                               targets, frames, mode=mode, radius=2, vectors=vectors, window=2)
+                               targets, frames, settings, window=2)
     ported = [colour.convert(x, colour.WORKING_ENCODING, linear) for x in ported.permute(0, 2, 3, 1).numpy()]
     for t, got in zip(targets, ported):
         np.testing.assert_allclose(got, reference[t], atol=2e-3, rtol=2e-3)

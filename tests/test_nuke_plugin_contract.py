@@ -194,21 +194,24 @@ def test_preferences_menu_saves_the_panel(nuke_standin, tmp_path, monkeypatch):
 
 
 def _engine_defaults(command: str) -> dict:
-    """The engine's own default for each field of a command (function signatures, TrainSettings,
-    HoldSettings)."""
+    """The engine's own default for each field of a command (its settings dataclasses, and train's
+    signature for ``repass``)."""
     import inspect as _inspect
+    from dataclasses import MISSING, fields
 
-    from inference.colourlock.apply import HoldSettings
-    from inference.colourlock.lock import colourlock_sequence
-    from inference.pipeline import render_shot
+    from inference.colourlock.settings import ColourLockSettings, HoldSettings
+    from inference.render_settings import RenderSettings
+    from inference.restyle.settings import DetailSettings, RuntimeSettings
     from inference.restyle.train import TrainSettings, train
-    from inference.temporal.deflicker import deflicker_sequence
+    from inference.temporal.settings import DeflickerSettings
+
+    def defaults(*classes) -> dict:
+        return {f.name: f.default for cls in classes for f in fields(cls) if f.default is not MISSING}
 
     if command == "train":
         return {**vars(TrainSettings()), "repass": _inspect.signature(train).parameters["repass"].default}
-    func = {"render": render_shot, "deflicker": deflicker_sequence, "colourlock": colourlock_sequence}[command]
-    settings = vars(HoldSettings()) if command == "colourlock" else {}
-    return {**settings, **{n: p.default for n, p in _inspect.signature(func).parameters.items() if p.default is not p.empty}}
+    return defaults(*{"render": (RenderSettings, RuntimeSettings, DetailSettings), "deflicker": (DeflickerSettings,),
+                      "colourlock": (ColourLockSettings, HoldSettings)}[command])
 
 
 @pytest.mark.parametrize("node_class", sorted(stages.STAGES))

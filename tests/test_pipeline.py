@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,11 @@ from inference.demo.paint import paint
 from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference import colour
 from inference.image import Image, read_image, write_image
-from inference.pipeline import ColourLockStage, DeflickerStage, render_shot
+from inference.colourlock.settings import ColourLockSettings
+from inference.pipeline import render_shot
+from inference.render_settings import RenderSettings
+from inference.restyle.settings import DetailSettings, RuntimeSettings
+from inference.temporal.settings import DeflickerSettings
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 from inference.tensors import DevicePlates
@@ -67,13 +72,14 @@ def _frames(pattern: SequencePattern, frames) -> np.ndarray:
 
 def test_chunks_equal_a_whole_pass_and_the_stages_run_one_by_one(shot):
     root, plate, model, reference, swatches = shot
-    stages = dict(deflicker=DeflickerStage("both", 1.0, 2), plate_space=PLATE_COLOURSPACE, device="cpu",
-                  backend="onnxruntime", detail=0.0)  # the network's look alone (--detail: test_restyle_detail)
+    stages = RenderSettings(RuntimeSettings(backend="onnxruntime", device="cpu"), DetailSettings(px=0.0),
+                            DeflickerSettings("both", 1.0, 2))  # the network's look alone (--detail: test_restyle_detail)
     outs = {}
     for chunk in (100, 4):
         outs[chunk] = SequencePattern.parse(str(root / f"chunk{chunk}" / "r.####.exr"))
-        summary = render_shot(model, plate, FRAMES, outs[chunk], chunk=chunk, progress_mode="none", **stages,
-                              colourlock=ColourLockStage(str(reference), str(root / f"qc{chunk}"), str(swatches)))
+        locked = ColourLockSettings(str(reference), str(root / f"qc{chunk}"), str(swatches))
+        summary = render_shot(model, plate, FRAMES, outs[chunk], replace(stages, chunk=chunk, colourlock=locked),
+                              plate_space=PLATE_COLOURSPACE, progress_mode="none")
         assert summary["frames"] == FRAMES and summary["report"]["passed"]
     whole, chunked = _frames(outs[100], FRAMES), _frames(outs[4], FRAMES)
     assert np.abs(whole - chunked).max() <= 1e-3
@@ -94,7 +100,7 @@ def test_chunks_equal_a_whole_pass_and_the_stages_run_one_by_one(shot):
     assert np.abs(separate - whole).max() < 0.02 and np.abs(separate - whole).mean() < 2e-3
     # And the deflicker did something: without it the frames differ.
     render_shot(model, plate, FRAMES, SequencePattern.parse(str(root / "raw" / "r.####.exr")),
-                **{**stages, "deflicker": None}, progress_mode="none")
+                replace(stages, deflicker=None), plate_space=PLATE_COLOURSPACE, progress_mode="none")
     assert np.abs(_frames(SequencePattern.parse(str(root / "raw" / "r.####.exr")), FRAMES) - whole).max() > 1e-3
 
 
@@ -102,13 +108,14 @@ def test_frames_kept_on_the_device_equal_the_host_path(shot):
     """With the torch backend the stages hand frames over as device tensors (GPU path, here CPU
     torch): chunks still equal a whole pass, and the frames and QC equal the host path's."""
     root, plate, model, reference, swatches = shot
-    common = dict(deflicker=DeflickerStage("both", 1.0, 2, "nuke"), plate_space=PLATE_COLOURSPACE, device="cpu",
-                  progress_mode="none", detail=0.0)
     outs, reports = {}, {}
     for name, backend, chunk in (("host", "onnxruntime", 100), ("device", "torch", 100), ("device4", "torch", 4)):
         outs[name] = SequencePattern.parse(str(root / name / "r.####.exr"))
-        summary = render_shot(model, plate, FRAMES, outs[name], backend=backend, chunk=chunk, **common,
-                              colourlock=ColourLockStage(str(reference), str(root / f"qc_{name}"), str(swatches)))
+        settings = RenderSettings(RuntimeSettings(backend=backend, device="cpu"), DetailSettings(px=0.0),
+                                  DeflickerSettings("both", 1.0, 2, "nuke"),
+                                  ColourLockSettings(str(reference), str(root / f"qc_{name}"), str(swatches)), chunk=chunk)
+        summary = render_shot(model, plate, FRAMES, outs[name], settings, plate_space=PLATE_COLOURSPACE,
+                              progress_mode="none")
         reports[name] = summary["report"]
     host, device = _frames(outs["host"], FRAMES), _frames(outs["device"], FRAMES)
     assert np.abs(device - host).max() < 5e-3 and np.abs(device - host).mean() < 5e-4
@@ -151,15 +158,18 @@ def test_render_cli_writes_frames_and_gates_on_colour_qc(shot, capsys):
 
 _PEAK = """
 import sys, tracemalloc
-from inference.pipeline import DeflickerStage, render_shot
+from inference.pipeline import render_shot
+from inference.render_settings import RenderSettings
+from inference.restyle.settings import RuntimeSettings
 from inference.sequence import SequencePattern
+from inference.temporal.settings import DeflickerSettings
 model, plate, last, out, space = sys.argv[1:]
 grown = [sys.intern(f"restyle-test-{i}") for i in range(300000)]  # see _peak_bytes
 del grown
 tracemalloc.start()
 render_shot(model, SequencePattern.parse(plate), list(range(1, int(last) + 1)), SequencePattern.parse(out),
-            deflicker=DeflickerStage("local", 1.0, 1), plate_space=space, device="cpu", backend="onnxruntime",
-            chunk=8, progress_mode="none", threads=1)
+            RenderSettings(RuntimeSettings(backend="onnxruntime", device="cpu"), deflicker=DeflickerSettings("local", 1.0, 1),
+                           chunk=8), plate_space=space, progress_mode="none", threads=1)
 print(tracemalloc.get_traced_memory()[1])
 """
 
@@ -229,15 +239,17 @@ def test_plates_go_to_the_device_on_the_reading_threads_once_and_leave_behind_th
     monkeypatch.setattr(DevicePlates, "get", lambda self, image: used.append(get(self, image)) or used[-1])
     monkeypatch.setattr(DevicePlates, "add", lambda self, image: add(self, image) or held.append(len(self)))
     out = SequencePattern.parse(str(root / "copied" / "r.####.exr"))
-    render_shot(model, plate, FRAMES, out, deflicker=DeflickerStage("both", 1.0, 1, "nuke"),
-                plate_space=PLATE_COLOURSPACE, device="cpu", backend="torch", chunk=2, threads=1, progress_mode="none")
+    render_shot(model, plate, FRAMES, out, RenderSettings(RuntimeSettings(backend="torch", device="cpu"),
+                deflicker=DeflickerSettings("both", 1.0, 1, "nuke"), chunk=2), plate_space=PLATE_COLOURSPACE, threads=1,
+                progress_mode="none")
     assert len(held) == len(FRAMES) and all(copy is not None for copy in used)
     assert len(used) >= 2 * len(FRAMES)  # restyle and deflicker
     assert max(held) <= 2 + 2 * 2 + 2  # chunk + deflicker handles each side + 2 read ahead (2 x threads)
     reference = SequencePattern.parse(str(root / "uncopied" / "r.####.exr"))
     monkeypatch.setattr(DevicePlates, "add", lambda self, image: None)
-    render_shot(model, plate, FRAMES, reference, deflicker=DeflickerStage("both", 1.0, 1, "nuke"),
-                plate_space=PLATE_COLOURSPACE, device="cpu", backend="torch", chunk=2, threads=1, progress_mode="none")
+    render_shot(model, plate, FRAMES, reference, RenderSettings(RuntimeSettings(backend="torch", device="cpu"),
+                deflicker=DeflickerSettings("both", 1.0, 1, "nuke"), chunk=2), plate_space=PLATE_COLOURSPACE, threads=1,
+                progress_mode="none")
     np.testing.assert_array_equal(_frames(out, FRAMES), _frames(reference, FRAMES))
 
 
@@ -284,9 +296,10 @@ def test_frames_deflickered_for_a_chunks_handles_are_not_deflickered_again(shot,
 
     monkeypatch.setattr(DeviceFrames, "settle", counting)
     out = SequencePattern.parse(str(root / "carried" / "r.####.exr"))
-    render_shot(model, plate, FRAMES, out, deflicker=DeflickerStage("both", 1.0, 1, "nuke"), backend="torch",
-                colourlock=ColourLockStage(str(reference), str(root / "qc_carried"), sigma=1.0),
-                plate_space=PLATE_COLOURSPACE, device="cpu", chunk=3, progress_mode="none")
+    render_shot(model, plate, FRAMES, out, RenderSettings(
+        RuntimeSettings(backend="torch", device="cpu"), deflicker=DeflickerSettings("both", 1.0, 1, "nuke"),
+        colourlock=ColourLockSettings(str(reference), str(root / "qc_carried"), sigma=1.0), chunk=3),
+        plate_space=PLATE_COLOURSPACE, progress_mode="none")
     assert sorted(counted) == FRAMES
 
 
@@ -314,10 +327,11 @@ def test_a_colour_locking_render_imports_colour_science_from_its_start(shot, mon
     real = pipeline.preload_colour_science
     monkeypatch.setattr(pipeline, "preload_colour_science", lambda: started.append(real()))
     out = SequencePattern.parse(str(root / "pre" / "p.####.exr"))
-    render_shot(model, plate, FRAMES[:2], out, plate_space=PLATE_COLOURSPACE, device="cpu", progress_mode="none")
+    cpu = RenderSettings(RuntimeSettings(device="cpu"))
+    render_shot(model, plate, FRAMES[:2], out, cpu, plate_space=PLATE_COLOURSPACE, progress_mode="none")
     assert started == []  # no colour lock, no import
-    render_shot(model, plate, FRAMES[:2], out, plate_space=PLATE_COLOURSPACE, device="cpu", progress_mode="none",
-                colourlock=ColourLockStage(str(reference), str(root / "preqc")))
+    locked = replace(cpu, colourlock=ColourLockSettings(str(reference), str(root / "preqc")))
+    render_shot(model, plate, FRAMES[:2], out, locked, plate_space=PLATE_COLOURSPACE, progress_mode="none")
     assert len(started) == 1 and started[0].name == "import colour-science"
     started[0].join(60)
     assert not started[0].is_alive() and hasattr(sys.modules["colour"], "difference")

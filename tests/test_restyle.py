@@ -11,10 +11,11 @@ from inference.demo.paint import paint
 from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference.errors import EX_DATAERR, EX_NOINPUT, ModelError, UsageError
 from inference.image import Image, read_image, write_image
-from inference.restyle.apply import infer, restyle_frames
+from inference.restyle.apply import infer, restyle_sequence
 from inference.restyle.keys import key_weights
 from inference.restyle.backends import OrtBackend, TorchBackend, select_backend
 from inference.restyle.model_file import load_model, sha256_file
+from inference.restyle.settings import RuntimeSettings
 from inference.restyle import train as train_module
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
@@ -144,7 +145,7 @@ def test_two_keys_blend_without_a_pop(shot, tmp_path):
     two = train(plate, keys, tmp_path / "two.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
                 progress_mode="none").model
     out = SequencePattern.parse(str(tmp_path / "o" / "o.####.exr"))
-    restyle_frames(str(two), plate, list(range(1, 9)), out, progress_mode="none")
+    restyle_sequence(str(two), plate, list(range(1, 9)), out, progress_mode="none")
     blue = [float(np.mean(read_image(out.path(f)).pixels[..., 2] - read_image(out.path(f)).pixels[..., 0]))
             for f in range(1, 9)]
     assert blue[-1] - blue[0] > 0.05  # the second key's tint is learnt
@@ -228,7 +229,8 @@ def test_batched_frames_equal_one_at_a_time(shot, model, tmp_path):
     results = []
     for batch in (1, 3):
         out = SequencePattern.parse(str(tmp_path / f"b{batch}" / "o.####.exr"))
-        restyle_frames(str(model), plate, list(range(1, 8)), out, batch=batch, progress_mode="none")
+        restyle_sequence(str(model), plate, list(range(1, 8)), out, runtime=RuntimeSettings(batch=batch),
+                         progress_mode="none")
         results.append([read_image(out.path(f)).as_float32() for f in range(1, 8)])
     assert all(np.abs(a - b).max() < 1e-3 for a, b in zip(*results))
 

@@ -7,10 +7,10 @@ from inference import cli, colour
 from inference.demo.plate import PLATE_COLOURSPACE
 from inference.errors import UsageError
 from inference.image import Image, read_image, write_image
-from inference.restyle.apply import restyle_frames
+from inference.restyle.apply import restyle_sequence
 from inference.restyle.detail import WalkedFromKeys, high_pass, plate_view, walk
-from inference.restyle.keys import DEFAULT_DETAIL_PX
 from inference.restyle.model_file import load_model
+from inference.restyle.settings import DEFAULT_DETAIL_PX, DetailSettings, RuntimeSettings
 from inference.sequence import SequencePattern
 
 from test_restyle import model, shot, without_paintings  # noqa: F401  (module fixtures: a small plate, keys, a model)
@@ -67,8 +67,8 @@ def test_run_adds_at_the_key_what_the_network_left_out(shot, model, tmp_path):  
     outs = {}
     for detail in (0.0, 4.0):
         out = SequencePattern.parse(str(tmp_path / f"d{detail:g}" / "o.####.exr"))
-        restyle_frames(str(model), plate, [1, 2, 3], out, plate_space=PLATE_COLOURSPACE, out_space=working,
-                       progress_mode="none", detail=detail, keys={1: keys[1]})
+        restyle_sequence(str(model), plate, [1, 2, 3], out, detail=DetailSettings(px=detail, keys={1: keys[1]}),
+                         plate_space=PLATE_COLOURSPACE, out_space=working, progress_mode="none")
         outs[detail] = {f: read_image(out.path(f)).beauty(alpha=False).as_float32() for f in (1, 2, 3)}
     painting = colour.convert(read_image(keys[1]).beauty(alpha=False).as_float32(),
                               colour.default_colourspace(keys[1]), working)
@@ -82,15 +82,16 @@ def test_a_chunk_with_detail_equals_the_whole_range(shot, model, tmp_path):  # n
     results = []
     for name, frames in (("whole", list(range(1, 9))), ("chunk", [5, 6, 7])):
         out = SequencePattern.parse(str(tmp_path / name / "o.####.exr"))
-        restyle_frames(str(model), plate, frames, out, plate_space=PLATE_COLOURSPACE, progress_mode="none",
-                       detail=4.0, keys={1: keys[1]})
+        restyle_sequence(str(model), plate, frames, out, detail=DetailSettings(px=4.0, keys={1: keys[1]}),
+                         plate_space=PLATE_COLOURSPACE, progress_mode="none")
         results.append({f: read_image(out.path(f)).as_float32() for f in (5, 6, 7)})
     assert all(np.array_equal(results[0][f], results[1][f]) for f in (5, 6, 7))
 
 
-def _run(model_path, plate, tmp_path, name, **options):
+def _run(model_path, plate, tmp_path, name, **detail):
     out = SequencePattern.parse(str(tmp_path / name / "o.####.exr"))
-    restyle_frames(str(model_path), plate, [1, 4], out, plate_space=PLATE_COLOURSPACE, progress_mode="none", **options)
+    restyle_sequence(str(model_path), plate, [1, 4], out, detail=DetailSettings(**detail), plate_space=PLATE_COLOURSPACE,
+                     progress_mode="none")
     return {f: read_image(out.path(f)).as_float32() for f in (1, 4)}
 
 
@@ -105,8 +106,8 @@ def test_the_model_carries_its_paintings(shot, model):  # noqa: F811
 def test_detail_is_on_by_default_from_the_carried_paintings(shot, model, tmp_path):  # noqa: F811
     _, plate, keys = shot
     default = _run(model, plate, tmp_path, "default")
-    asked = _run(model, plate, tmp_path, "asked", detail=DEFAULT_DETAIL_PX, keys={1: keys[1]})
-    off = _run(model, plate, tmp_path, "off", detail=0.0)
+    asked = _run(model, plate, tmp_path, "asked", px=DEFAULT_DETAIL_PX, keys={1: keys[1]})
+    off = _run(model, plate, tmp_path, "off", px=0.0)
     assert all(np.array_equal(default[f], asked[f]) for f in (1, 4))
     assert all(np.abs(default[f] - off[f]).mean() > 1e-3 for f in (1, 4))
 
@@ -115,7 +116,7 @@ def test_a_model_without_paintings_needs_keys_and_defaults_to_no_detail(shot, mo
     _, plate, keys = shot
     legacy = without_paintings(model, tmp_path)
     assert not load_model(legacy).carries_paintings
-    default, off = _run(legacy, plate, tmp_path, "default"), _run(legacy, plate, tmp_path, "off", detail=0.0)
+    default, off = _run(legacy, plate, tmp_path, "default"), _run(legacy, plate, tmp_path, "off", px=0.0)
     assert all(np.array_equal(default[f], off[f]) for f in (1, 4))
     with_keys = _run(legacy, plate, tmp_path, "keys", keys={1: keys[1]})
     assert all(np.abs(with_keys[f] - off[f]).mean() > 1e-3 for f in (1, 4))
@@ -126,10 +127,11 @@ def test_detail_refuses_missing_or_other_keys_before_any_work(shot, model, tmp_p
     legacy = without_paintings(model, tmp_path)
     out = SequencePattern.parse(str(tmp_path / "o" / "o.####.exr"))
     with pytest.raises(UsageError, match=r"need the model's keyframes \[1\] as --key"):
-        restyle_frames(str(legacy), plate, [1, 2], out, progress_mode="none", detail=4.0)
+        restyle_sequence(str(legacy), plate, [1, 2], out, detail=DetailSettings(px=4.0), progress_mode="none")
     for checked in (legacy, model):  # keys given are checked, also against a model that carries its paintings
         with pytest.raises(UsageError, match="is not the painting the model was trained on for frame 1"):
-            restyle_frames(str(checked), plate, [1, 2], out, progress_mode="none", detail=4.0, keys={1: keys[8]})
+            restyle_sequence(str(checked), plate, [1, 2], out, detail=DetailSettings(px=4.0, keys={1: keys[8]}),
+                             progress_mode="none")
     assert not out.directory.exists() or not any(out.directory.iterdir())
 
 
@@ -147,18 +149,21 @@ def test_cli_run_detail_without_keys_exits_64_naming_the_flag(shot, model, tmp_p
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])  # frames on the host / on the torch device
 def test_render_in_chunks_carries_the_same_detail_as_run(shot, model, tmp_path, backend):  # noqa: F811
     from inference.pipeline import render_shot
+    from inference.render_settings import RenderSettings
 
     _, plate, keys = shot
     frames = list(range(1, 9))
     ran = SequencePattern.parse(str(tmp_path / "run" / "o.####.exr"))
-    restyle_frames(str(model), plate, frames, ran, plate_space=PLATE_COLOURSPACE, progress_mode="none",
-                   detail=4.0, keys={1: keys[1]})
+    restyle_sequence(str(model), plate, frames, ran, detail=DetailSettings(px=4.0, keys={1: keys[1]}),
+                     plate_space=PLATE_COLOURSPACE, progress_mode="none")
     rendered = SequencePattern.parse(str(tmp_path / "render" / "o.####.exr"))
-    render_shot(str(model), plate, frames, rendered, plate_space=PLATE_COLOURSPACE, chunk=3, progress_mode="none",
-                backend=backend, detail=4.0, keys={1: keys[1]})
+    render_shot(str(model), plate, frames, rendered,
+                RenderSettings(runtime=RuntimeSettings(backend=backend), detail=DetailSettings(px=4.0, keys={1: keys[1]}), chunk=3),
+                plate_space=PLATE_COLOURSPACE, progress_mode="none")
     plain = SequencePattern.parse(str(tmp_path / "plain" / "o.####.exr"))
-    render_shot(str(model), plate, frames, plain, plate_space=PLATE_COLOURSPACE, chunk=3, progress_mode="none",
-                backend=backend, detail=0.0)
+    render_shot(str(model), plate, frames, plain,
+                RenderSettings(runtime=RuntimeSettings(backend=backend), detail=DetailSettings(px=0.0), chunk=3),
+                plate_space=PLATE_COLOURSPACE, progress_mode="none")
     for frame in frames:
         with_detail = read_image(rendered.path(frame)).as_float32()
         assert np.abs(with_detail - read_image(ran.path(frame)).as_float32()).max() < 2e-3

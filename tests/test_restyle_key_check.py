@@ -153,9 +153,9 @@ def test_a_grey_single_channel_painting_trains_as_grey(demo_shot):
     result = _train(demo_shot, "pencil.onnx", _settings(), key=str(grey))
     assert result.key_check["passed"]
     out = SequencePattern.parse(str(root / "pencil_out" / "o.####.exr"))
-    from inference.restyle.apply import restyle_frames
+    from inference.restyle.apply import restyle_sequence
 
-    restyle_frames(str(result.model), plate, [1], out, progress_mode="none")
+    restyle_sequence(str(result.model), plate, [1], out, progress_mode="none")
     look = read_image(out.path(1)).beauty(alpha=False).as_float32()
     plate_rgb = read_image(plate.path(1)).beauty(alpha=False).as_float32()
 

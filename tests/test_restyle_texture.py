@@ -8,7 +8,8 @@ from inference import cli, colour
 from inference.demo.plate import PLATE_COLOURSPACE
 from inference.errors import UsageError
 from inference.image import read_image
-from inference.restyle.apply import restyle_frames
+from inference.restyle.apply import restyle_sequence
+from inference.restyle.settings import DetailSettings
 from inference.restyle.patch_synthesis import Guides, SynthesisSettings, identity_nnf, synthesize
 from inference.restyle.texture import TextureSettings, walk_texture
 from inference.sequence import SequencePattern
@@ -78,9 +79,10 @@ def test_run_with_texture_gives_the_painting_at_the_key_and_changes_other_frames
     outs = {}
     for texture in (False, True):
         out = SequencePattern.parse(str(tmp_path / f"t{texture}" / "o.####.exr"))
-        restyle_frames(str(model), plate, [1, 2, 3], out, plate_space=PLATE_COLOURSPACE, out_space=working,
-                       progress_mode="none", texture=texture, keys={1: keys[1]} if texture else None,
-                       detail=None if texture else 0.0)
+        restyle_sequence(str(model), plate, [1, 2, 3], out,
+                         detail=DetailSettings(px=None if texture else 0.0, texture=texture,
+                                               keys={1: keys[1]} if texture else None),
+                         plate_space=PLATE_COLOURSPACE, out_space=working, progress_mode="none")
         outs[texture] = {f: read_image(out.path(f)).beauty(alpha=False).as_float32() for f in (1, 2, 3)}
     painting = colour.convert(read_image(keys[1]).beauty(alpha=False).as_float32(),
                               colour.default_colourspace(keys[1]), working)
@@ -92,8 +94,8 @@ def test_texture_refuses_detail_beside_it_and_missing_keys(shot, model, tmp_path
     _, plate, keys = shot
     out = SequencePattern.parse(str(tmp_path / "o" / "o.####.exr"))
     with pytest.raises(UsageError, match="choose one"):
-        restyle_frames(str(model), plate, [1, 2], out, progress_mode="none", texture=True, detail=4.0,
-                       keys={1: keys[1]})
+        restyle_sequence(str(model), plate, [1, 2], out,
+                         detail=DetailSettings(px=4.0, texture=True, keys={1: keys[1]}), progress_mode="none")
     legacy = without_paintings(model, tmp_path)  # a model that does not carry its paintings needs the keys
     code = cli.main(["run", "--model", str(legacy), "--plate", str(plate), "--frames", "1-2", "--texture",
                      "--out", str(out), "--progress", "none"])
@@ -106,7 +108,7 @@ def test_texture_from_the_paintings_the_model_carries(shot, model, tmp_path):  #
     outs = []
     for name, given in (("carried", None), ("given", {1: keys[1]})):
         out = SequencePattern.parse(str(tmp_path / name / "o.####.exr"))
-        restyle_frames(str(model), plate, [1, 2], out, plate_space=PLATE_COLOURSPACE, progress_mode="none",
-                       texture=True, keys=given)
+        restyle_sequence(str(model), plate, [1, 2], out, detail=DetailSettings(texture=True, keys=given),
+                         plate_space=PLATE_COLOURSPACE, progress_mode="none")
         outs.append([read_image(out.path(f)).as_float32() for f in (1, 2)])
     assert all(np.array_equal(a, b) for a, b in zip(*outs))

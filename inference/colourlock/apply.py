@@ -13,7 +13,6 @@ already on the GPU in a pipeline.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -23,31 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from ..colour import resolve_colourspace
-from ..errors import UsageError
 from ..tensors import upload_small
 from .delta_e import delta_e_2000, srgb_to_lab
 from .fit import Affine
 from .lut import Lut3D
+from .settings import HoldSettings
 from .swatches import DEFAULT_COLOURSPACE, Swatch
-
-
-@dataclass(frozen=True)
-class HoldSettings:
-    """How brand swatches are held on their targets (the one copy of these defaults)."""
-
-    feather: float = 8.0  # pixels over which a swatch's correction fades out
-    iterations: int = 2  # passes that settle overlapping swatches
-    max_hold: float = 3.0  # furthest a hold may move a swatch, in multiples of its tolerance (ΔE00)
-
-    def __post_init__(self):
-        if not (isinstance(self.max_hold, (int, float)) and math.isfinite(self.max_hold) and self.max_hold > 0):
-            raise UsageError(f"--max-hold must be a number of swatch tolerances greater than 0, got {self.max_hold!r}")
-        if not (math.isfinite(self.feather) and self.feather >= 0):
-            raise UsageError(f"swatch feather must be 0 or more pixels, got {self.feather!r}")
-
-    def limit(self, swatch: Swatch) -> float:
-        """The largest correction (ΔE00) a hold may make to ``swatch``."""
-        return self.max_hold * swatch.tolerance
 
 
 @dataclass

@@ -299,8 +299,8 @@ def smooth_affines(affines: Sequence[Affine], sigma: float, radius: int | None =
     return [Affine.from_params(p) for p in smoothed]
 
 
-def fit_sequence(frames: Sequence[np.ndarray], reference: np.ndarray, method: str = "mkl",
-                 sigma: float = 2.0, frame_numbers: Sequence[int] | None = None,
+def fit_sequence(frames: Sequence[np.ndarray], reference: np.ndarray, method: str,
+                 sigma: float, frame_numbers: Sequence[int] | None = None,
                  **kwargs) -> list[Affine]:
     """Fit each frame toward ``reference`` and smooth the transforms over time (for ``mkl``
     without options, the reference's Gaussian is fitted once for the sequence)."""
@@ -312,7 +312,7 @@ def fit_sequence(frames: Sequence[np.ndarray], reference: np.ndarray, method: st
 
 
 def fit_mkl_sequence(gaussians: Sequence[tuple[np.ndarray, np.ndarray]], target: tuple[np.ndarray, np.ndarray],
-                     sigma: float = 2.0, frame_numbers: Sequence[int] | None = None) -> list[Affine]:
+                     sigma: float, frame_numbers: Sequence[int] | None = None) -> list[Affine]:
     """MKL transforms from each frame's colour Gaussian (mean, covariance) to ``target``'s,
     smoothed over time."""
     return smooth_affines([_mkl(g, target) for g in gaussians], sigma, frames=frame_numbers)
@@ -322,8 +322,7 @@ LUT_DOMAIN = (0.0, 2.0)  # working-encoding range a lock LUT covers: sRGB-encode
 
 
 def fit_sequence_luts(frames: Sequence[np.ndarray], reference: np.ndarray, affines: Sequence[Affine],
-                      sigma: float = 2.0, frame_numbers: Sequence[int] | None = None,
-                      size: int = 33, domain: tuple[float, float] = LUT_DOMAIN) -> list[Lut3D]:
+                      sigma: float, frame_numbers: Sequence[int] | None, size: int, domain: tuple[float, float] = LUT_DOMAIN) -> list[Lut3D]:
     """Per frame, a ``size``^3 LUT: its (smoothed) affine plus a smooth residual toward the
     reference's per-channel distributions; the tables are smoothed over time like the affines.
 

@@ -30,7 +30,8 @@ from ..image import read_image
 from ..progress import Progress
 from ..sequence import SequencePattern, format_frame_range
 from ..sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
-from .apply import HoldRecord, HoldSettings, lock_frames
+from .apply import HoldRecord, lock_frames
+from .settings import ColourLockSettings, HoldSettings
 from . import qc
 from .delta_e import delta_e_2000, srgb_to_lab
 from ..workers import map_frames
@@ -81,11 +82,11 @@ class LockTarget:
                              f"{size[0]}x{size[1]}; lock to a frame of this shot's size")
 
 
-def fit_transforms(working: dict[int, np.ndarray], target: LockTarget, method: str = "mkl", sigma: float = 2.0,
-                   lut: bool = False) -> dict[int, Any]:
+def fit_transforms(working: dict[int, np.ndarray], target: LockTarget, settings: ColourLockSettings) -> dict[int, Any]:
     """Per frame of ``working`` (the frames and their smoothing handles), the smoothed affine,
-    or with ``lut`` the smoothed 3D LUT on top of it. Device frames fitted by MKL alone have
+    or with ``settings.lut`` the smoothed 3D LUT on top of it. Device frames fitted by MKL alone have
     their colour statistics computed where they are (:func:`device_gaussians`)."""
+    method, sigma, lut = settings.method, settings.sigma, settings.lut
     context = sorted(working)
     if method == "mkl" and not lut and context and not isinstance(working[context[0]], np.ndarray):
         gaussians = device_gaussians([working[f] for f in context])
@@ -93,7 +94,7 @@ def fit_transforms(working: dict[int, np.ndarray], target: LockTarget, method: s
     frames = fit_views([working[f] for f in context])
     affines = fit_sequence(frames, target.rgb, method, sigma, context)
     if lut:
-        return dict(zip(context, fit_sequence_luts(frames, target.rgb, affines, sigma, context)))
+        return dict(zip(context, fit_sequence_luts(frames, target.rgb, affines, sigma, context, settings.lut_size)))
     return dict(zip(context, affines))
 
 
@@ -169,26 +170,25 @@ def qc_report(source: str, reference: str, frames: list[int], method: str, sigma
     return report
 
 
-def colourlock_sequence(source: SequencePattern, reference_path: str, frames: list[int], out: SequencePattern | None,
-                        report_dir: str, *, swatches_path: str | None = None, source_space: str | None = None,
-                        reference_space: str | None = None, method: str = "mkl", sigma: float = 2.0,
-                        lut: bool = False, lut_size: int = 33, hold: HoldSettings = HoldSettings(),
-                        device: str = "cpu", threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:
-    """Lock ``frames`` of ``source`` (``out`` None = check only); returns the QC report dict.
+def colourlock_sequence(source: SequencePattern, frames: list[int], out: SequencePattern | None,
+                        settings: ColourLockSettings, *, source_space: str | None = None, threads: int | None = None,
+                        progress_mode: str = "text") -> dict[str, Any]:
+    """Lock ``frames`` of ``source`` (``out`` None = check only) to ``settings.reference``; returns
+    the QC report dict, also written into ``settings.report``.
 
-    ``lut`` adds a 33^3 3D LUT fit per frame on top of the affine (non-linear palette shifts;
-    working values beyond [0, 2] clamp). ``hold``: how swatches are held, and how far at most.
-    ``device`` runs the per-pixel lock with torch on ``cpu``,
-    ``cuda`` or ``auto``.
+    ``settings.lut`` adds a 3D LUT fit per frame on top of the affine (non-linear palette shifts;
+    working values beyond [0, 2] clamp). ``settings.hold``: how swatches are held, and how far at
+    most. ``settings.device`` runs the per-pixel lock with torch on ``cpu``, ``cuda`` or ``auto``.
     """
-    device = resolve_device(device)
+    device = resolve_device(settings.device)
+    reference_path, hold = settings.reference, settings.hold
     source_space = colour.file_colourspace(source.path(frames[0]), source_space)
     out_space = colour.output_colourspace(out.printf, source_space) if out is not None else None
-    target = LockTarget(reference_path, reference_space, swatches_path)
+    target = LockTarget(reference_path, settings.reference_colourspace, settings.swatches)
     check_frames_exist(source, frames)
-    report_folder = Path(report_dir)
+    report_folder = Path(settings.report)
     ensure_writable_folder(report_folder)
-    handles = smoothing_radius(sigma)
+    handles = smoothing_radius(settings.sigma)
     present = set(source.existing_frames())
     context = [f for f in range(min(frames) - handles, max(frames) + handles + 1)
                if f in present or min(frames) <= f <= max(frames)]
@@ -197,12 +197,12 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
     target.check_size(images[frames[0]].size, source.path(frames[0]))
     working = {f: colour.convert(images[f].beauty(alpha=False).as_float32(), source_space, WORKING) for f in context}
     start = time.perf_counter()
-    transforms = fit_transforms(working, target, method, sigma, lut)
+    transforms = fit_transforms(working, target, settings)
     fit_seconds = time.perf_counter() - start
     progress.advance(message="fitted")
     locked, holds = lock_frames([working[f] for f in frames], [transforms[f] for f in frames], target.swatches,
                                 WORKING, hold, device)
-    report = qc_report(source.printf, reference_path, frames, method, sigma, lut, hold,
+    report = qc_report(source.printf, reference_path, frames, settings.method, settings.sigma, settings.lut, hold,
                        [qc_entries([working[f] for f in frames], locked, target, holds, hold)], check_only=out is None,
                        fit_seconds=round(fit_seconds, 3), device=device)
     if out is not None:
@@ -212,7 +212,7 @@ def colourlock_sequence(source: SequencePattern, reference_path: str, frames: li
             for frame, rgb in zip(frames, locked):
                 writer.write(frame, images[frame].with_rgb(colour.convert(rgb, WORKING, out_space)))
                 transform = transforms[frame]
-                cube = transform if isinstance(transform, Lut3D) else sample_transform(transform.apply, lut_size)
+                cube = transform if isinstance(transform, Lut3D) else sample_transform(transform.apply, settings.lut_size)
                 write_cube(cube_folder / f"colourlock.{frame:04d}.cube", cube, title=f"ColourLock frame {frame}")
                 progress.advance()
         report["cube"] = str(cube_folder / "colourlock.%04d.cube")

@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from ..errors import EX_QC_FAILED, UsageError
 from ..sequence import SequencePattern, parse_frame_range
+
+T = TypeVar("T")
 
 
 def run_inspect(job: dict[str, Any], progress: str) -> int:
@@ -47,10 +50,8 @@ def run_train(job: dict[str, Any], progress: str) -> int:
     from ..colour import WORKING_ENCODING
     from ..restyle.train import TrainSettings, train
 
-    defaults = TrainSettings()
-    settings = TrainSettings(**{k: job.get(k, getattr(defaults, k)) for k in
-                                ("steps", "seconds", "plateau", "seed", "device", "checkpoint_every", "stability",
-                                 "key_psnr", "lr")})
+    settings = _settings(TrainSettings, job, "steps", "seconds", "plateau", "seed", "device", "checkpoint_every",
+                         "stability", "key_psnr", "lr")
     keys, frames = _keys(job), parse_frame_range(job["frames"])
     outside = sorted(set(keys) - set(frames))
     if outside:
@@ -70,56 +71,74 @@ def _keys(job: dict[str, Any]) -> dict[int, str]:
     return {int(frame): path for frame, path in job.get("keys", {}).items()}
 
 
-def run_run(job: dict[str, Any], progress: str) -> int:
-    from ..restyle.apply import restyle_frames
+def _settings(cls: type[T], job: dict[str, Any], *same: str, **renamed: str) -> T:
+    """A settings dataclass from the job: each setting in ``same`` from the job field of its name, each
+    in ``renamed`` from the field named there; the dataclass's own default for any the job leaves out."""
+    names = {**{name: name for name in same}, **renamed}
+    return cls(**{setting: job[field] for setting, field in names.items() if field in job})
 
-    written = restyle_frames(
+
+def _runtime(job: dict[str, Any]):
+    from ..restyle.settings import RuntimeSettings
+
+    return _settings(RuntimeSettings, job, "backend", "device", "dtype", "tile", "batch")
+
+
+def _detail(job: dict[str, Any]):
+    from ..restyle.settings import DetailSettings
+
+    return replace(_settings(DetailSettings, job, "texture", px="detail", key_space="key_colourspace"), keys=_keys(job))
+
+
+def _colourlock(job: dict[str, Any]):
+    """The job's colour lock (HoldSettings' and ColourLockSettings' defaults for the fields it leaves out)."""
+    from ..colourlock.settings import ColourLockSettings, HoldSettings
+
+    return replace(_settings(ColourLockSettings, job, "reference", "report", "swatches", "reference_colourspace",
+                             "method", "sigma", "lut", "device"), hold=_settings(HoldSettings, job, "max_hold"))
+
+
+def run_run(job: dict[str, Any], progress: str) -> int:
+    from ..restyle.apply import restyle_sequence
+
+    written = restyle_sequence(
         job["model"], SequencePattern.parse(job["plate"]), parse_frame_range(job["frames"]),
-        SequencePattern.parse(job["out"]), plate_space=job.get("plate_colourspace"),
-        out_space=job.get("out_colourspace"), backend=job.get("backend", "auto"), device=job.get("device", "auto"),
-        dtype=job.get("dtype", "auto"), tile=job.get("tile"), batch=job.get("batch"), threads=job.get("threads"),
-        progress_mode=progress, detail=job.get("detail"), texture=job.get("texture", False),
-        keys=_keys(job), key_space=job.get("key_colourspace"))
+        SequencePattern.parse(job["out"]), _runtime(job), _detail(job), plate_space=job.get("plate_colourspace"),
+        out_space=job.get("out_colourspace"), threads=job.get("threads"), progress_mode=progress)
     print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")
     return 0
 
 
-def _hold(job: dict[str, Any]):
-    """The job's swatch-hold settings (HoldSettings' defaults for the fields it leaves out)."""
-    from ..colourlock.apply import HoldSettings
+def _render_settings(job: dict[str, Any]):
+    """The render's settings: its deflicker (mode from ``deflicker``; off: none) and, with a
+    reference, its colour lock."""
+    from ..render_settings import RenderSettings
+    from ..temporal.settings import DeflickerSettings
 
-    return HoldSettings(**{field: job[field] for field in ("max_hold",) if field in job})
+    deflicker = _settings(DeflickerSettings, job, "strength", "radius", "vectors", mode="deflicker")
+    if "reference" in job and "report" not in job:
+        raise UsageError("restyle render --reference needs --report DIR for the ColourLock QC report")
+    return replace(_settings(RenderSettings, job, "chunk", "compression", "skip_existing"), runtime=_runtime(job),
+                   detail=_detail(job), deflicker=None if deflicker.mode == "off" else deflicker,
+                   colourlock=_colourlock(job) if "reference" in job else None)
 
 
 def run_render(job: dict[str, Any], progress: str) -> int:
     from ..colourlock.qc import verdict
-    from ..pipeline import ColourLockStage, DeflickerStage, render_shot
+    from ..pipeline import render_shot
 
-    mode = job.get("deflicker", "both")
-    deflicker = None if mode == "off" else DeflickerStage(mode, job.get("strength", 1.0), job.get("radius", 4),
-                                                          job.get("vectors", "dis"))
-    colourlock = None
-    if "reference" in job:
-        if "report" not in job:
-            raise UsageError("restyle render --reference needs --report DIR for the ColourLock QC report")
-        colourlock = ColourLockStage(job["reference"], job["report"], job.get("swatches"), job.get("reference_colourspace"),
-                                     job.get("method", "mkl"), job.get("sigma", 2.0), job.get("lut", False), _hold(job))
+    settings = _render_settings(job)
     summary = render_shot(
         job["model"], SequencePattern.parse(job["plate"]), parse_frame_range(job["frames"]),
-        SequencePattern.parse(job["out"]), deflicker=deflicker, colourlock=colourlock,
-        plate_space=job.get("plate_colourspace"), out_space=job.get("out_colourspace"),
-        backend=job.get("backend", "auto"), device=job.get("device", "auto"), dtype=job.get("dtype", "auto"),
-        batch=job.get("batch"), tile=job.get("tile"), chunk=job.get("chunk", 32),
-        compression=job.get("compression"), skip_existing=job.get("skip_existing", False), threads=job.get("threads"),
-        progress_mode=progress, detail=job.get("detail"), texture=job.get("texture", False),
-        keys=_keys(job), key_space=job.get("key_colourspace"))
+        SequencePattern.parse(job["out"]), settings, plate_space=job.get("plate_colourspace"),
+        out_space=job.get("out_colourspace"), threads=job.get("threads"), progress_mode=progress)
     written, seconds = len(summary["frames"]), summary["seconds"]
     print(f"wrote {written} frame(s) to {SequencePattern.parse(job['out'])} in {seconds:.1f} s "
           f"({written / max(seconds, 1e-9):.2f} frames/s, {summary['cpu_seconds'] / max(written, 1):.3f} CPU s/frame)")
     print("time per stage: " + ", ".join(f"{stage} {s:.2f} s" for stage, s in summary["stages"].items()))
     if "stage_peak_gpu_gb" in summary:
         print(_gpu_peak_line(summary["stage_peak_gpu_gb"]))
-    if colourlock and "report" in summary:
+    if settings.colourlock and "report" in summary:
         print(verdict(summary["report"], job["report"]))
         return 0 if summary["report"]["passed"] else EX_QC_FAILED
     return 0
@@ -154,13 +173,13 @@ def run_metrics(job: dict[str, Any], progress: str) -> int:
 
 def run_deflicker(job: dict[str, Any], progress: str) -> int:
     from ..temporal.deflicker import deflicker_sequence
+    from ..temporal.settings import DeflickerSettings
 
+    settings = _settings(DeflickerSettings, job, "mode", "strength", "radius", "vectors", "handles", "device")
     written = deflicker_sequence(
         SequencePattern.parse(job["input"]), SequencePattern.parse(job["guide"]), parse_frame_range(job["frames"]),
-        SequencePattern.parse(job["out"]), mode=job.get("mode", "both"), strength=job.get("strength", 1.0),
-        radius=job.get("radius", 4), handles=job.get("handles"), vectors=job.get("vectors", "dis"),
-        source_space=job.get("input_colourspace"), guide_space=job.get("guide_colourspace"),
-        grade_nk=job.get("grade_nk"), device=job.get("device", "auto"), threads=job.get("threads"),
+        SequencePattern.parse(job["out"]), settings, source_space=job.get("input_colourspace"),
+        guide_space=job.get("guide_colourspace"), grade_nk=job.get("grade_nk"), threads=job.get("threads"),
         progress_mode=progress)
     print(f"wrote {len(written)} frame(s) to {SequencePattern.parse(job['out'])}")
     return 0
@@ -174,12 +193,9 @@ def run_colourlock(job: dict[str, Any], progress: str) -> int:
     if not check_only and "out" not in job:
         raise UsageError("restyle colourlock needs --out (or --check-only)")
     report = colourlock_sequence(
-        SequencePattern.parse(job["input"]), job["reference"], parse_frame_range(job["frames"]),
-        None if check_only else SequencePattern.parse(job["out"]), job["report"], swatches_path=job.get("swatches"),
-        source_space=job.get("input_colourspace"), reference_space=job.get("reference_colourspace"),
-        method=job.get("method", "mkl"), sigma=job.get("sigma", 2.0), lut=job.get("lut", False), hold=_hold(job),
-        device=job.get("device", "cpu"),
-        threads=job.get("threads"), progress_mode=progress)
+        SequencePattern.parse(job["input"]), parse_frame_range(job["frames"]),
+        None if check_only else SequencePattern.parse(job["out"]), _colourlock(job),
+        source_space=job.get("input_colourspace"), threads=job.get("threads"), progress_mode=progress)
     print(verdict(report, job["report"]))
     return 0 if report["passed"] else EX_QC_FAILED
 
@@ -205,8 +221,18 @@ def run_torchscript(job: dict[str, Any], progress: str) -> int:
     return 0
 
 
+def _bench_harness():
+    """The pipeline bench's harness (``bench/bench_pipeline.py``) and its results folder: a source
+    checkout's, which the installed engine does not carry."""
+    try:
+        from bench.bench_pipeline import RESULTS, run_bench
+    except ImportError as exc:
+        raise UsageError(f"restyle bench runs from a source checkout, with its bench/ folder importable ({exc})") from None
+    return run_bench, RESULTS
+
+
 def run_bench(job: dict[str, Any], progress: str) -> int:
-    from ..pipeline_bench import DEFAULT_CHUNK, run_bench as bench
+    from ..render_settings import RenderSettings
 
     sizes = job.get("sizes", "2048x1080,3840x2160").split(",")
     for size in sizes:
@@ -217,8 +243,9 @@ def run_bench(job: dict[str, Any], progress: str) -> int:
         raise UsageError("--frames must be at least 2")
     if job.get("scratch") and not Path(job["scratch"]).is_dir():
         raise UsageError(f"--scratch: '{job['scratch']}' is not a folder")
-    bench(sizes, job.get("frames", 64), job.get("chunk", DEFAULT_CHUNK), job.get("device", "auto"), job.get("label"),
-          Path(job.get("out", "bench/results/pipeline.json")), job.get("compression", "zip").split(","),
+    bench, results = _bench_harness()
+    bench(sizes, job.get("frames", 64), job.get("chunk", RenderSettings.chunk), job.get("device", "auto"),
+          job.get("label"), Path(job.get("out", results / "pipeline.json")), job.get("compression", "zip").split(","),
           job.get("plate_compression", "zip"), job.get("scratch"))
     return 0
 

@@ -24,9 +24,10 @@ from ..tensors import DevicePlates, to_device, upload_channels, upload_small
 from ..workers import map_frames
 from . import guides as guide_mod
 from .backends import Backend, TorchBackend, select_backend
-from .detail import WalkedFromKeys, check_detail, detail_px, key_paintings, key_residuals, plate_view, walk
+from .detail import WalkedFromKeys, key_paintings, key_residuals, plate_view, resolve_detail, walk
 from .keys import key_weights
 from .model_file import RestyleModel, load_model, require_key_check, sha256_file
+from .settings import DetailSettings, RuntimeSettings
 from .texture import TextureSettings, walk_texture
 from .torchscript import smooth, smoothing_kernel
 
@@ -178,19 +179,19 @@ def restyle_tensors(model: RestyleModel, runner: TorchBackend, frames: list[tupl
     return looks
 
 
-def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, plate_space: str,
-                 keys: dict[int, str], key_space: str | None, frames: list[int], sigma: float,
-                 tile: int | None = None, log: Callable[[str], None] = lambda _: None,
-                 texture: bool = False) -> WalkedFromKeys:
+def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, plate_space: str, frames: list[int],
+                 detail: DetailSettings, tile: int | None = None,
+                 log: Callable[[str], None] = lambda _: None) -> WalkedFromKeys:
     """The keys' brushwork brought to ``frames``, against this ``backend``'s look of each frame;
-    close it when done. ``texture``: the keys' patches synthesised onto every frame
-    (:mod:`.texture`); otherwise their detail finer than ``sigma`` px carried along the plate's
-    flow (:mod:`.detail`)."""
+    close it when done. ``detail`` (resolved: :func:`~.detail.resolve_detail`): with ``texture``,
+    the keys' patches synthesised onto every frame (:mod:`.texture`); otherwise their detail finer
+    than ``px`` carried along the plate's flow (:mod:`.detail`)."""
+    keys, key_space, sigma = dict(detail.keys or {}), detail.key_space, detail.px
     def look(frame: int) -> np.ndarray:
         return restyle_images(model, backend, [(frame, read_image(plate.path(frame)))], plate_space, tile, 1, log)[0]
 
     view = plate_view(plate, plate_space)
-    if texture:
+    if detail.texture:
         paintings, device = key_paintings(model, keys, key_space), torch.device(resolve_device("auto"))
         settings = TextureSettings()
         return WalkedFromKeys(model.key_frames, frames, lambda key, last: walk_texture(
@@ -206,37 +207,34 @@ def default_batch(width: int, height: int) -> int:
     return 4 if width * height <= 2048 * 1152 else 1
 
 
-def restyle_frames(model_path: str, plate: SequencePattern, frames: list[int], out: SequencePattern, *,
-                   plate_space: str | None = None, out_space: str | None = None, backend: str = "auto",
-                   device: str = "auto", dtype: str = "auto", tile: int | None = None,
-                   batch: int | None = None, threads: int | None = None, progress_mode: str = "text",
-                   log: Callable[[str], None] | None = None, detail: float | None = None,
-                   keys: dict[int, str] | None = None, key_space: str | None = None,
-                   texture: bool = False) -> list[int]:
-    """Restyle ``frames`` of ``plate`` into ``out`` (EXR half by default); returns frames written.
+def restyle_sequence(model_path: str, plate: SequencePattern, frames: list[int], out: SequencePattern,
+                     runtime: RuntimeSettings = RuntimeSettings(), detail: DetailSettings = DetailSettings(), *,
+                     plate_space: str | None = None, out_space: str | None = None, threads: int | None = None,
+                     progress_mode: str = "text") -> list[int]:
+    """Restyle ``frames`` of the ``plate`` files into ``out`` files (EXR half by default); returns frames written.
 
     Callable per frame range from Nuke (as a child process) or a farm task. Output channels:
     R, G, B in ``out_space`` (default: :func:`colour.output_colourspace` of the plate's, so EXR is
     scene-linear), recorded in each file, and the plate's alpha.
-    ``detail`` > 0 adds the keyframes' brushwork finer than that many pixels, carried along the
-    plate's motion (:mod:`.detail`; None: :func:`~.detail.detail_px`'s default, on when the keys'
-    paintings are at hand); ``texture`` rebuilds every frame from the keys' own patches
+    ``detail.px`` > 0 adds the keyframes' brushwork finer than that many pixels, carried along the
+    plate's motion (:mod:`.detail`; None: :func:`~.detail.resolve_detail`'s default, on when the keys'
+    paintings are at hand); ``detail.texture`` rebuilds every frame from the keys' own patches
     (:mod:`.texture`); either needs the keys' paintings: carried in the model, else its painted
-    ``keys`` (in ``key_space``).
+    ``detail.keys``.
     """
     progress = Progress("run", len(frames), progress_mode)
-    log = log or progress.note
+    log = progress.note
     model = require_key_check(load_model(model_path))
     plate_space = colour.file_colourspace(plate.path(frames[0]), plate_space, model.meta.get("plate_colourspace"))
     out_space = colour.resolve_colourspace(out_space or colour.output_colourspace(out.printf, plate_space))
     check_frames_exist(plate, frames)
-    detail = detail_px(model, detail, keys, texture)
-    check_detail(model, detail, keys, texture)
-    runner = select_backend(model, backend, device, dtype, log=log)
+    detail = resolve_detail(model, detail)
+    runner = select_backend(model, runtime.backend, runtime.device, runtime.dtype, log=log)
     log(f"model {model_path}: keys {model.key_frames}, guides {model.guides or 'none'}; backend {runner.name} {runner.dtype}")
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
-    carried = carry_detail(model, runner, plate, plate_space, keys or {}, key_space, frames, detail, tile,
-                           log, texture) if detail or texture else None
+    tile, batch = runtime.tile, runtime.batch
+    carried = carry_detail(model, runner, plate, plate_space, frames, detail, tile, log) if detail.px or detail.texture \
+        else None
     pending: list[tuple[int, Image]] = []
 
     def flush() -> None:

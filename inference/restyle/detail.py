@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -36,8 +37,9 @@ from ..errors import OutputError, ResolutionMismatchError, UsageError
 from ..image import read_image
 from ..sequence import SequencePattern
 from ..temporal.flow import compute_flow, occlusion_mask, warp
-from .keys import DEFAULT_DETAIL_PX, key_weights
+from .keys import key_weights
 from .model_file import RestyleModel, sha256_file
+from .settings import DEFAULT_DETAIL_PX, DetailSettings
 
 FLOW_VIEW = "sRGB - Texture"  # the encoding flows are measured in (as the deflicker's)
 AGREE_BLUR = 2.0  # px: plates are compared blurred (render noise and grain left out)
@@ -86,23 +88,21 @@ def plate_agrees(now: np.ndarray, key_view: np.ndarray, to_key: np.ndarray) -> n
     return cv2.GaussianBlur((error <= AGREE_TOLERANCE).astype(np.float32), (0, 0), AGREE_BLUR)
 
 
-def detail_px(model: RestyleModel, detail: float | None, keys: dict[int, str] | None, texture: bool = False) -> float:
-    """``detail`` as asked, or by default :data:`~.keys.DEFAULT_DETAIL_PX` when the keys' paintings
-    are at hand (the model carries them, or ``keys`` are given) and ``texture`` is off; else 0."""
-    if detail is not None:
-        return detail
-    return DEFAULT_DETAIL_PX if not texture and (model.carries_paintings or keys) else 0.0
-
-
-def check_detail(model: RestyleModel, detail: float, keys: dict[int, str] | None, texture: bool = False) -> None:
-    """Refuse a negative ``detail``, both ``detail`` and ``texture``, and with either on, keys
-    other than the model's paintings (none needed when the model carries them)."""
-    if detail < 0:
-        raise UsageError(f"--detail {detail}: give a blur radius in pixels above 0, or 0 for no carried detail")
-    if detail and texture:
+def resolve_detail(model: RestyleModel, detail: DetailSettings) -> DetailSettings:
+    """``detail`` with its ``px`` decided (as asked, or :data:`~.settings.DEFAULT_DETAIL_PX` when the
+    keys' paintings are at hand, i.e. the model carries them or ``keys`` are given, and ``texture``
+    is off; else 0) and checked: a negative ``px``, both ``px`` and ``texture``, or, with either on,
+    keys other than the model's paintings (none needed when the model carries them) are refused."""
+    px = detail.px
+    if px is None:
+        px = DEFAULT_DETAIL_PX if not detail.texture and (model.carries_paintings or detail.keys) else 0.0
+    if px < 0:
+        raise UsageError(f"--detail {px}: give a blur radius in pixels above 0, or 0 for no carried detail")
+    if px and detail.texture:
         raise UsageError("--detail and --texture both bring the keyframes' brushwork; choose one")
-    if detail or texture:
-        check_keys(model, keys or {})
+    if px or detail.texture:
+        check_keys(model, dict(detail.keys or {}))
+    return replace(detail, px=px)
 
 
 def check_keys(model: RestyleModel, keys: dict[int, str]) -> None:

@@ -1,12 +1,5 @@
-"""The painted keyframes: how several share a frame (the weights of their looks), and how fine
-the keys' own brushwork carried to every frame is by default."""
+"""The painted keyframes: how several share a frame (the weights of their looks)."""
 from __future__ import annotations
-
-# ``--detail`` (pixels) when the keys' paintings are at hand (carried in the model, or --key): the
-# keys' brushwork finer than this rides the plate's motion. The best row of the restyle
-# validation on the shared live clips (bench/README.md, Restyle validation): above the network
-# alone in PSNR and texture on every sequence measured, steadier again after Deflicker.
-DEFAULT_DETAIL_PX = 8.0
 
 
 def key_weights(frame: int, key_frames: list[int]) -> list[tuple[int, float]]:

@@ -10,7 +10,6 @@ vectors: Blender's Vector pass or Nuke's forward/backward layers.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -26,9 +25,7 @@ from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
 from ..workers import map_frames
 from . import global_deflicker, local_deflicker
 from .flow import flow_from_blender_vectors, flow_from_nuke_vectors
-
-MODES = ("global", "local", "both")
-VECTORS = ("dis", "blender", "nuke")
+from .settings import DeflickerSettings
 from .deflicker_device import VIEW, vectors_check
 
 
@@ -58,27 +55,26 @@ def vector_flows(images: Sequence[Image], kind: str) -> list[tuple[np.ndarray, n
 
 
 def deflicker_frames(rgb: list[np.ndarray], plates: Sequence[Image], guide_space: str,
-                     targets: list[int], frame_numbers: list[int], *, mode: str = "both", strength: float = 1.0,
-                     radius: int = local_deflicker.DEFAULT_RADIUS, vectors: str = "dis", device: str = "auto",
+                     targets: list[int], frame_numbers: list[int], settings: DeflickerSettings, *,
                      grade_nk: str | None = None, progress: Progress | None = None) -> dict[int, np.ndarray]:
     """Deflicker in memory: scene-linear frames ``rgb`` (the targets and their handles) guided by
     the ``plates`` (in ``guide_space``; their motion vectors too); returns {target index:
     scene-linear frame}. ``frame_numbers`` name the frames (grade curves)."""
     linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
-    if resolve_device(device) == "cuda":
+    mode, strength, radius, vectors = settings.mode, settings.strength, settings.radius, settings.vectors
+    if resolve_device(settings.device) == "cuda":
         from ..tensors import to_device, to_host
         from .deflicker_device import deflicker_tensors
 
         settled = deflicker_tensors(to_device(rgb, "cuda"), linear, plates, guide_space, targets, frame_numbers,
-                                    mode=mode, strength=strength, radius=radius, vectors=vectors, grade_nk=grade_nk)
+                                    settings, grade_nk=grade_nk)
         if progress:
             progress.advance(len(targets))
         return dict(zip(targets, to_host(settled)))
     if mode in ("global", "both"):
         rgb, correction = global_deflicker.correct_frames(rgb, frame_numbers, radius=radius, strength=strength)
         if grade_nk:
-            Path(grade_nk).parent.mkdir(parents=True, exist_ok=True)
-            Path(grade_nk).write_text(global_deflicker.grade_nk(correction, keep=[frame_numbers[t] for t in targets]))
+            global_deflicker.write_grade_nk(grade_nk, correction, keep=[frame_numbers[t] for t in targets])
     if mode not in ("local", "both"):
         return {t: rgb[t] for t in targets}
     step = (lambda _: progress.advance()) if progress else None
@@ -91,42 +87,34 @@ def deflicker_frames(rgb: list[np.ndarray], plates: Sequence[Image], guide_space
     return dict(zip(targets, map_frames(lambda v: colour.convert(v, VIEW, linear), views)))
 
 
-def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: list[int], out: SequencePattern, *,
-                       mode: str = "both", strength: float = 1.0, radius: int = local_deflicker.DEFAULT_RADIUS,
-                       handles: int | None = None,
-                       vectors: str = "dis", source_space: str | None = None, guide_space: str | None = None,
-                       grade_nk: str | None = None, device: str = "auto", threads: int | None = None,
+def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: list[int], out: SequencePattern,
+                       settings: DeflickerSettings = DeflickerSettings(), *, source_space: str | None = None,
+                       guide_space: str | None = None, grade_nk: str | None = None, threads: int | None = None,
                        progress_mode: str = "text") -> list[int]:
     """Deflicker ``frames`` of ``source`` into ``out``; returns the frames written.
 
     Colourspaces: the input's and the guide's are the flags', else what their frames record, else
     the default by file type; the output's is :func:`colour.output_colourspace` of the input's,
-    recorded in each file. ``device``: ``cpu`` runs the numpy/OpenCV path, ``cuda`` the torch port on the GPU (same
+    recorded in each file. ``settings.device``: ``cpu`` runs the numpy/OpenCV path, ``cuda`` the torch port on the GPU (same
     results to ~1e-7), ``auto`` the GPU when torch sees one.
     """
-    if mode not in MODES or vectors not in VECTORS:
-        raise UsageError(f"--mode {mode} / --vectors {vectors}: choose from {MODES} / {VECTORS}")
-    if not 0.0 <= strength <= 1.0 or radius < 1:
-        raise UsageError("--strength must be within 0-1 and --radius at least 1")
-    if grade_nk and mode == "local":
+    settings.check()
+    if grade_nk and settings.mode == "local":
         raise UsageError("--grade-nk exports the global correction; use --mode global or both")
-    # "both" chains two passes of radius r: an output frame then depends on frames within 2r.
-    handles = radius * (2 if mode == "both" else 1) if handles is None else handles
     linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
     source_space = colour.file_colourspace(source.path(frames[0]), source_space)
     guide_space = colour.file_colourspace(guide.path(frames[0]), guide_space)
     out_space = colour.output_colourspace(out.printf, source_space)
     check_frames_exist(source, frames)
     check_frames_exist(guide, frames)
-    context = context_frames(frames, handles, source, guide)
-    progress = Progress("deflicker", (2 if mode != "global" else 1) * len(frames) + 1, progress_mode)
+    context = context_frames(frames, settings.context, source, guide)
+    progress = Progress("deflicker", (2 if settings.mode != "global" else 1) * len(frames) + 1, progress_mode)
     images = [image for _, image in read_sequence(source, context, threads=threads)]
-    plates = [image for _, image in read_sequence(guide, context, check=vectors_check(vectors), threads=threads)]
+    plates = [image for _, image in read_sequence(guide, context, check=vectors_check(settings.vectors), threads=threads)]
     progress.advance(message=f"read {len(context)} frames ({len(context) - len(frames)} handles)")
     rgb = [colour.convert(im.beauty(alpha=False).as_float32(), source_space, linear) for im in images]
     targets = [context.index(f) for f in frames]
-    rgb = deflicker_frames(rgb, plates, guide_space, targets, context, mode=mode, strength=strength, radius=radius,
-                           vectors=vectors, device=device, grade_nk=grade_nk, progress=progress)
+    rgb = deflicker_frames(rgb, plates, guide_space, targets, context, settings, grade_nk=grade_nk, progress=progress)
     with SequenceWriter(out, colourspace=out_space, threads=threads) as writer:
         for frame in frames:
             index = context.index(frame)

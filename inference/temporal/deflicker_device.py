@@ -4,7 +4,6 @@ the frames are; only the plates (guides, vectors) are uploaded, a window of targ
 so device memory depends on the frame size, not on how many frames a chunk holds."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -16,6 +15,7 @@ from ..image import Image
 from ..tensors import DevicePlates, to_host, upload_channels, upload_small
 from . import global_deflicker, local_deflicker
 from .local_deflicker_torch import DEFAULT_BATCH, deflicker_stacked_torch
+from .settings import DeflickerSettings
 
 VIEW = "sRGB - Texture"  # the local pass's encoding (as the numpy path's)
 
@@ -110,8 +110,7 @@ class _Guides:
 
 
 def deflicker_tensors(frames: torch.Tensor | Sequence[torch.Tensor], space: str, plates: Sequence[Image],
-                      guide_space: str, targets: list[int], frame_numbers: list[int], *, mode: str = "both",
-                      strength: float = 1.0, radius: int = local_deflicker.DEFAULT_RADIUS, vectors: str = "dis",
+                      guide_space: str, targets: list[int], frame_numbers: list[int], settings: DeflickerSettings, *,
                       grade_nk: str | None = None, window: int | None = None,
                       uploaded: DevicePlates | None = None) -> torch.Tensor:
     """Deflicker ``(N, 3, H, W)`` frames (or N ``(3, H, W)`` tensors, never stacked whole) in
@@ -125,6 +124,7 @@ def deflicker_tensors(frames: torch.Tensor | Sequence[torch.Tensor], space: str,
     uploaded again.
     """
     linear = colour.resolve_colourspace(ocio.ROLE_SCENE_LINEAR)
+    mode, strength, radius, vectors = settings.mode, settings.strength, settings.radius, settings.vectors
     frames = list(frames)  # views of a stacked batch: no copy
     dtype, device = frames[0].dtype, frames[0].device
     correction = None
@@ -132,8 +132,7 @@ def deflicker_tensors(frames: torch.Tensor | Sequence[torch.Tensor], space: str,
         with torch.profiler.record_function("stage:deflicker/global"):
             correction = _global_correction(frames, space, linear, frame_numbers, radius, strength)
         if grade_nk:
-            Path(grade_nk).parent.mkdir(parents=True, exist_ok=True)
-            Path(grade_nk).write_text(global_deflicker.grade_nk(correction, keep=[frame_numbers[t] for t in targets]))
+            global_deflicker.write_grade_nk(grade_nk, correction, keep=[frame_numbers[t] for t in targets])
     gain = None if correction is None else upload_small(correction.multiply, device)[:, :, None, None]
 
     def corrected(lo: int, hi: int) -> torch.Tensor:

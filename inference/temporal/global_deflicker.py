@@ -12,6 +12,7 @@ handles >= radius equal a whole-shot render.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -103,3 +104,9 @@ def grade_nk(correction: Correction, name: str = "RestyleDeflickerGrade", keep: 
     add = " ".join(_curve(frames, correction.add[index, c]) for c in range(3))
     return (f"Grade {{\n name {name}\n multiply {{{multiply} 1}}\n add {{{add} 0}}\n"
             f" label \"restyle global deflicker\\nframes {frames[0]}-{frames[-1]}\"\n}}\n")
+
+
+def write_grade_nk(path: str, correction: Correction, keep: Sequence[int]) -> None:
+    """Write :func:`grade_nk` of ``correction`` (keys on the ``keep`` frames) to ``path``, making its folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(grade_nk(correction, keep=keep))

@@ -75,10 +75,11 @@ import cv2
 import numpy as np
 
 from .flow import compute_flow, occlusion_mask
+from .settings import DeflickerSettings
 
 FlowPair = tuple[np.ndarray, np.ndarray]
 
-DEFAULT_RADIUS = 4
+DEFAULT_RADIUS = DeflickerSettings.radius
 DEFAULT_SIGMA = 16.0
 DEFAULT_DETAIL = 1.0
 DEFAULT_TOLERANCE = 0.05

@@ -1,0 +1,23 @@
+"""``restyle render``'s settings: its stages' settings and how it chunks and writes, the one copy of
+their defaults. Imports nothing heavy: the CLI reads it at start-up."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .colourlock.settings import ColourLockSettings
+from .restyle.settings import DetailSettings, RuntimeSettings
+from .temporal.settings import DeflickerSettings
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """One streaming pass: restyle (``runtime``, ``detail``), then deflicker and colour lock when
+    set (None: the stage is off; their ``device`` is the restyle's), in chunks."""
+
+    runtime: RuntimeSettings = RuntimeSettings()
+    detail: DetailSettings = DetailSettings()
+    deflicker: DeflickerSettings | None = None
+    colourlock: ColourLockSettings | None = None
+    chunk: int = 32  # output frames per chunk: memory holds a chunk and its handles
+    compression: str | None = None  # the output EXR's; None: zip
+    skip_existing: bool = False  # keep frames already in the output that decode at the plate's size
