@@ -11,6 +11,7 @@ import pytest
 
 from inference.image import read_image
 from inference.metrics import e_warp, plate_flows, psnr, ssim
+from inference.temporal.settings import LocalWeights
 from inference.temporal.local_deflicker import (deflicker_local, neighbour_flows,
                                                 neighbour_flows_from_vectors)
 
@@ -89,7 +90,7 @@ def test_synthetic_flicker_is_reduced(bikes):
 
     # Low frequencies only (gradient-domain split, the frame's fine detail kept):
     # measured E_warp 3.7x lower, SSIM 0.972 -> 0.986.
-    low = deflicker_local(flickered, plate, detail=0.0)
+    low = deflicker_local(flickered, plate, weights=LocalWeights(detail=0.0))
     assert e_warp(low, plate, flows)["e_warp"] < e_in / 2.5
     assert _mean(ssim, low, clean) > ssim_in + 0.008
 
@@ -140,12 +141,13 @@ def test_uncovered_and_covered_pixels_are_not_smeared(bikes):
     # across the square's edges and the forward-backward test misses it).
     err = band_error(deflicker_local(flickered, clean, targets=[t])[0])
     assert err.mean() < 0.03 and err.max() < 0.1
-    no_plate_weight = deflicker_local(flickered, clean, targets=[t], tolerance=10.0)[0]
+    no_plate_weight = deflicker_local(flickered, clean, targets=[t], weights=LocalWeights(tolerance=10.0))[0]
     assert band_error(no_plate_weight).mean() > 0.06
 
     # Exact flows, no plate, robust weights disabled: the chained forward-backward
     # visibility alone keeps the square out (measured 0.017; 0.20 without the visibility).
-    err = band_error(deflicker_local(flickered, flows=true_flows, targets=[t], tolerance=10.0)[0])
+    err = band_error(deflicker_local(flickered, flows=true_flows, targets=[t],
+                                     weights=LocalWeights(tolerance=10.0))[0])
     assert err.mean() < 0.03 and err.max() < 0.06
 
 
@@ -195,5 +197,5 @@ def test_chained_flows_follow_a_zoom(bikes):
               for t in range(7)]
     radial = np.stack([dx, dy], axis=2)
     flows = [((zoom - 1) * radial, (1 / zoom - 1) * radial) for _ in range(6)]
-    out = deflicker_local(frames, flows=flows, targets=[3], radius=3, tolerance=10.0)[0]
+    out = deflicker_local(frames, flows=flows, targets=[3], radius=3, weights=LocalWeights(tolerance=10.0))[0]
     assert np.abs(out - frames[3])[8:-8, 8:-8].mean() < 0.006

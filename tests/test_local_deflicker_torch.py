@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from inference.temporal.local_deflicker import deflicker_local
+from inference.temporal.settings import LocalWeights
 from inference.temporal.local_deflicker_torch import (_blur, _gaussian_blur,
                                                       deflicker_local_torch, deflicker_stacked_torch)
 
@@ -84,9 +85,9 @@ def test_blurs_match_opencv():
         assert np.abs(got - ref).max() < 1e-5, sigma
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"detail": 0.5, "radius": 3},
-                                    {"detail": 0.0, "sigma": 4.0, "strength": 0.7},
-                                    {"sigma": 0.0}])
+@pytest.mark.parametrize("kwargs", [{}, {"weights": LocalWeights(detail=0.5), "radius": 3},
+                                    {"weights": LocalWeights(detail=0.0, sigma=4.0), "strength": 0.7},
+                                    {"weights": LocalWeights(sigma=0.0)}])
 def test_matches_numpy(seq, kwargs):
     (frames, plate, flows), (ft, pt, fl) = seq
     ref = np.stack(deflicker_local(frames, plate, flows=flows, **kwargs))

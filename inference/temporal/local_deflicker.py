@@ -75,25 +75,10 @@ import cv2
 import numpy as np
 
 from .flow import compute_flow, occlusion_mask
-from .settings import DeflickerSettings
+from .settings import (FRAME_GUIDE_BLUR, MOTION_BOUNDARIES, NOISE_FACTOR, PATCH_BLUR, TIME_SIGMA_PER_RADIUS,
+                       DeflickerSettings, LocalWeights)
 
 FlowPair = tuple[np.ndarray, np.ndarray]
-
-DEFAULT_RADIUS = DeflickerSettings.radius
-DEFAULT_SIGMA = 16.0
-DEFAULT_DETAIL = 1.0
-DEFAULT_TOLERANCE = 0.05
-# Temporal Gaussian of the neighbour weights: sigma = radius (flat-ish window; 0.5 * radius
-# leaves sceneA_painting at 1.46x the plate's E_warp instead of 1.15x).
-_TIME_SIGMA_PER_RADIUS = 1.0
-# Gaussian (pixels) over which the plate's squared mismatch is averaged (patch distance).
-_PATCH_BLUR = 1.0
-# tau^2 = tolerance^2 + (_NOISE_FACTOR)^2 * median mismatch of the immediate neighbours.
-_NOISE_FACTOR = 6.0
-# Without a plate the frames themselves are the guide, blurred (pixels) against their flicker.
-_FRAME_GUIDE_BLUR = 2.0
-# Motion-boundary clause of the occlusion test in the chained visibility (see module doc).
-_MOTION_BOUNDARIES = False
 
 
 # --------------------------------------------------------------------------- flows
@@ -184,8 +169,8 @@ class _Pairs:
             else:
                 fw, bw = _pair_flow(self.plate, k, self.preset)
             self.cache[k] = (fw, bw,
-                             occlusion_mask(fw, bw, _MOTION_BOUNDARIES).astype(np.float32),
-                             occlusion_mask(bw, fw, _MOTION_BOUNDARIES).astype(np.float32))
+                             occlusion_mask(fw, bw, MOTION_BOUNDARIES).astype(np.float32),
+                             occlusion_mask(bw, fw, MOTION_BOUNDARIES).astype(np.float32))
         return self.cache[k]
 
     def evict_below(self, k: int) -> None:
@@ -238,10 +223,9 @@ def check_parameters(n_frames: int, radius: int, strength: float, detail: float,
 
 
 def deflicker_local(frames: Sequence[np.ndarray], plate: Sequence[np.ndarray] | None = None, *,
-                    flows: Sequence[FlowPair] | None = None, radius: int = DEFAULT_RADIUS,
-                    strength: float = 1.0, sigma: float = DEFAULT_SIGMA,
-                    detail: float = DEFAULT_DETAIL, tolerance: float = DEFAULT_TOLERANCE,
-                    targets: Sequence[int] | None = None, preset: str = "medium",
+                    flows: Sequence[FlowPair] | None = None, radius: int = DeflickerSettings.radius,
+                    strength: float = DeflickerSettings.strength, weights: LocalWeights = LocalWeights(),
+                    targets: Sequence[int] | None = None,
                     progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
     """Deflicker ``frames`` along the plate's motion, with finite temporal support.
 
@@ -255,7 +239,7 @@ def deflicker_local(frames: Sequence[np.ndarray], plate: Sequence[np.ndarray] | 
             indexable sequence; each frame is read up to ``2 radius + 1`` times, so a lazy
             loader should cache).
         plate: N plate frames (same size), sRGB-encoded; gives the motion (flows are
-            computed with DIS ``preset`` when ``flows`` is None) and the robust weights.
+            computed with DIS when ``flows`` is None) and the robust weights.
         flows: optional N-1 pairs ``(flow k -> k+1, flow k+1 -> k)`` (see
             :func:`neighbour_flows`, :func:`neighbour_flows_from_vectors`). Either
             ``plate`` or ``flows`` is required; with flows and no plate, the robust weights
@@ -263,14 +247,13 @@ def deflicker_local(frames: Sequence[np.ndarray], plate: Sequence[np.ndarray] | 
             counts as mismatch).
         radius: temporal half window in frames (0 returns the input).
         strength: 0 returns the input, 1 the fully deflickered frames, linear in between.
-        sigma: spatial scale (pixels) below which frequencies are taken from the
-            temporal average whatever ``detail``; larger = only broader flicker removed.
-        detail: fraction in [0, 1] of the fine (above-``sigma``) flicker also removed.
-        tolerance: sRGB difference of the warped plate (local RMS) at which a neighbour's
+        weights: ``sigma``, spatial scale (pixels) below which frequencies are taken from the
+            temporal average whatever ``detail``, larger = only broader flicker removed;
+            ``detail``, fraction in [0, 1] of the fine (above-``sigma``) flicker also removed;
+            ``tolerance``, sRGB difference of the warped plate (local RMS) at which a neighbour's
             weight falls to exp(-1/2) on a noise-free plate (flow errors, occlusions the
             check missed); the plate's measured noise is added to it (module doc).
         targets: indices into ``frames`` to return (default all, in order).
-        preset: DIS preset when flows are computed here.
         progress: called with the index of each target once it is done.
     Returns:
         One ``(H, W, 3)`` float32 frame per target (not clipped).
@@ -282,9 +265,9 @@ def deflicker_local(frames: Sequence[np.ndarray], plate: Sequence[np.ndarray] | 
         raise ValueError(f"{n_frames} frames but {len(plate)} plate frames")
     if flows is not None and len(flows) != max(n_frames - 1, 0):
         raise ValueError(f"expected {max(n_frames - 1, 0)} flow pairs, got {len(flows)}")
-    targets = check_parameters(n_frames, radius, strength, detail, tolerance, targets)
+    targets = check_parameters(n_frames, radius, strength, weights.detail, weights.tolerance, targets)
 
-    pairs = _Pairs(plate, flows, preset)
+    pairs = _Pairs(plate, flows, "medium")
     guides: dict[int, np.ndarray] = {}
 
     def guide(s: int) -> np.ndarray:
@@ -292,10 +275,10 @@ def deflicker_local(frames: Sequence[np.ndarray], plate: Sequence[np.ndarray] | 
             if plate is not None:
                 guides[s] = _as_frame(plate[s], f"plate frame {s}")
             else:
-                guides[s] = _blur(_as_frame(frames[s], f"frame {s}"), _FRAME_GUIDE_BLUR)
+                guides[s] = _blur(_as_frame(frames[s], f"frame {s}"), FRAME_GUIDE_BLUR)
         return guides[s]
 
-    time_sigma = max(radius * _TIME_SIGMA_PER_RADIUS, 0.5)
+    time_sigma = max(radius * TIME_SIGMA_PER_RADIUS, 0.5)
     results: dict[int, np.ndarray] = {}
     for t in sorted(set(targets)):
         current = _as_frame(frames[t], f"frame {t}")
@@ -307,23 +290,22 @@ def deflicker_local(frames: Sequence[np.ndarray], plate: Sequence[np.ndarray] | 
             for key in [key for key in guides if key < lo]:
                 del guides[key]
             results[t] = _deflicker_frame(frames, pairs, guide, t, lo, hi, current, time_sigma,
-                                          strength, sigma, detail, tolerance)
+                                          strength, weights)
         if progress is not None:
             progress(t)
     return [results[t] for t in targets]
 
 
 def _deflicker_frame(frames, pairs: _Pairs, guide, t: int, lo: int, hi: int,
-                     current: np.ndarray, time_sigma: float, strength: float, sigma: float,
-                     detail: float, tolerance: float) -> np.ndarray:
+                     current: np.ndarray, time_sigma: float, strength: float, weights: LocalWeights) -> np.ndarray:
     """One target frame (see the module docstring for the formulas)."""
     h, w = current.shape[:2]
     guide_t = guide(t)
 
     def mismatch(s: int, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
         diff = np.square(_remap(guide(s), map_x, map_y) - guide_t).mean(axis=2)
-        if _PATCH_BLUR > 0:
-            diff = cv2.GaussianBlur(diff, (0, 0), _PATCH_BLUR, borderType=cv2.BORDER_REFLECT)
+        if PATCH_BLUR > 0:
+            diff = cv2.GaussianBlur(diff, (0, 0), PATCH_BLUR, borderType=cv2.BORDER_REFLECT)
         return diff
 
     # Robust scale: the plate's own frame-to-frame mismatch (noise, grain, small flow
@@ -339,7 +321,7 @@ def _deflicker_frame(frames, pairs: _Pairs, guide, t: int, lo: int, hi: int,
             if usable.any():
                 direct[s] = mismatch(s, grid_x + flow[:, :, 0], grid_y + flow[:, :, 1])
                 noise.append(float(np.median(direct[s][usable])))
-    scale_sq = tolerance ** 2 + _NOISE_FACTOR ** 2 * (float(np.mean(noise)) if noise else 0.0)
+    scale_sq = weights.tolerance ** 2 + NOISE_FACTOR ** 2 * (float(np.mean(noise)) if noise else 0.0)
     inv_tol = 1.0 / (2.0 * scale_sq)
 
     num = np.zeros_like(current)
@@ -353,14 +335,14 @@ def _deflicker_frame(frames, pairs: _Pairs, guide, t: int, lo: int, hi: int,
         num += weight[:, :, None] * (warped - current)
         den += weight
     full = num / den[:, :, None]
-    if detail >= 1.0 and sigma <= 0:
+    if weights.detail >= 1.0 and weights.sigma <= 0:
         return current + np.float32(strength) * full
-    num_low, den_low = _blur(num, sigma), _blur(den, sigma)
+    num_low, den_low = _blur(num, weights.sigma), _blur(den, weights.sigma)
     low = num_low / den_low[:, :, None]
-    if detail > 0.0:
+    if weights.detail > 0.0:
         # Fine part: the full-band correction minus its own low-frequency share, where the
         # pixel has neighbours (0 where it has none, so holes keep the low correction).
         share = (den - 1.0) / den
         mean_low = num_low / np.maximum(den_low - 1.0, 1e-6)[:, :, None]
-        low = low + np.float32(detail) * (full - share[:, :, None] * mean_low)
+        low = low + np.float32(weights.detail) * (full - share[:, :, None] * mean_low)
     return current + np.float32(strength) * low

@@ -49,9 +49,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .local_deflicker import (_FRAME_GUIDE_BLUR, _MOTION_BOUNDARIES, _NOISE_FACTOR, _PATCH_BLUR,
-                              _TIME_SIGMA_PER_RADIUS, DEFAULT_DETAIL, DEFAULT_RADIUS,
-                              DEFAULT_SIGMA, DEFAULT_TOLERANCE, check_parameters)
+from .local_deflicker import check_parameters
+from .settings import (FRAME_GUIDE_BLUR, MOTION_BOUNDARIES, NOISE_FACTOR, PATCH_BLUR, TIME_SIGMA_PER_RADIUS,
+                       DeflickerSettings, LocalWeights)
 
 # OpenCV 4 cv2.remap quantises the sampling positions to 1/INTER_TAB_SIZE pixel; OpenCV 5
 # samples float maps exactly. Which one is installed is probed once (_cv2_quantises).
@@ -64,7 +64,7 @@ COMPILE_ENV = "RESTYLE_TORCH_COMPILE"
 
 log = logging.getLogger(__name__)
 
-if _MOTION_BOUNDARIES:  # pragma: no cover - the numpy module leaves the clause out
+if MOTION_BOUNDARIES:  # pragma: no cover - the numpy module leaves the clause out
     raise NotImplementedError("local_deflicker_torch does not implement the motion-boundary clause")
 
 
@@ -288,10 +288,8 @@ def _medians(values: torch.Tensor, usable: torch.Tensor) -> tuple[torch.Tensor, 
 
 # --------------------------------------------------------------------------- deflicker
 def deflicker_local_torch(frames: torch.Tensor, plate: torch.Tensor | None, flows: torch.Tensor, *,
-                          radius: int = DEFAULT_RADIUS, strength: float = 1.0,
-                          sigma: float = DEFAULT_SIGMA, detail: float = DEFAULT_DETAIL,
-                          tolerance: float = DEFAULT_TOLERANCE,
-                          targets: Sequence[int] | None = None, batch: int = DEFAULT_BATCH,
+                          radius: int = DeflickerSettings.radius, strength: float = DeflickerSettings.strength,
+                          weights: LocalWeights = LocalWeights(), targets: Sequence[int] | None = None, batch: int = DEFAULT_BATCH,
                           match_cv2: bool | None = None) -> torch.Tensor:
     """:func:`~inference.temporal.local_deflicker.deflicker_local` on torch tensors (GPU).
 
@@ -303,7 +301,7 @@ def deflicker_local_torch(frames: torch.Tensor, plate: torch.Tensor | None, flow
         flows: ``(N-1, 2, 2, H, W)``: ``flows[k, 0]`` = flow k -> k+1, ``flows[k, 1]`` =
             flow k+1 -> k (pixels, x right, y down); any float type, kept as given (a half
             plate's vectors stay half: exact, half the memory) and widened a step at a time.
-        radius, strength, sigma, detail, tolerance: as in ``deflicker_local``.
+        radius, strength, weights: as in ``deflicker_local``.
         targets: indices of the frames to return (default all, in order).
         batch: targets computed together (memory grows linearly: about 0.45 GB per
             target at 2048x1080 fp32).
@@ -317,16 +315,15 @@ def deflicker_local_torch(frames: torch.Tensor, plate: torch.Tensor | None, flow
     if plate is not None and tuple(plate.shape) != tuple(frames.shape):
         raise ValueError(f"plate {tuple(plate.shape)} does not match frames {tuple(frames.shape)}")
     frames = frames.float()
-    guides = plate.float() if plate is not None else _gaussian_blur(frames, _FRAME_GUIDE_BLUR)
+    guides = plate.float() if plate is not None else _gaussian_blur(frames, FRAME_GUIDE_BLUR)
     # guide and frame of a neighbour are always sampled together: one 6-channel grid_sample
     return deflicker_stacked_torch(torch.cat([guides, frames], dim=1), flows, radius=radius, strength=strength,
-                                   sigma=sigma, detail=detail, tolerance=tolerance, targets=targets, batch=batch,
-                                   match_cv2=match_cv2)
+                                   weights=weights, targets=targets, batch=batch, match_cv2=match_cv2)
 
 
-def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, radius: int = DEFAULT_RADIUS,
-                            strength: float = 1.0, sigma: float = DEFAULT_SIGMA, detail: float = DEFAULT_DETAIL,
-                            tolerance: float = DEFAULT_TOLERANCE, targets: Sequence[int] | None = None,
+def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *,
+                            radius: int = DeflickerSettings.radius, strength: float = DeflickerSettings.strength,
+                            weights: LocalWeights = LocalWeights(), targets: Sequence[int] | None = None,
                             batch: int = DEFAULT_BATCH, match_cv2: bool | None = None) -> torch.Tensor:
     """:func:`deflicker_local_torch` on the guides and frames stacked as one float32
     ``(N, 6, H, W)`` tensor (guide 0:3, frame 3:6), the layout its sampling uses: a caller that
@@ -336,6 +333,7 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
     n, _, h, w = guide_frames.shape
     if tuple(flows.shape) != (max(n - 1, 0), 2, 2, h, w):
         raise ValueError(f"flows: expected {(max(n - 1, 0), 2, 2, h, w)}, got {tuple(flows.shape)}")
+    sigma, detail, tolerance = weights.sigma, weights.detail, weights.tolerance
     targets = check_parameters(n, radius, strength, detail, tolerance, targets)
     device, guide_frames = guide_frames.device, guide_frames.float()  # no copy when float32 already
     guides, frames = guide_frames[:, :3], guide_frames[:, 3:]
@@ -347,7 +345,7 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
         return out
 
     sampler = _sampler(h, w, str(device), _CV2_QUANTISES if match_cv2 is None else bool(match_cv2))
-    time_sigma = max(radius * _TIME_SIGMA_PER_RADIUS, 0.5)
+    time_sigma = max(radius * TIME_SIGMA_PER_RADIUS, 0.5)
     time_weight = [float(np.float32(np.exp(-(j ** 2) / (2.0 * time_sigma ** 2))))
                    for j in range(radius + 1)]
     uniq = sorted(set(targets))
@@ -375,7 +373,7 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
                           torch.stack([vis_cache[k][i] for k in pairs]).float()], dim=1)
 
     def mismatch(sampled: torch.Tensor, guide_t: torch.Tensor) -> torch.Tensor:
-        return _gaussian_blur(_mismatch(sampled, guide_t), _PATCH_BLUR)
+        return _gaussian_blur(_mismatch(sampled, guide_t), PATCH_BLUR)
 
     slots: dict[int, list[int]] = {}  # target -> its places in ``out``
     for i, t in enumerate(targets):
@@ -424,7 +422,7 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *, 
             state[d] = (a, b, pos, grid, visible)
             first[d] = (diff, sampled)
         noise = torch.where(noise_n > 0, noise_sum / noise_n.clamp(min=1), torch.zeros_like(noise_sum))
-        scale_sq = tolerance ** 2 + _NOISE_FACTOR ** 2 * noise
+        scale_sq = tolerance ** 2 + NOISE_FACTOR ** 2 * noise
         inv_tol = (1.0 / (2.0 * scale_sq)).float()
 
         for d, (a, b, pos, grid, visible) in state.items():

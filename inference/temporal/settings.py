@@ -9,6 +9,28 @@ from ..errors import UsageError
 MODES = ("global", "local", "both")
 VECTORS = ("dis", "blender", "nuke")  # where the plate's motion comes from: DIS optical flow, or its own vectors
 
+# The local pass's tuning, shared by its numpy (local_deflicker) and torch (local_deflicker_torch) paths.
+# Temporal Gaussian of the neighbour weights: sigma = radius (flat-ish window; 0.5 * radius
+# leaves sceneA_painting at 1.46x the plate's E_warp instead of 1.15x).
+TIME_SIGMA_PER_RADIUS = 1.0
+# Gaussian (pixels) over which the plate's squared mismatch is averaged (patch distance).
+PATCH_BLUR = 1.0
+# tau^2 = tolerance^2 + (NOISE_FACTOR)^2 * median mismatch of the immediate neighbours.
+NOISE_FACTOR = 6.0
+# Without a plate the frames themselves are the guide, blurred (pixels) against their flicker.
+FRAME_GUIDE_BLUR = 2.0
+# Motion-boundary clause of the occlusion test in the chained visibility (local_deflicker's doc).
+MOTION_BOUNDARIES = False
+
+
+@dataclass(frozen=True)
+class LocalWeights:
+    """How the local pass weighs and splits what its neighbours bring (local_deflicker's doc)."""
+
+    sigma: float = 16.0  # spatial scale (px) below which frequencies come from the temporal average whatever detail
+    detail: float = 1.0  # fraction in [0, 1] of the fine (above-sigma) flicker also removed
+    tolerance: float = 0.05  # sRGB difference of the warped plate at which a neighbour's weight falls to exp(-1/2)
+
 
 @dataclass(frozen=True)
 class DeflickerSettings:
