@@ -23,6 +23,7 @@ from inference.colourlock.fit import Affine
 from inference.colourlock.lut import lattice
 from inference.devices import resolve_device
 from inference.colourlock.lock import colourlock_sequence
+from inference.colourlock.settings import ColourLockSettings
 from inference.colourlock.swatches import load_swatches, swatch_delta_e
 from inference.image import Image, read_image, write_image
 from inference.sequence import SequencePattern
@@ -71,8 +72,8 @@ def measure(data: Path, name: str, work: Path, lut: bool = False) -> dict:
     drifted, reference, swatches, frames = prepare(data, name, work)
     out = SequencePattern.parse(str(work / f"{name}_out" / "o.####.exr"))
     start = time.perf_counter()
-    report = colourlock_sequence(drifted, str(reference), frames, out, str(work / f"{name}_report"),
-                                 swatches_path=str(swatches), source_space=LIN, lut=lut, progress_mode="none")
+    lock = ColourLockSettings(str(reference), str(work / f"{name}_report"), str(swatches), lut=lut)
+    report = colourlock_sequence(drifted, frames, out, lock, source_space=LIN, progress_mode="none")
     seconds = time.perf_counter() - start
     # Measured again on the frames as written (half-float EXR read back), not on the engine's own numbers.
     targets = load_swatches(str(swatches), read_image(reference).size)

@@ -22,6 +22,7 @@ from inference import metrics
 from inference.measure import srgb_views
 from inference.sequence import SequencePattern
 from inference.temporal.deflicker import deflicker_sequence
+from inference.temporal.settings import DeflickerSettings
 
 from .bench_restyle_validation import SEQUENCES
 from .common import bench_parser, machine, merge_result, per_sequence
@@ -37,8 +38,8 @@ def quality(data: Path, name: str, radius: int, work: Path) -> dict:
     plate_seq, style_seq = SequencePattern.parse(str(data / plate_text)), SequencePattern.parse(str(data / style_text))
     out = SequencePattern.parse(str(work / name / f"{name}.####.exr"))
     start = time.perf_counter()
-    deflicker_sequence(style_seq, plate_seq, frames, out, radius=radius, source_space=SRGB, guide_space=SRGB,
-                       progress_mode="none")
+    deflicker_sequence(style_seq, plate_seq, frames, out, DeflickerSettings(radius=radius), source_space=SRGB,
+                       guide_space=SRGB, progress_mode="none")
     seconds = time.perf_counter() - start
     plate, style = srgb_views(plate_seq, frames, SRGB), srgb_views(style_seq, frames, SRGB)
     output = srgb_views(out, frames, SRGB)

@@ -22,6 +22,7 @@ import torch
 from inference import colour
 from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference.temporal.deflicker_device import deflicker_tensors, window_sizes
+from inference.temporal.settings import DeflickerSettings
 
 from .common import bench_parser, machine, merge_result
 
@@ -47,7 +48,7 @@ def measure(width: int, height: int, frames: int) -> dict:
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     start = time.perf_counter()
     deflicker_tensors(looks, colour.WORKING_ENCODING, plates, PLATE_COLOURSPACE, targets, list(range(frames)),
-                      mode="both", radius=RADIUS, vectors="nuke")
+                      DeflickerSettings("both", radius=RADIUS, vectors="nuke"))
     return {"resolution": [width, height], "frames": frames, "targets": len(targets),
             "seconds": round(time.perf_counter() - start, 1), "held_gb": round(held, 2),
             "peak_above_held_gb": round(_status_gb("VmHWM") - held, 2)}

@@ -23,6 +23,7 @@ from inference.restyle.backends import OrtBackend, TorchBackend
 from inference.restyle.model_file import load_model
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
+from inference.restyle.settings import TrainColourspaces
 
 from .common import RESULTS, bench_parser, machine, merge_result
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     plate = SequencePattern.parse(str(args.data / "live_bikes" / "bikes.####.png"))
     with tempfile.TemporaryDirectory() as work:
         path = train(plate, {1001: str(args.data / "style" / "bikes_kuwahara.1001.png")}, Path(work) / "m.onnx",
-                     settings=TrainSettings(steps=200, device="cpu"), plate_space="sRGB - Texture",
+                     settings=TrainSettings(steps=200, device="cpu"), spaces=TrainColourspaces(plate="sRGB - Texture"),
                      progress_mode="none").model
         model = load_model(path)
         x = guides.build_input(read_image(plate.path(1010)), "sRGB - Texture", colour.WORKING_ENCODING, [])

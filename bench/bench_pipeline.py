@@ -48,7 +48,7 @@ from inference.render_settings import RenderSettings
 from inference.restyle.apply import default_batch
 from inference.restyle.backends import TorchBackend, select_backend
 from inference.restyle.model_file import load_model
-from inference.restyle.settings import RuntimeSettings
+from inference.restyle.settings import RuntimeSettings, TrainColourspaces
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 from inference.sequence_io import SequenceWriter, read_sequence
@@ -78,8 +78,8 @@ def make_shot(root: Path, frames: int, width: int, height: int, compression: str
     for path, pixels in ((key, paint(view)), (reference, view)):
         write_image(path, Image.from_array(np.clip(pixels, 0, 1), ("R", "G", "B")), colourspace=colour.WORKING_ENCODING)
     settings = TrainSettings(steps=50, plateau=False, seed=0, key_psnr=0)
-    model = train(plate, {1: str(key)}, root / "look.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
-                  progress_mode="none").model
+    model = train(plate, {1: str(key)}, root / "look.onnx", settings=settings,
+                  spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none").model
     return plate, str(model), str(reference)
 
 

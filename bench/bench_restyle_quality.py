@@ -24,13 +24,13 @@ import numpy as np
 
 from inference import metrics
 from inference.image import Image, read_image, write_image
-from inference.restyle.apply import restyle_frames
-from inference.restyle.keys import DEFAULT_DETAIL_PX
+from inference.restyle.apply import restyle_sequence
 from inference.restyle.model_file import load_model
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 from inference.temporal.deflicker import deflicker_sequence
 from inference.temporal.flow import warp
+from inference.restyle.settings import DEFAULT_DETAIL_PX, DetailSettings, TrainColourspaces, TrainStart
 
 from .common import bench_parser, machine, merge_result
 
@@ -69,8 +69,8 @@ def run(model: Path, plate: SequencePattern, key: str, frames: list[int], work: 
         detail: float = 0.0) -> dict[int, np.ndarray]:
     """``restyle run`` of ``model`` over ``frames`` (with the key's carried ``detail`` when > 0)."""
     out = SequencePattern.parse(str(work / name / f"{name}.####.exr"))
-    restyle_frames(str(model), plate, frames, out, plate_space=SRGB, out_space=SRGB, progress_mode="none",
-                   detail=detail, keys={KEY: key}, key_space=SRGB)
+    restyle_sequence(str(model), plate, frames, out, detail=DetailSettings(px=detail, keys={KEY: key}, key_space=SRGB),
+                     plate_space=SRGB, out_space=SRGB, progress_mode="none")
     return load(out, frames)
 
 
@@ -79,8 +79,9 @@ def train_and_run(plate: SequencePattern, key: str, frames: list[int], work: Pat
                   ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], float]:
     """(network alone, with carried detail, training seconds) for a model trained on ``key``."""
     start = time.perf_counter()
-    model = train(plate, {KEY: key}, work / f"{name}.onnx", settings=settings, plate_space=SRGB, init=init,
-                  repass=repass, frames=frames, progress_mode="none").model
+    model = train(plate, {KEY: key}, work / f"{name}.onnx", settings=settings,
+                  start=TrainStart(init=init, repass=repass), spaces=TrainColourspaces(plate=SRGB), frames=frames,
+                  progress_mode="none").model
     seconds = time.perf_counter() - start
     alone = run(model, plate, key, frames, work, name)
     return alone, run(model, plate, key, frames, work, f"{name}_detail", detail) if detail else alone, seconds

@@ -24,6 +24,7 @@ from inference import colour
 from inference.restyle.network import NetworkConfig, RestyleNet
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
+from inference.restyle.settings import TrainColourspaces
 
 from .common import bench_parser, machine, merge_result
 
@@ -93,7 +94,7 @@ def training_to_plateau(data: Path, device: str, seconds: float, out: Path) -> d
 
     settings = TrainSettings(steps=1_000_000, seconds=seconds, plateau=False, device=device,
                              batch=32 if device == "cuda" else 16)
-    result = train(plate, {1001: key_path}, out, settings=settings, plate_space="sRGB - Texture",
+    result = train(plate, {1001: key_path}, out, settings=settings, spaces=TrainColourspaces(plate="sRGB - Texture"),
                    progress_mode="none", monitor=monitor, frames=plate.existing_frames())
     final = max(p for _, p in curve[-5:])
     reached = next(t for t, p in curve if p >= final - 0.5)
@@ -132,7 +133,7 @@ def repass_identical(data: Path, device: str, steps: int = 300) -> bool:
     key = {1001: str(data / "style" / "bikes_kuwahara.1001.png")}
     settings = TrainSettings(steps=steps, plateau=False, device=device)
     paths = [train(plate, key, f"/tmp/restyle_bench/repass{i}.onnx", settings=settings,
-                   plate_space="sRGB - Texture", progress_mode="none").model for i in range(2)]
+                   spaces=TrainColourspaces(plate="sRGB - Texture"), progress_mode="none").model for i in range(2)]
     weights = [{t.name: numpy_helper.to_array(t) for t in onnx.load(str(p)).graph.initializer} for p in paths]
     return all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
 

@@ -44,6 +44,7 @@ from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 from inference.temporal.deflicker import deflicker_sequence
 from inference.temporal.flow import warp
+from inference.restyle.settings import DetailSettings, TrainColourspaces
 
 from .bench_restyle_quality import SRGB, flows_to_first, load
 from .common import RESULTS, bench_parser, machine, merge_result
@@ -66,7 +67,7 @@ TRAINED = ("restyle", "texture", "texture_deflicker", "detail", "detail_deflicke
 FAR = 10
 DETAIL_PX = 8.0
 # restyle run's options per method: the network alone, its default (the keys' detail), the texture pass
-RUN_OPTIONS = {"restyle": {"detail": 0.0}, "detail": {"detail": DETAIL_PX}, "texture": {"texture": True}}
+RUN_OPTIONS = {"restyle": {"px": 0.0}, "detail": {"px": DETAIL_PX}, "texture": {"texture": True}}
 FLOWS = ("dis", "farneback")
 
 
@@ -77,13 +78,13 @@ def middle(frames: list[int]) -> int:
 
 def restyled(model: Path, plate: SequencePattern, keys: dict[int, str], frames: list[int], folder: Path,
              **options) -> dict[int, np.ndarray]:
-    """``restyle run`` of ``model`` over ``frames`` (``options``: detail / texture, with the
-    painted ``keys``), as sRGB views."""
-    from inference.restyle.apply import restyle_frames
+    """``restyle run`` of ``model`` over ``frames`` (``options``: DetailSettings' px / texture, with
+    the painted ``keys``), as sRGB views."""
+    from inference.restyle.apply import restyle_sequence
 
     out = SequencePattern.parse(str(folder / "f.####.exr"))
-    restyle_frames(str(model), plate, frames, out, plate_space=SRGB, out_space=SRGB, progress_mode="none",
-                   keys=keys, key_space=SRGB, **options)
+    restyle_sequence(str(model), plate, frames, out, detail=DetailSettings(keys=keys, key_space=SRGB, **options),
+                     plate_space=SRGB, out_space=SRGB, progress_mode="none")
     return load(out, frames)
 
 
@@ -171,8 +172,8 @@ def evaluate(data: Path, name: str, work: Path, methods: tuple[str, ...], settin
     if set(methods) & set(TRAINED):
         started = time.perf_counter()
         try:
-            trained = train(plate, {key: painting}, model, settings=settings, plate_space=SRGB, frames=frames,
-                            progress_mode="none")
+            trained = train(plate, {key: painting}, model, settings=settings, spaces=TrainColourspaces(plate=SRGB),
+                            frames=frames, progress_mode="none")
         except UsageError as refused:  # a refused training (key check, divergence) is a result: no look
             result["training_refused"] = str(refused)
             methods = tuple(m for m in methods if m not in TRAINED)
@@ -252,8 +253,8 @@ def multikey(data: Path, work: Path, settings: TrainSettings, methods: tuple[str
     keys = {f: str(data / ref_text.replace("####", str(f))) for f in frames[::every]}
     plate = SequencePattern.parse(str(data / plate_text))
     plates = [load(plate, frames)[f] for f in frames]
-    model = train(plate, keys, work / "multikey.onnx", settings=settings, plate_space=SRGB, frames=frames,
-                  progress_mode="none").model
+    model = train(plate, keys, work / "multikey.onnx", settings=settings, spaces=TrainColourspaces(plate=SRGB),
+                  frames=frames, progress_mode="none").model
     result = {"sequence": name, "keys": sorted(keys), "methods": {}}
     for method in [m for m in RUN_OPTIONS if m in methods]:
         images = restyled(model, plate, keys, frames, work / f"multikey_{method}", **RUN_OPTIONS[method])

@@ -16,6 +16,7 @@ import numpy as np
 from inference.image import read_image
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
+from inference.restyle.settings import TrainColourspaces
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "farm" / "openjd" / "restyle_shot.yaml"
@@ -35,7 +36,7 @@ def test_openjd_runs_the_whole_shot_restyle_chunks_qc_gate_and_nuke_comp(comp, n
     reference = comp.scene / "png" / "sceneA_beauty.1001.png"
     model = train(plate, {1001: str(small_data / "style" / "sceneA_painting.1001.png")}, comp.dir / "look.onnx",
                   settings=TrainSettings(steps=3, patch=32, batch=4, plateau=False, device="cpu", key_psnr=0),
-                  plate_space=LINEAR, progress_mode="none").model
+                  spaces=TrainColourspaces(plate=LINEAR), progress_mode="none").model
     out = SequencePattern.parse(str(comp.dir / "cache" / "restyle.####.exr"))
     nuke = comp.nuke
     restyled = nuke.nodes.Read(file=out.hashes, first=1001, last=1005)

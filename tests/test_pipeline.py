@@ -23,10 +23,10 @@ from inference.image import Image, read_image, write_image
 from inference.colourlock.settings import ColourLockSettings
 from inference.pipeline import render_shot
 from inference.render_settings import RenderSettings
-from inference.restyle.settings import DetailSettings, RuntimeSettings
-from inference.temporal.settings import DeflickerSettings
+from inference.restyle.settings import DetailSettings, RuntimeSettings, TrainColourspaces
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
+from inference.temporal.settings import DeflickerSettings
 from inference.tensors import DevicePlates
 
 FRAMES = list(range(1, 15))
@@ -46,8 +46,8 @@ def _model(root, plate, frame: int) -> str:
     key = root / "key.png"
     write_image(key, Image.from_array(np.clip(paint(view), 0, 1), ("R", "G", "B")))
     settings = TrainSettings(steps=5, patch=32, batch=4, plateau=False, seed=0, device="cpu", key_psnr=0)
-    return str(train(plate, {frame: str(key)}, root / "look.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
-                     progress_mode="none").model)
+    return str(train(plate, {frame: str(key)}, root / "look.onnx", settings=settings,
+                     spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none").model)
 
 
 @pytest.fixture(scope="module")

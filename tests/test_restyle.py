@@ -15,7 +15,7 @@ from inference.restyle.apply import infer, restyle_sequence
 from inference.restyle.keys import key_weights
 from inference.restyle.backends import OrtBackend, TorchBackend, select_backend
 from inference.restyle.model_file import load_model, sha256_file
-from inference.restyle.settings import RuntimeSettings
+from inference.restyle.settings import RuntimeSettings, TrainColourspaces, TrainStart
 from inference.restyle import train as train_module
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
@@ -44,8 +44,8 @@ def shot(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(shot):
     root, plate, keys = shot
-    return train(plate, {1: keys[1]}, root / "one.onnx", settings=FAST, plate_space=PLATE_COLOURSPACE,
-                 progress_mode="none").model
+    return train(plate, {1: keys[1]}, root / "one.onnx", settings=FAST,
+                 spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none").model
 
 
 def without_paintings(model, tmp_path):
@@ -142,8 +142,8 @@ def test_key_weights_crossfade_between_keys():
 def test_two_keys_blend_without_a_pop(shot, tmp_path):
     _, plate, keys = shot
     settings = TrainSettings(steps=150, patch=32, batch=8, plateau=False, seed=3, device="cpu", key_psnr=0)
-    two = train(plate, keys, tmp_path / "two.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
-                progress_mode="none").model
+    two = train(plate, keys, tmp_path / "two.onnx", settings=settings,
+                spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none").model
     out = SequencePattern.parse(str(tmp_path / "o" / "o.####.exr"))
     restyle_sequence(str(two), plate, list(range(1, 9)), out, progress_mode="none")
     blue = [float(np.mean(read_image(out.path(f)).pixels[..., 2] - read_image(out.path(f)).pixels[..., 0]))
@@ -156,10 +156,10 @@ def test_two_keys_blend_without_a_pop(shot, tmp_path):
 
 def test_same_inputs_and_seed_give_identical_models(shot, tmp_path):
     _, plate, keys = shot
-    first = train(plate, {1: keys[1]}, tmp_path / "a.onnx", settings=FAST, plate_space=PLATE_COLOURSPACE,
-                  progress_mode="none").model
-    second = train(plate, {1: keys[1]}, tmp_path / "b.onnx", settings=FAST, plate_space=PLATE_COLOURSPACE,
-                   progress_mode="none").model
+    first = train(plate, {1: keys[1]}, tmp_path / "a.onnx", settings=FAST,
+                  spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none").model
+    second = train(plate, {1: keys[1]}, tmp_path / "b.onnx", settings=FAST,
+                   spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none").model
     weights = [{t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(p)).graph.initializer} for p in (first, second)]
     assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
 
@@ -171,7 +171,8 @@ def test_training_is_deterministic_inside_and_gives_torchs_flags_back_after(shot
     _, plate, keys = shot
     torch.use_deterministic_algorithms(False)
     torch.set_flush_denormal(False)
-    train(plate, {1: keys[1]}, tmp_path / "a.onnx", settings=FAST, plate_space=PLATE_COLOURSPACE, progress_mode="none")
+    train(plate, {1: keys[1]}, tmp_path / "a.onnx", settings=FAST, spaces=TrainColourspaces(plate=PLATE_COLOURSPACE),
+          progress_mode="none")
     assert not torch.are_deterministic_algorithms_enabled()
     assert np.nextafter(0.0, 1.0) * np.float64(1.0) > 0.0  # numpy's subnormals survive: flush-to-zero is off again
     seen = []
@@ -182,18 +183,19 @@ def test_training_is_deterministic_inside_and_gives_torchs_flags_back_after(shot
 
     monkeypatch.setattr(train_module, "load_training_pairs", fail)
     with pytest.raises(RuntimeError, match="stop"):
-        train(plate, {1: keys[1]}, tmp_path / "b.onnx", settings=FAST, plate_space=PLATE_COLOURSPACE,
-              progress_mode="none")
+        train(plate, {1: keys[1]}, tmp_path / "b.onnx", settings=FAST,
+              spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none")
     assert seen == [True] and not torch.are_deterministic_algorithms_enabled()
 
 
 def test_resume_continues_from_the_checkpoint(shot, tmp_path):
     _, plate, keys = shot
     path = tmp_path / "r.onnx"
-    train(plate, {1: keys[1]}, path, settings=FAST, plate_space=PLATE_COLOURSPACE, progress_mode="none")
+    train(plate, {1: keys[1]}, path, settings=FAST, spaces=TrainColourspaces(plate=PLATE_COLOURSPACE),
+          progress_mode="none")
     again = TrainSettings(**{**FAST.to_dict(), "steps": 60})
-    result = train(plate, {1: keys[1]}, path, settings=again, plate_space=PLATE_COLOURSPACE, resume=True,
-                   progress_mode="none")
+    result = train(plate, {1: keys[1]}, path, settings=again, start=TrainStart(resume=True),
+                   spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none")
     assert result.steps == 60 and load_model(path).meta["training"]["steps_done"] == 60
 
 
@@ -241,18 +243,19 @@ def test_init_starts_from_an_earlier_model_and_refuses_a_mismatched_one(shot, mo
     key = read_image(keys[1])
     write_image(warmer, key.with_rgb(np.clip(key.as_float32() * np.array([1.1, 1.0, 0.9], np.float32), 0, 1)))
     settings = TrainSettings(**{**FAST.to_dict(), "steps": 1})
-    tuned = train(plate, {1: str(warmer)}, tmp_path / "tuned.onnx", settings=settings, init=str(model),
-                  repass="full", plate_space=PLATE_COLOURSPACE, progress_mode="none").model
+    tuned = train(plate, {1: str(warmer)}, tmp_path / "tuned.onnx", settings=settings,
+                  start=TrainStart(init=str(model), repass="full"), spaces=TrainColourspaces(plate=PLATE_COLOURSPACE),
+                  progress_mode="none").model
     start = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(model)).graph.initializer}
     after = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(tuned)).graph.initializer}
     assert max(np.abs(after[k] - start[k]).max() for k in start) < 0.01  # one step away, not a fresh start
     assert load_model(tuned).meta["training"]["init"] == str(model)
     assert load_model(tuned).meta["training"]["repass"] == "full"
-    two_key = train(plate, keys, tmp_path / "two.onnx", settings=settings, plate_space=PLATE_COLOURSPACE,
-                    progress_mode="none").model
+    two_key = train(plate, keys, tmp_path / "two.onnx", settings=settings,
+                    spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none").model
     with pytest.raises(UsageError, match="--init .*two.onnx.*differs"):
-        train(plate, {1: keys[1]}, tmp_path / "x.onnx", settings=settings, init=str(two_key),
-              plate_space=PLATE_COLOURSPACE, progress_mode="none")
+        train(plate, {1: keys[1]}, tmp_path / "x.onnx", settings=settings, start=TrainStart(init=str(two_key)),
+              spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none")
 
 
 def test_colour_edit_of_the_key_keeps_the_brushwork_and_a_repaint_retrains(shot, model, tmp_path):
@@ -265,13 +268,13 @@ def test_colour_edit_of_the_key_keeps_the_brushwork_and_a_repaint_retrains(shot,
     frame = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     runs = {}
     for name, path in (("warm", warmer), ("repaint", repainted)):
-        out = train(plate, {1: str(path)}, tmp_path / f"{name}.onnx", settings=FAST, init=str(model),
-                    plate_space=PLATE_COLOURSPACE, progress_mode="none").model
+        out = train(plate, {1: str(path)}, tmp_path / f"{name}.onnx", settings=FAST, start=TrainStart(init=str(model)),
+                    spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none").model
         runs[name] = (load_model(out).meta["training"], load_model(out).torch_module())
     meta, warm = runs["warm"]
     assert meta["repass"] == "colour" and meta["steps_done"] == 0
-    same = train(plate, {1: keys[1]}, tmp_path / "same.onnx", settings=FAST, init=str(model),
-                 plate_space=PLATE_COLOURSPACE, progress_mode="none").model
+    same = train(plate, {1: keys[1]}, tmp_path / "same.onnx", settings=FAST, start=TrainStart(init=str(model)),
+                 spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none").model
     with torch.no_grad():   # the approved keyframe again: the approved frames again
         np.testing.assert_allclose(load_model(same).torch_module()(frame).numpy(), approved(frame).numpy(), atol=1e-5)
     with torch.no_grad():
@@ -294,7 +297,7 @@ def test_patch_discriminator_shapes_training_and_stays_deterministic(shot, tmp_p
     for name, adversarial in (("plain", 0.0), ("adv1", 0.5), ("adv2", 0.5)):
         settings = TrainSettings(**{**FAST.to_dict(), "steps": 20, "adversarial": adversarial})
         model = train(plate, {1: keys[1]}, tmp_path / f"{name}.onnx", settings=settings,
-                      plate_space=PLATE_COLOURSPACE, progress_mode="none").model
+                      spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), progress_mode="none").model
         weights[name] = load_model(model).torch_module().state_dict()
         assert ("LSGAN" in load_model(model).meta["training"]["loss"]) == (adversarial > 0)
     assert all(torch.equal(weights["adv1"][k], weights["adv2"][k]) for k in weights["adv1"])
@@ -349,8 +352,9 @@ def test_device_path_equals_the_host_path_with_guides_and_two_keys(shot, tmp_pat
 
     _, plate, keys = shot
     settings = TrainSettings(steps=3, patch=32, batch=4, plateau=False, seed=3, device="cpu", key_psnr=0)
-    two = load_model(train(plate, keys, tmp_path / "g.onnx", settings=settings, guides=["depth", "position"],
-                           plate_space=PLATE_COLOURSPACE, progress_mode="none").model)
+    two = load_model(train(plate, keys, tmp_path / "g.onnx", settings=settings,
+                           spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), guides=["depth", "position"],
+                           progress_mode="none").model)
     assert two.meta["input_smoothing"] > 0 and len(two.key_frames) == 2
     frames = [(f, read_image(plate.path(f))) for f in (1, 4, 8)]
     runner = TorchBackend(two, "cpu")

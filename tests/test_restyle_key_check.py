@@ -21,6 +21,7 @@ from inference.restyle.model_file import load_model, require_key_check
 from inference.restyle.temporal_loss import Stability, TemporalSampler
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
+from inference.restyle.settings import TrainColourspaces
 
 QUICK = TrainSettings(steps=60, patch=32, batch=8, plateau=False, seed=3, device="cpu", key_psnr=0)
 
@@ -46,8 +47,8 @@ def _settings(**changes) -> TrainSettings:
 
 def _train(demo_shot, out, settings, key=None, frames=None):
     root, plate, painted = demo_shot
-    return train(plate, {1: key or painted}, root / out, settings=settings, plate_space=PLATE_COLOURSPACE,
-                 frames=frames, progress_mode="none")
+    return train(plate, {1: key or painted}, root / out, settings=settings,
+                 spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), frames=frames, progress_mode="none")
 
 
 def test_a_diverging_training_is_refused_with_what_to_do_and_writes_no_model(demo_shot):

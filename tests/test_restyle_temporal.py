@@ -11,6 +11,7 @@ from inference.restyle.model_file import load_model
 from inference.restyle.temporal_loss import MARGIN, Stability, TemporalSampler, pair_frames, temporal_loss
 from inference.restyle.train import TrainSettings, network_input, train
 from inference.sequence import SequencePattern
+from inference.restyle.settings import TrainColourspaces, TrainStart
 
 
 def test_pairs_are_consecutive_frames_spread_over_the_shot():
@@ -89,7 +90,7 @@ def test_temporal_loss_trains_the_network_to_ignore_render_noise(tmp_path, noisy
         settings = TrainSettings(steps=300, patch=32, batch=8, plateau=False, seed=3, device="cpu", key_psnr=0,
                                  input_smoothing=0.0, stability=target)
         model = train(plate, {1: key}, tmp_path / f"{name}.onnx", settings=settings,
-                      plate_space=PLATE_COLOURSPACE, frames=list(range(1, 9)), progress_mode="none").model
+                      spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), frames=list(range(1, 9)), progress_mode="none").model
         net = load_model(model).torch_module()
         inputs = [network_input(read_image(plate.path(f)), f, [1], PLATE_COLOURSPACE, colour.WORKING_ENCODING, [],
                                 1.0, 0.0) for f in (3, 4)]
@@ -114,8 +115,10 @@ def test_resumed_training_keeps_the_temporal_weight_and_equals_an_unbroken_one(t
                              key_psnr=0)
 
     def run(out: str, steps: int, resume: bool = False) -> dict:
-        model = train(plate, {1: key}, tmp_path / out, settings=TrainSettings(**{**settings.to_dict(), "steps": steps}),
-                      plate_space=PLATE_COLOURSPACE, frames=list(range(1, 9)), resume=resume, progress_mode="none").model
+        model = train(plate, {1: key}, tmp_path / out,
+                      settings=TrainSettings(**{**settings.to_dict(), "steps": steps}),
+                      start=TrainStart(resume=resume), spaces=TrainColourspaces(plate=PLATE_COLOURSPACE),
+                      frames=list(range(1, 9)), progress_mode="none").model
         return load_model(model)
 
     whole = run("whole.onnx", 40)
@@ -130,4 +133,4 @@ def test_a_negative_flicker_target_is_refused_by_name(tmp_path, noisy_still_shot
     plate, key = noisy_still_shot
     with pytest.raises(UsageError, match="--stability -1"):
         train(plate, {1: key}, tmp_path / "m.onnx", settings=TrainSettings(steps=1, device="cpu", stability=-1),
-              plate_space=PLATE_COLOURSPACE, frames=[1, 2], progress_mode="none")
+              spaces=TrainColourspaces(plate=PLATE_COLOURSPACE), frames=[1, 2], progress_mode="none")

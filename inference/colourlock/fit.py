@@ -219,7 +219,7 @@ def _quantile_targets(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def fit_lut(src, ref, base: Affine | None = None, size: int = 17, aligned: bool = False,
-            smoothing: float = 1.0, prior: float = 1.0, domain_min=0.0, domain_max=1.0,
+            smoothing: float = 1.0, prior: float = 1.0, domain: tuple[float, float] = (0.0, 1.0),
             mask=None, max_samples: int | None = DEFAULT_MAX_SAMPLES) -> Lut3D:
     """A ``size``^3 LUT: ``base`` (fitted if None) plus a smooth residual toward ``ref``.
 
@@ -227,7 +227,9 @@ def fit_lut(src, ref, base: Affine | None = None, size: int = 17, aligned: bool 
     otherwise they come from per-channel quantile matching of ``base(src)`` to ``ref``.
     ``smoothing`` is the Gaussian sigma in grid cells; ``prior`` is the weight (in
     pixels-per-node units, relative to the mean node weight) pulling the residual to zero.
+    ``domain``: the (min, max) input value the grid spans, per channel alike.
     """
+    domain_min, domain_max = domain
     if base is None:
         base = fit_affine_lstsq(src, ref, mask) if aligned else fit_mkl(src, ref, mask)
     if aligned:
@@ -329,6 +331,6 @@ def fit_sequence_luts(frames: Sequence[np.ndarray], reference: np.ndarray, affin
     The domain is fixed (not taken from the frames), so chunks rendered apart give the same
     LUTs as the whole shot; it reaches above 1 so highlights are fitted rather than clamped.
     """
-    tables = [fit_lut(f, reference, base=a, size=size, domain_min=domain[0], domain_max=domain[1]).table
+    tables = [fit_lut(f, reference, base=a, size=size, domain=domain).table
               for f, a in zip(frames, affines)]
     return [Lut3D(t, domain[0], domain[1]) for t in smooth_params(tables, sigma, frames=frame_numbers)]

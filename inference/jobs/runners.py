@@ -47,8 +47,8 @@ def run_convert(job: dict[str, Any], progress: str) -> int:
 
 
 def run_train(job: dict[str, Any], progress: str) -> int:
-    from ..colour import WORKING_ENCODING
-    from ..restyle.train import TrainSettings, train
+    from ..restyle.settings import TrainColourspaces, TrainSettings, TrainStart
+    from ..restyle.train import train
 
     settings = _settings(TrainSettings, job, "steps", "seconds", "plateau", "seed", "device", "checkpoint_every",
                          "stability", "key_psnr", "lr")
@@ -58,11 +58,10 @@ def run_train(job: dict[str, Any], progress: str) -> int:
         print(f"restyle train: warning: --key {', '.join(map(str, outside))} outside --frames {job['frames']}: "
               "the key is learnt from its plate frame, but check the numbers (a typo trains the wrong frame)",
               file=sys.stderr)
-    train(SequencePattern.parse(job["plate"]), keys, job["out"], settings=settings, guides=job.get("guides"),
-          frames=frames,
-          plate_space=job.get("plate_colourspace"), key_space=job.get("key_colourspace"),
-          working=job.get("working_colourspace", WORKING_ENCODING), resume=job.get("resume", False), init=job.get("init"),
-          repass=job.get("repass", "auto"), progress_mode=progress)
+    train(SequencePattern.parse(job["plate"]), keys, job["out"], settings=settings,
+          start=_settings(TrainStart, job, "resume", "init", "repass"), guides=job.get("guides"),
+          spaces=_settings(TrainColourspaces, job, plate="plate_colourspace", key="key_colourspace",
+                           working="working_colourspace"), frames=frames, progress_mode=progress)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # ``--detail`` (pixels) when the keys' paintings are at hand (carried in the model, or --key): the
 # keys' brushwork finer than this rides the plate's motion. The best row of the restyle
@@ -32,3 +33,64 @@ class DetailSettings:
     texture: bool = False  # rebuild every frame from the keys' patches instead
     keys: Mapping[int, str] | None = None  # the paintings (frame -> image) when the model does not carry them
     key_space: str | None = None  # their colourspace; None: what they record, else by file type
+
+
+@dataclass
+class TrainSettings:
+    """Training knobs; the defaults suit a shot of a few hundred frames."""
+
+    # Caps: a GPU makes about a minute of 2K training in 4000 steps; a 2-core CPU stops at ten minutes.
+    steps: int = 4000
+    seconds: float | None = 600.0
+    # Stop earlier once the look is learnt (key_check.Learnt): every key reproduced at key_psnr or
+    # better and neither the keys' PSNR nor that of tiles of the keys held back from training still
+    # improving, by learnt_tolerance dB over learnt_window steps. Never stops a run whose keys fail.
+    plateau: bool = True
+    learnt_window: int = 500
+    learnt_tolerance: float = 0.1
+    # Key check (dB): the model's full-frame output at each key against the painting must reach this
+    # PSNR to be recorded as usable (restyle run/render refuse a model that failed); 0 = any finite look.
+    # Issue 23's broken looks gave their keys back at 4-10 dB, learnt ones of the same
+    # high-contrast paintings at 14-15.5 dB (a mild look reaches 30).
+    key_psnr: float = 12.0
+    patch: int = 64
+    batch: int = 16
+    lr: float = 1e-3
+    width: int = 16
+    res_blocks: int = 3
+    seed: int = 0
+    device: str = "auto"
+    # Gaussian blur (sigma, px) of the plate's colour before the network, in training and in
+    # every run: grain and render noise then cannot become brushwork that changes every frame.
+    input_smoothing: float = 1.0
+    # Weight of a patch discriminator trained from scratch alongside (0 = off): texture with the
+    # painting's statistics instead of the blur that L1 rewards. Starts after ADVERSARIAL_WARMUP steps.
+    adversarial: float = 0.0
+    # Flicker target: the output's change between frames along the plate's motion, at most this
+    # many times the plate's own (E_warp ratio); a temporal loss on consecutive plate frames of the
+    # shot, weighted as much as it takes, holds it there (0 = off). See temporal_loss.Stability.
+    stability: float = 1.2
+    # Steps between resumable checkpoints (MODEL.ckpt, written atomically); 0 = only at the end.
+    checkpoint_every: int = 250
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class TrainStart:
+    """Where training starts: from scratch, from its own checkpoint (``resume``), or from an
+    earlier, approved model of the shot (``init``, re-passed as ``repass`` says)."""
+
+    resume: bool = False  # continue from MODEL.ckpt beside the output if it exists
+    init: str | None = None  # an earlier model of this shot to start from
+    repass: str = "auto"  # with init: colour (refit the output grade only), full (fine-tune all), auto (colour when it explains the edit)
+
+
+@dataclass(frozen=True)
+class TrainColourspaces:
+    """The colourspaces training reads and learns in (None: what a file records, else by file type)."""
+
+    plate: str | None = None
+    key: str | None = None  # the painted keyframes'
+    working: str | None = None  # the encoding the model works in; None: colour.WORKING_ENCODING

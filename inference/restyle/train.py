@@ -35,50 +35,9 @@ from .adversarial import Adversary
 from .key_check import KEY_CHECK_EVERY, PATCH_TRIES, Guard, KeyCheck, KeyScore, Learnt, held_back_tiles
 from .model_file import (checkpoint_path, encode_painting, export_onnx, load_checkpoint, load_model, save_checkpoint,
                          sha256_file)
+from .settings import TrainColourspaces, TrainSettings, TrainStart
 from .network import RECEPTIVE_MARGIN, SIZE_MULTIPLE, NetworkConfig, RestyleNet
 from .temporal_loss import CHECK_EVERY, Stability, TemporalSampler, pair_frames, temporal_loss
-
-
-@dataclass
-class TrainSettings:
-    """Training knobs; the defaults suit a shot of a few hundred frames."""
-
-    # Caps: a GPU makes about a minute of 2K training in 4000 steps; a 2-core CPU stops at ten minutes.
-    steps: int = 4000
-    seconds: float | None = 600.0
-    # Stop earlier once the look is learnt (key_check.Learnt): every key reproduced at key_psnr or
-    # better and neither the keys' PSNR nor that of tiles of the keys held back from training still
-    # improving, by learnt_tolerance dB over learnt_window steps. Never stops a run whose keys fail.
-    plateau: bool = True
-    learnt_window: int = 500
-    learnt_tolerance: float = 0.1
-    # Key check (dB): the model's full-frame output at each key against the painting must reach this
-    # PSNR to be recorded as usable (restyle run/render refuse a model that failed); 0 = any finite look.
-    # Issue 23's broken looks gave their keys back at 4-10 dB, learnt ones of the same
-    # high-contrast paintings at 14-15.5 dB (a mild look reaches 30).
-    key_psnr: float = 12.0
-    patch: int = 64
-    batch: int = 16
-    lr: float = 1e-3
-    width: int = 16
-    res_blocks: int = 3
-    seed: int = 0
-    device: str = "auto"
-    # Gaussian blur (sigma, px) of the plate's colour before the network, in training and in
-    # every run: grain and render noise then cannot become brushwork that changes every frame.
-    input_smoothing: float = 1.0
-    # Weight of a patch discriminator trained from scratch alongside (0 = off): texture with the
-    # painting's statistics instead of the blur that L1 rewards. Starts after ADVERSARIAL_WARMUP steps.
-    adversarial: float = 0.0
-    # Flicker target: the output's change between frames along the plate's motion, at most this
-    # many times the plate's own (E_warp ratio); a temporal loss on consecutive plate frames of the
-    # shot, weighted as much as it takes, holds it there (0 = off). See temporal_loss.Stability.
-    stability: float = 1.2
-    # Steps between resumable checkpoints (MODEL.ckpt, written atomically); 0 = only at the end.
-    checkpoint_every: int = 250
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
 
 
 @dataclass
@@ -158,7 +117,7 @@ def network_input(image: Image, frame: int, key_frames: list[int], plate_space: 
     return np.concatenate([x, guide_mod.key_planes(x.shape[:2], len(key_frames), nearest)], axis=-1)
 
 
-def temporal_sampler(plate: SequencePattern, frames: list[int], keys: dict[int, str], plate_space: str | None,
+def _temporal_sampler(plate: SequencePattern, frames: list[int], keys: dict[int, str], plate_space: str | None,
                      working: str, guides: list[str], scale: float, settings: TrainSettings, patch: int,
                      rng: np.random.Generator, device: torch.device) -> TemporalSampler | None:
     """Consecutive plate frame pairs of the shot for the temporal loss (None: fewer than two frames).
@@ -381,15 +340,14 @@ def _resumed_keys_ok(state: dict[str, Any] | None, now: bool) -> bool:
 
 @_keeps_torch_flags
 def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, *,
-          settings: TrainSettings | None = None, guides: list[str] | None = None,
-          plate_space: str | None = None, key_space: str | None = None,
-          working: str = colour.WORKING_ENCODING, resume: bool = False, init: str | None = None,
-          repass: str = "auto", frames: list[int] | None = None, progress_mode: str = "text",
-          monitor: Callable[[int, float, RestyleNet], None] | None = None) -> TrainResult:
+          settings: TrainSettings | None = None, start: TrainStart = TrainStart(), guides: list[str] | None = None,
+          spaces: TrainColourspaces = TrainColourspaces(), frames: list[int] | None = None,
+          progress_mode: str = "text", monitor: Callable[[int, float, RestyleNet], None] | None = None) -> TrainResult:
     """Train on ``keys`` ({plate frame: painting path}) and export ``out`` (ONNX) + checkpoint.
 
-    ``init``: start from the weights of an earlier model of this shot (same inputs), so an
-    updated keyframe changes the look without reshuffling its brushwork. ``repass`` then
+    ``start.resume`` goes on from the checkpoint beside ``out``. ``start.init``: start from the
+    weights of an earlier model of this shot (same inputs), so an
+    updated keyframe changes the look without reshuffling its brushwork. ``start.repass`` then
     says how: ``colour`` keeps every weight and follows the output grade by the keyframes'
     colour edit (frames change proportionately, brushwork identical); ``full`` fine-tunes all
     weights; ``auto`` (default) takes ``colour`` when one colour matrix + offset explains the
@@ -411,7 +369,8 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     guides = guide_mod.check_guides(guides or [])
     if not keys:
         raise UsageError("restyle train needs at least one --key FRAME=IMAGE")
-    working = colour.resolve_colourspace(working)
+    plate_space, key_space, resume, init, repass = spaces.plate, spaces.key, start.resume, start.init, start.repass
+    working = colour.resolve_colourspace(spaces.working or colour.WORKING_ENCODING)
     ensure_writable_folder(Path(out).parent)
     device = torch.device(resolve_device(settings.device))
     seed_everything(settings.seed, device)
@@ -438,7 +397,7 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     if stable_wanted:
         progress.note(f"measuring the plate's motion between consecutive frames for the flicker target "
                       f"{settings.stability:g}")
-    pairs = (temporal_sampler(plate, frames or [], keys, plate_space, working, guides, scale, settings,
+    pairs = (_temporal_sampler(plate, frames or [], keys, plate_space, working, guides, scale, settings,
                               sampler.patch, sampler.rng, device) if stable_wanted else None)
     if stable_wanted and pairs is None:
         progress.note("temporal loss off: it needs --frames with at least two consecutive plate frames")
