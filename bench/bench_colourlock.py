@@ -20,11 +20,11 @@ import numpy as np
 
 from inference import colour
 from inference.colourlock.fit import Affine
-from inference.colourlock.lut import lattice
-from inference.devices import resolve_device
 from inference.colourlock.lock import colourlock_sequence
+from inference.colourlock.lut import lattice
 from inference.colourlock.settings import ColourLockSettings
 from inference.colourlock.swatches import load_swatches, swatch_delta_e
+from inference.devices import resolve_device
 from inference.image import Image, read_image, write_image
 from inference.sequence import SequencePattern
 

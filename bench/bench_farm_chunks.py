@@ -15,9 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .bench_pipeline import make_shot
-
 from .bench_multigpu import parts, render_command, run_workers, timing
+from .bench_pipeline import make_shot
 from .common import bench_parser, machine, merge_result
 
 

@@ -42,14 +42,14 @@ from typing import Callable
 
 import numpy as np
 
-from .record import physical_cores
 from inference.demo.plate import PLATE_COLOURSPACE
 from inference.errors import UsageError
 from inference.image import exr_codec, read_image
-from .bench_pipeline import make_shot
 from inference.sequence import SequencePattern
 
+from .bench_pipeline import make_shot
 from .common import bench_parser, machine, merge_result
+from .record import physical_cores
 
 
 def render_command(plate: SequencePattern, model: str, reference: str, first: int, last: int, out: Path,

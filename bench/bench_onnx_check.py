@@ -21,9 +21,9 @@ from inference.restyle import guides
 from inference.restyle.apply import pad_to_multiple
 from inference.restyle.backends import OrtBackend, TorchBackend
 from inference.restyle.model_file import load_model
+from inference.restyle.settings import TrainColourspaces
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
-from inference.restyle.settings import TrainColourspaces
 
 from .common import RESULTS, bench_parser, machine, merge_result
 

@@ -29,8 +29,8 @@ import threading
 import time
 import warnings
 from collections import Counter
-from dataclasses import replace
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 

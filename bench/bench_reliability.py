@@ -59,8 +59,8 @@ def gpu_out_of_memory(width: int = 3840, height: int = 2160, batch: int = 4, cap
     import numpy as np
     import torch
 
-    from inference.demo.plate import PLATE_COLOURSPACE, render_frame
     from bench.bench_pipeline import make_shot
+    from inference.demo.plate import PLATE_COLOURSPACE, render_frame
     from inference.restyle.apply import restyle_images
     from inference.restyle.backends import TorchBackend
     from inference.restyle.model_file import load_model

@@ -26,11 +26,11 @@ from inference import metrics
 from inference.image import Image, read_image, write_image
 from inference.restyle.apply import restyle_sequence
 from inference.restyle.model_file import load_model
+from inference.restyle.settings import DEFAULT_DETAIL_PX, DetailSettings, TrainColourspaces, TrainStart
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 from inference.temporal.deflicker import deflicker_sequence
 from inference.temporal.flow import warp
-from inference.restyle.settings import DEFAULT_DETAIL_PX, DetailSettings, TrainColourspaces, TrainStart
 
 from .common import bench_parser, machine, merge_result
 

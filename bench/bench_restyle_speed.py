@@ -22,9 +22,9 @@ import torch
 
 from inference import colour
 from inference.restyle.network import NetworkConfig, RestyleNet
+from inference.restyle.settings import TrainColourspaces
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
-from inference.restyle.settings import TrainColourspaces
 
 from .common import bench_parser, machine, merge_result
 

@@ -40,11 +40,11 @@ import numpy as np
 
 from inference import metrics
 from inference.errors import UsageError
+from inference.restyle.settings import DetailSettings, TrainColourspaces
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 from inference.temporal.deflicker import deflicker_sequence
 from inference.temporal.flow import warp
-from inference.restyle.settings import DetailSettings, TrainColourspaces
 
 from .bench_restyle_quality import SRGB, flows_to_first, load
 from .common import RESULTS, bench_parser, machine, merge_result

@@ -31,6 +31,8 @@ BUILTIN_CONFIG = "ocio://studio-config-latest"
 # sRGB curve is unclamped and mirrored below zero, so scene-linear values above 1 and
 # out-of-gamut negatives survive the round trip.
 WORKING_ENCODING = "sRGB Encoded Rec.709 (sRGB)"
+# The display-encoded view in [0, 1] that flows, the local deflicker and the measures work on.
+SRGB_VIEW = "sRGB - Texture"
 # Roles used for a file's colourspace when none is given, by file type (Nuke's defaults:
 # float files linear, log DPX/Cineon, integer files display-referred).
 DEFAULT_ROLE_BY_EXTENSION = {"exr": ocio.ROLE_SCENE_LINEAR, "hdr": ocio.ROLE_SCENE_LINEAR,

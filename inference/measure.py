@@ -17,7 +17,7 @@ from .sequence import SequencePattern, format_frame_range
 from .sequence_io import read_sequence
 from .temporal.deflicker import vector_flows, vectors_check
 
-VIEW = "sRGB - Texture"
+VIEW = colour.SRGB_VIEW
 DEFAULT_VECTORS = "dis,farneback"
 
 

@@ -17,11 +17,10 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import PyOpenColorIO as ocio
-
 import torch
 
 from . import colour, colour_torch
@@ -29,24 +28,25 @@ from .colourlock.apply import HoldRecord, lock_frames, lock_tensors
 from .colourlock.delta_e import preload_colour_science
 from .colourlock.fit import smoothing_radius
 from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, write_report
+from .colourlock.settings import HoldSettings
 from .devices import resolve_device
 from .errors import RestyleError, UsageError
 from .image import Image, exr_codec, read_image
 from .progress import Progress
+from .render_settings import RenderSettings
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
 from .restyle.backends import TorchBackend, select_backend
-from .colourlock.settings import HoldSettings
-from .render_settings import RenderSettings
 from .restyle.detail import WalkedFromKeys, resolve_detail
 from .restyle.model_file import RestyleModel, load_model, require_key_check, sha256_file
+from .restyle.settings import DetailSettings, RuntimeSettings
 from .sequence import SequencePattern
-from .tensors import DevicePlates, to_device, to_host
 from .sequence_io import SequenceWriter, check_frames_exist, default_threads, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
 from .temporal.deflicker_device import deflicker_tensors, vectors_check
-from .restyle.settings import DetailSettings, RuntimeSettings
 from .temporal.settings import DeflickerSettings
+from .tensors import DevicePlates, to_device, to_host
 from .workers import map_frames
+
 
 def _span(first: int, last: int, handles: int, present: set[int]) -> list[int]:
     """``first..last`` widened by ``handles`` to frames that exist (the shot's ends clip it)."""
@@ -249,16 +249,26 @@ def kept_frame(path: str, size: tuple[int, int]) -> bool:
         return False
 
 
-def _plan(frames: list[int], chunk: int, done: Callable[[int], bool], lock_handles: int, settle_handles: int,
-          present: set[int]) -> list[tuple[list[int], list[int], list[int], list[int]]]:
-    """Per chunk: its frames, those to write (not ``done``), the frames the colour lock fits over
-    (with its handles) and the frames to restyle (with the deflicker's too)."""
+class Chunk(NamedTuple):
+    """One chunk of a render: its frames, those to write, the frames the colour lock fits over
+    (with its handles) and the frames to restyle (with the deflicker's handles too)."""
+
+    frames: list[int]
+    todo: list[int]
+    locked: list[int]
+    restyled: list[int]
+
+
+def plan_chunks(frames: list[int], chunk: int, done: Callable[[int], bool], lock_handles: int, settle_handles: int,
+                present: set[int]) -> list[Chunk]:
+    """``frames`` in chunks of ``chunk``; frames ``done`` are not written again (a chunk with all
+    its frames done restyles nothing)."""
     plan = []
     for start in range(0, len(frames), chunk):
         part = frames[start:start + chunk]
         todo = [f for f in part if not done(f)]
         locked = _span(part[0], part[-1], lock_handles, present) if todo else []
-        plan.append((part, todo, locked, _span(locked[0], locked[-1], settle_handles, present) if todo else []))
+        plan.append(Chunk(part, todo, locked, _span(locked[0], locked[-1], settle_handles, present) if todo else []))
     return plan
 
 
@@ -299,11 +309,11 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
         preload_colour_science()  # its QC's first use, otherwise about a second inside the first chunk
     lock_handles = smoothing_radius(colourlock.sigma) if colourlock else 0
     size = read_image(plate.path(frames[0])).size if settings.skip_existing else None
-    chunks = _plan(frames, max(1, settings.chunk), lambda f: size is not None and kept_frame(out.path(f), size),
+    chunks = plan_chunks(frames, max(1, settings.chunk), lambda f: size is not None and kept_frame(out.path(f), size),
                    lock_handles, deflicker.context if deflicker else 0, set(plate.existing_frames()))
-    needed = sorted({f for *_, span in chunks for f in span})
+    needed = sorted({f for chunk in chunks for f in chunk.restyled})
     looks = _Looks(model, plate, needed, plate_space, settings.runtime, threads,
-                   max((len(span) for *_, span in chunks), default=0),
+                   max((len(chunk.restyled) for chunk in chunks), default=0),
                    deflicker.vectors if deflicker else DeflickerSettings.vectors, progress.note)
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     qc, checked = [], []

@@ -4,16 +4,15 @@ own error (a message naming what to fix, a sysexits code) or works; never anothe
 never a traceback as the only message, never a hang."""
 from __future__ import annotations
 
-
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inference import cli
-from inference.jobs import manifest
 from inference.colourlock.swatches import load_swatches
 from inference.errors import RestyleError
 from inference.image import read_image
+from inference.jobs import manifest
 from inference.sequence import SequencePattern, format_frame_range, parse_frame_range
 
 SWEEP = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

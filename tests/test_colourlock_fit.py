@@ -7,8 +7,16 @@ import pytest
 
 from inference.colour import convert
 from inference.colourlock.delta_e import delta_e_2000, linear_to_lab, srgb_to_lab
-from inference.colourlock.fit import (Affine, fit_affine_lstsq, fit_lut, fit_mkl, fit_sequence, pixel_gaussian,
-                                      smooth_params, smoothing_radius)
+from inference.colourlock.fit import (
+    Affine,
+    fit_affine_lstsq,
+    fit_lut,
+    fit_mkl,
+    fit_sequence,
+    pixel_gaussian,
+    smooth_params,
+    smoothing_radius,
+)
 
 SRGB, LINEAR = "sRGB Encoded Rec.709 (sRGB)", "Linear Rec.709 (sRGB)"
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from inference.colourlock.fit import Affine
-from inference.colourlock.lut import (Lut3D, apply_cube_ocio, read_cube, sample_transform, write_cube)
+from inference.colourlock.lut import Lut3D, apply_cube_ocio, read_cube, sample_transform, write_cube
 
 
 def _curvy(x):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from inference.colour import convert
-from inference.colourlock.fit import fit_sequence
 from inference.colourlock.apply import HoldSettings
+from inference.colourlock.fit import fit_sequence
 from inference.colourlock.qc import protect_swatches
 from inference.colourlock.swatches import SwatchError, load_swatches, swatch_delta_e
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from inference.image import read_image
+from inference.restyle.settings import TrainColourspaces
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
-from inference.restyle.settings import TrainColourspaces
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "farm" / "openjd" / "restyle_shot.yaml"

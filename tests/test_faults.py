@@ -11,11 +11,10 @@ import time
 
 import numpy as np
 import pytest
+from test_pipeline import _model, _plate
 
 from inference.image import read_image
 from inference.sequence import SequencePattern
-
-from test_pipeline import _model, _plate
 
 FRAMES = list(range(1, 41))
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

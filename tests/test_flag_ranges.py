@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from inference import cli
-from inference.jobs import manifest
 from inference.errors import EX_DATAERR, EX_NOINPUT, EX_USAGE, OutputError
 from inference.image import read_image
+from inference.jobs import manifest
 
 REPO = Path(__file__).resolve().parents[1]
 

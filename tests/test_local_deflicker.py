@@ -11,9 +11,8 @@ import pytest
 
 from inference.image import read_image
 from inference.metrics import e_warp, plate_flows, psnr, ssim
+from inference.temporal.local_deflicker import deflicker_local, neighbour_flows, neighbour_flows_from_vectors
 from inference.temporal.settings import LocalWeights
-from inference.temporal.local_deflicker import (deflicker_local, neighbour_flows,
-                                                neighbour_flows_from_vectors)
 
 FRAMES = range(1001, 1025)  # 24 frames
 pytestmark = pytest.mark.shared_data  # the whole 24-frame shot; the figures below were measured on it

@@ -11,9 +11,13 @@ import pytest
 import torch
 
 from inference.temporal.local_deflicker import deflicker_local
+from inference.temporal.local_deflicker_torch import (
+    _blur,
+    _gaussian_blur,
+    deflicker_local_torch,
+    deflicker_stacked_torch,
+)
 from inference.temporal.settings import LocalWeights
-from inference.temporal.local_deflicker_torch import (_blur, _gaussian_blur,
-                                                      deflicker_local_torch, deflicker_stacked_torch)
 
 # Per pair k: translation (dx, dy) of the plate from frame k to k+1 (multiples of 1/32 pixel,
 # so cv2.remap's 1/32 quantisation is exact and both paths sample the same positions).

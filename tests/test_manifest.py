@@ -3,9 +3,9 @@ import json
 import pytest
 
 from inference import cli
+from inference.errors import EX_USAGE, ManifestError, UsageError
 from inference.jobs import manifest
 from inference.jobs.commands import SUBCOMMANDS
-from inference.errors import EX_USAGE, ManifestError, UsageError
 
 
 def test_valid_manifest_resolves_paths_from_its_own_folder(tmp_path):

@@ -194,24 +194,19 @@ def test_preferences_menu_saves_the_panel(nuke_standin, tmp_path, monkeypatch):
 
 
 def _engine_defaults(command: str) -> dict:
-    """The engine's own default for each field of a command (its settings dataclasses, and train's
-    signature for ``repass``)."""
-    import inspect as _inspect
+    """The engine's own default for each field of a command (its settings dataclasses)."""
     from dataclasses import MISSING, fields
 
     from inference.colourlock.settings import ColourLockSettings, HoldSettings
     from inference.render_settings import RenderSettings
-    from inference.restyle.settings import DetailSettings, RuntimeSettings
-    from inference.restyle.train import TrainSettings, train
+    from inference.restyle.settings import DetailSettings, RuntimeSettings, TrainSettings, TrainStart
     from inference.temporal.settings import DeflickerSettings
 
     def defaults(*classes) -> dict:
         return {f.name: f.default for cls in classes for f in fields(cls) if f.default is not MISSING}
 
-    if command == "train":
-        return {**vars(TrainSettings()), "repass": _inspect.signature(train).parameters["repass"].default}
-    return defaults(*{"render": (RenderSettings, RuntimeSettings, DetailSettings), "deflicker": (DeflickerSettings,),
-                      "colourlock": (ColourLockSettings, HoldSettings)}[command])
+    return defaults(*{"train": (TrainSettings, TrainStart), "render": (RenderSettings, RuntimeSettings, DetailSettings),
+                      "deflicker": (DeflickerSettings,), "colourlock": (ColourLockSettings, HoldSettings)}[command])
 
 
 @pytest.mark.parametrize("node_class", sorted(stages.STAGES))

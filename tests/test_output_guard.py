@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from inference import cli
-from inference.jobs import commands
 from inference.errors import EX_CANTCREAT, EX_NOINPUT, EX_USAGE
+from inference.jobs import commands
 
 PLATE = "plate/seq.####.exr"
 

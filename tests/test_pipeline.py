@@ -15,12 +15,11 @@ import OpenEXR
 import pytest
 
 from bench import bench_multigpu
-from inference import cli, pipeline
+from inference import cli, colour, pipeline
+from inference.colourlock.settings import ColourLockSettings
 from inference.demo.paint import paint
 from inference.demo.plate import PLATE_COLOURSPACE, render_frame
-from inference import colour
 from inference.image import Image, read_image, write_image
-from inference.colourlock.settings import ColourLockSettings
 from inference.pipeline import render_shot
 from inference.render_settings import RenderSettings
 from inference.restyle.settings import DetailSettings, RuntimeSettings, TrainColourspaces

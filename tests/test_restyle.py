@@ -6,20 +6,19 @@ import onnx
 import pytest
 import torch
 
-from inference import cli
+from inference import cli, colour
 from inference.demo.paint import paint
 from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference.errors import EX_DATAERR, EX_NOINPUT, ModelError, UsageError
 from inference.image import Image, read_image, write_image
+from inference.restyle import train as train_module
 from inference.restyle.apply import infer, restyle_sequence
-from inference.restyle.keys import key_weights
 from inference.restyle.backends import OrtBackend, TorchBackend, select_backend
+from inference.restyle.keys import key_weights
 from inference.restyle.model_file import load_model, sha256_file
 from inference.restyle.settings import RuntimeSettings, TrainColourspaces, TrainStart
-from inference.restyle import train as train_module
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
-from inference import colour
 
 FAST = TrainSettings(steps=40, patch=32, batch=8, plateau=False, seed=3, device="cpu", key_psnr=0)
 

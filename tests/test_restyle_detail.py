@@ -2,6 +2,7 @@
 import cv2
 import numpy as np
 import pytest
+from test_restyle import model, shot, without_paintings  # noqa: F401  (module fixtures: a small plate, keys, a model)
 
 from inference import cli, colour
 from inference.demo.plate import PLATE_COLOURSPACE
@@ -12,8 +13,6 @@ from inference.restyle.detail import WalkedFromKeys, high_pass, plate_view, walk
 from inference.restyle.model_file import load_model
 from inference.restyle.settings import DEFAULT_DETAIL_PX, DetailSettings, RuntimeSettings
 from inference.sequence import SequencePattern
-
-from test_restyle import model, shot, without_paintings  # noqa: F401  (module fixtures: a small plate, keys, a model)
 
 SRGB = "sRGB - Texture"
 

@@ -18,10 +18,10 @@ from inference.errors import EX_DATAERR, KeyCheckError, UsageError
 from inference.image import Image, read_image, write_image
 from inference.restyle.key_check import Guard, KeyScore, Learnt, held_back_tiles
 from inference.restyle.model_file import load_model, require_key_check
+from inference.restyle.settings import TrainColourspaces
 from inference.restyle.temporal_loss import Stability, TemporalSampler
 from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
-from inference.restyle.settings import TrainColourspaces
 
 QUICK = TrainSettings(steps=60, patch=32, batch=8, plateau=False, seed=3, device="cpu", key_psnr=0)
 
@@ -80,7 +80,10 @@ def test_the_temporal_weight_cannot_grow_while_the_keys_fail():
     sampler = TemporalSampler([((still, still), (still, still))], 32, np.random.default_rng(0), torch.device("cpu"))
     stability = Stability(sampler, target=1.2, seed=0, weight=1.0)
     stability.plate_change = 1e-4  # the plate barely changes; an output of pure noise does
-    flickering = lambda x: torch.rand_like(x[:, :3])
+
+    def flickering(x):
+        return torch.rand_like(x[:, :3])
+
     stability.check(flickering, keys_ok=False)
     assert stability.weight == pytest.approx(1.0 / 1.5) and stability.ratio > 100
     stability.check(flickering, keys_ok=True)

@@ -3,15 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference import colour
+from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference.errors import UsageError
 from inference.image import Image, read_image, write_image
 from inference.restyle.model_file import load_model
+from inference.restyle.settings import TrainColourspaces, TrainStart
 from inference.restyle.temporal_loss import MARGIN, Stability, TemporalSampler, pair_frames, temporal_loss
 from inference.restyle.train import TrainSettings, network_input, train
 from inference.sequence import SequencePattern
-from inference.restyle.settings import TrainColourspaces, TrainStart
 
 
 def test_pairs_are_consecutive_frames_spread_over_the_shot():

@@ -3,18 +3,17 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from test_restyle import model, shot, without_paintings  # noqa: F401  (module fixtures: a small plate, keys, a model)
 
 from inference import cli, colour
 from inference.demo.plate import PLATE_COLOURSPACE
 from inference.errors import UsageError
 from inference.image import read_image
 from inference.restyle.apply import restyle_sequence
-from inference.restyle.settings import DetailSettings
 from inference.restyle.patch_synthesis import Guides, SynthesisSettings, identity_nnf, synthesize
+from inference.restyle.settings import DetailSettings
 from inference.restyle.texture import TextureSettings, walk_texture
 from inference.sequence import SequencePattern
-
-from test_restyle import model, shot, without_paintings  # noqa: F401  (module fixtures: a small plate, keys, a model)
 
 CPU = torch.device("cpu")
 

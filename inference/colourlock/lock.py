@@ -30,14 +30,21 @@ from ..image import read_image
 from ..progress import Progress
 from ..sequence import SequencePattern, format_frame_range
 from ..sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
-from .apply import HoldRecord, lock_frames
-from .settings import ColourLockSettings, HoldSettings
-from . import qc
-from .delta_e import delta_e_2000, srgb_to_lab
 from ..workers import map_frames
-from .fit import (MKL_EPS, fit_mkl_sequence, fit_sequence, fit_sequence_luts, fit_stride, pixel_gaussian,
-                  smoothing_radius)
+from . import qc
+from .apply import HoldRecord, lock_frames
+from .delta_e import delta_e_2000, srgb_to_lab
+from .fit import (
+    MKL_EPS,
+    fit_mkl_sequence,
+    fit_sequence,
+    fit_sequence_luts,
+    fit_stride,
+    pixel_gaussian,
+    smoothing_radius,
+)
 from .lut import FRAME_VARIABLE, Lut3D, ocio_look_snippet, sample_transform, write_cube
+from .settings import ColourLockSettings, HoldSettings
 from .swatches import Swatch, load_swatches
 
 WORKING = colour.WORKING_ENCODING

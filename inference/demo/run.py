@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import colour
-from ..jobs import manifest
-from ..jobs.runners import RUNNERS
 from ..errors import UsageError
 from ..image import Image, write_image
 from ..inspection import inspect_sequence
+from ..jobs import manifest
+from ..jobs.runners import RUNNERS
 from ..progress import Progress
 from ..sequence import SequencePattern, format_frame_range
 from ..sequence_io import SequenceWriter, read_sequence

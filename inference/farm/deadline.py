@@ -14,8 +14,8 @@ from typing import Any
 
 from ..errors import FarmError, UsageError
 from ..sequence import SequencePattern
-from .submission import Submission
 from .shot import FarmShot
+from .submission import Submission
 
 START, END = "<STARTFRAME>", "<ENDFRAME>"
 

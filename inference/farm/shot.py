@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..jobs.argv import command_args
 from ..errors import MissingFileError, UsageError
+from ..jobs.argv import command_args
 from ..jobs.manifest import validate
 
 TOOLSET = Path(__file__).resolve().parents[2]  # this repository: init.py, gizmos/, nuke_plugin/

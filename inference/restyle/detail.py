@@ -41,7 +41,7 @@ from .keys import key_weights
 from .model_file import RestyleModel, sha256_file
 from .settings import DEFAULT_DETAIL_PX, DetailSettings
 
-FLOW_VIEW = "sRGB - Texture"  # the encoding flows are measured in (as the deflicker's)
+FLOW_VIEW = colour.SRGB_VIEW  # the encoding flows are measured in (as the deflicker's)
 AGREE_BLUR = 2.0  # px: plates are compared blurred (render noise and grain left out)
 AGREE_TOLERANCE = 0.08  # mean absolute sRGB difference up to which the plates agree
 

@@ -29,14 +29,21 @@ from ..image import Image, read_image
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import ensure_writable_folder, read_sequence
-from . import guides as guide_mod
 from ..temporal.deflicker_device import VIEW
+from . import guides as guide_mod
 from .adversarial import Adversary
 from .key_check import KEY_CHECK_EVERY, PATCH_TRIES, Guard, KeyCheck, KeyScore, Learnt, held_back_tiles
-from .model_file import (checkpoint_path, encode_painting, export_onnx, load_checkpoint, load_model, save_checkpoint,
-                         sha256_file)
-from .settings import TrainColourspaces, TrainSettings, TrainStart
+from .model_file import (
+    checkpoint_path,
+    encode_painting,
+    export_onnx,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+    sha256_file,
+)
 from .network import RECEPTIVE_MARGIN, SIZE_MULTIPLE, NetworkConfig, RestyleNet
+from .settings import TrainColourspaces, TrainSettings, TrainStart
 from .temporal_loss import CHECK_EVERY, Stability, TemporalSampler, pair_frames, temporal_loss
 
 

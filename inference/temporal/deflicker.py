@@ -24,9 +24,9 @@ from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
 from ..workers import map_frames
 from . import global_deflicker, local_deflicker
+from .deflicker_device import VIEW, vectors_check
 from .flow import flow_from_blender_vectors, flow_from_nuke_vectors
 from .settings import DeflickerSettings
-from .deflicker_device import VIEW, vectors_check
 
 
 def context_frames(frames: list[int], handles: int, *patterns: SequencePattern) -> list[int]:

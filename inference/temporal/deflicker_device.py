@@ -14,10 +14,11 @@ from .. import colour, colour_torch
 from ..image import Image
 from ..tensors import DevicePlates, to_host, upload_channels, upload_small
 from . import global_deflicker, local_deflicker
+from .flow import VECTOR_CHANNELS
 from .local_deflicker_torch import DEFAULT_BATCH, deflicker_stacked_torch
 from .settings import DeflickerSettings
 
-VIEW = "sRGB - Texture"  # the local pass's encoding (as the numpy path's)
+VIEW = colour.SRGB_VIEW  # the local pass's encoding (as the numpy path's)
 
 
 def window_sizes(height: int, width: int) -> tuple[int, int]:
@@ -41,12 +42,6 @@ def _global_correction(frames: Sequence[torch.Tensor], space: str, linear: str, 
     return global_deflicker.fit_correction(numbers, means, stds, radius, "gain", strength)
 
 
-# Per kind of motion vectors: (layer, channels, signs) giving flow t -> t+1, then flow t -> t-1
-# (as inference.temporal.flow.flow_from_nuke_vectors / flow_from_blender_vectors read them).
-VECTOR_CHANNELS = {
-    "nuke": (("forward", ("u", "v"), (1.0, -1.0)), ("backward", ("u", "v"), (1.0, -1.0))),
-    "blender": (("*Vector", ("Z", "W"), (-1.0, 1.0)), ("*Vector", ("X", "Y"), (1.0, -1.0))),
-}
 
 
 def vectors_check(vectors: str) -> Callable[[Image], None] | None:

@@ -188,6 +188,20 @@ def occlusion_mask(flow_fw: np.ndarray, flow_bw: np.ndarray,
     return ~occluded & inside
 
 
+# A renderer's motion vectors as this module's flow (x right, y down), per kind: (layer, channels,
+# the sign each channel takes) for flow t -> t+1, then for flow t -> t-1. The two readers below and
+# the GPU deflicker (deflicker_device) read vectors through this table.
+VECTOR_CHANNELS: dict[str, tuple[tuple[str, tuple[str, str], tuple[float, float]], ...]] = {
+    "nuke": (("forward", ("u", "v"), (1.0, -1.0)), ("backward", ("u", "v"), (1.0, -1.0))),
+    "blender": (("*Vector", ("Z", "W"), (-1.0, 1.0)), ("*Vector", ("X", "Y"), (1.0, -1.0))),
+}
+
+
+def _signed(x: np.ndarray, y: np.ndarray, signs: tuple[float, float]) -> np.ndarray:
+    """``(H, W, 2)`` float32 flow from two channels and their signs (:data:`VECTOR_CHANNELS`)."""
+    return np.stack([x * np.float32(signs[0]), y * np.float32(signs[1])], axis=2)
+
+
 def flow_from_blender_vectors(vector_xyzw: np.ndarray, direction: str) -> np.ndarray:
     """Blender's (Cycles) ``Vector`` pass converted to this module's flow convention.
 
@@ -214,11 +228,11 @@ def flow_from_blender_vectors(vector_xyzw: np.ndarray, direction: str) -> np.nda
     vec = np.asarray(vector_xyzw, dtype=np.float32)
     if vec.ndim != 3 or vec.shape[2] != 4:
         raise ValueError(f"expected (H, W, 4) Vector pass X,Y,Z,W, got {vec.shape}")
-    if direction == "previous":
-        return np.stack([vec[:, :, 0], -vec[:, :, 1]], axis=2)  # y up -> y down
-    if direction == "next":
-        return np.stack([-vec[:, :, 2], vec[:, :, 3]], axis=2)  # negate, then y up -> down
-    raise ValueError(f"direction must be 'previous' or 'next', got {direction!r}")
+    if direction not in ("previous", "next"):
+        raise ValueError(f"direction must be 'previous' or 'next', got {direction!r}")
+    _, channels, signs = VECTOR_CHANNELS["blender"][0 if direction == "next" else 1]
+    x, y = ("XYZW".index(c) for c in channels)
+    return _signed(vec[:, :, x], vec[:, :, y], signs)
 
 
 def flow_from_nuke_vectors(uv: np.ndarray) -> np.ndarray:
@@ -237,4 +251,4 @@ def flow_from_nuke_vectors(uv: np.ndarray) -> np.ndarray:
     vec = np.asarray(uv, dtype=np.float32)
     if vec.ndim != 3 or vec.shape[2] != 2:
         raise ValueError(f"expected (H, W, 2) u, v, got {vec.shape}")
-    return np.stack([vec[:, :, 0], -vec[:, :, 1]], axis=2)
+    return _signed(vec[:, :, 0], vec[:, :, 1], VECTOR_CHANNELS["nuke"][0][2])  # forward and backward alike

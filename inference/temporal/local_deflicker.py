@@ -75,8 +75,15 @@ import cv2
 import numpy as np
 
 from .flow import compute_flow, occlusion_mask
-from .settings import (FRAME_GUIDE_BLUR, MOTION_BOUNDARIES, NOISE_FACTOR, PATCH_BLUR, TIME_SIGMA_PER_RADIUS,
-                       DeflickerSettings, LocalWeights)
+from .settings import (
+    FRAME_GUIDE_BLUR,
+    MOTION_BOUNDARIES,
+    NOISE_FACTOR,
+    PATCH_BLUR,
+    TIME_SIGMA_PER_RADIUS,
+    DeflickerSettings,
+    LocalWeights,
+)
 
 FlowPair = tuple[np.ndarray, np.ndarray]
 

@@ -50,8 +50,15 @@ import torch
 import torch.nn.functional as F
 
 from .local_deflicker import check_parameters
-from .settings import (FRAME_GUIDE_BLUR, MOTION_BOUNDARIES, NOISE_FACTOR, PATCH_BLUR, TIME_SIGMA_PER_RADIUS,
-                       DeflickerSettings, LocalWeights)
+from .settings import (
+    FRAME_GUIDE_BLUR,
+    MOTION_BOUNDARIES,
+    NOISE_FACTOR,
+    PATCH_BLUR,
+    TIME_SIGMA_PER_RADIUS,
+    DeflickerSettings,
+    LocalWeights,
+)
 
 # OpenCV 4 cv2.remap quantises the sampling positions to 1/INTER_TAB_SIZE pixel; OpenCV 5
 # samples float maps exactly. Which one is installed is probed once (_cv2_quantises).

@@ -35,7 +35,7 @@ def pluginAddPath(args: _t.Union[str, _t.List[str], _t.Tuple[str, ...]], addToSy
     init.py during start-up, the added directory's own init.py runs at once. New paths are also
     put at the front of sys.path when addToSysPath is true.
     """
-    if type(args) != tuple and type(args) != list:
+    if type(args) is not tuple and type(args) is not list:
         args = [args]
     args = [_re.sub(r"[/\\]+$", "", arg) for arg in args]  # TypeError for non-str, as in Nuke
     args = [arg for arg in args if arg]
@@ -51,7 +51,7 @@ def pluginAddPath(args: _t.Union[str, _t.List[str], _t.Tuple[str, ...]], addToSy
 def pluginAppendPath(args: _t.Union[str, _t.List[str], _t.Tuple[str, ...]],
                      addToSysPath: bool = True) -> None:
     """Append paths to the plug-in path (an existing one keeps its place); also to sys.path."""
-    if type(args) != tuple and type(args) != list:
+    if type(args) is not tuple and type(args) is not list:
         args = [args]
     old = tuple(pluginPath())
     for arg in args:

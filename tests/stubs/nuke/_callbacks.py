@@ -20,9 +20,9 @@ def _registry(kind: str) -> _t.Dict[str, _t.List[Entry]]:
 def add(kind: str, call: _t.Any, args: _t.Any, kwargs: _t.Any, nodeClass: str, node: _t.Any = None) -> None:
     if not callable(call):
         raise ValueError("call must be a callable")
-    if type(args) != tuple:
+    if type(args) is not tuple:
         args = (args,)
-    if type(kwargs) != dict:
+    if type(kwargs) is not dict:
         raise ValueError("kwargs must be a dictionary")
     entries = _registry(kind).setdefault(nodeClass, [])
     entry = (call, args, kwargs, node)
@@ -32,7 +32,7 @@ def add(kind: str, call: _t.Any, args: _t.Any, kwargs: _t.Any, nodeClass: str, n
 
 
 def remove(kind: str, call: _t.Any, args: _t.Any, kwargs: _t.Any, nodeClass: str, node: _t.Any = None) -> None:
-    if type(args) != tuple:
+    if type(args) is not tuple:
         args = (args,)
     entries = _registry(kind).get(nodeClass, [])
     entry = (call, args, kwargs, node)
