@@ -10,9 +10,16 @@ import argparse
 import math
 from typing import Any, Callable
 
+from ..colourlock.settings import ColourLockSettings, HoldSettings
 from ..devices import DEVICES
 from ..job_paths import FARM_FILE, FILE, FOLDER, SEQUENCE, Folder
+from ..render_settings import RenderSettings
+from ..restyle.settings import DEFAULT_DETAIL_PX, TrainSettings
+from ..temporal.settings import DeflickerSettings
 from .fields import FIELDS, in_range, range_text
+
+# The stages' defaults as the help states them: read from their settings, where each is written once.
+TRAIN, DEFLICKER, HOLD = TrainSettings(), DeflickerSettings(), HoldSettings()
 
 FRAMES_HELP = "frame range, Nuke syntax: 1001-1100, 1001-1100x2, 1001,1005-1010"
 PATTERN_HELP = "image sequence: name.####.exr, name.%%04d.exr or name.@@@@.exr (EXR, PNG, TIFF, JPEG, DPX)"
@@ -39,6 +46,12 @@ def bounded(field: str) -> Callable[[str], int | float]:
 
     return parse
 
+
+
+def _exponent(value: float) -> str:
+    """A small number as the help writes it: 0.001 -> '1e-3'."""
+    mantissa, _, power = f"{value:.0e}".partition("e")
+    return f"{mantissa}e{int(power)}"
 
 
 def _guide_list(text: str) -> list[str]:
@@ -109,9 +122,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--guides",), "guides", {"metavar": "LIST", "type": _guide_list,
                                         "help": "extra inputs from the plate: comma list of normals, depth (render AOVs), position"}),
             (("--steps",), "steps", {"metavar": "N", "type": bounded("steps"),
-                                     "help": "stop after N training steps (default 4000, about a minute of 2K on a GPU)"}),
+                                     "help": f"stop after N training steps (default {TRAIN.steps}, about a minute of 2K on a GPU)"}),
             (("--seconds",), "seconds", {"metavar": "S", "type": bounded("seconds"),
-                                         "help": "stop after S seconds of training (default 600: ten minutes on a CPU)"}),
+                                         "help": f"stop after S seconds of training (default {TRAIN.seconds:g}: ten minutes on a CPU)"}),
             (("--no-plateau",), "plateau", {"action": "store_const", "const": False,
                                             "help": "do not stop early when the look is learnt (every key reproduced at "
                                                     "--key-psnr and neither they nor tiles of the keys held back from "
@@ -119,16 +132,17 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--key-psnr",), "key_psnr", {"metavar": "DB", "type": bounded("key_psnr"),
                                            "help": "key check: the model's output at each painted key must come back at this "
                                                    "PSNR (dB, full frame) or better, else it is marked failed and restyle "
-                                                   "run/render refuse it; early stopping waits for it (default 12; 0 = accept "
+                                                   f"run/render refuse it; early stopping waits for it (default {TRAIN.key_psnr:g}; 0 = accept "
                                                    "any finite look)"}),
             (("--lr",), "lr", {"metavar": "RATE", "type": bounded("lr"),
-                               "help": "Adam learning rate (default 1e-3); training halves it itself after a divergence"}),
+                               "help": f"Adam learning rate (default {_exponent(TRAIN.lr)}); training halves it itself "
+                                       "after a divergence"}),
             (("--resume",), "resume", {"action": "store_const", "const": True,
                                        "help": "continue from MODEL.ckpt beside --out if it exists (a killed training "
                                                "resumed gives the same model as an unbroken one)"}),
             (("--checkpoint-every",), "checkpoint_every", {"metavar": "N", "type": bounded("checkpoint_every"),
                                                            "help": "write the resumable MODEL.ckpt every N steps "
-                                                                   "(default 250; 0: only at the end)"}),
+                                                                   f"(default {TRAIN.checkpoint_every}; 0: only at the end)"}),
             (("--init",), "init", {"metavar": "EARLIER.onnx",
                                    "help": "start from an earlier (approved) model of this shot: an updated keyframe then "
                                            "changes the look without reshuffling its brushwork"}),
@@ -143,7 +157,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                      "move with the plate, as much as it takes to keep the output's change "
                                                      "between frames within R times the plate's own (render noise and grain then "
                                                      "do not become crawling brushwork); lower = steadier, less detailed; "
-                                                     "0 = off (default 1.2)"}),
+                                                     f"0 = off (default {TRAIN.stability:g})"}),
         ],
         "required": ["plate", "frames", "keys", "out"],
     },
@@ -172,7 +186,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                "where the flow fails and the plate looks as at the key), for texture the "
                                                "network paints smooth; uses the paintings the model carries (models trained "
                                                "since 2026-12-05) or every --key it was trained on; costs two optical "
-                                               "flows per frame on the CPU; default 8 when the paintings are at hand "
+                                               f"flows per frame on the CPU; default {DEFAULT_DETAIL_PX:g} when the paintings are at hand "
                                                "(the best look of the restyle validation, bench/README.md), else 0; "
                                                "0 = off"}),
             (("--texture",), "texture", {"action": "store_const", "const": True,
@@ -203,7 +217,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                    "help": "global: per-frame colour statistics smoothed over time; local: motion-compensated "
                                            "consistency along the plate's motion; both (default): global then local"}),
             (("--strength",), "strength", {"metavar": "0-1", "type": bounded("strength"), "help": "0 leaves frames alone, 1 (default) settles fully"}),
-            (("--radius",), "radius", {"metavar": "N", "type": bounded("radius"), "help": "frames each side that each output frame looks at (default 4)"}),
+            (("--radius",), "radius", {"metavar": "N", "type": bounded("radius"), "help": f"frames each side that each output frame looks at (default {DEFLICKER.radius})"}),
             (("--vectors",), "vectors", {"choices": ["dis", "blender", "nuke"],
                                          "help": "plate motion: dis = optical flow (default); blender = the plate's Vector pass; "
                                                  "nuke = its forward/backward layers"}),
@@ -232,7 +246,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--method",), "method", {"choices": ["mkl", "lstsq"],
                                        "help": "mkl: match colour distributions (default); lstsq: pixel-aligned least squares"}),
             (("--sigma",), "sigma", {"metavar": "FRAMES", "type": bounded("sigma"),
-                                     "help": "temporal smoothing of the correction, in frames (default 2)"}),
+                                     "help": f"temporal smoothing of the correction, in frames (default {ColourLockSettings.sigma:g})"}),
             (("--lut",), "lut", {"action": "store_const", "const": True,
                                  "help": "also fit a 33^3 3D LUT per frame for non-linear palette shifts "
                                          "(sRGB-encoded working values beyond [0, 2] clamp)"}),
@@ -240,7 +254,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                        "help": "where the per-pixel lock runs (torch): cpu (default), cuda, or auto"}),
             (("--max-hold",), "max_hold", {"metavar": "TOLERANCES", "type": float,
                                            "help": "furthest a brand swatch's hold may move it after the lock, in "
-                                                   "multiples of the swatch's tolerance (default 3); in a frame where "
+                                                   f"multiples of the swatch's tolerance (default {HOLD.max_hold:g}); in a frame where "
                                                    "it is further off, the frames did not carry that colour there: "
                                                    "the swatch is not held in that frame and the QC fails (exit 3)"}),
         ],
@@ -300,12 +314,12 @@ SUBCOMMANDS["render"] = {
                                 "backend", "dtype", "tile", "batch", "detail", "texture", "keys",
                                 "key_colourspace"}) + [
         (("--chunk",), "chunk", {"metavar": "N", "type": bounded("chunk"),
-                                 "help": "output frames per chunk (default 32); memory holds a chunk and its handles"}),
+                                 "help": f"output frames per chunk (default {RenderSettings.chunk}); memory holds a chunk and its handles"}),
         (("--skip-existing",), "skip_existing", {"action": "store_const", "const": True,
                                                  "help": "keep frames already in --out and render only the missing ones "
                                                          "(resume a killed render; every frame there is complete)"}),
         (("--deflicker",), "deflicker", {"choices": ["off", "global", "local", "both"],
-                                         "help": "deflicker mode after the restyle (default both; off skips it)"}),
+                                         "help": f"deflicker mode after the restyle (default {DEFLICKER.mode}; off skips it)"}),
     ] + _stage_args("convert", {"compression"}) + _stage_args("deflicker", {"strength", "radius", "vectors"}) + [
         (("--reference",), "reference", {"metavar": "IMAGE",
                                          "help": "approved frame to colour-lock to (enables the ColourLock stage)"}),
@@ -319,7 +333,7 @@ SUBCOMMANDS["bench"] = {
     "args": [
         (("--sizes",), "sizes", {"metavar": "WxH,...", "help": "frame sizes to measure (default 2048x1080,3840x2160)"}),
         (("--frames",), "frames", {"metavar": "N", "type": int, "help": "frames generated per size (default 64)"}),
-        (("--chunk",), "chunk", {"metavar": "N", "type": bounded("chunk"), "help": "render chunk in frames (default 32)"}),
+        (("--chunk",), "chunk", {"metavar": "N", "type": bounded("chunk"), "help": f"render chunk in frames (default {RenderSettings.chunk})"}),
         (("--compression",), "compression", {"metavar": "LIST", "help": "output EXR compressions to measure, comma "
                                              "list (default zip; the renders run again with each further one)"}),
         (("--plate-compression",), "plate_compression", {"metavar": "NAME", "help": "the generated plate's EXR "

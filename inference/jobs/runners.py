@@ -148,7 +148,7 @@ def _gpu_peak_line(peaks: dict[str, float]) -> str:
     stages = {stage: gb for stage, gb in peaks.items() if stage != "overall"}
     line = f"peak GPU memory {peaks['overall']:.1f} GB"
     if stages:
-        line += (f" (largest in {max(stages, key=stages.get)}: "
+        line += (f" (largest in {max(stages, key=lambda stage: stages[stage])}: "
                  + ", ".join(f"{stage} {gb:.1f}" for stage, gb in stages.items()) + ")")
     return line
 
