@@ -43,10 +43,10 @@ from inference.demo.paint import paint
 from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference.devices import resolve_device
 from inference.image import Image, exr_codec, read_image, write_image
-from inference.pipeline import DeviceFrames, HostFrames, render_shot
+from inference.pipeline import DeviceFrames, HostFrames, frames_stay_on_device, render_shot
 from inference.render_settings import RenderSettings
 from inference.restyle.apply import default_batch
-from inference.restyle.backends import TorchBackend, select_backend
+from inference.restyle.backends import select_backend
 from inference.restyle.model_file import load_model
 from inference.restyle.settings import RuntimeSettings, TrainColourspaces
 from inference.restyle.train import TrainSettings, train
@@ -119,7 +119,7 @@ def stage_speeds(plate: SequencePattern, model_path: str, reference: str, number
     result = {"read": figures}
     model = load_model(model_path)
     runner = select_backend(model, "auto", device, "auto", log=lambda _: None)
-    frames = DeviceFrames(runner.device) if isinstance(runner, TorchBackend) else HostFrames(device)
+    frames = DeviceFrames(runner.device) if frames_stay_on_device(runner, None) else HostFrames(device)
     result["hand_over"] = type(frames).__name__
     batch = default_batch(*images[0][1].size)
 

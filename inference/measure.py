@@ -52,7 +52,7 @@ def parse_vectors(text: str) -> list[str]:
     return methods
 
 
-def measure(output: SequencePattern, plate: SequencePattern, frames: list[int], *,
+def measure_sequence(output: SequencePattern, plate: SequencePattern, frames: list[int], *,
             reference: SequencePattern | None = None, output_space: str | None = None,
             plate_space: str | None = None, reference_space: str | None = None, vectors: str = DEFAULT_VECTORS,
             threads: int | None = None, progress_mode: str = "text") -> dict[str, Any]:

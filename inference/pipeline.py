@@ -119,13 +119,21 @@ class DeviceFrames:
             planar=half)]
 
 
+def frames_stay_on_device(runner, tile: int | None) -> bool:
+    """Whether a render hands its frames between stages on the torch backend's device
+    (:class:`DeviceFrames`: untiled torch) or as numpy frames on the host (:class:`HostFrames`):
+    the one place this is decided."""
+    return isinstance(runner, TorchBackend) and not tile
+
+
 def _frames_per_batch(frame) -> int:
     """Frames converted together on the device: 8 at 2048x1080, 2 at 3840x2160."""
     return max(1, 8 * 2048 * 1080 // (frame.shape[-2] * frame.shape[-1]))
 
 
-class _Looks:
-    """Restyled frames (working encoding) with their plate images, kept while later chunks need them.
+class _RestyledPlates:
+    """The render's plates read ahead and restyled: each look (working encoding) with its plate
+    image, kept while later chunks need them.
 
     One reader decodes every frame the render needs, in order, ahead of the restyle, so the next
     chunk's plates are being read while this chunk's later stages run (``close`` stops it). With
@@ -141,7 +149,7 @@ class _Looks:
         threads = threads or default_threads()
         self.vectors_check = vectors_check(vectors)
         check: Callable[[Image], None] | None = self.vectors_check
-        if isinstance(self.runner, TorchBackend) and not self.tile:
+        if frames_stay_on_device(self.runner, self.tile):
             self.uploaded = DevicePlates(self.runner.device, held + 2 * threads)  # + the frames read ahead
             self.hand_over: HostFrames | DeviceFrames = DeviceFrames(self.runner.device, self.uploaded)
             check = self._check_and_upload
@@ -312,7 +320,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     chunks = plan_chunks(frames, max(1, settings.chunk), lambda f: size is not None and kept_frame(out.path(f), size),
                    lock_handles, deflicker.context if deflicker else 0, set(plate.existing_frames()))
     needed = sorted({f for chunk in chunks for f in chunk.restyled})
-    looks = _Looks(model, plate, needed, plate_space, settings.runtime, threads,
+    looks = _RestyledPlates(model, plate, needed, plate_space, settings.runtime, threads,
                    max((len(chunk.restyled) for chunk in chunks), default=0),
                    deflicker.vectors if deflicker else DeflickerSettings.vectors, progress.note)
     stamp = {"restyle:model": sha256_file(model_path)[:16]}

@@ -8,6 +8,7 @@ from typing import Any
 def run_demo(job: dict[str, Any], progress: str) -> int:
     from ..demo.run import run_demo as demo
 
-    demo(Path(job.get("out", "restyle_demo")), frames=job.get("frames", 24), size=job.get("size", "640x360"),
-         seed=job.get("seed", 7), train_seconds=job.get("seconds", 60.0), progress_mode=progress)
+    given = {name: job[field] for name, field in (("frames", "frames"), ("size", "size"), ("seed", "seed"),
+                                                   ("train_seconds", "seconds")) if field in job}
+    demo(Path(job.get("out", "restyle_demo")), **given, progress_mode=progress)  # the demo's defaults for the rest
     return 0

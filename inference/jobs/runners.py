@@ -97,7 +97,7 @@ def _colourlock(job: dict[str, Any]):
                              "method", "sigma", "lut", "device"), hold=_settings(HoldSettings, job, "max_hold"))
 
 
-def run_run(job: dict[str, Any], progress: str) -> int:
+def run_restyle(job: dict[str, Any], progress: str) -> int:
     from ..restyle.apply import restyle_sequence
 
     written = restyle_sequence(
@@ -154,15 +154,15 @@ def _gpu_peak_line(peaks: dict[str, float]) -> str:
 
 
 def run_metrics(job: dict[str, Any], progress: str) -> int:
-    from ..measure import DEFAULT_VECTORS, measure
+    from ..measure import DEFAULT_VECTORS, measure_sequence
 
     reference = SequencePattern.parse(job["reference"]) if "reference" in job else None
-    figures = measure(SequencePattern.parse(job["output"]), SequencePattern.parse(job["plate"]),
-                      parse_frame_range(job["frames"]), reference=reference,
-                      output_space=job.get("output_colourspace"), plate_space=job.get("plate_colourspace"),
-                      reference_space=job.get("reference_colourspace"), vectors=job.get("vectors", DEFAULT_VECTORS),
-                      threads=job.get("threads"),
-                      progress_mode=progress)
+    figures = measure_sequence(SequencePattern.parse(job["output"]), SequencePattern.parse(job["plate"]),
+                               parse_frame_range(job["frames"]), reference=reference,
+                               output_space=job.get("output_colourspace"), plate_space=job.get("plate_colourspace"),
+                               reference_space=job.get("reference_colourspace"), vectors=job.get("vectors", DEFAULT_VECTORS),
+                               threads=job.get("threads"),
+                               progress_mode=progress)
     text = json.dumps(figures, indent=2)
     print(text)
     Path(job["json"]).parent.mkdir(parents=True, exist_ok=True)
@@ -277,7 +277,7 @@ def run_submit(job: dict[str, Any], progress: str) -> int:
 
 RUNNERS: dict[str, Callable[[dict[str, Any], str], int]] = {
     "inspect": run_inspect, "convert": run_convert,
-    "train": run_train, "run": run_run, "deflicker": run_deflicker, "colourlock": run_colourlock, "metrics": run_metrics,
+    "train": run_train, "run": run_restyle, "deflicker": run_deflicker, "colourlock": run_colourlock, "metrics": run_metrics,
     "hash": run_hash, "torchscript": run_torchscript, "render": run_render, "bench": run_bench, "gate": run_gate,
     "submit": run_submit,
 }

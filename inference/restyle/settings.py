@@ -1,6 +1,7 @@
-"""Restyle's settings: how a model runs and how the keys' brushwork is carried, the one copy of
-their defaults (the CLI's help, the manifest's job and every restyle entry point read them here).
-Imports nothing heavy: the CLI reads it at start-up."""
+"""Restyle's settings: how a look is trained (where it starts, which colourspaces it reads), how a
+model runs and how the keys' brushwork is carried; the one copy of their defaults (the CLI's help,
+the manifest's job and every restyle entry point read them here). Imports nothing heavy: the CLI
+reads it at start-up."""
 from __future__ import annotations
 
 from collections.abc import Mapping
