@@ -19,12 +19,10 @@ from typing import Any
 from ..errors import MissingFileError, UsageError
 from ..jobs.argv import command_args
 from ..jobs.manifest import validate
+from .settings import DEFAULT_CHUNK_SIZE, DEFAULT_PRIORITY
 
 TOOLSET = Path(__file__).resolve().parents[2]  # this repository: init.py, gizmos/, nuke_plugin/
 CHUNK_REPORT = "chunk.{first}"  # a chunk's QC report folder under --report
-# Frames per farm task. A render task's process start and handles cost about 11 s on an H100 at 2K
-# whatever its length (bench/results/farm_chunks.json: 0.68 fps in tasks of 8, 5.6 in tasks of 96).
-DEFAULT_CHUNK_SIZE = 64
 
 # `restyle submit` fields that describe the farm jobs; every other field is a `restyle render` one.
 FARM_FIELDS = ("farm", "job_dir", "name", "chunk_size", "comp", "nuke", "nuke_version", "engine_python", "toolset",
@@ -137,5 +135,5 @@ def shot_from_job(job: dict[str, Any]) -> FarmShot:
                 and k not in ("version", "stage")},
         report=job.get("report") if "reference" in job else None, comp=job["comp"], nuke=job.get("nuke", "nuke"),
         nuke_version=job.get("nuke_version"), engine_python=job.get("engine_python", sys.executable),
-        toolset=toolset, pool=job.get("pool"), gpu_group=job.get("gpu_group"), priority=job.get("priority", 50),
+        toolset=toolset, pool=job.get("pool"), gpu_group=job.get("gpu_group"), priority=job.get("priority", DEFAULT_PRIORITY),
         show=job.get("show"))

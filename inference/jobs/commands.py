@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from ..colourlock.settings import ColourLockSettings, HoldSettings
 from ..devices import DEVICES
+from ..farm.settings import DEFAULT_CHUNK_SIZE, DEFAULT_PRIORITY
 from ..job_paths import FARM_FILE, FILE, FOLDER, SEQUENCE, Folder
 from ..render_settings import RenderSettings
 from ..restyle.settings import DEFAULT_DETAIL_PX, TrainSettings
@@ -370,7 +371,7 @@ SUBCOMMANDS["submit"] = {
         (("--comp",), "comp", {"metavar": "SCRIPT.nk", "help": "the Nuke script rendered after the restyle (nuke -x)"}),
         (("--name",), "name", {"metavar": "NAME", "help": "job (shot) name (default: the comp script's name)"}),
         (("--chunk-size",), "chunk_size", {"metavar": "N", "type": bounded("chunk_size"),
-                                           "help": "frames per farm task, for the render and the comp (default 64: "
+                                           "help": f"frames per farm task, for the render and the comp (default {DEFAULT_CHUNK_SIZE}: "
                                                    "each render task pays about 11 s for its process start "
                                                    "and handles on an H100, bench/results/farm_chunks.json)"}),
         (("--engine-python",), "engine_python", {"metavar": "PYTHON",
@@ -388,7 +389,7 @@ SUBCOMMANDS["submit"] = {
                                          "help": "GPU workers for the render: the Deadline group, or the OpenCue "
                                                  "layer tag"}),
         (("--priority",), "priority", {"metavar": "0-100", "type": bounded("priority"),
-                                       "help": "deadline and opencue: job priority (default 50)"}),
+                                       "help": f"deadline and opencue: job priority (default {DEFAULT_PRIORITY})"}),
         (("--show",), "show", {"metavar": "NAME", "help": "opencue: the show the job belongs to "
                                                           "(default: pyoutline's default_show)"}),
         (("--submit",), "submit", {"action": "store_const", "const": True,
