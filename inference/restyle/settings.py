@@ -36,7 +36,7 @@ class DetailSettings:
     key_space: str | None = None  # their colourspace; None: what they record, else by file type
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainSettings:
     """Training knobs; the defaults suit a shot of a few hundred frames."""
 
