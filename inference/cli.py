@@ -134,8 +134,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                          "help": "stop after S seconds of training (default 600: ten minutes on a CPU)"}),
             (("--no-plateau",), "plateau", {"action": "store_const", "const": False,
                                             "help": "do not stop early when the look is learnt (every key reproduced at "
-                                                    "--key-psnr and neither they nor tiles of the keys held back from "
-                                                    "training still improving); train to --steps/--seconds"}),
+                                                    "--key-psnr and neither they, nor tiles of the keys held back from "
+                                                    "training, nor the texture of the frame of --frames farthest from the "
+                                                    "keys still improving); train to --steps/--seconds"}),
             (("--key-psnr",), "key_psnr", {"metavar": "DB", "type": bounded("key_psnr"),
                                            "help": "key check: the model's output at each painted key must come back at this "
                                                    "PSNR (dB, full frame) or better, else it is marked failed and restyle "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -32,7 +33,8 @@ from ..sequence_io import ensure_writable_folder, read_sequence
 from . import guides as guide_mod
 from ..temporal.deflicker_device import VIEW
 from .adversarial import Adversary
-from .key_check import KEY_CHECK_EVERY, PATCH_TRIES, Guard, KeyCheck, KeyScore, Learnt, held_back_tiles
+from .key_check import (KEY_CHECK_EVERY, PATCH_TRIES, TEXTURE_CHECK_EVERY, FarTexture, Guard, KeyCheck, KeyScore, Learnt,
+                        far_frame, held_back_tiles)
 from .model_file import (checkpoint_path, encode_painting, export_onnx, load_checkpoint, load_model, save_checkpoint,
                          sha256_file)
 from .network import RECEPTIVE_MARGIN, SIZE_MULTIPLE, NetworkConfig, RestyleNet
@@ -48,7 +50,8 @@ class TrainSettings:
     seconds: float | None = 600.0
     # Stop earlier once the look is learnt (key_check.Learnt): every key reproduced at key_psnr or
     # better and neither the keys' PSNR nor that of tiles of the keys held back from training still
-    # improving, by learnt_tolerance dB over learnt_window steps. Never stops a run whose keys fail.
+    # improving, by learnt_tolerance dB over learnt_window steps, nor the texture of the frame farthest
+    # from the keys (key_check.FarTexture). Never stops a run whose keys fail.
     plateau: bool = True
     learnt_window: int = 500
     learnt_tolerance: float = 0.1
@@ -176,6 +179,24 @@ def temporal_sampler(plate: SequencePattern, frames: list[int], keys: dict[int, 
         prepared[frame] = (network_input(image, frame, sorted(keys), space, working, guides, scale,
                                          settings.input_smoothing), view)
     return TemporalSampler([(prepared[a], prepared[b]) for a, b in pairs], patch, rng, device)
+
+
+def far_texture(plate: SequencePattern, frames: list[int], keys: dict[int, str], targets: list[np.ndarray],
+                plate_space: str | None, working: str, guides: list[str], scale: float, smoothing: float,
+                device: torch.device) -> FarTexture | None:
+    """The stopping rule's texture check on the shot frame farthest from the keys (None without one).
+
+    Raises:
+        MissingFramesError, ImageReadError, NonFiniteError: naming the frame.
+    """
+    frame = far_frame(frames, sorted(keys))
+    if frame is None:
+        return None
+    image = next(iter(read_sequence(plate, [frame])))[1]
+    space = colour.file_colourspace(plate.path(min(keys)), plate_space)
+    x = network_input(image, frame, sorted(keys), space, working, guides, scale, smoothing)
+    nearest = min(range(len(keys)), key=lambda i: abs(sorted(keys)[i] - frame))
+    return FarTexture(frame, x, targets[nearest], device)
 
 
 def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -322,6 +343,13 @@ def _train_step(net: RestyleNet, optimizer: torch.optim.Optimizer, sampler: Patc
     return float(loss.detach()), float(fit.detach())
 
 
+def _measure_texture(texture: FarTexture, learnt: Learnt, net: RestyleNet, step: int) -> None:
+    """Hand the far frame's texture distance to the stopping rule (a non-finite output is the key check's to catch)."""
+    distance = texture.measure(net)
+    if math.isfinite(distance):
+        learnt.texture(step, distance)
+
+
 def _recover(guard: Guard, step: int, reason: str, progress: Progress) -> None:
     """Roll back after a divergence and say so (raises UsageError when out of recoveries)."""
     back = guard.recover(step, reason)
@@ -449,6 +477,8 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     adversary = Adversary(device) if settings.adversarial > 0 else None
     guard, checker = Guard(net, optimizer, stability), KeyCheck(inputs, targets, sampler.held, device)
     learnt, history = Learnt(settings.key_psnr, settings.learnt_window, settings.learnt_tolerance), []
+    texture = (far_texture(plate, frames or [], keys, targets, plate_space, working, guides, scale,
+                           settings.input_smoothing, device) if settings.plateau else None)
     started = time.monotonic()
     loss_value, stop = float("nan"), None
     guard.keep(step, checker.measure(net))  # the start: somewhere to roll back to
@@ -466,10 +496,12 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         if score:
             guard.keep(step, score)
             keys_ok = guard.keys_ok(score, settings.key_psnr)
+            if texture and step % TEXTURE_CHECK_EVERY == 0:
+                _measure_texture(texture, learnt, net, step)
             if settings.plateau and learnt.update(step, score):
                 stop = (f"look learnt at step {step}: keys at {score.worst:.1f} dB (check {settings.key_psnr:g} dB); "
                         f"they and the held-back tiles gained under {settings.learnt_tolerance:g} dB in "
-                        f"{settings.learnt_window} steps")
+                        f"{settings.learnt_window} steps" + (f", frame {texture.frame}'s texture settled" if texture else ""))
         if stability and step % CHECK_EVERY == 0:
             stability.check(net, keys_ok)
         elapsed = time.monotonic() - started
@@ -508,6 +540,8 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
                      "temporal": ({"pairs": len(pairs.pairs), "target": settings.stability, "final_weight": stability.weight,
                                    "flicker_ratio": stability.ratio} if stability else None),
                      "repass": repass_used, "device_used": str(device), "key_check": key_check,
+                     "far_texture": ({"frame": texture.frame, "swd": [[s, round(d, 2)] for s, d in learnt.textures]}
+                                     if texture else None),
                      "recoveries": guard.recoveries, "torch": torch.__version__},
     }
     save_checkpoint(ckpt, net.cpu(), optimizer, step, meta, keys=thumbnails, sampler=sampler.rng.bit_generator.state)
