@@ -122,6 +122,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--key",), "keys", {"metavar": "FRAME=IMAGE", "action": "append", "type": _key_pair,
                                   "help": "a painted keyframe and the plate frame it paints; repeat for several"}),
             (("--out",), "out", {"metavar": "MODEL.onnx", "help": "model file to write"}),
+            (("--onnx-dtype",), "onnx_dtype", {"choices": ["fp32", "fp16"],
+                                               "help": "precision of the ONNX model's weights and arithmetic (default fp32; "
+                                                       "fp16: half the file, within 0.01 of fp32; input and output stay float32)"}),
             (("--plate-colourspace",), "plate_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
             (("--key-colourspace",), "key_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the keyframes")}),
             (("--working-colourspace",), "working_colourspace", {"metavar": "NAME",
@@ -181,8 +184,12 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                                    "is scene-linear, else scene_linear; other types by file type)"}),
             (("--device",), "device", {"choices": list(DEVICES), "help": "where to run (default auto)"}),
             (("--backend",), "backend", {"choices": ["auto", "onnxruntime", "torch"],
-                                         "help": "auto: onnxruntime with TensorRT/CUDA if it has them, else torch CUDA, else onnxruntime CPU"}),
-            (("--dtype",), "dtype", {"choices": ["auto", "fp16", "fp32"], "help": "torch backend precision (auto: fp16 on CUDA)"}),
+                                         "help": "auto: torch CUDA when torch sees a GPU (the fastest measured), else onnxruntime "
+                                                 "with TensorRT/CUDA if it has them, else onnxruntime CPU; the choice and why are "
+                                                 "logged (docs/backends.md)"}),
+            (("--dtype",), "dtype", {"choices": ["auto", "fp16", "fp32"],
+                                     "help": "precision: torch's, and onnxruntime TensorRT's engine (auto: fp16 on CUDA and "
+                                             "TensorRT; an fp16 model runs fp16)"}),
             (("--tile",), "tile", {"metavar": "PX", "type": bounded("tile"),
                                    "help": "process frames in overlapping PX-square tiles (for frames larger than GPU memory)"}),
             (("--batch",), "batch", {"metavar": "N", "type": bounded("batch"),
@@ -547,7 +554,7 @@ def run_train(job: dict[str, Any], progress: str) -> int:
     defaults = TrainSettings()
     settings = TrainSettings(**{k: job.get(k, getattr(defaults, k)) for k in
                                 ("steps", "seconds", "plateau", "seed", "device", "checkpoint_every", "stability",
-                                 "key_psnr", "lr")})
+                                 "key_psnr", "lr", "onnx_dtype")})
     keys, frames = _keys(job), parse_frame_range(job["frames"])
     outside = sorted(set(keys) - set(frames))
     if outside:
