@@ -112,11 +112,14 @@ def test_onnxruntime_on_cpu_matches_torch(model):
 
 
 def test_without_a_gpu_runtime_it_falls_back_to_cpu_and_says_why(model):
+    """The machine stood in for (no CUDA for torch, a CPU-only onnxruntime): the same on any host."""
     messages = []
-    backend = select_backend(load_model(model), "auto", log=messages.append)
-    assert backend.name == "onnxruntime:CPUExecutionProvider"
+    backend = select_backend(load_model(model), "auto", log=messages.append,
+                             available=["CPUExecutionProvider"], torch_cuda=False)
+    assert backend.name == "onnxruntime:CPUExecutionProvider" and not backend.keeps_frames_on_device
     text = "\n".join(messages)
     assert "TensorrtExecutionProvider not available" in text and "CUDAExecutionProvider not available" in text
+    assert "--backend auto: onnxruntime (no GPU runtime" in text
 
 
 def test_tiled_equals_untiled(model):
