@@ -312,6 +312,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--nuke-colourspace",), "nuke_colourspace", {"metavar": "NAME",
              "help": "the Nuke script's working space (linear), which the Inference node passes in and gets back; "
                      "OCIO name, alias or role (default scene_linear)"}),
+            (("--nuke-version",), "nuke_version", {"metavar": "MAJOR.MINOR",
+             "help": "the Nuke that will run it: when its torch (13: 1.6, 14-15.0: 1.12, 15.1+: 2.1; docs/nuke.md) is "
+                     "older than this one, write OUT.kit/ (a script that builds OUT with that torch) instead of OUT"}),
         ],
         "required": ["model", "out"],
     },
@@ -712,7 +715,8 @@ def run_hash(job: dict[str, Any], progress: str) -> int:
 def run_torchscript(job: dict[str, Any], progress: str) -> int:
     from .restyle.torchscript import export_torchscript
 
-    written = export_torchscript(job["model"], job["out"], job.get("nuke_colourspace", "scene_linear"))
+    written = export_torchscript(job["model"], job["out"], job.get("nuke_colourspace", "scene_linear"),
+                                 job.get("nuke_version"))
     print(f"wrote {written}")
     return 0
 
