@@ -9,8 +9,8 @@ and the way back. Colour-only models with one keyframe only: guide AOVs and per-
 blending need inputs the Inference node does not give.
 
 Which torch each Nuke runs (:data:`NUKE_TORCH`): TorchScript loads in the torch that saved it or a
-newer one, not reliably in an older one (a file saved by torch 2.x calls ``aten::pad``, which the
-torch of Nuke 13-15.0 lacks). With ``--nuke-version`` naming a Nuke whose torch is older than this
+newer one, not reliably in an older one (a file saved by torch 2.13 calls ``aten::pad``, which by
+our reading came after torch 1.12; unchecked without an old torch). With ``--nuke-version`` naming a Nuke whose torch is older than this
 process's, the export writes a build kit instead (:mod:`.nuke_kit`: a plain-torch script and the
 weights) that makes the file with that Nuke's own torch, as Foundry's .cat guide asks, and checks it
 against this export's look.
