@@ -226,6 +226,19 @@ def test_tensorrt_builds_its_engine_for_the_shot_at_the_first_frame_under_the_lo
     assert any(f"engine and timing cache in {folder}" in m for m in messages)
 
 
+def test_a_call_bigger_than_the_tensorrt_profile_goes_through_in_pieces(model, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # torch's buffers on the host, any machine
+    machine = Machine()
+    backend = OrtBackend(model, lambda _: None, available=ALL, session_factory=machine, cache_root=tmp_path,
+                         frame_size=(40, 52), batch=2)
+    session = backend.session
+    x = np.random.default_rng(3).uniform(0, 1, (5, 3, 40, 52)).astype(np.float32)
+    expected = TorchBackend(model, "cpu").run(x)
+    assert np.abs(backend.run(x) - expected).max() < 1e-4
+    assert np.abs(backend.run_tensor(torch.from_numpy(x)).cpu().numpy() - expected).max() < 1e-4
+    assert [shape[0] for shape in session.runs] == [2, 2, 2, 1]  # warm-up at the profile, then 2 + 2 + 1
+
+
 def test_unavailable_providers_are_named_with_the_extra_that_brings_them(model):
     messages = []
     backend = OrtBackend(model, messages.append, available=[CPU])

@@ -116,7 +116,7 @@ class OrtBackend:
         self.session_factory = session_factory or self._ort.InferenceSession
         self.batch = batch * (2 if len(model.key_frames) > 1 else 1)  # blended frames: two inputs each
         self.cache_root = ort_options.cache_root(model.path) if cache_root is None else cache_root
-        self.session = None
+        self.session, self.max_batch = None, None
         self.name, self.dtype = f"onnxruntime:{self.chain[0]}", self.model_dtype
         self.device = self._device(self.chain[0])  # where run_tensor's output lives (set again once open)
         if TENSORRT in self.chain and frame_size is None:
@@ -173,6 +173,9 @@ class OrtBackend:
             if provider not in active:
                 self.log(f"onnxruntime: {provider} failed to initialise on this machine; falling back")
         self.session, self.providers = session, [p for p in candidates if p in active]
+        # TensorRT's profile ends at plan.batch inputs: a bigger call (--batch above the default)
+        # goes through in pieces of that many
+        self.max_batch = plan.batch if TENSORRT in self.providers else None
         first = self.providers[0] if self.providers else active[0]
         self.name = f"onnxruntime:{first}"
         self.device = self._device(first, plan.device_id)
@@ -200,9 +203,15 @@ class OrtBackend:
         if self.session is None:
             self._open((shape[-2], shape[-1]))
 
+    def _pieces(self, n: int) -> list[slice]:
+        step = self.max_batch or n
+        return [slice(i, min(n, i + step)) for i in range(0, n, step)]
+
     def run(self, batch: np.ndarray) -> np.ndarray:
         self._ensure(batch.shape)
-        return self.session.run(None, {"input": np.ascontiguousarray(batch, np.float32)})[0]
+        outs = [self.session.run(None, {"input": np.ascontiguousarray(batch[piece], np.float32)})[0]
+                for piece in self._pieces(batch.shape[0])]
+        return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
     def run_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, 3, H, W) float32 on this backend's device: onnxruntime reads the
@@ -210,6 +219,9 @@ class OrtBackend:
         tensors by DLPack), so nothing goes through the host. The output is on ``x``'s device (a
         copy only where the session fell back to the CPU after the render put frames on the GPU)."""
         self._ensure(tuple(x.shape))
+        pieces = self._pieces(x.shape[0])
+        if len(pieces) > 1:
+            return torch.cat([self.run_tensor(x[piece]) for piece in pieces])
         given = x.device
         x = x.to(self.device, torch.float32).contiguous()
         out = torch.empty((x.shape[0], len(self.model.meta["output_channels"]), x.shape[2], x.shape[3]),
