@@ -105,7 +105,7 @@ def test_bad_models_are_refused_with_a_reason(tmp_path, model, shot, capsys):
 def test_onnxruntime_on_cpu_matches_torch(model):
     loaded = load_model(model)
     x = np.random.default_rng(0).uniform(0, 1, (2, 3, 40, 52)).astype(np.float32)
-    ort_out = OrtBackend(loaded, log=lambda m: None).run(x)
+    ort_out = OrtBackend(loaded, log=lambda m: None, providers=("CPUExecutionProvider",)).run(x)
     torch_out = TorchBackend(loaded, "cpu").run(x)
     assert ort_out.shape == (2, 3, 40, 52)
     assert np.abs(ort_out - torch_out).max() < 1e-4
