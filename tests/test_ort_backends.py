@@ -239,6 +239,21 @@ def test_a_call_bigger_than_the_tensorrt_profile_goes_through_in_pieces(model, t
     assert [shape[0] for shape in session.runs] == [2, 2, 2, 1]  # warm-up at the profile, then 2 + 2 + 1
 
 
+def test_an_input_larger_than_the_tensorrt_profile_gets_an_engine_that_covers_it(model, tmp_path):
+    machine, messages = Machine(), []
+    backend = OrtBackend(model, messages.append, available=ALL, session_factory=machine, cache_root=tmp_path,
+                         batch=1)
+    small, large = (np.random.default_rng(4).uniform(0, 1, (1, 3, h, w)).astype(np.float32) for h, w in
+                    ((40, 52), (48, 44)))  # a first, corner tile, then a taller inner one
+    backend.run(small)
+    assert np.abs(backend.run(large) - TorchBackend(model, "cpu").run(large)).max() < 1e-4
+    profiles = [dict(call["providers"][0][1])["trt_profile_max_shapes"] for call in machine.calls]
+    assert profiles == ["input:1x3x40x52", "input:1x3x48x52"]
+    assert any("larger than TensorRT's profile (52x40); making the engine for 52x48" in m for m in messages)
+    backend.run(small)
+    assert len(machine.calls) == 2  # smaller inputs fit the profile
+
+
 def test_unavailable_providers_are_named_with_the_extra_that_brings_them(model):
     messages = []
     backend = OrtBackend(model, messages.append, available=[CPU])

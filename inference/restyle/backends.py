@@ -116,7 +116,7 @@ class OrtBackend:
         self.session_factory = session_factory or self._ort.InferenceSession
         self.batch = batch * (2 if len(model.key_frames) > 1 else 1)  # blended frames: two inputs each
         self.cache_root = ort_options.cache_root(model.path) if cache_root is None else cache_root
-        self.session, self.max_batch = None, None
+        self.session, self.max_batch, self.profile = None, None, None
         self.name, self.dtype = f"onnxruntime:{self.chain[0]}", self.model_dtype
         self.device = self._device(self.chain[0])  # where run_tensor's output lives (set again once open)
         if TENSORRT in self.chain and frame_size is None:
@@ -176,6 +176,7 @@ class OrtBackend:
         # TensorRT's profile ends at plan.batch inputs: a bigger call (--batch above the default)
         # goes through in pieces of that many
         self.max_batch = plan.batch if TENSORRT in self.providers else None
+        self.profile = (plan.height, plan.width) if TENSORRT in self.providers else None
         first = self.providers[0] if self.providers else active[0]
         self.name = f"onnxruntime:{first}"
         self.device = self._device(first, plan.device_id)
@@ -200,8 +201,16 @@ class OrtBackend:
         session.run(None, {"input": x})
 
     def _ensure(self, shape: tuple[int, ...]) -> None:
+        """A session for inputs of ``shape``: made at the first call; with TensorRT, made again
+        (a new engine, cached beside the first) for a frame or tile larger than its profile
+        (``--tile``'s inner tiles read a margin on both sides, so they outgrow the first, top-left one)."""
         if self.session is None:
             self._open((shape[-2], shape[-1]))
+        elif self.profile and (shape[-2] > self.profile[0] or shape[-1] > self.profile[1]):
+            size = (max(shape[-2], self.profile[0]), max(shape[-1], self.profile[1]))
+            self.log(f"onnxruntime: input {shape[-1]}x{shape[-2]} is larger than TensorRT's profile "
+                     f"({self.profile[1]}x{self.profile[0]}); making the engine for {size[1]}x{size[0]}")
+            self._open(size)
 
     def _pieces(self, n: int) -> list[slice]:
         step = self.max_batch or n
