@@ -1,14 +1,14 @@
 """`pip install` of each runtime variant resolves to exactly one onnxruntime (issue 28 item 1).
 
-pip itself resolves the real pyproject.toml (built by setuptools, as `pip install .` does) against
-stand-in wheels of every requirement it names (name, version, no files), offline: `--dry-run
---report` says what it would install. No network, no pip configuration (``--isolated``), no
-build isolation (setuptools comes from the test's own environment).
+pip itself resolves the project's requirements, read from pyproject.toml and written as the core
+metadata (``Requires-Dist``, ``Provides-Extra``) any build backend writes for them, against
+stand-in wheels of every requirement they name (name, version, no files), offline: `--dry-run
+--report` says what it would install. No network, no pip configuration (``--isolated``), no build
+backend (a fresh venv's setuptools cannot make wheel metadata without the ``wheel`` package).
 """
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -32,43 +32,49 @@ def _a_version(requirement: Requirement) -> str:
     raise AssertionError(f"no stand-in version for {requirement}")
 
 
-def _stand_in_wheel(folder: Path, name: str, version: str) -> None:
+def _stand_in_wheel(folder: Path, name: str, version: str, metadata: str = "") -> None:
     stem = f"{canonicalize_name(name).replace('-', '_')}-{version}"
     info = f"{stem}.dist-info"
     with zipfile.ZipFile(folder / f"{stem}-py3-none-any.whl", "w") as wheel:
-        wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{metadata}")
         wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         wheel.writestr(f"{info}/RECORD", "")
 
 
+def core_metadata(project: dict) -> str:
+    """``Requires-Python``, ``Requires-Dist`` and ``Provides-Extra`` lines for pyproject's
+    ``[project]`` table, as PEP 621 maps them (an extra's requirements carry ``extra == "name"``)."""
+    lines = [f"Requires-Python: {project['requires-python']}"]
+    lines += [f"Requires-Dist: {Requirement(r)}" for r in project["dependencies"]]
+    for extra, requirements in project["optional-dependencies"].items():
+        lines.append(f"Provides-Extra: {extra}")
+        for text in requirements:
+            requirement = Requirement(text)
+            marker = f"({requirement.marker}) and " if requirement.marker else ""
+            requirement.marker = None
+            lines.append(f'Requires-Dist: {requirement}; {marker}extra == "{extra}"')
+    return "\n".join(lines) + "\n"
+
+
 @pytest.fixture(scope="module")
 def index(tmp_path_factory):
-    """Stand-in wheels for every requirement in pyproject.toml, and a copy of the project's metadata."""
-    root = tmp_path_factory.mktemp("packaging")
-    wheels = root / "wheels"
-    wheels.mkdir()
+    """Stand-in wheels for the project (its metadata from pyproject.toml) and every requirement it names."""
+    wheels = tmp_path_factory.mktemp("wheels")
     requirements = [Requirement(r) for r in PROJECT["dependencies"]]
     requirements += [Requirement(r) for extra in PROJECT["optional-dependencies"].values() for r in extra]
     for requirement in requirements:
         if canonicalize_name(requirement.name) != canonicalize_name(PROJECT["name"]):
             _stand_in_wheel(wheels, requirement.name, _a_version(requirement))
-    project = root / "project"  # pyproject.toml as it is, package folders empty: metadata only
-    project.mkdir()
-    shutil.copy(REPO / "pyproject.toml", project)
-    shutil.copy(REPO / "README.md", project)
-    for package in PYPROJECT["tool"]["setuptools"]["packages"]:
-        (project / package.replace(".", "/")).mkdir(parents=True, exist_ok=True)
-        (project / package.replace(".", "/") / "__init__.py").touch()
-    return wheels, project
+    _stand_in_wheel(wheels, PROJECT["name"], PROJECT["version"], core_metadata(PROJECT))
+    return wheels
 
 
-def resolve(index, extras: str) -> dict[str, str]:
+def resolve(wheels, extras: str) -> dict[str, str]:
     """What ``pip install '.[extras]'`` would install: {canonical name: version}."""
-    wheels, project = index
+    name = PROJECT["name"]
     result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--isolated", "--dry-run", "--quiet", "--report", "-",
-         "--no-index", "--find-links", str(wheels), "--ignore-installed", "--no-build-isolation",
-         f"{project}[{extras}]" if extras else str(project)],
+         "--no-index", "--find-links", str(wheels), "--ignore-installed", f"{name}[{extras}]" if extras else name],
         capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "PIP_NO_INPUT": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
