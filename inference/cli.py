@@ -122,6 +122,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--key",), "keys", {"metavar": "FRAME=IMAGE", "action": "append", "type": _key_pair,
                                   "help": "a painted keyframe and the plate frame it paints; repeat for several"}),
             (("--out",), "out", {"metavar": "MODEL.onnx", "help": "model file to write"}),
+            (("--onnx-dtype",), "onnx_dtype", {"choices": ["fp32", "fp16"],
+                                               "help": "precision of the ONNX model's weights and arithmetic (default fp32; "
+                                                       "fp16: half the file, within 0.01 of fp32; input and output stay float32)"}),
             (("--plate-colourspace",), "plate_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the plate")}),
             (("--key-colourspace",), "key_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the keyframes")}),
             (("--working-colourspace",), "working_colourspace", {"metavar": "NAME",
@@ -181,8 +184,12 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                                    "is scene-linear, else scene_linear; other types by file type)"}),
             (("--device",), "device", {"choices": list(DEVICES), "help": "where to run (default auto)"}),
             (("--backend",), "backend", {"choices": ["auto", "onnxruntime", "torch"],
-                                         "help": "auto: onnxruntime with TensorRT/CUDA if it has them, else torch CUDA, else onnxruntime CPU"}),
-            (("--dtype",), "dtype", {"choices": ["auto", "fp16", "fp32"], "help": "torch backend precision (auto: fp16 on CUDA)"}),
+                                         "help": "auto: torch CUDA when torch sees a GPU (the fastest measured), else onnxruntime "
+                                                 "with TensorRT/CUDA if it has them, else onnxruntime CPU; the choice and why are "
+                                                 "logged (docs/backends.md)"}),
+            (("--dtype",), "dtype", {"choices": ["auto", "fp16", "fp32"],
+                                     "help": "precision: torch's, and onnxruntime TensorRT's engine (auto: fp16 on CUDA and "
+                                             "TensorRT; an fp16 model runs fp16)"}),
             (("--tile",), "tile", {"metavar": "PX", "type": bounded("tile"),
                                    "help": "process frames in overlapping PX-square tiles (for frames larger than GPU memory)"}),
             (("--batch",), "batch", {"metavar": "N", "type": bounded("batch"),
@@ -305,6 +312,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--nuke-colourspace",), "nuke_colourspace", {"metavar": "NAME",
              "help": "the Nuke script's working space (linear), which the Inference node passes in and gets back; "
                      "OCIO name, alias or role (default scene_linear)"}),
+            (("--nuke-version",), "nuke_version", {"metavar": "MAJOR.MINOR",
+             "help": "the Nuke that will run it: when its torch (13: 1.6, 14-15.0: 1.12, 15.1+: 2.1; docs/nuke.md) is "
+                     "older than this one, write OUT.kit/ (a script that builds OUT with that torch) instead of OUT"}),
         ],
         "required": ["model", "out"],
     },
@@ -547,7 +557,7 @@ def run_train(job: dict[str, Any], progress: str) -> int:
     defaults = TrainSettings()
     settings = TrainSettings(**{k: job.get(k, getattr(defaults, k)) for k in
                                 ("steps", "seconds", "plateau", "seed", "device", "checkpoint_every", "stability",
-                                 "key_psnr", "lr")})
+                                 "key_psnr", "lr", "onnx_dtype")})
     keys, frames = _keys(job), parse_frame_range(job["frames"])
     outside = sorted(set(keys) - set(frames))
     if outside:
@@ -705,7 +715,8 @@ def run_hash(job: dict[str, Any], progress: str) -> int:
 def run_torchscript(job: dict[str, Any], progress: str) -> int:
     from .restyle.torchscript import export_torchscript
 
-    written = export_torchscript(job["model"], job["out"], job.get("nuke_colourspace", "scene_linear"))
+    written = export_torchscript(job["model"], job["out"], job.get("nuke_colourspace", "scene_linear"),
+                                 job.get("nuke_version"))
     print(f"wrote {written}")
     return 0
 

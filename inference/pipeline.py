@@ -34,7 +34,7 @@ from .errors import RestyleError, UsageError
 from .image import Image, exr_codec, read_image
 from .progress import Progress
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
-from .restyle.backends import TorchBackend, select_backend
+from .restyle.backends import select_backend
 from .restyle.detail import WalkedFromKeys, check_detail, detail_px
 from .restyle.model_file import RestyleModel, load_model, require_key_check, sha256_file
 from .sequence import SequencePattern
@@ -169,7 +169,7 @@ class _Looks:
         threads = threads or default_threads()
         self.vectors_check = vectors_check(vectors)
         check: Callable[[Image], None] | None = self.vectors_check
-        if isinstance(self.runner, TorchBackend) and not tile:
+        if getattr(self.runner, "keeps_frames_on_device", False) and not tile:  # torch, or onnxruntime on a GPU
             self.uploaded = DevicePlates(self.runner.device, held + 2 * threads)  # + the frames read ahead
             self.hand_over: HostFrames | DeviceFrames = DeviceFrames(self.runner.device, self.uploaded)
             check = self._check_and_upload

@@ -40,7 +40,7 @@ from .devices import resolve_device
 from .image import Image, exr_codec, read_image, write_image
 from .pipeline import DEFAULT_CHUNK, ColourLockStage, DeflickerStage, DeviceFrames, HostFrames, render_shot
 from .restyle.apply import default_batch
-from .restyle.backends import TorchBackend, select_backend
+from .restyle.backends import select_backend
 from .restyle.model_file import load_model
 from .restyle.train import TrainSettings, train
 from .sequence import SequencePattern
@@ -108,7 +108,7 @@ def stage_speeds(plate: SequencePattern, model_path: str, reference: str, number
     result = {"read": figures}
     model = load_model(model_path)
     runner = select_backend(model, "auto", device, "auto", log=lambda _: None)
-    frames = DeviceFrames(runner.device) if isinstance(runner, TorchBackend) else HostFrames(device)
+    frames = DeviceFrames(runner.device) if getattr(runner, "keeps_frames_on_device", False) else HostFrames(device)
     result["hand_over"] = type(frames).__name__
     batch = default_batch(*images[0][1].size)
 
@@ -268,7 +268,7 @@ def run_bench(sizes: list[str], frames: int, chunk: int = DEFAULT_CHUNK, device:
             results[size] = measure(size, frames, chunk, Path(work), device, compressions, plate_compression)
     record = {"machine": machine(), "torch": torch.__version__, "device": device,
               "dtype": "plate half; model fp16 on CUDA (fp32 on CPU); deflicker and colour lock fp32",
-              "backend": "auto (torch CUDA on a GPU host without onnxruntime-gpu, else onnxruntime CPU)",
+              "backend": "auto (torch CUDA on a GPU host, else onnxruntime: docs/backends.md)",
               "batch": "engine default (4 up to 2K, 1 above)",
               "peak_host_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3),
               "scratch": scratch or tempfile.gettempdir(),

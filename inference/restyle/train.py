@@ -79,6 +79,9 @@ class TrainSettings:
     stability: float = 1.2
     # Steps between resumable checkpoints (MODEL.ckpt, written atomically); 0 = only at the end.
     checkpoint_every: int = 250
+    # Precision of the written ONNX model (model_file.export_onnx): fp32, or fp16 (half the file,
+    # within model_file.FP16_TOLERANCE of fp32); the checkpoint keeps fp32 weights either way.
+    onnx_dtype: str = "fp32"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -547,7 +550,7 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     save_checkpoint(ckpt, net.cpu(), optimizer, step, meta, keys=thumbnails, sampler=sampler.rng.bit_generator.state)
     # the model carries its paintings (not the checkpoint): --detail/--texture need no files beside it
     paintings = {str(f): encode_painting(t) for f, t in zip(sorted(keys), targets)}
-    model = export_onnx(net, {**meta, "key_paintings": paintings}, out)
+    model = export_onnx(net, {**meta, "key_paintings": paintings}, out, dtype=settings.onnx_dtype)
     progress.note(f"wrote {model} ({step} steps, loss {loss_value:.4f}, keys at {key_check['psnr_db']:.1f} dB) "
                   f"and {ckpt.name}")
     if not key_check["passed"]:
