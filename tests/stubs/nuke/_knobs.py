@@ -5,6 +5,7 @@ Each class also knows its TCL type id (the number ``addUserKnob {ID name ...}`` 
 """
 from __future__ import annotations
 
+import functools as _functools
 import typing as _t
 
 _FLAG_NAMES = {"STARTLINE": 4096, "INVISIBLE": 1024, "DISABLED": 128, "READ_ONLY": 268435456, "DO_NOT_WRITE": 512}
@@ -174,9 +175,16 @@ class Script_Knob(String_Knob):
         String_Knob.setValue(self, cmd)
 
     def execute(self) -> None:
-        """Press the button: run the command with thisNode/thisKnob set, as Nuke does."""
-        from . import _nodes
-        _nodes.run_python(self._value, self._node, self)
+        """Press the button: run the command with thisNode/thisKnob set, as Nuke does. The stand-in
+        records how long the command held the main thread (``_standin.state.holds``)."""
+        import time
+
+        from . import _nodes, _standin
+        start = time.perf_counter()
+        try:
+            _nodes.run_python(self._value, self._node, self)
+        finally:
+            _standin.record_hold(self._node, self, time.perf_counter() - start)
 
 
 class PyScript_Knob(Script_Knob):
@@ -326,3 +334,27 @@ class Enumeration_Knob(Unsigned_Knob):
 BY_TCL_ID = {k._tcl_id: k for k in (String_Knob, File_Knob, Script_Knob, PyScript_Knob, Text_Knob, Tab_Knob,
                                     Double_Knob, Int_Knob, Boolean_Knob, Enumeration_Knob)}
 FLAGS = _FLAG_NAMES
+
+
+# Knob changes (and pressing a button) belong to Nuke's main thread (../shared/NUKE.md, "Threading").
+_MUTATORS = ("setValue", "setValues", "setCommand", "setLabel", "setTooltip", "setFlag", "clearFlag", "setVisible",
+             "setEnabled", "fromUserText", "fromScript", "execute")
+
+
+def _main_only(method: _t.Callable[..., _t.Any]) -> _t.Callable[..., _t.Any]:
+    @_functools.wraps(method)
+    def guarded(self: Knob, *args: _t.Any, **kwargs: _t.Any) -> _t.Any:
+        from . import _standin
+        if not _standin.on_main_thread():
+            owner = self._node.fullName() + "." if self._node is not None else ""
+            _standin.require_main("{}{}.{}".format(owner, self._name, method.__name__))
+        return method(self, *args, **kwargs)
+    return guarded
+
+
+for _cls in list(globals().values()):
+    if isinstance(_cls, type) and issubclass(_cls, Knob):
+        for _name in _MUTATORS:
+            if _name in _cls.__dict__:
+                setattr(_cls, _name, _main_only(_cls.__dict__[_name]))
+del _cls
