@@ -1,7 +1,10 @@
 """What the gizmos' buttons and callbacks call (``import nuke_plugin.actions as a; a.render()``).
 
-Every entry point works on ``nuke.thisNode()``. A failure is shown the Nuke way: a message box in
-the GUI, the node's status line, and the plate stays in view or the last complete version does.
+Every entry point works on ``nuke.thisNode()`` and returns at once: a button queues its job on a
+worker thread (:mod:`nuke_plugin.worker`), which reaches the node only through Nuke's main thread.
+A node runs one job at a time (a second press says so in the status); Cancel stops it. A failure
+is shown the Nuke way: a message box, the node's status line, and the plate stays in view or the
+last complete version does.
 """
 from __future__ import annotations
 
@@ -10,29 +13,48 @@ from typing import Any, Callable
 
 import nuke
 
-from . import cache, farm, jobs, node_io, qt, signoff, submit
+from . import cache, farm, jobs, node_io, qt, signoff, submit, worker
 from .engine import EngineError
 from .errors import PluginError
-from .feedback import Feedback, request_cancel
+from .feedback import Feedback
 from .stages import stage_of
 
 
 def _guarded(title: str, work: Callable[[Any, Feedback], str]) -> None:
-    """Run ``work(node, feedback)``; its return value becomes the status, an error the message."""
+    """Queue ``work(node, feedback)`` on a worker thread and return; its return value becomes the
+    status, an error the message. ``node`` there is a proxy whose every call runs on the main thread."""
     node = nuke.thisNode()
-    try:
-        with Feedback(node, "{}: {}".format(node.name(), title)) as feedback:
-            node_io.set_status(node, "{}...".format(title))
-            node_io.set_status(node, work(node, feedback))
-    except (PluginError, EngineError) as exc:
-        node_io.set_status(node, "{} failed: {}".format(title, exc))
-        nuke.message("{} failed.\n\n{}".format(title, exc))
+    name = node.fullName()
+    running = worker.busy(name)
+    if running is not None:
+        node_io.set_status(node, "{} is already {} '{}': wait for it, or press Cancel first".format(
+            node.name(), "running" if running.state == "running" else "queued for", running.title))
+        return
+
+    def run(job: "worker.Job") -> None:
+        proxy = worker.OnMain(node)
+        try:
+            with Feedback(proxy, "{}: {}".format(name, title), job) as feedback:
+                worker.post(node_io.set_status, node, "{}...".format(title))
+                text = work(proxy, feedback)
+            worker.on_main(node_io.set_status, node, text)
+        except (PluginError, EngineError) as exc:
+            worker.on_main(_failed, node, title, exc)
+
+    worker.submit(name, title, run)
+    node_io.set_status(node, "{}: queued".format(title))
+
+
+def _failed(node: Any, title: str, exc: Exception) -> None:
+    """Main thread: the status and a message box say what failed and what to do."""
+    node_io.set_status(node, "{} failed: {}".format(title, exc))
+    nuke.message("{} failed.\n\n{}".format(title, exc))
 
 
 def sign_off() -> None:
     def work(node: Any, feedback: Feedback) -> str:
         hashes = signoff.sign_off(node, feedback)
-        jobs.show_version(node, jobs.shown(node))
+        worker.on_main(jobs.show_version, worker.unwrap(node), jobs.shown(node))
         return "plate signed off ({} frames)".format(sum(len(h) for h in hashes.values()))
     _guarded("Sign off plate", work)
 
@@ -44,10 +66,11 @@ def train() -> None:
 
 
 def preview() -> None:
+    frame = nuke.frame()  # the Viewer's frame when the button is pressed
+
     def work(node: Any, feedback: Feedback) -> str:
-        frame = nuke.frame()
         version = jobs.render(node, [frame], feedback)
-        node_io.show_preview(node, version["pattern"], frame)
+        worker.on_main(node_io.show_preview, worker.unwrap(node), version["pattern"], frame)
         return "previewing frame {} of version {}; Render range to use it in the comp".format(frame, version["key"])
     _guarded("Preview", work)
 
@@ -56,9 +79,9 @@ def render() -> None:
     def work(node: Any, feedback: Feedback) -> str:
         first, last = node_io.frame_range(node)
         version = jobs.render(node, list(range(first, last + 1)), feedback, verify=True)
-        jobs.show_version(node, version["key"])
+        worker.on_main(jobs.show_version, worker.unwrap(node), version["key"])
         if "warning" in version:
-            nuke.message("{}: {}".format(node.name(), version["warning"]))
+            worker.on_main(nuke.message, "{}: {}".format(node.name(), version["warning"]))
         return "showing version {} ({}-{}){}".format(version["key"], first, last,
                                                      "; " + version["warning"] if "warning" in version else "")
     _guarded("Render range", work)
@@ -90,8 +113,15 @@ def submit_to_farm() -> None:
 
 
 def cancel() -> None:
-    """Ask the node's running job to stop (the engine finishes the frames in flight)."""
-    request_cancel(nuke.thisNode().fullName())
+    """Stop the node's job: a queued one is dropped; a running one stops after the frames in
+    flight (the engine writes every frame whole) and the node keeps its last complete version."""
+    node = nuke.thisNode()
+    job = worker.busy(node.fullName())
+    if job is None:
+        node_io.set_status(node, "nothing to cancel: {} runs no job".format(node.name()))
+        return
+    worker.cancel(node.fullName())
+    node_io.set_status(node, "{}: cancelling (the frames in flight finish first)".format(job.title))
 
 
 def open_report() -> None:

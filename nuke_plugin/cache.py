@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from typing import Any, Dict, List, Mapping
 
 KEY_LENGTH = 16  # hex digits of the SHA-256 kept in folder names
@@ -46,7 +47,8 @@ def frame_pattern(folder: str, stem: str) -> str:
 
 
 def frame_path(pattern: str, frame: int) -> str:
-    return pattern.replace("%04d", "%04d" % frame)
+    """One frame's file of a printf pattern (``%04d``, ``%d``; a plate's Read may pad otherwise)."""
+    return re.sub(r"%(0\d+)?d", lambda m: ("%" + (m.group(1) or "") + "d") % frame, pattern)
 
 
 def missing(pattern: str, frames: List[int]) -> List[int]:

@@ -161,7 +161,7 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
                     out=version["pattern"])
     for spec in stage.inputs:
         if spec.signed:
-            pattern = node_io.input_pattern(node, spec)
+            pattern = node_io.source_pattern(node, spec, signoff.input_frames(node, spec, span))
             manifest[spec.field] = (cache.frame_path(pattern, int(node_io.value(node, "reference_frame")))
                                     if spec.name == "reference" else pattern)
     if stage is RESTYLE:

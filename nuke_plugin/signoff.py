@@ -45,7 +45,7 @@ def key_frames(node: Any) -> List[int]:
 
 def hash_frames(node: Any, spec: InputSpec, pattern: str, frames: List[int], feedback: Feedback) -> Hashes:
     """Engine-computed hashes of rendered input frames."""
-    folder = os.path.dirname(pattern)
+    folder = os.path.dirname(node_io.input_pattern(node, spec))  # never beside a Read's own files
     out = os.path.join(folder, "hashes.json")
     manifest = cache.write_manifest(folder, "hash_job.json", {
         "version": 1, "plate": pattern, "frames": node_io.ranges_text(frames), "json": out})

@@ -3,6 +3,7 @@ and small generated sequences."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +121,30 @@ def comp(nuke_standin, tmp_path, monkeypatch, small_data):
     scene = small_data / "render_sceneA"
     plate = nuke.nodes.Read(file=str(scene / "exr" / "sceneA.####.exr"), first=1001, last=1003)
     keys = nuke.nodes.Read(file=str(small_data / "style" / "sceneA_painting.####.png"), first=1001, last=1006)
-    return SimpleNamespace(nuke=nuke, plate=plate, keys=keys, dir=tmp_path, scene=scene)
+    yield SimpleNamespace(nuke=nuke, plate=plate, keys=keys, dir=tmp_path, scene=scene)
+    worker = sys.modules.get("nuke_plugin.worker")
+    if worker is not None and not worker.idle():  # a test that left a job running: stop it, let it end
+        for name in list(worker._jobs):
+            worker.cancel(name)
+        nuke._standin.process_events(until=worker.idle, timeout=60)
+
+
+def settle(nuke, timeout: float = 600) -> None:
+    """Nuke's main loop runs (the user waits, comping) until every toolset job has finished."""
+    import sys
+
+    worker = sys.modules.get("nuke_plugin.worker")
+    nuke._standin.process_events(until=(lambda: worker.idle()) if worker else None, timeout=timeout)
+
+
+def press(node, *buttons: str, timeout: float = 600) -> None:
+    """Press each button of the node in turn (as the user, on the main thread), each time letting
+    Nuke's main loop run until the job it started has finished."""
+    import nuke
+
+    for button in buttons:
+        node[button].execute()
+        settle(nuke, timeout)
 
 
 
@@ -180,8 +204,7 @@ def restyle_look(comp):
         look["steps"].setValue(4)
         look["key_psnr"].setValue(0)  # 4 steps do not learn the look; the flows only need a model
         look["device"].setValue("cpu")
-        for button in buttons:
-            look[button].execute()
+        press(look, *buttons)
         return look
 
     return make
@@ -194,3 +217,15 @@ def restyle_model(tmp_path_factory) -> Path:
     from inference.pipeline_bench import make_shot
 
     return Path(make_shot(tmp_path_factory.mktemp("look"), 1, 64, 48)[1])
+
+
+@pytest.fixture(name="press")
+def press_fixture(comp):
+    """``press(node, "sign_off", "render")``: the buttons pressed in turn, each job waited for."""
+    return press
+
+
+@pytest.fixture(name="settle")
+def settle_fixture(comp):
+    """``settle()``: Nuke's main loop runs until every toolset job has finished."""
+    return lambda timeout=600: settle(comp.nuke, timeout)
