@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -229,3 +230,48 @@ def press_fixture(comp):
 def settle_fixture(comp):
     """``settle()``: Nuke's main loop runs until every toolset job has finished."""
     return lambda timeout=600: settle(comp.nuke, timeout)
+
+
+# --- a small fake engine for the plug-in's job handling (the real engine hashes) -------------------
+
+FAKE_ENGINE = textwrap.dedent('''
+    import json, os, shutil, signal, sys, time
+    args = sys.argv[1:]  # -m inference.cli COMMAND --manifest JOB.json --progress json
+    if args[2] != "render":
+        os.execv(sys.executable, [sys.executable] + args)
+    job = json.load(open(args[4]))
+    with open(os.environ["FAKE_LOG"], "a") as log:
+        log.write(job["frames"] + "\\n")
+    first, last = (int(f) for f in job["frames"].split("-"))
+    signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
+    for i, frame in enumerate(range(first, last + 1)):
+        if os.environ["FAKE_MODE"] == "crash" and i == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        while os.environ["FAKE_MODE"] == "wait" or (os.environ["FAKE_MODE"] == "gate" and not os.path.exists(
+                os.environ["FAKE_GATE"])):
+            print(json.dumps({"event": "progress", "stage": "run", "done": 0, "total": 3}), file=sys.stderr, flush=True)
+            time.sleep(0.05)
+        shutil.copy(job["plate"] % frame, job["out"] % frame)
+        print(json.dumps({"event": "progress", "stage": "run", "done": i + 1, "total": last - first + 1}),
+              file=sys.stderr, flush=True)
+''')
+
+
+
+@pytest.fixture
+def fake_engine(comp, monkeypatch):
+    """RESTYLE_PYTHON -> the fake engine; returns a function reading the frame ranges it ran."""
+    import stat
+
+    script = comp.dir / "fake_engine.py"
+    script.write_text(FAKE_ENGINE)
+    wrapper = comp.dir / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    log = comp.dir / "runs.txt"
+    monkeypatch.setenv("RESTYLE_PYTHON", str(wrapper))
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("FAKE_MODE", "ok")
+    return lambda: log.read_text().split() if log.exists() else []
+
+

@@ -8,31 +8,9 @@ from __future__ import annotations
 import json
 import stat
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-
-FAKE_ENGINE = textwrap.dedent('''
-    import json, os, shutil, signal, sys, time
-    args = sys.argv[1:]  # -m inference.cli COMMAND --manifest JOB.json --progress json
-    if args[2] != "render":
-        os.execv(sys.executable, [sys.executable] + args)
-    job = json.load(open(args[4]))
-    with open(os.environ["FAKE_LOG"], "a") as log:
-        log.write(job["frames"] + "\\n")
-    first, last = (int(f) for f in job["frames"].split("-"))
-    signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
-    for i, frame in enumerate(range(first, last + 1)):
-        if os.environ["FAKE_MODE"] == "crash" and i == 1:
-            os.kill(os.getpid(), signal.SIGKILL)
-        while os.environ["FAKE_MODE"] == "wait":
-            print(json.dumps({"event": "progress", "stage": "run", "done": 0, "total": 3}), file=sys.stderr, flush=True)
-            time.sleep(0.05)
-        shutil.copy(job["plate"] % frame, job["out"] % frame)
-        print(json.dumps({"event": "progress", "stage": "run", "done": i + 1, "total": last - first + 1}),
-              file=sys.stderr, flush=True)
-''')
 
 
 def last_dialog(nuke) -> str:
@@ -44,21 +22,6 @@ def make_node(comp):
     node.setInput(0, comp.plate)
     node.setInput(1, comp.keys)
     return node
-
-
-@pytest.fixture
-def fake_engine(comp, monkeypatch):
-    """RESTYLE_PYTHON -> the fake engine; returns a function reading the frame ranges it ran."""
-    script = comp.dir / "fake_engine.py"
-    script.write_text(FAKE_ENGINE)
-    wrapper = comp.dir / "python"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    log = comp.dir / "runs.txt"
-    monkeypatch.setenv("RESTYLE_PYTHON", str(wrapper))
-    monkeypatch.setenv("FAKE_LOG", str(log))
-    monkeypatch.setenv("FAKE_MODE", "ok")
-    return lambda: log.read_text().split() if log.exists() else []
 
 
 @pytest.fixture

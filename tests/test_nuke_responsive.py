@@ -1,0 +1,128 @@
+"""Nuke never freezes: every toolset button queues its job on a worker thread and returns within
+100 ms (the stand-in records how long each button callback holds the main thread); the job runs on,
+reaching the node only through Nuke's main loop, and finishes later. A node runs one job at a time;
+several nodes run theirs at once; plain Reads go to the engine as files (nothing rendered by Nuke)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+HOLD_S = 0.1  # the issue's limit for a button callback on the main thread
+
+
+def busy(node):
+    from nuke_plugin import worker
+
+    return worker.busy(node.fullName())
+
+
+def press_and_leave(node, button):
+    """Press a button; returns how long it held the main thread (the job goes on)."""
+    node[button].execute()
+    import nuke
+
+    return next(seconds for name, pressed, seconds in reversed(nuke._standin.state.holds)
+                if (name, pressed) == (node.fullName(), button))
+
+
+def test_every_button_returns_at_once_and_its_job_finishes_later(comp, restyle_look, settle):
+    nuke = comp.nuke
+    look = restyle_look()
+    nuke.frame(1002)
+    for button, done in (("sign_off", lambda: look["signoff"].value()),
+                         ("train", lambda: look["model_file"].value()),
+                         ("preview", lambda: look.node("show")["which"].value() == 2),
+                         ("render", lambda: look.node("show")["which"].value() == 1)):
+        held = press_and_leave(look, button)
+        # THEN the button held the main thread under 100 ms and its job is still to do
+        assert held is not None and held < HOLD_S, (button, held)
+        assert busy(look) is not None and not done(), button
+        # AND the job finishes while Nuke's main loop runs
+        settle()
+        assert done(), (button, look["status"].value())
+    # AND progress went through a ProgressTask made on the worker thread
+    assert any(("progress", 100) in task.updates for task in nuke._standin.state.tasks)
+    # AND the plate and the paintings are plain Reads: the engine read their files, Nuke rendered nothing
+    assert nuke._standin.state.written == []
+    job = json.loads((comp.dir / "restyle_cache" / "models").glob("*/job.json").__next__().read_text())
+    assert job["plate"] == str(comp.scene / "exr" / "sceneA.%04d.exr")
+
+
+def test_a_second_press_says_so_and_two_nodes_render_at_once(comp, fake_engine, monkeypatch, press, settle, tmp_path):
+    nuke = comp.nuke
+    nodes = []
+    model = comp.dir / "look.onnx"
+    model.write_bytes(b"model")
+    for _ in range(2):
+        node = nuke.createNode("RestyleLook")
+        node.setInput(0, comp.plate)
+        node.setInput(1, comp.keys)
+        node["model_file"].setValue(str(model))
+        press(node, "sign_off")
+        nodes.append(node)
+    nodes[1]["tile"].setValue(64)  # a version of its own
+    gate = tmp_path / "gate"
+    monkeypatch.setenv("FAKE_MODE", "gate")  # the engine runs until the gate file appears
+    monkeypatch.setenv("FAKE_GATE", str(gate))
+    state = nuke._standin.state
+
+    def engines_running() -> int:
+        return sum(any(kind == "message" and text.startswith("run ") for kind, text in task.updates)
+                   for task in state.tasks[-2:])
+
+    # WHEN both nodes' Render range is pressed THEN both engines run at the same time
+    for node in nodes:
+        assert press_and_leave(node, "render") < HOLD_S
+    nuke._standin.process_events(until=lambda: engines_running() == 2, timeout=120)
+    assert [busy(n).state for n in nodes] == ["running", "running"]
+    # AND a second press of a running node's button says so instead of starting twice
+    assert press_and_leave(nodes[0], "render") < HOLD_S
+    assert "already running 'Render range'" in nodes[0]["status"].value()
+    gate.write_text("go")
+    settle()
+    assert sorted(fake_engine()) == ["1001-1003", "1001-1003"]  # one engine run per node
+    assert [n.node("show")["which"].value() for n in nodes] == [1, 1]
+    assert nodes[0].node("result")["file"].value() != nodes[1].node("result")["file"].value()
+
+
+def test_cancel_drops_a_queued_job(comp, fake_engine, monkeypatch, press, settle, tmp_path):
+    from nuke_plugin import worker
+
+    nuke = comp.nuke
+    model = comp.dir / "look.onnx"
+    model.write_bytes(b"model")
+    nodes = []
+    for _ in range(worker.MAX_RUNNING + 1):
+        node = nuke.createNode("RestyleLook")
+        node.setInput(0, comp.plate)
+        node["model_file"].setValue(str(model))
+        press(node, "sign_off")
+        nodes.append(node)
+    monkeypatch.setenv("FAKE_MODE", "gate")
+    monkeypatch.setenv("FAKE_GATE", str(tmp_path / "gate"))
+    for index, node in enumerate(nodes):
+        node["tile"].setValue(64 * (index + 1))
+        node["render"].execute()
+    # THEN the last one waits in the session's queue; Cancel drops it at once
+    assert busy(nodes[-1]).state == "queued" and "queued" in nodes[-1]["status"].value()
+    nodes[-1]["cancel"].execute()
+    assert busy(nodes[-1]) is None
+    (tmp_path / "gate").write_text("go")
+    settle()
+    assert len(fake_engine()) == worker.MAX_RUNNING and nodes[-1].node("show")["which"].value() == 0
+
+
+@pytest.mark.parametrize("what", ["offset", "missing frame"])
+def test_a_read_the_engine_cannot_reproduce_is_rendered_by_nuke(comp, restyle_look, settle, what):
+    nuke = comp.nuke
+    look = restyle_look()
+    if what == "offset":
+        comp.plate.addKnob(nuke.String_Knob("frame", "frame", "10"))  # a frame offset the stand-in carries
+    else:
+        comp.plate["last"].setValue(1002)  # frame 1003 is held by Nuke, not on disk under that number
+    look["sign_off"].execute()
+    settle()
+    assert look["signoff"].value(), look["status"].value()
+    rendered = sorted(f for name, f in nuke._standin.state.written if name == look.name() + ".plate_cache")
+    assert rendered == [1001, 1002, 1003]
