@@ -9,7 +9,7 @@ last complete version does.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Dict, List
 
 import nuke
 
@@ -76,10 +76,28 @@ def preview() -> None:
 
 
 def render() -> None:
+    """Render the node's range, the Viewer's frame first, each frame shown as it lands."""
     def work(node: Any, feedback: Feedback) -> str:
         first, last = node_io.frame_range(node)
-        version = jobs.render(node, list(range(first, last + 1)), feedback, verify=True)
-        worker.on_main(jobs.show_version, worker.unwrap(node), version["key"])
+        real = worker.unwrap(node)
+        started: List[bool] = []
+
+        def landed(version: Dict[str, Any], frames: List[int]) -> None:
+            if not started:  # the first new frame: show the range frame by frame from now on
+                started.append(True)
+                there = [f for f in range(first, last + 1) if not cache.missing(version["pattern"], [f])]
+                worker.post(node_io.show_progress, real, version["pattern"], first, last, there)
+            else:
+                worker.post(node_io.show_landed, real, frames)
+
+        try:
+            version = jobs.render(node, list(range(first, last + 1)), feedback, verify=True,
+                                  playhead=lambda: worker.on_main(nuke.frame), landed=landed)
+        except BaseException:
+            if started:  # cancelled or failed: back to the last complete version (or the plate)
+                worker.on_main(_restore, real)
+            raise
+        worker.on_main(jobs.show_version, real, version["key"])
         if "warning" in version:
             worker.on_main(nuke.message, "{}: {}".format(node.name(), version["warning"]))
         return "showing version {} ({}-{}){}".format(version["key"], first, last,
@@ -110,6 +128,11 @@ def submit_to_farm() -> None:
         return "{} job {} {}".format(farm_name, "submitted; its files are in" if send else "written to", folder) + (
             "" if send else " (run submit.sh there to submit it)")
     _guarded("Submit to farm", work)
+
+
+def _restore(node: Any) -> None:
+    if not jobs.show_version(node, jobs.shown(node)):
+        node_io.show_plate(node, node_io.NOT_RENDERED.format(node.name()))
 
 
 def cancel() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from . import cache, engine, node_io, signoff
 from .errors import PluginError
@@ -120,13 +120,19 @@ def version_of(node: Any) -> Dict[str, Any]:
 
 
 def render(node: Any, frames: List[int], feedback: Feedback, override: bool = False,
-           verify: bool = False) -> Dict[str, Any]:
+           verify: bool = False, playhead: Optional[Callable[[], int]] = None,
+           landed: Optional[Callable[[Dict[str, Any], List[int]], None]] = None) -> Dict[str, Any]:
     """Make sure ``frames`` of the node's current version exist; returns the version.
 
     Missing frames are rendered by the engine from freshly rendered inputs, after checking the
     signed inputs still match the sign-off (PluginError naming the frames otherwise, unless
     ``override``); ``verify`` checks them even when no frame is missing (Render range, farm
     renders). The version is marked complete when its whole range is on disk.
+
+    With ``playhead`` (the Viewer's frame, asked before each engine run) the frames are made
+    current frame first, spreading out from it, and a move of the playhead to a frame still to do
+    puts that frame next (:func:`next_chunk`); ``landed(version, frames)`` hears of each frame
+    as soon as it is on disk.
     """
     first, last = node_io.frame_range(node)
     outside = [f for f in frames if not first <= f <= last]
@@ -136,7 +142,8 @@ def render(node: Any, frames: List[int], feedback: Feedback, override: bool = Fa
     version = version_of(node)
     todo = cache.missing(version["pattern"], frames)
     if todo or verify:
-        _run_stage(node, version, todo or frames, feedback, override, run_engine=bool(todo))
+        _run_stage(node, version, todo or frames, feedback, override, run_engine=bool(todo), playhead=playhead,
+                   landed=landed)
     if not cache.missing(version["pattern"], list(range(first, last + 1))):
         if not cache.is_complete(version["folder"]):
             cache.mark_complete(version["folder"], {"key": version["key"], "frames": [first, last],
@@ -145,8 +152,27 @@ def render(node: Any, frames: List[int], feedback: Feedback, override: bool = Fa
     return version
 
 
+CHUNK_FRAMES = 8  # frames per engine run after the first, while a range renders in the GUI
+
+
+def next_chunk(remaining: List[int], head: int, size: int = CHUNK_FRAMES) -> List[int]:
+    """The frames of the next engine run: the frame the Viewer shows alone when it is still to do;
+    else up to ``size`` consecutive frames from the one nearest the playhead (ties: the later),
+    running away from the playhead. So a range renders current frame first, spreading out."""
+    todo = sorted(set(remaining))
+    if head in todo:
+        return [head]
+    start = min(todo, key=lambda f: (abs(f - head), f < head))
+    step = 1 if start > head else -1
+    chunk = [start]
+    while len(chunk) < size and chunk[-1] + step in todo:
+        chunk.append(chunk[-1] + step)
+    return sorted(chunk)
+
+
 def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Feedback, override: bool,
-               run_engine: bool) -> None:
+               run_engine: bool, playhead: Optional[Callable[[], int]] = None,
+               landed: Optional[Callable[[Dict[str, Any], List[int]], None]] = None) -> None:
     stage = stage_of(node.Class())
     first, last = node_io.frame_range(node)
     margin = _handles(node, stage)
@@ -157,8 +183,7 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
         raise PluginError(signoff.describe(node, changed))
     if not run_engine:
         return
-    manifest = dict(version["fields"], version=1, stage=stage.command, frames="{}-{}".format(todo[0], todo[-1]),
-                    out=version["pattern"])
+    manifest = dict(version["fields"], version=1, stage=stage.command, out=version["pattern"])
     for spec in stage.inputs:
         if spec.signed:
             pattern = node_io.source_pattern(node, spec, signoff.input_frames(node, spec, span))
@@ -173,9 +198,30 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
         manifest["report"] = os.path.join(version["folder"], "report")
     if margin:
         manifest["handles"] = margin
-    feedback.step("{} frames {}".format(stage.command, node_io.ranges_text(todo)))
-    code = engine.run(stage.command, cache.write_manifest(version["folder"], "job.json", manifest), feedback.event,
-                      feedback.cancelled, accept=(0, engine.QC_FAILED) if stage.command == "colourlock" else (0,))
+    # colourlock fits one transform over the frames it is given: always one run, as before
+    ordered = playhead is not None and stage.command != "colourlock"
+    remaining = list(todo)
+    code = 0
+    while remaining:
+        chunk = next_chunk(remaining, playhead()) if ordered else [remaining[0], remaining[-1]]
+        frames = list(range(chunk[0], chunk[-1] + 1))
+        manifest["frames"] = "{}-{}".format(frames[0], frames[-1])
+        feedback.step("{} frames {}".format(stage.command, node_io.ranges_text(frames)))
+        seen: List[int] = []
+
+        def progress(event: Dict[str, Any]) -> None:
+            feedback.event(event)
+            if landed is not None:
+                new = [f for f in frames if f not in seen and not cache.missing(version["pattern"], [f])]
+                if new:
+                    seen.extend(new)
+                    landed(version, new)
+
+        code = max(code, engine.run(stage.command, cache.write_manifest(version["folder"], "job.json", manifest),
+                                    progress, feedback.cancelled,
+                                    accept=(0, engine.QC_FAILED) if stage.command == "colourlock" else (0,)))
+        progress({"event": "note", "stage": stage.command, "message": "frames {} done".format(manifest["frames"])})
+        remaining = [f for f in remaining if f not in frames]
     if code == engine.QC_FAILED:
         version["warning"] = ("QC FAILED in frames {}: a brand swatch off its target or not held there (the region "
                               "was repainted), or NaN/Inf; press Open report").format(

@@ -19,6 +19,7 @@ from .stages import InputSpec
 
 SHOW_PLATE, SHOW_RESULT, SHOW_PREVIEW = 0, 1, 2
 NOT_RENDERED = "{}: not rendered yet - press Render range (showing the plate)"
+RENDERING = "{}: rendering - this frame is not there yet (showing the plate)"
 
 
 def value(node: Any, name: str) -> Any:
@@ -78,6 +79,11 @@ def _render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
     number = int(value(node.node(spec.name), "number"))
     if node.input(number) is None:
         raise PluginError("{}: connect the '{}' input (input {})".format(node.name(), spec.name, number + 1))
+    if nuke.executing():  # a farm render's hook: Nuke refuses to execute inside a render
+        raise PluginError("{}: the '{}' input is not a plain Read of files, and Nuke cannot render it inside a "
+                          "render (frames {}): render that input to files in a prep step and read them with a "
+                          "Read, or render this node's range in the GUI first".format(
+                              node.name(), spec.name, ranges_text(frames)))
     _use_aovs(node, spec)
     write = node.node(spec.name + "_cache")
     pattern = input_pattern(node, spec)
@@ -192,7 +198,7 @@ def show_result(node: Any, pattern: str, first: int, last: int) -> None:
     read["file"].setValue(pattern)
     read["first"].setValue(first)
     read["last"].setValue(last)
-    node.node("show")["which"].setValue(SHOW_RESULT)
+    _show(node, SHOW_RESULT)
 
 
 def show_preview(node: Any, pattern: str, frame: int) -> None:
@@ -200,12 +206,43 @@ def show_preview(node: Any, pattern: str, frame: int) -> None:
     read["file"].setValue(pattern)
     read["first"].setValue(frame)
     read["last"].setValue(frame)
-    node.node("show")["which"].setValue(SHOW_PREVIEW)
+    _show(node, SHOW_PREVIEW)
 
 
 def show_plate(node: Any, warning: str) -> None:
     node.node("not_rendered")["message"].setValue(warning)
-    node.node("show")["which"].setValue(SHOW_PLATE)
+    _show(node, SHOW_PLATE)
+
+
+def _show(node: Any, which: int) -> None:
+    knob = node.node("show")["which"]
+    if knob.isAnimated():  # a range was showing frame by frame: back to one choice for every frame
+        knob.clearAnimated()
+    knob.setValue(which)
+
+
+def show_progress(node: Any, pattern: str, first: int, last: int, there: List[int]) -> None:
+    """While a range renders: the 'preview' Read reads the new version's frames, and the Switch
+    shows each frame that is there, the plate with the note at every other frame (a key per
+    frame of the range, so no interpolation between keys matters)."""
+    read = node.node("preview")
+    read["file"].setValue(pattern)
+    read["first"].setValue(first)
+    read["last"].setValue(last)
+    node.node("not_rendered")["message"].setValue(RENDERING.format(node.name()))
+    knob = node.node("show")["which"]
+    if knob.isAnimated():
+        knob.clearAnimated()
+    for frame in range(first, last + 1):
+        knob.setValueAt(SHOW_PREVIEW if frame in there else SHOW_PLATE, frame)
+
+
+def show_landed(node: Any, frames: List[int]) -> None:
+    """Frames of a rendering range that are now on disk show in the Viewer."""
+    knob = node.node("show")["which"]
+    if knob.isAnimated():
+        for frame in frames:
+            knob.setValueAt(SHOW_PREVIEW, frame)
 
 
 def set_status(node: Any, text: str) -> None:

@@ -247,8 +247,10 @@ FAKE_ENGINE = textwrap.dedent('''
     for i, frame in enumerate(range(first, last + 1)):
         if os.environ["FAKE_MODE"] == "crash" and i == 1:
             os.kill(os.getpid(), signal.SIGKILL)
-        while os.environ["FAKE_MODE"] == "wait" or (os.environ["FAKE_MODE"] == "gate" and not os.path.exists(
-                os.environ["FAKE_GATE"])):
+        # gate: wait until the gate file exists and is empty or lists this frame
+        while os.environ["FAKE_MODE"] == "wait" or (os.environ["FAKE_MODE"] == "gate" and not (
+                os.path.exists(os.environ["FAKE_GATE"]) and (
+                not open(os.environ["FAKE_GATE"]).read().split() or str(frame) in open(os.environ["FAKE_GATE"]).read().split()))):
             print(json.dumps({"event": "progress", "stage": "run", "done": 0, "total": 3}), file=sys.stderr, flush=True)
             time.sleep(0.05)
         shutil.copy(job["plate"] % frame, job["out"] % frame)

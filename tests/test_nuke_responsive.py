@@ -39,7 +39,7 @@ def test_every_button_returns_at_once_and_its_job_finishes_later(comp, restyle_l
         assert held is not None and held < HOLD_S, (button, held)
         assert busy(look) is not None and not done(), button
         # AND the job finishes while Nuke's main loop runs
-        settle()
+        settle(120)
         assert done(), (button, look["status"].value())
     # AND progress went through a ProgressTask made on the worker thread
     assert any(("progress", 100) in task.updates for task in nuke._standin.state.tasks)
@@ -79,8 +79,8 @@ def test_a_second_press_says_so_and_two_nodes_render_at_once(comp, fake_engine, 
     # AND a second press of a running node's button says so instead of starting twice
     assert press_and_leave(nodes[0], "render") < HOLD_S
     assert "already running 'Render range'" in nodes[0]["status"].value()
-    gate.write_text("go")
-    settle()
+    gate.write_text("")
+    settle(120)
     assert sorted(fake_engine()) == ["1001-1003", "1001-1003"]  # one engine run per node
     assert [n.node("show")["which"].value() for n in nodes] == [1, 1]
     assert nodes[0].node("result")["file"].value() != nodes[1].node("result")["file"].value()
@@ -108,8 +108,8 @@ def test_cancel_drops_a_queued_job(comp, fake_engine, monkeypatch, press, settle
     assert busy(nodes[-1]).state == "queued" and "queued" in nodes[-1]["status"].value()
     nodes[-1]["cancel"].execute()
     assert busy(nodes[-1]) is None
-    (tmp_path / "gate").write_text("go")
-    settle()
+    (tmp_path / "gate").write_text("")
+    settle(120)
     assert len(fake_engine()) == worker.MAX_RUNNING and nodes[-1].node("show")["which"].value() == 0
 
 
@@ -122,7 +122,78 @@ def test_a_read_the_engine_cannot_reproduce_is_rendered_by_nuke(comp, restyle_lo
     else:
         comp.plate["last"].setValue(1002)  # frame 1003 is held by Nuke, not on disk under that number
     look["sign_off"].execute()
-    settle()
+    settle(120)
     assert look["signoff"].value(), look["status"].value()
     rendered = sorted(f for name, f in nuke._standin.state.written if name == look.name() + ".plate_cache")
     assert rendered == [1001, 1002, 1003]
+
+
+def test_next_chunk_starts_at_the_viewer_and_spreads_out(nuke_standin):
+    from nuke_plugin.jobs import next_chunk
+
+    frames = list(range(1001, 1031))
+    assert next_chunk(frames, 1010) == [1010]  # the frame looked at, alone: it lands first
+    assert next_chunk([f for f in frames if f != 1010], 1010, 4) == [1011, 1012, 1013, 1014]
+    assert next_chunk([f for f in frames if not 1010 <= f <= 1014], 1010, 4) == [1006, 1007, 1008, 1009]
+    assert next_chunk(frames, 1) == list(range(1001, 1009))  # playhead outside the range: from its nearest end
+
+
+def test_range_renders_the_viewers_frame_first_shows_frames_as_they_land_and_follows_the_playhead(
+        comp, fake_engine, monkeypatch, press, settle, tmp_path):
+    nuke = comp.nuke
+    node = nuke.createNode("RestyleLook")
+    node.setInput(0, comp.plate)
+    model = comp.dir / "look.onnx"
+    model.write_bytes(b"model")
+    node["model_file"].setValue(str(model))
+    press(node, "sign_off")
+    show = node.node("show")["which"]
+    gate = tmp_path / "gate"
+    monkeypatch.setenv("FAKE_MODE", "gate")
+    monkeypatch.setenv("FAKE_GATE", str(gate))
+    engine_runs = lambda: len(fake_engine())  # noqa: E731
+
+    # WHEN Render range is pressed with the Viewer on 1002 THEN the engine makes 1002 alone, first
+    nuke.frame(1002)
+    node["render"].execute()
+    nuke._standin.process_events(until=lambda: engine_runs() == 1, timeout=120)
+    assert fake_engine() == ["1002-1002"]
+    # AND when the artist scrubs to 1001 meanwhile, 1001 comes next, before 1003
+    nuke.frame(1001)
+    gate.write_text("1002 1001")
+    nuke._standin.process_events(until=lambda: engine_runs() == 3, timeout=120)
+    assert fake_engine() == ["1002-1002", "1001-1001", "1003-1003"]
+    # AND the frames already there show in the Viewer, the one still rendering shows the plate and the note
+    nuke._standin.process_events(until=lambda: show.valueAt(1001) == 2, timeout=60)
+    assert [show.valueAt(f) for f in (1001, 1002, 1003)] == [2, 2, 0]
+    assert "rendering" in node.node("not_rendered")["message"].value()
+    preview = node.node("preview")["file"].value()
+    assert node.node("preview")["first"].value() == 1001 and node.node("preview")["last"].value() == 1003
+    # WHEN the last frame lands THEN the node shows the complete version at every frame
+    gate.write_text("")
+    settle(120)
+    assert not show.isAnimated() and show.value() == 1
+    assert node.node("result")["file"].value() == preview
+
+
+def test_inside_a_render_an_input_that_needs_nuke_is_refused_clearly(comp):
+    from nuke_plugin import node_io
+    from nuke_plugin.errors import PluginError
+    from nuke_plugin.stages import RESTYLE
+
+    nuke = comp.nuke
+    look = nuke.createNode("RestyleLook")
+    look.setInput(0, nuke.nodes.Text2(message="slate", inputs=[comp.plate]))  # not a plain Read
+    errors = []
+
+    def farm_like_hook():  # what the farm hook does inside `nuke -x`'s render
+        try:
+            node_io.render_input(look, RESTYLE.inputs[0], [1001])
+        except PluginError as exc:
+            errors.append(str(exc))
+
+    nuke.addBeforeFrameRender(farm_like_hook)
+    write = nuke.nodes.Write(file=str(comp.dir / "out" / "o.####.exr"), create_directories=True, inputs=[comp.plate])
+    nuke.execute(write, 1001, 1001)
+    assert len(errors) == 1 and "cannot render it inside a render" in errors[0] and "'plate'" in errors[0]
+    assert "prep step" in errors[0] and [name for name, _f in nuke._standin.state.written] == [write.name()]

@@ -216,18 +216,64 @@ class Tab_Knob(Knob):
 
 
 class Array_Knob(Knob):
-    """One or more numbers (the stand-in keeps one)."""
+    """One or more numbers (the stand-in keeps one), optionally animated.
+
+    Animation as in Nuke: setValueAt keys a frame; value() is the value at the current frame;
+    setValue on an animated knob keys the current frame. The stand-in holds the previous key's
+    value between keys and the nearest key's outside them (Nuke interpolates smoothly between keys:
+    code that needs exact values keys every frame it reads)."""
 
     _tcl_id = 7
     _default: _t.Any = 0.0
     _cast: _t.Callable[[_t.Any], _t.Any] = float
+    _keys: _t.Optional[_t.Dict[float, _t.Any]] = None
 
     def value(self, index: _t.Any = None, view: _t.Any = None, time: _t.Any = None) -> _t.Any:
-        return self._value
+        return self._now() if time is None else self.valueAt(time)
 
     def setValue(self, value: _t.Any, index: _t.Any = None, time: _t.Any = None, view: _t.Any = None) -> bool:
-        self._value = self._cast(value)
+        self._set_now(self._cast(value))
         return True
+
+    def _now(self) -> _t.Any:
+        from . import _standin
+        return self._value if self._keys is None else self.valueAt(_standin.state.frame)
+
+    def _set_now(self, value: _t.Any) -> None:
+        from . import _standin
+        if self._keys is None:
+            self._value = value
+        else:
+            self._keys[float(_standin.state.frame)] = value
+
+    def setAnimated(self, index: _t.Any = None, view: _t.Any = None) -> bool:
+        """Animate the knob: its current value becomes a key at the current frame."""
+        from . import _standin
+        if self._keys is None:
+            self._keys = {float(_standin.state.frame): self._value}
+        return True
+
+    def isAnimated(self, index: _t.Any = None, view: _t.Any = None) -> bool:
+        return self._keys is not None
+
+    def clearAnimated(self, index: _t.Any = None, view: _t.Any = None) -> bool:
+        """Remove the animation; the knob keeps its value at the current frame."""
+        self._value = self._now()
+        self._keys = None
+        return True
+
+    def setValueAt(self, value: _t.Any, time: _t.Any, index: _t.Any = None, view: _t.Any = None) -> bool:
+        """A key at frame ``time`` (the knob becomes animated)."""
+        self.setAnimated()
+        self._keys[float(time)] = self._cast(value)  # type: ignore[index]
+        return True
+
+    def valueAt(self, time: _t.Any, index: _t.Any = None, view: _t.Any = None) -> _t.Any:
+        if self._keys is None:
+            return self._value
+        times = sorted(self._keys)
+        before = [t for t in times if t <= float(time)]
+        return self._keys[before[-1] if before else times[0]]
 
     def _parse(self, text: str) -> None:
         self._value = self._cast(float(text))
@@ -247,12 +293,12 @@ class Int_Knob(Array_Knob):
         Array_Knob.__init__(self, name, label)
 
     def value(self) -> int:
-        return self._value
+        return self._now()
 
     def setValue(self, val: _t.Any) -> bool:
         if isinstance(val, bool) or not isinstance(val, (int, float)):
             raise TypeError("an integer is required, not {}".format(type(val).__name__))
-        self._value = int(val)
+        self._set_now(int(val))
         return True
 
 
@@ -338,7 +384,7 @@ FLAGS = _FLAG_NAMES
 
 # Knob changes (and pressing a button) belong to Nuke's main thread (../shared/NUKE.md, "Threading").
 _MUTATORS = ("setValue", "setValues", "setCommand", "setLabel", "setTooltip", "setFlag", "clearFlag", "setVisible",
-             "setEnabled", "fromUserText", "fromScript", "execute")
+             "setEnabled", "fromUserText", "fromScript", "execute", "setAnimated", "clearAnimated", "setValueAt")
 
 
 def _main_only(method: _t.Callable[..., _t.Any]) -> _t.Callable[..., _t.Any]:
