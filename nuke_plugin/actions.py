@@ -13,11 +13,11 @@ from typing import Any, Callable, Dict, List
 
 import nuke
 
-from . import cache, farm, jobs, node_io, qt, signoff, submit, worker
+from . import cache, farm, jobs, node_io, qt, signoff, submit, versions, worker
 from .engine import EngineError
 from .errors import PluginError
 from .feedback import Feedback
-from .stages import stage_of
+from .stages import STAGES, stage_of
 
 
 def _guarded(title: str, work: Callable[[Any, Feedback], str]) -> None:
@@ -69,8 +69,11 @@ def preview() -> None:
     frame = nuke.frame()  # the Viewer's frame when the button is pressed
 
     def work(node: Any, feedback: Feedback) -> str:
-        version = jobs.render(node, [frame], feedback)
+        version = jobs.render(node, [frame], feedback, unsigned_ok=True)
         worker.on_main(node_io.show_preview, worker.unwrap(node), version["pattern"], frame)
+        if version.get("unsigned"):
+            return ("previewing frame {} UNSIGNED (the plate is not signed off: press 'Sign off plate' before "
+                    "Render range)".format(frame))
         return "previewing frame {} of version {}; Render range to use it in the comp".format(frame, version["key"])
     _guarded("Preview", work)
 
@@ -163,19 +166,68 @@ def open_report() -> None:
 
 
 def knob_changed() -> None:
-    """Switching 'Version' points the node at that version's frames."""
+    """Switching 'Version' points the node at that version's frames; 'Note' is kept with the
+    shown version."""
     knob = nuke.thisKnob()
     if knob is not None and knob.name() == "version":
         node = nuke.thisNode()
-        if not jobs.show_version(node, knob.value()):
-            node_io.set_status(node, "version {} is incomplete or gone; showing the plate".format(knob.value()))
+        key = versions.key_of(knob.value())
+        if not jobs.show_version(node, key):
+            node_io.set_status(node, "version {} is incomplete or gone; showing the plate".format(key))
+    elif knob is not None and knob.name() == "version_note":
+        jobs.set_note(nuke.thisNode(), knob.value())
+
+
+def purge() -> None:
+    """Delete the cached versions no toolset node of the script shows, after asking (with how
+    many and how much disk) in a dialog."""
+    nodes = [n for n in nuke.allNodes(group=nuke.root()) if n.Class() in STAGES]
+    try:
+        roots = [(node_io.cache_root(n), stage_of(n.Class()).output) for n in nodes]
+    except PluginError as exc:
+        nuke.message("Purge versions failed.\n\n{}".format(exc))
+        return
+    shown_keys = [jobs.shown(n) for n in nodes if jobs.shown(n)]
+
+    def work(node: Any, feedback: Feedback) -> str:
+        feedback.step("measuring versions not shown by any node")
+        folders, orphans, freed = versions.plan_purge(roots, shown_keys)
+        if not folders:
+            return "nothing to purge: every cached version is shown by a node"
+        question = "Purge {} cached version{} no node shows, freeing {}?".format(
+            len(folders), "s" if len(folders) != 1 else "", versions.size_text(freed))
+        if not worker.on_main(_ask, question):
+            return "purge cancelled: nothing deleted"
+        versions.purge(folders, orphans)
+        worker.on_main(_forget_gone, nodes)
+        return "purged {} versions, freed {}".format(len(folders), versions.size_text(freed))
+    _guarded("Purge versions", work)
+
+
+def _ask(question: str) -> bool:
+    panel = nuke.Panel(question)
+    return bool(panel.show())
+
+
+def _forget_gone(nodes: List[Any]) -> None:
+    """Drop purged versions from every node's list."""
+    import json
+
+    for node in nodes:
+        stage = stage_of(node.Class())
+        root = node_io.cache_root(node)
+        record = jobs._record(node)
+        kept = [e for e in record["versions"] if versions.exists(root, stage.output, e["key"])]
+        if len(kept) != len(record["versions"]):
+            node["history"].setValue(json.dumps(dict(record, versions=kept)))
+            node["version"].setValues([versions.item(e) for e in kept])
 
 
 def on_create() -> None:
     """Node created or script loaded (GUI and farm): restore the shown version (a gizmo's inside
     is rebuilt from its file on load) and install the farm hook."""
     node = nuke.thisNode()
-    node["version"].setValues([e["key"] for e in jobs.history(node)])
+    node["version"].setValues([versions.item(e) for e in jobs.history(node)])
     try:
         jobs.show_version(node, jobs.shown(node))
     except PluginError:  # no cache folder yet (untitled script): the plate shows

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from typing import Any, Dict, List, Mapping
 
 KEY_LENGTH = 16  # hex digits of the SHA-256 kept in folder names
@@ -53,6 +54,20 @@ def frame_path(pattern: str, frame: int) -> str:
 
 def missing(pattern: str, frames: List[int]) -> List[int]:
     return [f for f in frames if not os.path.isfile(frame_path(pattern, f))]
+
+
+def link(src: str, dst: str) -> None:
+    """Put ``src``'s frame at ``dst`` atomically: a hard link (no copy, same file) where the file
+    system allows, else a copy. The frame store and the versions share frames this way."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    tmp = "{}.{}.tmp".format(dst, os.getpid())
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def is_complete(folder: str) -> bool:

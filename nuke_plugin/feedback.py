@@ -24,6 +24,7 @@ class Feedback(object):
         self._task = None  # type: Any
         self._last_line = ""
         self._last_status = 0.0
+        self._rate_from: Dict[str, Any] = {}  # stage -> (time, done) of its first progress event
 
     def __enter__(self) -> "Feedback":
         if nuke.GUI:
@@ -52,8 +53,8 @@ class Feedback(object):
         text = "{} {}".format(event.get("stage", ""), event.get("message", "")).strip()
         if event.get("event") == "progress" and event.get("total"):
             percent = int(100 * event["done"] // event["total"])
-            text = "{} {}/{} {}".format(event.get("stage", ""), event["done"], event["total"],
-                                        event.get("message") or "").strip()
+            text = " ".join(part for part in (event.get("stage", ""), "{}/{}".format(event["done"], event["total"]),
+                                              event.get("message") or "", self._rate(event)) if part)
             if self._task is not None:
                 self._task.setProgress(percent)
         if self._task is not None:
@@ -65,6 +66,17 @@ class Feedback(object):
         elif text != self._last_line:
             nuke.tprint("[{}] {}".format(self.node_name, text))
         self._last_line = text
+
+    def _rate(self, event: Dict[str, Any]) -> str:
+        """' (2.5/s, ETA 0:42)': the stage's rate since its first event, and the time left at that rate."""
+        now = time.monotonic()
+        start = self._rate_from.setdefault(str(event.get("stage")), (now, event["done"]))
+        seconds, done = now - start[0], event["done"] - start[1]
+        if seconds <= 0 or done <= 0:
+            return ""
+        rate = done / seconds
+        left = int(round((event["total"] - event["done"]) / rate))
+        return "({:.3g}/s, ETA {}:{:02d})".format(rate, left // 60, left % 60)
 
     def cancelled(self) -> bool:
         """The node's Cancel button was pressed, or the progress bar's cancel."""

@@ -77,6 +77,15 @@ def sign_off(node: Any, feedback: Feedback) -> Dict[str, Hashes]:
     return hashes
 
 
+def has_record(node: Any) -> bool:
+    return bool(str(node_io.value(node, "signoff")).strip())
+
+
+def record(node: Any, hashes: Dict[str, Hashes]) -> None:
+    """Write the sign-off record (frames added to it are signed when first used)."""
+    node["signoff"].setValue(json.dumps(hashes, sort_keys=True))
+
+
 def recorded(node: Any) -> Dict[str, Hashes]:
     text = str(node_io.value(node, "signoff")).strip()
     if not text:

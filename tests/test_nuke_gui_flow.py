@@ -71,10 +71,14 @@ def test_gui_flow_sign_off_train_render_switch_versions(comp, restyle_look, pres
     assert Path(second_pattern).parent != first_folder
     assert {p.name: p.read_bytes() for p in first_folder.glob("*.exr")} == before
     first_key, second_key = first_folder.name, Path(second_pattern).parent.name
-    assert node["version"].values() == [first_key, second_key] and node["version"].value() == second_key
+    from nuke_plugin.versions import key_of
+    items = node["version"].values()
+    assert [key_of(v) for v in items] == [first_key, second_key] and node["version"].value() == items[1]
+    # AND the versions read as what they are: made when, and what changed (the painting: a new look)
+    assert "first version" in items[0] and "painting" in items[1] and "3 frames" in node["version_info"].value()
 
     # WHEN the user picks the first version again THEN the Read goes back to its frames
-    nuke._standin.user_sets(node["version"], first_key)
+    nuke._standin.user_sets(node["version"], items[0])
     assert node.node("result")["file"].value() == first_pattern and show["which"].value() == 1
 
     # AND a copy of the node with the same inputs and settings reuses those frames (no engine run)
@@ -144,3 +148,16 @@ def test_keyframe_detail_hands_the_paintings_to_the_render(comp, restyle_look, p
     assert job["detail"] == 4 and sorted(job["keys"]) == ["1001"] and os.path.isfile(job["keys"]["1001"])
     frames = [read_image(frame_file(p, 1002)).beauty().as_float32() for p in (plain, detailed)]
     assert np.abs(frames[0] - frames[1]).mean() > 1e-3
+
+
+def test_train_again_resumes_a_stopped_training_from_its_checkpoint(comp, restyle_look, press):
+    node = restyle_look("sign_off", "train")
+    model = Path(node["model_file"].value())
+    assert model.with_suffix(".ckpt").is_file()
+    # GIVEN a training that stopped before it exported (Cancel): its checkpoint is there, no look
+    model.unlink()
+    node["model_file"].setValue("")
+    # WHEN Train is pressed again THEN the engine resumes from the checkpoint and the look is there
+    press(node, "train")
+    job = json.loads((model.parent / "job.json").read_text())
+    assert job["resume"] is True and node["model_file"].value() == str(model) and model.is_file()

@@ -5,6 +5,7 @@ several nodes run theirs at once; plain Reads go to the engine as files (nothing
 from __future__ import annotations
 
 import json
+import types
 
 import pytest
 
@@ -197,3 +198,113 @@ def test_inside_a_render_an_input_that_needs_nuke_is_refused_clearly(comp):
     nuke.execute(write, 1001, 1001)
     assert len(errors) == 1 and "cannot render it inside a render" in errors[0] and "'plate'" in errors[0]
     assert "prep step" in errors[0] and [name for name, _f in nuke._standin.state.written] == [write.name()]
+
+
+def test_extending_the_range_or_changing_plate_frames_renders_only_those_frames(
+        comp, fake_engine, press, small_data, tmp_path):
+    from inference.image import Image, read_image, write_image
+
+    nuke = comp.nuke
+    plate = tmp_path / "plate"  # a plate of our own, to change one frame of it
+    plate.mkdir()
+    for frame in (1001, 1002, 1003):
+        (plate / f"p.{frame}.exr").write_bytes((comp.scene / "exr" / f"sceneA.{frame}.exr").read_bytes())
+    read = nuke.nodes.Read(file=str(plate / "p.####.exr"), first=1001, last=1003)
+    node = nuke.createNode("RestyleLook")
+    node.setInput(0, read)
+    node["model_file"].setValue(str(comp.dir / "look.onnx"))
+    (comp.dir / "look.onnx").write_bytes(b"model")
+    node["key_frames"].setValue("1001")
+    node["detail"].setValue(0)  # no keyframe walk: each frame depends on its own plate frame only
+    node["frame_range"].setValue("1001-1002")
+    press(node, "sign_off", "render")
+    assert fake_engine() == ["1001-1002"] and node.node("show")["which"].value() == 1
+    first_version = node.node("result")["file"].value()
+
+    # WHEN the range is extended by a frame THEN that frame is signed when first used (not "changed")
+    # and it alone is rendered; the others come from the frame store into the new version
+    node["frame_range"].setValue("1001-1003")
+    press(node, "render")
+    assert fake_engine() == ["1001-1002", "1003-1003"], node["status"].value()
+    assert sorted(json.loads(node["signoff"].value())["plate"]) == ["1001", "1002", "1003"]
+    second_version = node.node("result")["file"].value()
+    assert second_version != first_version and node.node("show")["which"].value() == 1
+    same = [read_image(p.replace("%04d", "1001")).as_float32() for p in (first_version, second_version)]
+    assert (same[0] == same[1]).all()
+
+    # WHEN one plate frame changes THEN the job stops naming it; signed off again, only it is rendered
+    pixels = read_image(plate / "p.1002.exr")
+    write_image(plate / "p.1002.exr", Image.from_array(pixels.as_float32() * 0.5, pixels.channels))
+    press(node, "render")
+    assert "PLATE CHANGED" in node["status"].value() and "'plate' frames 1002" in node["status"].value()
+    press(node, "sign_off", "render")
+    assert fake_engine()[2:] == ["1002-1002"], node["status"].value()
+    assert node.node("show")["which"].value() == 1
+
+
+def test_preview_works_before_any_sign_off_marked_unsigned(comp, fake_engine, press):
+    nuke = comp.nuke
+    node = nuke.createNode("RestyleLook")
+    node.setInput(0, comp.plate)
+    (comp.dir / "look.onnx").write_bytes(b"model")
+    node["model_file"].setValue(str(comp.dir / "look.onnx"))
+    nuke.frame(1002)
+    press(node, "preview")
+    assert node.node("show")["which"].value() == 2 and "UNSIGNED" in node["status"].value()
+    assert fake_engine() == ["1002-1002"] and node["signoff"].value() == ""
+    history = node["history"].value().strip()
+    assert not history or json.loads(history)["versions"] == []  # an unsigned preview is no version
+    # AND Render range still asks for the sign-off
+    press(node, "render")
+    assert "not signed off" in nuke._standin.state.dialogs[-1][1]
+
+
+def test_training_progress_shows_steps_per_second_and_eta_in_the_status(comp, monkeypatch):
+    from nuke_plugin import feedback
+
+    node = comp.nuke.createNode("RestyleLook")
+    clock = [100.0]
+    monkeypatch.setattr(feedback, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    with feedback.Feedback(node, "Train") as fb:
+        fb.event({"event": "progress", "stage": "train", "done": 10, "total": 110})
+        clock[0] += 4.0  # 20 steps in 4 s: 5 steps/s, 80 steps left: 16 s
+        fb.event({"event": "progress", "stage": "train", "done": 30, "total": 110})
+    assert node["status"].value() == "Train: train 30/110 (5/s, ETA 0:16)"
+
+
+def test_versions_have_labels_notes_sizes_and_purge_frees_what_no_node_shows(comp, fake_engine, press):
+    from nuke_plugin.versions import key_of
+
+    nuke = comp.nuke
+    node = nuke.createNode("RestyleLook")
+    node.setInput(0, comp.plate)
+    (comp.dir / "look.onnx").write_bytes(b"model")
+    node["model_file"].setValue(str(comp.dir / "look.onnx"))
+    press(node, "sign_off", "render")
+    node["tile"].setValue(64)
+    press(node, "render")
+    first, second = node["version"].values()
+    assert "first version" in first and "settings: tile" in second
+    assert node["version_info"].value().startswith(second.rsplit(" [", 1)[0]) and "3 frames" in node["version_info"].value()
+    # WHEN a note is typed THEN it stays with that version
+    nuke._standin.user_sets(node["version_note"], "approved by Kim")
+    nuke._standin.user_sets(node["version"], first)
+    assert node["version_note"].value() == "" and node.node("show")["which"].value() == 1
+    nuke._standin.user_sets(node["version"], second)
+    assert node["version_note"].value() == "approved by Kim" and "approved by Kim" in node["version_info"].value()
+
+    # WHEN a purge is asked for while the first version is shown and the user says no THEN nothing goes
+    nuke._standin.user_sets(node["version"], first)
+    gone = comp.dir / "restyle_cache" / "restyle" / key_of(second)
+    nuke._standin.state.panel_ok = False
+    press(node, "purge")
+    title = nuke._standin.state.dialogs[-1][1]
+    assert title.startswith("Purge 1 cached version no node shows, freeing ") and gone.is_dir()
+    # AND when the user says yes THEN the unshown version and its stored frames go, the shown one stays
+    nuke._standin.state.panel_ok = True
+    press(node, "purge")
+    assert not gone.exists() and "purged 1 versions" in node["status"].value()
+    assert [key_of(v) for v in node["version"].values()] == [key_of(first)]
+    assert node.node("show")["which"].value() == 1
+    stored = list((comp.dir / "restyle_cache" / "restyle" / "frames").glob("*.exr"))
+    assert len(stored) == 3 and all(p.stat().st_nlink == 2 for p in stored)  # the first version's frames
