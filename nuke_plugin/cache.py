@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import threading
 from typing import Any, Dict, List, Mapping
 
 KEY_LENGTH = 16  # hex digits of the SHA-256 kept in folder names
@@ -60,7 +61,7 @@ def link(src: str, dst: str) -> None:
     """Put ``src``'s frame at ``dst`` atomically: a hard link (no copy, same file) where the file
     system allows, else a copy. The frame store and the versions share frames this way."""
     os.makedirs(os.path.dirname(dst), exist_ok=True)
-    tmp = "{}.{}.tmp".format(dst, os.getpid())
+    tmp = "{}.{}.{}.tmp".format(dst, os.getpid(), threading.get_ident())  # jobs of two nodes may share a frame
     if os.path.lexists(tmp):
         os.remove(tmp)
     try:

@@ -123,6 +123,8 @@ def plain_read(node: Any, spec: InputSpec) -> Any:
         if current["disable"].value() or kind in _PASS_THROUGH:
             current = current.input(0)
         elif kind == "Switch":
+            if current["which"].isAnimated() or current["which"].hasExpression():
+                return None  # the choice may differ from frame to frame (a node rendering a range): Nuke renders
             which = int(current["which"].value())
             current = current.input(max(0, min(which, current.inputs() - 1)))
         elif kind == "Input" and current.parent() is not None:

@@ -308,3 +308,23 @@ def test_versions_have_labels_notes_sizes_and_purge_frees_what_no_node_shows(com
     assert node.node("show")["which"].value() == 1
     stored = list((comp.dir / "restyle_cache" / "restyle" / "frames").glob("*.exr"))
     assert len(stored) == 3 and all(p.stat().st_nlink == 2 for p in stored)  # the first version's frames
+
+
+def test_a_toolset_node_upstream_is_a_plain_read_only_while_it_shows_one_complete_version(comp):
+    from nuke_plugin import node_io
+    from nuke_plugin.stages import DEFLICKER
+
+    nuke = comp.nuke
+    look = nuke.createNode("RestyleLook")
+    look.setInput(0, comp.plate)
+    settle = nuke.createNode("RestyleDeflicker")
+    settle.setInput(0, nuke.nodes.Dot(inputs=[look]))
+    settle.setInput(1, comp.plate)
+    src, guide = DEFLICKER.inputs
+    # a fresh Restyle shows the plate with a note drawn over it: Nuke must render that
+    assert node_io.plain_read(settle, src) is None and node_io.plain_read(settle, guide) is comp.plate
+    node_io.show_result(look, "/cache/restyle/k/restyle.%04d.exr", 1001, 1003)
+    assert node_io.plain_read(settle, src) is look.node("result")
+    # while the Restyle renders a range frame by frame, its choice changes per frame: not a plain Read
+    node_io.show_progress(look, "/cache/restyle/n/restyle.%04d.exr", 1001, 1003, [1002])
+    assert node_io.plain_read(settle, src) is None

@@ -268,6 +268,10 @@ class Array_Knob(Knob):
         self._keys[float(time)] = self._cast(value)  # type: ignore[index]
         return True
 
+    def hasExpression(self, index: _t.Any = None) -> bool:
+        """The stand-in evaluates no TCL expressions, so no knob has one."""
+        return False
+
     def valueAt(self, time: _t.Any, index: _t.Any = None, view: _t.Any = None) -> _t.Any:
         if self._keys is None:
             return self._value
