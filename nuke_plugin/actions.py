@@ -60,8 +60,26 @@ def sign_off() -> None:
 
 
 def train() -> None:
+    """Train the look; at each checkpoint the node shows the look so far (a contact strip of the
+    key frames and the frame farthest from them, plate above, look below) and the status the
+    steps per second and the time left. Afterwards the node shows what it showed before."""
     def work(node: Any, feedback: Feedback) -> str:
-        return "look trained: {}; press Preview or Render range".format(jobs.train(node, feedback))
+        real = worker.unwrap(node)
+        strips: List[str] = []
+
+        def watched(record: Dict[str, Any]) -> None:
+            strips.append(record["strip"])
+            feedback.suffix = " - the node shows the look so far at step {} (frames {}, plate above, look below)".format(
+                record["step"], ", ".join(str(f) for f in record["frames"]))
+            worker.post(node_io.show_still, real, record["strip"])
+
+        try:
+            model = jobs.train(node, feedback, watched)
+        finally:
+            if strips:
+                worker.on_main(_restore, real)
+        return "look trained: {}; press Preview or Render range{}".format(
+            model, "; last training strip: {}".format(strips[-1]) if strips else "")
     _guarded("Train", work)
 
 

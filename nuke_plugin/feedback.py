@@ -24,6 +24,7 @@ class Feedback(object):
         self._task = None  # type: Any
         self._last_line = ""
         self._last_status = 0.0
+        self.suffix = ""  # appended to every status line (e.g. what the node shows meanwhile)
         self._rate_from: Dict[str, Any] = {}  # stage -> (time, done) of its first progress event
 
     def __enter__(self) -> "Feedback":
@@ -37,7 +38,7 @@ class Feedback(object):
     def status(self, text: str) -> None:
         """The node's status line (through the main thread when on a worker)."""
         from . import node_io
-        worker.post(node_io.set_status, worker.unwrap(self.node), "{}: {}".format(self.title, text))
+        worker.post(node_io.set_status, worker.unwrap(self.node), "{}: {}{}".format(self.title, text, self.suffix))
 
     def step(self, message: str) -> None:
         """A new step of the job (render inputs, hash, run the engine...)."""

@@ -40,8 +40,21 @@ def painted_keys(node: Any) -> Dict[str, str]:
     return key_files(node_io.render_input(node, RESTYLE.inputs[1], keys), keys)
 
 
-def train(node: Any, feedback: Feedback) -> str:
-    """Train (or reuse) the look for the current keyframes; sets 'model_file'; returns its path."""
+WATCH_ENV, WATCH_FAR_ENV = "RESTYLE_TRAIN_WATCH", "RESTYLE_TRAIN_WATCH_FAR"  # inference/restyle/watch.py
+
+
+def far_frame(keys: List[int], first: int, last: int) -> Optional[int]:
+    """The frame of the range farthest from every key (the earliest of equals), None if all are keys."""
+    frames = [f for f in range(first, last + 1) if f not in keys]
+    return max(frames, key=lambda f: (min(abs(f - k) for k in keys), -f)) if frames else None
+
+
+def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, Any]], None]] = None) -> str:
+    """Train (or reuse) the look for the current keyframes; sets 'model_file'; returns its path.
+
+    ``watched(record)`` hears of each picture of the look so far the engine writes while it trains
+    (``inference/restyle/watch.py``: the contact strip of the keys and the frame farthest from
+    them, a curve, steps per second)."""
     keys = signoff.key_frames(node)
     plate_spec, keys_spec = RESTYLE.inputs
     plate_frames = _with_next_frames(keys, *node_io.frame_range(node))
@@ -66,8 +79,28 @@ def train(node: Any, feedback: Feedback) -> str:
             manifest["resume"] = True
             feedback.step("resuming the stopped training from its last checkpoint")
         feedback.step("training on keyframes {}".format(node_io.ranges_text(keys)))
+        watch = os.path.join(folder, "watch")
+        env = {WATCH_ENV: watch}
+        far = far_frame(keys, *node_io.frame_range(node))
+        if far is not None and far not in plate_frames:  # the engine reads that plate frame for the strip
+            plate = node_io.render_input(node, plate_spec, sorted(set(plate_frames) | {far}))
+            manifest["plate"] = plate
+        if far is not None:
+            env[WATCH_FAR_ENV] = str(far)
+        seen = [0.0]
+
+        def progress(event: Dict[str, Any]) -> None:
+            feedback.event(event)
+            record = os.path.join(watch, "watch.json")
+            stamp = os.path.getmtime(record) if os.path.isfile(record) else 0.0
+            if watched is not None and stamp > seen[0]:
+                seen[0] = stamp
+                with open(record, encoding="utf-8") as f:
+                    watched(json.load(f))
+
         try:
-            engine.run("train", cache.write_manifest(folder, "job.json", manifest), feedback.event, feedback.cancelled)
+            engine.run("train", cache.write_manifest(folder, "job.json", manifest), progress, feedback.cancelled,
+                       env=env)
         except Exception:
             _discard(model)  # a look that failed its key check is written marked failed: never reuse it
             raise

@@ -211,6 +211,13 @@ def show_preview(node: Any, pattern: str, frame: int) -> None:
     _show(node, SHOW_PREVIEW)
 
 
+def show_still(node: Any, path: str) -> None:
+    """One picture (e.g. the training strip) in the node's 'preview' Read, at every frame."""
+    read = node.node("preview")
+    read["file"].setValue(path)
+    _show(node, SHOW_PREVIEW)
+
+
 def show_plate(node: Any, warning: str) -> None:
     node.node("not_rendered")["message"].setValue(warning)
     _show(node, SHOW_PLATE)

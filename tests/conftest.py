@@ -237,6 +237,20 @@ def settle_fixture(comp):
 FAKE_ENGINE = textwrap.dedent('''
     import json, os, shutil, signal, sys, time
     args = sys.argv[1:]  # -m inference.cli COMMAND --manifest JOB.json --progress json
+    if args[2] == "train" and os.environ["FAKE_MODE"] == "train":  # a picture of the look, then a gate
+        job = json.load(open(args[4]))
+        watch = os.environ["RESTYLE_TRAIN_WATCH"]
+        os.makedirs(watch, exist_ok=True)
+        shutil.copy(os.environ["FAKE_STRIP"], os.path.join(watch, "strip.png"))
+        record = {"step": 100, "seconds": 5.0, "steps_per_s": 20.0, "l1": [[100, 0.1]], "curve": "",
+                  "frames": [1001, int(os.environ["RESTYLE_TRAIN_WATCH_FAR"])], "strip": os.path.join(watch, "strip.png")}
+        json.dump(record, open(os.path.join(watch, "watch.json"), "w"))
+        signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
+        while not os.path.exists(os.environ["FAKE_GATE"]):
+            print(json.dumps({"event": "progress", "stage": "train", "done": 100, "total": 200}), file=sys.stderr, flush=True)
+            time.sleep(0.05)
+        open(job["out"], "wb").write(b"model")
+        sys.exit(0)
     if args[2] != "render":
         os.execv(sys.executable, [sys.executable] + args)
     job = json.load(open(args[4]))

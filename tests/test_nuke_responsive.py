@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import types
+from pathlib import Path
 
 import pytest
 
@@ -328,3 +329,34 @@ def test_a_toolset_node_upstream_is_a_plain_read_only_while_it_shows_one_complet
     # while the Restyle renders a range frame by frame, its choice changes per frame: not a plain Read
     node_io.show_progress(look, "/cache/restyle/n/restyle.%04d.exr", 1001, 1003, [1002])
     assert node_io.plain_read(settle, src) is None
+
+
+def test_training_shows_the_look_so_far_in_the_node_then_goes_back(comp, fake_engine, monkeypatch, press, settle,
+                                                                   tmp_path):
+    nuke = comp.nuke
+    node = nuke.createNode("RestyleLook")
+    node.setInput(0, comp.plate)
+    node.setInput(1, comp.keys)
+    node["key_frames"].setValue("1001")
+    strip = comp.dir / "strip_made_by_the_engine.png"
+    strip.write_bytes(Path(comp.keys["file"].value().replace("####", "1001")).read_bytes())
+    gate = tmp_path / "gate"
+    monkeypatch.setenv("FAKE_MODE", "train")
+    monkeypatch.setenv("FAKE_STRIP", str(strip))
+    monkeypatch.setenv("FAKE_GATE", str(gate))
+    show = node.node("show")["which"]
+    # WHEN Train runs and the engine has written its first picture of the look
+    assert press_and_leave(node, "train") < HOLD_S
+    nuke._standin.process_events(until=lambda: show.value() == 2, timeout=120)
+    # THEN the node shows the strip (keys and the frame farthest from them) and says so in the status
+    shown = node.node("preview")["file"].value()
+    assert shown.endswith("watch/strip.png") and open(shown, "rb").read() == strip.read_bytes()
+    nuke._standin.process_events(until=lambda: "look so far" in node["status"].value(), timeout=60)
+    assert "frames 1001, 1003" in node["status"].value()
+    job = json.loads((Path(shown).parent.parent / "job.json").read_text())
+    assert job["out"].endswith("look.onnx")
+    # WHEN training ends THEN the look is set and the node shows what it showed before (the plate)
+    gate.write_text("")
+    settle(120)
+    assert node["model_file"].value().endswith("look.onnx") and show.value() == 0
+    assert "last training strip" in node["status"].value()
