@@ -164,8 +164,10 @@ def cancel() -> None:
     if job is None:
         node_io.set_status(node, "nothing to cancel: {} runs no job".format(node.name()))
         return
+    queued = job.state == "queued"
     worker.cancel(node.fullName())
-    node_io.set_status(node, "{}: cancelling (the frames in flight finish first)".format(job.title))
+    node_io.set_status(node, "{}: {}".format(job.title, "cancelled before it started" if queued else
+                                             "cancelling (the frames in flight finish first)"))
 
 
 def open_report() -> None:

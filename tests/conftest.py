@@ -112,6 +112,8 @@ def comp(nuke_standin, tmp_path, monkeypatch, small_data):
 
     monkeypatch.setenv("RESTYLE_PYTHON", sys.executable)
     monkeypatch.setenv("RESTYLE_PREFS", str(tmp_path / "prefs.json"))
+    # the engine children import this tree's engine (the shared venv's editable install may point elsewhere)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("RESTYLE_FARM_BATCH", "1")
     nuke = nuke_standin
     nuke._standin.reset(mode="gui", nuke_path=str(REPO))

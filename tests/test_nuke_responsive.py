@@ -109,7 +109,7 @@ def test_cancel_drops_a_queued_job(comp, fake_engine, monkeypatch, press, settle
     # THEN the last one waits in the session's queue; Cancel drops it at once
     assert busy(nodes[-1]).state == "queued" and "queued" in nodes[-1]["status"].value()
     nodes[-1]["cancel"].execute()
-    assert busy(nodes[-1]) is None
+    assert busy(nodes[-1]) is None and "cancelled before it started" in nodes[-1]["status"].value()
     (tmp_path / "gate").write_text("")
     settle(120)
     assert len(fake_engine()) == worker.MAX_RUNNING and nodes[-1].node("show")["which"].value() == 0
@@ -309,6 +309,9 @@ def test_versions_have_labels_notes_sizes_and_purge_frees_what_no_node_shows(com
     assert node.node("show")["which"].value() == 1
     stored = list((comp.dir / "restyle_cache" / "restyle" / "frames").glob("*.exr"))
     assert len(stored) == 3 and all(p.stat().st_nlink == 2 for p in stored)  # the first version's frames
+    # AND every button of this flow returned within 100 ms (the jobs ran on worker threads)
+    holds = [(button, s) for _n, button, s in nuke._standin.state.holds]
+    assert {"sign_off", "render", "purge"} <= {b for b, _s in holds} and all(s < HOLD_S for _b, s in holds), holds
 
 
 def test_a_toolset_node_upstream_is_a_plain_read_only_while_it_shows_one_complete_version(comp):

@@ -78,6 +78,8 @@ def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp,
     nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
     press(look, "submit_farm")
     assert look["status"].value().startswith("deadline job written to ") and (folder / "render_job_info.job").exists()
+    # AND Submit to farm never held Nuke's main thread for its job (the panel is answered at once here)
+    assert [s < 0.1 for _n, button, s in nuke._standin.state.holds if button == "submit_farm"] == [True] * 3
 
 
 def test_submit_to_farm_refuses_an_unsaved_script_and_a_bad_task_size(comp, press):
