@@ -69,8 +69,8 @@ def train() -> None:
 
         def watched(record: Dict[str, Any]) -> None:
             strips.append(record["strip"])
-            feedback.suffix = " - the node shows the look so far at step {} (frames {}, plate above, look below)".format(
-                record["step"], ", ".join(str(f) for f in record["frames"]))
+            feedback.suffix = (" - the node shows the look so far at step {} (frames {}, plate above, look "
+                               "below)").format(record["step"], ", ".join(str(f) for f in record["frames"]))
             worker.post(node_io.show_still, real, record["strip"])
 
         try:
