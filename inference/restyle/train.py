@@ -31,6 +31,7 @@ from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import ensure_writable_folder, read_sequence
 from . import guides as guide_mod
+from . import watch
 from ..temporal.deflicker_device import VIEW
 from .adversarial import Adversary
 from .key_check import (KEY_CHECK_EVERY, PATCH_TRIES, TEXTURE_CHECK_EVERY, FarTexture, Guard, KeyCheck, KeyScore, Learnt,
@@ -479,6 +480,10 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
                   f"{inputs[0].shape[2]} input channels, device {device}, seed {settings.seed}")
     adversary = Adversary(device) if settings.adversarial > 0 else None
     guard, checker = Guard(net, optimizer, stability), KeyCheck(inputs, targets, sampler.held, device)
+    if monitor is None:  # $RESTYLE_TRAIN_WATCH: the look so far, for the Nuke node (inference/restyle/watch.py)
+        monitor = watch.from_environment(plate, keys, inputs, targets, lambda f: network_input(
+            read_image(plate.path(f)), f, sorted(keys), colour.file_colourspace(plate.path(f), plate_space), working,
+            guides, scale, settings.input_smoothing), device)
     learnt, history = Learnt(settings.key_psnr, settings.learnt_window, settings.learnt_tolerance), []
     texture = (far_texture(plate, frames or [], keys, targets, plate_space, working, guides, scale,
                            settings.input_smoothing, device) if settings.plateau else None)
