@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inference import metrics
+from inference import colour, metrics
 from inference.image import Image, read_image, write_image
 from inference.restyle.apply import restyle_sequence
 from inference.restyle.model_file import load_model
@@ -44,7 +44,13 @@ FAR = 10  # "frames 10+ away from the key"
 
 
 def load(pattern: SequencePattern, frames) -> dict[int, np.ndarray]:
-    return {f: np.clip(read_image(pattern.path(f)).beauty(alpha=False).as_float32(), 0, 1) for f in frames}
+    """``frames`` as sRGB views in [0, 1], from the colourspace each file records (a deflickered EXR is
+    scene-linear) or its type's default."""
+    def view(path: str) -> np.ndarray:
+        rgb = read_image(path).beauty(alpha=False).as_float32()
+        return np.clip(colour.convert(rgb, colour.file_colourspace(path), SRGB), 0, 1)
+
+    return {f: view(pattern.path(f)) for f in frames}
 
 
 def saturate(path: str, out: Path, factor: float = 1.15) -> str:

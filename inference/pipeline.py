@@ -35,7 +35,7 @@ from .image import Image, exr_codec, read_image
 from .progress import Progress
 from .render_settings import RenderSettings
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
-from .restyle.backends import TorchBackend, select_backend
+from .restyle.backends import select_backend
 from .restyle.detail import WalkedFromKeys, resolve_detail
 from .restyle.model_file import RestyleModel, load_model, require_key_check, sha256_file
 from .restyle.settings import DetailSettings, RuntimeSettings
@@ -120,10 +120,10 @@ class DeviceFrames:
 
 
 def frames_stay_on_device(runner, tile: int | None) -> bool:
-    """Whether a render hands its frames between stages on the torch backend's device
-    (:class:`DeviceFrames`: untiled torch) or as numpy frames on the host (:class:`HostFrames`):
-    the one place this is decided."""
-    return isinstance(runner, TorchBackend) and not tile
+    """Whether a render hands its frames between stages on the backend's device
+    (:class:`DeviceFrames`: untiled torch, or onnxruntime on a GPU) or as numpy frames on the host
+    (:class:`HostFrames`): the one place this is decided."""
+    return getattr(runner, "keeps_frames_on_device", False) and not tile
 
 
 def _frames_per_batch(frame) -> int:

@@ -14,6 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
+import threading
 from typing import Any, Dict, List, Mapping
 
 KEY_LENGTH = 16  # hex digits of the SHA-256 kept in folder names
@@ -46,11 +49,26 @@ def frame_pattern(folder: str, stem: str) -> str:
 
 
 def frame_path(pattern: str, frame: int) -> str:
-    return pattern.replace("%04d", "%04d" % frame)
+    """One frame's file of a printf pattern (``%04d``, ``%d``; a plate's Read may pad otherwise)."""
+    return re.sub(r"%(0\d+)?d", lambda m: ("%" + (m.group(1) or "") + "d") % frame, pattern)
 
 
 def missing(pattern: str, frames: List[int]) -> List[int]:
     return [f for f in frames if not os.path.isfile(frame_path(pattern, f))]
+
+
+def link(src: str, dst: str) -> None:
+    """Put ``src``'s frame at ``dst`` atomically: a hard link (no copy, same file) where the file
+    system allows, else a copy. The frame store and the versions share frames this way."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    tmp = "{}.{}.{}.tmp".format(dst, os.getpid(), threading.get_ident())  # jobs of two nodes may share a frame
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def is_complete(folder: str) -> bool:

@@ -47,7 +47,7 @@ def command_line(command: str, manifest: str) -> List[str]:
 
 
 def run(command: str, manifest: str, on_progress: ProgressCallback,
-        cancelled: Callable[[], bool], accept: Tuple[int, ...] = (0,)) -> int:
+        cancelled: Callable[[], bool], accept: Tuple[int, ...] = (0,), env: Optional[Dict[str, str]] = None) -> int:
     """Run one engine command to the end, in the manifest's folder (so only an installed engine
     is found, never one that happens to sit in Nuke's working directory).
 
@@ -55,6 +55,7 @@ def run(command: str, manifest: str, on_progress: ProgressCallback,
         on_progress: called with each JSON event ({"event": "progress"|"note", ...}).
         cancelled: polled while the engine runs; True sends SIGINT (then a kill after KILL_AFTER_S).
         accept: exit codes that are results, not failures (colourlock's 3: QC failed, frames written).
+        env: variables set for the engine on top of Nuke's environment.
 
     Returns:
         The engine's exit code (one of ``accept``).
@@ -66,7 +67,7 @@ def run(command: str, manifest: str, on_progress: ProgressCallback,
     argv = command_line(command, manifest)
     try:
         child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=os.path.dirname(manifest),
-                                 universal_newlines=True, bufsize=1)
+                                 universal_newlines=True, bufsize=1, env=dict(os.environ, **(env or {})))
     except OSError as exc:
         raise EngineError("engine Python not found or not runnable: {} ({}). Set ${} or Nuke > Restyle > "
                           "Preferences to the Python that has the engine installed".format(

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from . import cache, engine, node_io, signoff
+from . import cache, engine, node_io, signoff, versions
 from .errors import PluginError
 from .feedback import Feedback
 from .stages import RESTYLE, Stage, deflicker_handles, field_value, stage_of
@@ -40,8 +40,21 @@ def painted_keys(node: Any) -> Dict[str, str]:
     return key_files(node_io.render_input(node, RESTYLE.inputs[1], keys), keys)
 
 
-def train(node: Any, feedback: Feedback) -> str:
-    """Train (or reuse) the look for the current keyframes; sets 'model_file'; returns its path."""
+WATCH_ENV, WATCH_FAR_ENV = "RESTYLE_TRAIN_WATCH", "RESTYLE_TRAIN_WATCH_FAR"  # inference/restyle/watch.py
+
+
+def far_frame(keys: List[int], first: int, last: int) -> Optional[int]:
+    """The frame of the range farthest from every key (the earliest of equals), None if all are keys."""
+    frames = [f for f in range(first, last + 1) if f not in keys]
+    return max(frames, key=lambda f: (min(abs(f - k) for k in keys), -f)) if frames else None
+
+
+def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, Any]], None]] = None) -> str:
+    """Train (or reuse) the look for the current keyframes; sets 'model_file'; returns its path.
+
+    ``watched(record)`` hears of each picture of the look so far the engine writes while it trains
+    (``inference/restyle/watch.py``: the contact strip of the keys and the frame farthest from
+    them, a curve, steps per second)."""
     keys = signoff.key_frames(node)
     plate_spec, keys_spec = RESTYLE.inputs
     plate_frames = _with_next_frames(keys, *node_io.frame_range(node))
@@ -62,9 +75,32 @@ def train(node: Any, feedback: Feedback) -> str:
     if not os.path.isfile(model):
         manifest = dict(fields, version=1, stage="train", plate=plate, frames=node_io.ranges_text(plate_frames),
                         keys=key_files(painted, keys), out=model)
+        if os.path.isfile(os.path.splitext(model)[0] + ".ckpt"):  # a stopped training of this look: go on
+            manifest["resume"] = True
+            feedback.step("resuming the stopped training from its last checkpoint")
         feedback.step("training on keyframes {}".format(node_io.ranges_text(keys)))
+        watch = os.path.join(folder, "watch")
+        env = {WATCH_ENV: watch}
+        far = far_frame(keys, *node_io.frame_range(node))
+        if far is not None and far not in plate_frames:  # the engine reads that plate frame for the strip
+            plate = node_io.render_input(node, plate_spec, sorted(set(plate_frames) | {far}))
+            manifest["plate"] = plate
+        if far is not None:
+            env[WATCH_FAR_ENV] = str(far)
+        seen = [0.0]
+
+        def progress(event: Dict[str, Any]) -> None:
+            feedback.event(event)
+            record = os.path.join(watch, "watch.json")
+            stamp = os.path.getmtime(record) if os.path.isfile(record) else 0.0
+            if watched is not None and stamp > seen[0]:
+                seen[0] = stamp
+                with open(record, encoding="utf-8") as f:
+                    watched(json.load(f))
+
         try:
-            engine.run("train", cache.write_manifest(folder, "job.json", manifest), feedback.event, feedback.cancelled)
+            engine.run("train", cache.write_manifest(folder, "job.json", manifest), progress, feedback.cancelled,
+                       env=env)
         except Exception:
             _discard(model)  # a look that failed its key check is written marked failed: never reuse it
             raise
@@ -97,10 +133,12 @@ def _approved_model(node: Any, keys: List[int]) -> Optional[str]:
 
 # --- render --------------------------------------------------------------------------------------------
 
-def version_of(node: Any) -> Dict[str, Any]:
-    """Key, folder and frame pattern of the frames the node's current knobs describe."""
+def version_of(node: Any, signed: Optional[Dict[str, Dict[str, str]]] = None) -> Dict[str, Any]:
+    """Key, folder and frame pattern of the frames the node's current knobs describe (``signed``:
+    the input hashes to key them by; default the node's sign-off record)."""
     stage = stage_of(node.Class())
-    signed = signoff.recorded(node)
+    if signed is None:
+        signed = signoff.recorded(node)
     files = {}
     if stage is RESTYLE:
         model = str(node_io.value(node, "model_file"))
@@ -116,52 +154,90 @@ def version_of(node: Any) -> Dict[str, Any]:
         fields.pop("detail", None)
     key = cache.key(stage.command, signed, files, fields)
     folder = cache.version_dir(node_io.cache_root(node), stage.output, key)
-    return {"key": key, "folder": folder, "pattern": cache.frame_pattern(folder, stage.output), "fields": fields}
+    return {"key": key, "folder": folder, "pattern": cache.frame_pattern(folder, stage.output), "fields": fields,
+            "files": files, "signed": signed}
 
 
 def render(node: Any, frames: List[int], feedback: Feedback, override: bool = False,
-           verify: bool = False) -> Dict[str, Any]:
+           verify: bool = False, playhead: Optional[Callable[[], int]] = None,
+           landed: Optional[Callable[[Dict[str, Any], List[int]], None]] = None,
+           unsigned_ok: bool = False) -> Dict[str, Any]:
     """Make sure ``frames`` of the node's current version exist; returns the version.
+
+    Frames of the range the sign-off does not cover yet (the range was extended) are signed
+    when first used. With ``unsigned_ok`` (Preview) a node without any sign-off renders from
+    the frames' current hashes; the version is then marked ``unsigned``. Each frame is first
+    looked up in the stage's frame store by :func:`frame_key` (its own inputs and settings), so
+    only frames whose inputs or settings changed are rendered.
 
     Missing frames are rendered by the engine from freshly rendered inputs, after checking the
     signed inputs still match the sign-off (PluginError naming the frames otherwise, unless
     ``override``); ``verify`` checks them even when no frame is missing (Render range, farm
     renders). The version is marked complete when its whole range is on disk.
+
+    With ``playhead`` (the Viewer's frame, asked before each engine run) the frames are made
+    current frame first, spreading out from it, and a move of the playhead to a frame still to do
+    puts that frame next (:func:`next_chunk`); ``landed(version, frames)`` hears of each frame
+    as soon as it is on disk.
     """
     first, last = node_io.frame_range(node)
     outside = [f for f in frames if not first <= f <= last]
     if outside:
         raise PluginError("{}: frames {} are outside the node's 'Frame range' {}-{}".format(
             node.name(), node_io.ranges_text(outside), first, last))
-    version = version_of(node)
+    version = version_of(node, _signed_for(node, frames, feedback, unsigned_ok))
+    if not signoff.has_record(node):
+        version["unsigned"] = True
     todo = cache.missing(version["pattern"], frames)
     if todo or verify:
-        _run_stage(node, version, todo or frames, feedback, override, run_engine=bool(todo))
-    if not cache.missing(version["pattern"], list(range(first, last + 1))):
+        _run_stage(node, version, todo or frames, feedback, override, run_engine=bool(todo), playhead=playhead,
+                   landed=landed)
+    if not version.get("unsigned") and not cache.missing(version["pattern"], list(range(first, last + 1))):
         if not cache.is_complete(version["folder"]):
             cache.mark_complete(version["folder"], {"key": version["key"], "frames": [first, last],
                                                     "made": time.strftime("%Y-%m-%d %H:%M:%S")})
-        remember(node, version["key"], first, last)  # also a version another node or session made
+        remember(node, version["key"], first, last, version)  # also a version another node or session made
     return version
 
 
+CHUNK_FRAMES = 8  # frames per engine run after the first, while a range renders in the GUI
+
+
+def next_chunk(remaining: List[int], head: int, size: int = CHUNK_FRAMES) -> List[int]:
+    """The frames of the next engine run: the frame the Viewer shows alone when it is still to do;
+    else up to ``size`` consecutive frames from the one nearest the playhead (ties: the later),
+    running away from the playhead. So a range renders current frame first, spreading out."""
+    todo = sorted(set(remaining))
+    if head in todo:
+        return [head]
+    start = min(todo, key=lambda f: (abs(f - head), f < head))
+    step = 1 if start > head else -1
+    chunk = [start]
+    while len(chunk) < size and chunk[-1] + step in todo:
+        chunk.append(chunk[-1] + step)
+    return sorted(chunk)
+
+
 def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Feedback, override: bool,
-               run_engine: bool) -> None:
+               run_engine: bool, playhead: Optional[Callable[[], int]] = None,
+               landed: Optional[Callable[[Dict[str, Any], List[int]], None]] = None) -> None:
     stage = stage_of(node.Class())
     first, last = node_io.frame_range(node)
     margin = _handles(node, stage)
     span = list(range(max(first, todo[0] - margin), min(last, todo[-1] + margin) + 1))
     current = signoff.current_hashes(node, span, feedback)
-    changed = signoff.changed_frames(signoff.recorded(node), current)
+    changed = signoff.changed_frames(version["signed"], current)
     if changed and not override:
         raise PluginError(signoff.describe(node, changed))
     if not run_engine:
         return
-    manifest = dict(version["fields"], version=1, stage=stage.command, frames="{}-{}".format(todo[0], todo[-1]),
-                    out=version["pattern"])
+    todo = _reuse(node, stage, version, todo)
+    if not todo:
+        return
+    manifest = dict(version["fields"], version=1, stage=stage.command, out=version["pattern"])
     for spec in stage.inputs:
         if spec.signed:
-            pattern = node_io.input_pattern(node, spec)
+            pattern = node_io.source_pattern(node, spec, signoff.input_frames(node, spec, span))
             manifest[spec.field] = (cache.frame_path(pattern, int(node_io.value(node, "reference_frame")))
                                     if spec.name == "reference" else pattern)
     if stage is RESTYLE:
@@ -173,9 +249,31 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
         manifest["report"] = os.path.join(version["folder"], "report")
     if margin:
         manifest["handles"] = margin
-    feedback.step("{} frames {}".format(stage.command, node_io.ranges_text(todo)))
-    code = engine.run(stage.command, cache.write_manifest(version["folder"], "job.json", manifest), feedback.event,
-                      feedback.cancelled, accept=(0, engine.QC_FAILED) if stage.command == "colourlock" else (0,))
+    # colourlock fits one transform over the frames it is given: always one run, as before
+    ordered = playhead is not None and stage.command != "colourlock"
+    remaining = list(todo)
+    code = 0
+    while remaining:
+        chunk = next_chunk(remaining, playhead()) if ordered else [remaining[0], remaining[-1]]
+        frames = list(range(chunk[0], chunk[-1] + 1))
+        manifest["frames"] = "{}-{}".format(frames[0], frames[-1])
+        feedback.step("{} frames {}".format(stage.command, node_io.ranges_text(frames)))
+        seen: List[int] = []
+
+        def progress(event: Dict[str, Any]) -> None:
+            feedback.event(event)
+            if landed is not None:
+                new = [f for f in frames if f not in seen and not cache.missing(version["pattern"], [f])]
+                if new:
+                    seen.extend(new)
+                    landed(version, new)
+
+        code = max(code, engine.run(stage.command, cache.write_manifest(version["folder"], "job.json", manifest),
+                                    progress, feedback.cancelled,
+                                    accept=(0, engine.QC_FAILED) if stage.command == "colourlock" else (0,)))
+        _store(node, stage, version, frames)
+        progress({"event": "note", "stage": stage.command, "message": "frames {} done".format(manifest["frames"])})
+        remaining = [f for f in remaining if f not in frames]
     if code == engine.QC_FAILED:
         version["warning"] = ("QC FAILED in frames {}: a brand swatch off its target or not held there (the region "
                               "was repainted), or NaN/Inf; press Open report").format(
@@ -184,6 +282,91 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
     if still:
         raise PluginError("{}: the engine finished but frames {} are missing in {}".format(
             node.name(), node_io.ranges_text(still), version["folder"]))
+
+
+# --- signing frames when first used, and the per-frame store -----------------------------------------
+
+def _signed_for(node: Any, frames: List[int], feedback: Feedback, unsigned_ok: bool) -> Dict[str, Dict[str, str]]:
+    """The hashes to key a job on ``frames`` by: the sign-off record, extended by the frames of the
+    range it does not cover yet (hashed now, recorded on the node: signed when first used)."""
+    stage = stage_of(node.Class())
+    first, last = node_io.frame_range(node)
+    margin = _handles(node, stage)
+    span = list(range(max(first, min(frames) - margin), min(last, max(frames) + margin) + 1))
+    if not signoff.has_record(node):
+        if not unsigned_ok:
+            signoff.recorded(node)  # raises: says to sign off first
+        return signoff.current_hashes(node, span, feedback)
+    signed = signoff.recorded(node)
+    new = [f for f in range(first, last + 1) if any(
+        spec.signed and spec.name not in ("reference", "keys") and str(f) not in signed.get(spec.name, {})
+        for spec in stage.inputs)]
+    if not new:
+        return signed
+    feedback.step("signing frames {} (first used)".format(node_io.ranges_text(new)))
+    current = signoff.current_hashes(node, new, feedback)
+    for name, hashes in current.items():
+        for frame, digest in hashes.items():
+            signed.setdefault(name, {}).setdefault(frame, digest)  # a signed frame keeps its record
+    signoff.record(node, signed)
+    return signed
+
+
+def _dependencies(node: Any, stage: Stage, frame: int, version: Dict[str, Any]) -> List[int]:
+    """The input frames an output frame is made from: its own, the deflicker's handles, or (the
+    Restyle's keyframe detail and texture walk from each key) every frame back to the keys."""
+    first, last = node_io.frame_range(node)
+    if stage is RESTYLE:
+        if version["fields"].get("detail") == 0 and not version["fields"].get("texture"):
+            return [frame]
+        try:
+            keys = signoff.key_frames(node)
+        except PluginError:
+            return list(range(first, last + 1))
+        return list(range(max(first, min(keys + [frame])), min(last, max(keys + [frame])) + 1))
+    margin = _handles(node, stage)
+    return list(range(max(first, frame - margin), min(last, frame + margin) + 1))
+
+
+def frame_key(node: Any, stage: Stage, version: Dict[str, Any], frame: int) -> Optional[str]:
+    """The key of one output frame: the hashes of the input frames it depends on, the files and
+    settings of the version and the frame number; None where frames are not independent
+    (ColourLock fits one transform over every frame it is given) or an input frame is unsigned."""
+    if stage.command == "colourlock":
+        return None
+    window = _dependencies(node, stage, frame, version)
+    deps = {}
+    for name, hashes in version["signed"].items():
+        picked = {str(f): hashes.get(str(f)) for f in window}
+        if None in picked.values():
+            return None
+        deps[name] = picked
+    return cache.key(stage.command + "/frame", deps, version["files"], dict(version["fields"], frame=frame))
+
+
+def _store_path(node: Any, stage: Stage, key: str) -> str:
+    return os.path.join(node_io.cache_root(node), stage.output, "frames", key + ".exr")
+
+
+def _reuse(node: Any, stage: Stage, version: Dict[str, Any], todo: List[int]) -> List[int]:
+    """Link frames whose key is in the store into the version; returns the frames still to make."""
+    left = []
+    for frame in todo:
+        key = frame_key(node, stage, version, frame)
+        stored = key and _store_path(node, stage, key)
+        if stored and os.path.isfile(stored):
+            cache.link(stored, cache.frame_path(version["pattern"], frame))
+        else:
+            left.append(frame)
+    return left
+
+
+def _store(node: Any, stage: Stage, version: Dict[str, Any], frames: List[int]) -> None:
+    for frame in frames:
+        key = frame_key(node, stage, version, frame)
+        made = cache.frame_path(version["pattern"], frame)
+        if key and os.path.isfile(made):
+            cache.link(made, _store_path(node, stage, key))
 
 
 def _handles(node: Any, stage: Stage) -> int:
@@ -214,12 +397,15 @@ def shown(node: Any) -> Optional[str]:
     return _record(node)["shown"]
 
 
-def remember(node: Any, key: str, first: int, last: int) -> None:
-    """Add a complete version to the node's history, once (it is shown by show_version)."""
+def remember(node: Any, key: str, first: int, last: int, version: Optional[Dict[str, Any]] = None) -> None:
+    """Add a complete version to the node's history, once (it is shown by show_version), with its
+    label (date, what changed since the version before), frame count and size."""
     entries = history(node)
     if any(e["key"] == key for e in entries):
         return
-    entries.append({"key": key, "frames": [first, last], "made": time.strftime("%Y-%m-%d %H:%M")})
+    what = versions.what_of(version or {}, first, last)
+    before = entries[-1].get("what", {}) if entries else {}
+    entries.append(versions.new_entry(key, first, last, what, before, (version or {}).get("folder", "")))
     node["history"].setValue(json.dumps({"shown": shown(node), "versions": entries}))
 
 
@@ -233,6 +419,18 @@ def show_version(node: Any, key: Optional[str]) -> bool:
         return False
     node_io.show_result(node, cache.frame_pattern(folder, stage.output), *entry["frames"])
     node["history"].setValue(json.dumps({"shown": key, "versions": history(node)}))
-    node["version"].setValues([e["key"] for e in history(node)])
-    node["version"].setValue(key)
+    node["version"].setValues([versions.item(e) for e in history(node)])
+    node["version"].setValue(versions.item(entry))
+    node["version_note"].setValue(entry.get("note", ""))
+    node["version_info"].setValue(versions.info(entry))
     return True
+
+
+def set_note(node: Any, note: str) -> None:
+    """The shown version's note (main thread: the 'Note' knob changed)."""
+    record = _record(node)
+    for entry in record["versions"]:
+        if entry["key"] == record["shown"]:
+            entry["note"] = note
+            node["history"].setValue(json.dumps(record))
+            node["version_info"].setValue(versions.info(entry))

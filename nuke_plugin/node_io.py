@@ -13,12 +13,13 @@ from typing import Any, List, Tuple
 
 import nuke
 
-from . import cache, settings
+from . import cache, settings, worker
 from .errors import PluginError
 from .stages import InputSpec
 
 SHOW_PLATE, SHOW_RESULT, SHOW_PREVIEW = 0, 1, 2
 NOT_RENDERED = "{}: not rendered yet - press Render range (showing the plate)"
+RENDERING = "{}: rendering - this frame is not there yet (showing the plate)"
 
 
 def value(node: Any, name: str) -> Any:
@@ -29,7 +30,7 @@ def frame_range(node: Any) -> Tuple[int, int]:
     """The node's frames: its 'Frame range' knob (e.g. 1001-1024), empty for the project's."""
     text = str(value(node, "frame_range")).strip()
     if not text:
-        return nuke.root().firstFrame(), nuke.root().lastFrame()
+        return worker.on_main(lambda: (nuke.root().firstFrame(), nuke.root().lastFrame()))
     match = re.fullmatch(r"(-?\d+)\s*-\s*(-?\d+)", text) or re.fullmatch(r"(-?\d+)()", text)
     if match is None:
         raise PluginError("{}: 'Frame range' (frame_range) is {!r}; write FIRST-LAST, e.g. 1001-1100, or leave "
@@ -47,7 +48,7 @@ def cache_root(node: Any) -> str:
     if root:
         return root
     try:
-        script = nuke.scriptName()
+        script = worker.on_main(nuke.scriptName)
     except RuntimeError:
         raise PluginError("{}: save the script first, or set 'Cache folder' (cache_dir), so the node knows where "
                           "to keep its frames".format(node.name())) from None
@@ -60,11 +61,29 @@ def input_pattern(node: Any, spec: InputSpec) -> str:
 
 
 def render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
-    """Render what is connected to the input over ``frames`` to EXR with the Write inside the
-    Group (nuke.execute per run of consecutive frames); returns the file pattern."""
+    """The file pattern of the input's frames over ``frames``: the upstream Read's own files when
+    the input is a plain Read (:func:`plain_read`), else what is connected rendered to EXR by the
+    Write inside the Group (nuke.execute, on the main thread with Nuke's own progress and cancel)."""
+    direct = worker.on_main(read_directly, worker.unwrap(node), spec, frames)
+    if direct:
+        return direct
+    return worker.on_main(_render_input, worker.unwrap(node), spec, frames)
+
+
+def source_pattern(node: Any, spec: InputSpec, frames: List[int]) -> str:
+    """Where the engine reads the input's ``frames`` (rendered already by :func:`render_input`)."""
+    return worker.on_main(read_directly, worker.unwrap(node), spec, frames) or input_pattern(node, spec)
+
+
+def _render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
     number = int(value(node.node(spec.name), "number"))
     if node.input(number) is None:
         raise PluginError("{}: connect the '{}' input (input {})".format(node.name(), spec.name, number + 1))
+    if nuke.executing():  # a farm render's hook: Nuke refuses to execute inside a render
+        raise PluginError("{}: the '{}' input is not a plain Read of files, and Nuke cannot render it inside a "
+                          "render (frames {}): render that input to files in a prep step and read them with a "
+                          "Read, or render this node's range in the GUI first".format(
+                              node.name(), spec.name, ranges_text(frames)))
     _use_aovs(node, spec)
     write = node.node(spec.name + "_cache")
     pattern = input_pattern(node, spec)
@@ -79,6 +98,77 @@ def render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
             node.name(), spec.name, ranges_text(frames), exc)) from None
     finally:
         write["disable"].setValue(True)
+    return pattern
+
+
+# Read knobs whose non-default value the engine cannot reproduce: such a Read is rendered by Nuke.
+# (The stand-in models first/last; the others are checked when the knob exists, as in real Nuke.)
+_READ_DEFAULTS = {"raw": (False,), "premultiplied": (False,), "proxy": ("",)}
+_PASS_THROUGH = ("Dot", "NoOp")
+
+
+def plain_read(node: Any, spec: InputSpec) -> Any:
+    """The Read feeding the input through Dots, NoOps, disabled nodes, Switches and Groups (a toolset
+    node showing a rendered version is a Read of its cache frames), or None (something draws)."""
+    if spec.name == "plate" and node.node("aovs") is not None and \
+            node.input(int(value(node.node("aovs"), "number"))) is not None:
+        return None  # the aovs' layers are joined onto the plate inside the node: render it
+    current = node.input(int(value(node.node(spec.name), "number")))
+    for _ in range(1000):
+        if current is None:
+            return None
+        kind = current.Class()
+        if kind == "Read":
+            return None if current["disable"].value() else current
+        if current["disable"].value() or kind in _PASS_THROUGH:
+            current = current.input(0)
+        elif kind == "Switch":
+            if current["which"].isAnimated() or current["which"].hasExpression():
+                return None  # the choice may differ from frame to frame (a node rendering a range): Nuke renders
+            which = int(current["which"].value())
+            current = current.input(max(0, min(which, current.inputs() - 1)))
+        elif kind == "Input" and current.parent() is not None:
+            current = current.parent().input(int(value(current, "number")))
+        elif hasattr(current, "output") and callable(current.output) and current.output() is not None:
+            current = current.output().input(0)  # a Group or gizmo: what its Output sees
+        else:
+            return None
+    return None
+
+
+def read_directly(node: Any, spec: InputSpec, frames: List[int]) -> str:
+    """The pattern of a plain Read's own files when the engine can read them as Nuke would for
+    ``frames`` (a literal absolute path, every frame inside first-last and on disk, colourspace,
+    frame offset and the other Read knobs at their defaults, and the node's own colourspace knob
+    for the input empty), else "" (Nuke renders the input instead)."""
+    read = plain_read(node, spec)
+    if read is None:
+        return ""
+    for name, defaults in _READ_DEFAULTS.items():
+        knob = read.knob(name)
+        if knob is not None and knob.value() not in defaults:
+            return ""
+    mode, offset = read.knob("frame_mode"), read.knob("frame")
+    if offset is not None and str(offset.value()).strip() not in ("", "0"):
+        return ""  # a frame offset or 'start at' moves the files' frames: Nuke renders them
+    if mode is not None and mode.value() not in ("expression", "offset") and offset is not None and \
+            str(offset.value()).strip():
+        return ""
+    colourspace = read.knob("colorspace")
+    if colourspace is not None and not str(colourspace.value()).startswith("default"):
+        return ""
+    own = node.knob("{}_colourspace".format("key" if spec.name == "keys" else spec.field))
+    if own is not None and str(own.value()).strip():
+        return ""
+    path = str(read["file"].value())
+    if not path or not os.path.isabs(path) or re.search(r"[\[\]$]|%[vV]", path):
+        return ""
+    pattern = re.sub(r"#+", lambda m: "%0{}d".format(len(m.group(0))), path)
+    if not re.search(r"%0?\d*d", pattern):
+        return ""
+    first, last = int(read["first"].value()), int(read["last"].value())
+    if any(not first <= f <= last or not os.path.isfile(cache.frame_path(pattern, f)) for f in frames):
+        return ""
     return pattern
 
 
@@ -110,7 +200,7 @@ def show_result(node: Any, pattern: str, first: int, last: int) -> None:
     read["file"].setValue(pattern)
     read["first"].setValue(first)
     read["last"].setValue(last)
-    node.node("show")["which"].setValue(SHOW_RESULT)
+    _show(node, SHOW_RESULT)
 
 
 def show_preview(node: Any, pattern: str, frame: int) -> None:
@@ -118,12 +208,50 @@ def show_preview(node: Any, pattern: str, frame: int) -> None:
     read["file"].setValue(pattern)
     read["first"].setValue(frame)
     read["last"].setValue(frame)
-    node.node("show")["which"].setValue(SHOW_PREVIEW)
+    _show(node, SHOW_PREVIEW)
+
+
+def show_still(node: Any, path: str) -> None:
+    """One picture (e.g. the training strip) in the node's 'preview' Read, at every frame."""
+    read = node.node("preview")
+    read["file"].setValue(path)
+    _show(node, SHOW_PREVIEW)
 
 
 def show_plate(node: Any, warning: str) -> None:
     node.node("not_rendered")["message"].setValue(warning)
-    node.node("show")["which"].setValue(SHOW_PLATE)
+    _show(node, SHOW_PLATE)
+
+
+def _show(node: Any, which: int) -> None:
+    knob = node.node("show")["which"]
+    if knob.isAnimated():  # a range was showing frame by frame: back to one choice for every frame
+        knob.clearAnimated()
+    knob.setValue(which)
+
+
+def show_progress(node: Any, pattern: str, first: int, last: int, there: List[int]) -> None:
+    """While a range renders: the 'preview' Read reads the new version's frames, and the Switch
+    shows each frame that is there, the plate with the note at every other frame (a key per
+    frame of the range, so no interpolation between keys matters)."""
+    read = node.node("preview")
+    read["file"].setValue(pattern)
+    read["first"].setValue(first)
+    read["last"].setValue(last)
+    node.node("not_rendered")["message"].setValue(RENDERING.format(node.name()))
+    knob = node.node("show")["which"]
+    if knob.isAnimated():
+        knob.clearAnimated()
+    for frame in range(first, last + 1):
+        knob.setValueAt(SHOW_PREVIEW if frame in there else SHOW_PLATE, frame)
+
+
+def show_landed(node: Any, frames: List[int]) -> None:
+    """Frames of a rendering range that are now on disk show in the Viewer."""
+    knob = node.node("show")["which"]
+    if knob.isAnimated():
+        for frame in frames:
+            knob.setValueAt(SHOW_PREVIEW, frame)
 
 
 def set_status(node: Any, text: str) -> None:

@@ -45,7 +45,7 @@ def key_frames(node: Any) -> List[int]:
 
 def hash_frames(node: Any, spec: InputSpec, pattern: str, frames: List[int], feedback: Feedback) -> Hashes:
     """Engine-computed hashes of rendered input frames."""
-    folder = os.path.dirname(pattern)
+    folder = os.path.dirname(node_io.input_pattern(node, spec))  # never beside a Read's own files
     out = os.path.join(folder, "hashes.json")
     manifest = cache.write_manifest(folder, "hash_job.json", {
         "version": 1, "plate": pattern, "frames": node_io.ranges_text(frames), "json": out})
@@ -75,6 +75,15 @@ def sign_off(node: Any, feedback: Feedback) -> Dict[str, Hashes]:
     node["signoff_info"].setValue("signed off {} by {}: {} {}-{}".format(
         time.strftime("%Y-%m-%d %H:%M"), getpass.getuser(), ", ".join(sorted(hashes)), first, last))
     return hashes
+
+
+def has_record(node: Any) -> bool:
+    return bool(str(node_io.value(node, "signoff")).strip())
+
+
+def record(node: Any, hashes: Dict[str, Hashes]) -> None:
+    """Write the sign-off record (frames added to it are signed when first used)."""
+    node["signoff"].setValue(json.dumps(hashes, sort_keys=True))
 
 
 def recorded(node: Any) -> Dict[str, Hashes]:

@@ -86,6 +86,8 @@ COMMON_KNOBS = {
     "override_signoff": "farm renders go on although the plate changed",
     "history": "rendered versions (JSON)",
     "version": "the version the node shows",
+    "version_note": "a note on the shown version", "version_info": "the shown version's label, frames and size",
+    "purge": "button",
     "status": "state and warnings",
     "sign_off": "button", "preview": "button", "render": "button", "cancel": "button",
     "open_report": "button",

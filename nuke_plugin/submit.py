@@ -15,7 +15,7 @@ from typing import Any
 
 import nuke
 
-from . import cache, engine, jobs, node_io, settings, signoff
+from . import cache, engine, jobs, node_io, settings, signoff, worker
 from .errors import PluginError
 from .feedback import Feedback
 from .stages import RESTYLE
@@ -34,7 +34,7 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
             as a farm render of the comp would).
         EngineError: ``restyle submit`` refused (its message names the setting) or Deadline did.
     """
-    if nuke.root().modified():
+    if worker.on_main(lambda: nuke.root().modified()):
         raise PluginError("{}: save the script first (File > Save): the farm renders the saved file".format(
             node.name()))
     version = jobs.version_of(node)
@@ -45,10 +45,10 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
     if changed and not node_io.value(node, "override_signoff"):  # the farm reads the plate frames just rendered
         raise PluginError(signoff.describe(node, changed))
     folder = os.path.join(node_io.cache_root(node), "farm", "{}_{}".format(node.name(), version["key"]), farm)
-    script = nuke.scriptName()
+    script = worker.on_main(nuke.scriptName)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", "{}_{}".format(os.path.splitext(os.path.basename(script))[0], node.name()))
     manifest = dict(version["fields"], version=1, stage="submit", farm=farm, job_dir=folder, comp=script, name=name,
-                    model=str(node_io.value(node, "model_file")), plate=node_io.input_pattern(node, RESTYLE.inputs[0]),
+                    model=str(node_io.value(node, "model_file")), plate=node_io.source_pattern(node, RESTYLE.inputs[0], frames),
                     frames="{}-{}".format(first, last), out=version["pattern"], chunk_size=chunk_size,
                     engine_python=settings.engine_python(), toolset=TOOLSET)
     if manifest.get("detail") or manifest.get("texture"):  # the workers read the paintings from the node's

@@ -3,6 +3,8 @@ and small generated sequences."""
 from __future__ import annotations
 
 import os
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +112,8 @@ def comp(nuke_standin, tmp_path, monkeypatch, small_data):
 
     monkeypatch.setenv("RESTYLE_PYTHON", sys.executable)
     monkeypatch.setenv("RESTYLE_PREFS", str(tmp_path / "prefs.json"))
+    # the engine children import this tree's engine (the shared venv's editable install may point elsewhere)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("RESTYLE_FARM_BATCH", "1")
     nuke = nuke_standin
     nuke._standin.reset(mode="gui", nuke_path=str(REPO))
@@ -120,7 +124,30 @@ def comp(nuke_standin, tmp_path, monkeypatch, small_data):
     scene = small_data / "render_sceneA"
     plate = nuke.nodes.Read(file=str(scene / "exr" / "sceneA.####.exr"), first=1001, last=1003)
     keys = nuke.nodes.Read(file=str(small_data / "style" / "sceneA_painting.####.png"), first=1001, last=1006)
-    return SimpleNamespace(nuke=nuke, plate=plate, keys=keys, dir=tmp_path, scene=scene)
+    yield SimpleNamespace(nuke=nuke, plate=plate, keys=keys, dir=tmp_path, scene=scene)
+    worker = sys.modules.get("nuke_plugin.worker")
+    if worker is not None and not worker.idle():  # a test that left a job running: stop it, let it end
+        for name in list(worker._jobs):
+            worker.cancel(name)
+        nuke._standin.process_events(until=worker.idle, timeout=60)
+
+
+def settle(nuke, timeout: float = 600) -> None:
+    """Nuke's main loop runs (the user waits, comping) until every toolset job has finished."""
+    import sys
+
+    worker = sys.modules.get("nuke_plugin.worker")
+    nuke._standin.process_events(until=(lambda: worker.idle()) if worker else None, timeout=timeout)
+
+
+def press(node, *buttons: str, timeout: float = 600) -> None:
+    """Press each button of the node in turn (as the user, on the main thread), each time letting
+    Nuke's main loop run until the job it started has finished."""
+    import nuke
+
+    for button in buttons:
+        node[button].execute()
+        settle(nuke, timeout)
 
 
 
@@ -180,8 +207,7 @@ def restyle_look(comp):
         look["steps"].setValue(4)
         look["key_psnr"].setValue(0)  # 4 steps do not learn the look; the flows only need a model
         look["device"].setValue("cpu")
-        for button in buttons:
-            look[button].execute()
+        press(look, *buttons)
         return look
 
     return make
@@ -194,3 +220,76 @@ def restyle_model(tmp_path_factory) -> Path:
     from bench.bench_pipeline import make_shot
 
     return Path(make_shot(tmp_path_factory.mktemp("look"), 1, 64, 48)[1])
+
+
+@pytest.fixture(name="press")
+def press_fixture(comp):
+    """``press(node, "sign_off", "render")``: the buttons pressed in turn, each job waited for."""
+    return press
+
+
+@pytest.fixture(name="settle")
+def settle_fixture(comp):
+    """``settle()``: Nuke's main loop runs until every toolset job has finished."""
+    return lambda timeout=600: settle(comp.nuke, timeout)
+
+
+# --- a small fake engine for the plug-in's job handling (the real engine hashes) -------------------
+
+FAKE_ENGINE = textwrap.dedent('''
+    import json, os, shutil, signal, sys, time
+    args = sys.argv[1:]  # -m inference.cli COMMAND --manifest JOB.json --progress json
+    if args[2] == "train" and os.environ["FAKE_MODE"] == "train":  # a picture of the look, then a gate
+        job = json.load(open(args[4]))
+        watch = os.environ["RESTYLE_TRAIN_WATCH"]
+        os.makedirs(watch, exist_ok=True)
+        shutil.copy(os.environ["FAKE_STRIP"], os.path.join(watch, "strip.png"))
+        record = {"step": 100, "seconds": 5.0, "steps_per_s": 20.0, "l1": [[100, 0.1]], "curve": "",
+                  "frames": [1001, int(os.environ["RESTYLE_TRAIN_WATCH_FAR"])], "strip": os.path.join(watch, "strip.png")}
+        json.dump(record, open(os.path.join(watch, "watch.json"), "w"))
+        signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
+        while not os.path.exists(os.environ["FAKE_GATE"]):
+            print(json.dumps({"event": "progress", "stage": "train", "done": 100, "total": 200}), file=sys.stderr, flush=True)
+            time.sleep(0.05)
+        open(job["out"], "wb").write(b"model")
+        sys.exit(0)
+    if args[2] != "render":
+        os.execv(sys.executable, [sys.executable] + args)
+    job = json.load(open(args[4]))
+    with open(os.environ["FAKE_LOG"], "a") as log:
+        log.write(job["frames"] + "\\n")
+    first, last = (int(f) for f in job["frames"].split("-"))
+    signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
+    for i, frame in enumerate(range(first, last + 1)):
+        if os.environ["FAKE_MODE"] == "crash" and i == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        # gate: wait until the gate file exists and is empty or lists this frame
+        while os.environ["FAKE_MODE"] == "wait" or (os.environ["FAKE_MODE"] == "gate" and not (
+                os.path.exists(os.environ["FAKE_GATE"]) and (
+                not open(os.environ["FAKE_GATE"]).read().split() or str(frame) in open(os.environ["FAKE_GATE"]).read().split()))):
+            print(json.dumps({"event": "progress", "stage": "run", "done": 0, "total": 3}), file=sys.stderr, flush=True)
+            time.sleep(0.05)
+        shutil.copy(job["plate"] % frame, job["out"] % frame)
+        print(json.dumps({"event": "progress", "stage": "run", "done": i + 1, "total": last - first + 1}),
+              file=sys.stderr, flush=True)
+''')
+
+
+
+@pytest.fixture
+def fake_engine(comp, monkeypatch):
+    """RESTYLE_PYTHON -> the fake engine; returns a function reading the frame ranges it ran."""
+    import stat
+
+    script = comp.dir / "fake_engine.py"
+    script.write_text(FAKE_ENGINE)
+    wrapper = comp.dir / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    log = comp.dir / "runs.txt"
+    monkeypatch.setenv("RESTYLE_PYTHON", str(wrapper))
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("FAKE_MODE", "ok")
+    return lambda: log.read_text().split() if log.exists() else []
+
+

@@ -1,5 +1,12 @@
 """The validation bench's arithmetic: summaries over sequences, goals, the README table."""
+import numpy as np
+
+from bench.bench_restyle_quality import SRGB, load
 from bench.bench_restyle_validation import goals, middle, summary, table
+from inference import colour
+from inference.image import Image
+from inference.sequence import SequencePattern
+from inference.sequence_io import SequenceWriter
 
 
 def _row(psnr, texture, dis, farneback, **extra):
@@ -34,3 +41,13 @@ def test_table_names_a_refused_training_and_the_key_is_the_middle_frame():
     assert "| live (checking) | restyle: training refused | key 1012 at 9 dB |" in text
     assert "| live (checking) | ebsynth | 14.00 (13.00) | 0.500 | 1.10x | 30.00x / 9.00x |" in text
     assert middle(list(range(1001, 1025))) == 1012 and middle(list(range(1001, 1033))) == 1016
+
+
+def test_frames_are_measured_as_srgb_views_whatever_colourspace_their_files_record(tmp_path):
+    view = np.random.default_rng(0).uniform(0.05, 0.95, (8, 8, 3)).astype(np.float32)
+    linear = colour.convert(view, SRGB, colour.resolve_colourspace("scene_linear"))
+    for name, pixels, space in (("lin", linear, "scene_linear"), ("srgb", view, SRGB)):
+        pattern = SequencePattern.parse(str(tmp_path / name / "f.####.exr"))
+        with SequenceWriter(pattern, colourspace=colour.resolve_colourspace(space)) as writer:
+            writer.write(1, Image.from_array(pixels, ("R", "G", "B")))
+        np.testing.assert_allclose(load(pattern, [1])[1], view, atol=2e-3)  # half float

@@ -5,7 +5,7 @@ from __future__ import annotations
 from inference.image import read_image
 
 
-def test_aovs_input_supplies_the_guides_the_plate_lacks(comp):
+def test_aovs_input_supplies_the_guides_the_plate_lacks(comp, press):
     nuke = comp.nuke
     beauty = nuke.nodes.Read(file=str(comp.scene / "png" / "sceneA_beauty.####.png"), first=1001, last=1003)
     node = nuke.createNode("RestyleLook")
@@ -18,13 +18,13 @@ def test_aovs_input_supplies_the_guides_the_plate_lacks(comp):
     node["device"].setValue("cpu")
 
     # WHEN no aovs are connected THEN training says which layer the plate lacks
-    node["train"].execute()
+    press(node, "train")
     said = nuke._standin.state.dialogs[-1][1]
     assert "Train failed" in said and "depth layer" in said and node["model_file"].value() == ""
 
     # WHEN the EXR render is connected to 'aovs' THEN its layers reach the engine and training works
     node.setInput(2, comp.plate)
-    node["train"].execute()
+    press(node, "train")
     assert node["model_file"].value(), node["status"].value()
     cached = read_image(comp.dir / "restyle_cache" / "inputs" / node.name() / "plate" / "plate.1001.exr")
     assert {"ViewLayer.Normal.X", "ViewLayer.Depth.Z"} <= set(cached.channels)

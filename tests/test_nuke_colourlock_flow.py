@@ -8,7 +8,7 @@ import types
 from pathlib import Path
 
 
-def test_colourlock_renders_warns_on_qc_failure_and_opens_the_report(comp, monkeypatch):
+def test_colourlock_renders_warns_on_qc_failure_and_opens_the_report(comp, monkeypatch, press):
     nuke = comp.nuke
     swatches = comp.dir / "swatches.json"
     # two brand colours asked of one region: the lock cannot hold both, so QC fails (exit 3)
@@ -20,10 +20,10 @@ def test_colourlock_renders_warns_on_qc_failure_and_opens_the_report(comp, monke
     node.setInput(1, comp.keys)  # the painted frame 1001 is the colour reference
     node["reference_frame"].setValue(1001)
     node["swatches"].setValue(str(swatches))
-    node["sign_off"].execute()
+    press(node, "sign_off")
     assert sorted(json.loads(node["signoff"].value())) == ["reference", "src"]
 
-    node["render"].execute()
+    press(node, "render")
 
     assert node.node("show")["which"].value() == 1, node["status"].value()
     assert "QC FAILED" in node["status"].value() and "QC FAILED" in nuke._standin.state.dialogs[-1][1]

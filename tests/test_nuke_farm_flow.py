@@ -11,7 +11,7 @@ import numpy as np
 from inference.image import read_image
 
 
-def test_farm_render_makes_missing_frames_with_handles_and_refuses_a_changed_plate(comp, restyle_look, nuke_x):
+def test_farm_render_makes_missing_frames_with_handles_and_refuses_a_changed_plate(comp, restyle_look, nuke_x, press):
     nuke = comp.nuke
     # GIVEN a comp made in the GUI: plate -> Restyle (rendered) -> Deflicker (signed off) -> Write
     look = restyle_look("sign_off", "train", "render")
@@ -22,7 +22,7 @@ def test_farm_render_makes_missing_frames_with_handles_and_refuses_a_changed_pla
     settle["mode"].setValue("global")
     settle["radius"].setValue(1)  # handles: 1 frame each side
     settle["device"].setValue("cpu")
-    settle["sign_off"].execute()
+    press(settle, "sign_off")
     assert settle["signoff"].value(), settle["status"].value()
     write = nuke.nodes.Write(file=str(comp.dir / "out" / "comp.####.exr"), channels="rgba",
                              create_directories=True, inputs=[settle])
@@ -42,18 +42,16 @@ def test_farm_render_makes_missing_frames_with_handles_and_refuses_a_changed_pla
     deflickered = next((comp.dir / "restyle_cache" / "deflicker").glob("*/deflicker.1002.exr"))
     out = read_image(comp.dir / "out" / "comp.1002.exr").beauty().as_float32()
     assert np.array_equal(out[..., :3], read_image(deflickered).beauty().as_float32()[..., :3])
-    # AND callbacks ran in Nuke's order: inputs rendered inside the nodes before the comp's frame
-    assert state["written"][-1] == [write.name(), 1002]
-    assert any(name.endswith(".plate_cache") for name, _ in state["written"][:-1])
+    # AND nothing executed inside the render callback ("I'm already executing something else" in Nuke):
+    # the plate is a plain Read and the Restyle node shows its cache frames, so the engine read those files
+    assert state["written"] == [[write.name(), 1002]]
     # AND nothing interactive happened in terminal mode
     assert state["dialogs"] == [] and state["tasks"] == 0
 
     # WHEN a chunk of two frames renders with RESTYLE_FARM_BATCH=2 THEN each node is prepared once
     status, state, stderr = nuke_x(comp.dir / "comp.nk", "1002-1003", comp.dir, batch="2")
     assert status == 0, stderr
-    assert [w for w in state["written"] if w[0] == write.name()] == [[write.name(), 1002], [write.name(), 1003]]
-    plate_renders = [w for w in state["written"] if w[0] == look.name() + ".plate_cache"]
-    assert sorted(f for _n, f in plate_renders) == [1001, 1002, 1003]  # once, with the deflicker's handle
+    assert state["written"] == [[write.name(), 1002], [write.name(), 1003]]
 
     # WHEN the plate changes after sign-off THEN the farm refuses, naming input and frames
     comp.plate["file"].setValue(str(comp.scene / "png" / "sceneA_beauty.####.png"))

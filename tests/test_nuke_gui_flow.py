@@ -19,30 +19,30 @@ def frame_file(pattern: str, frame: int) -> Path:
     return Path(pattern.replace("%04d", f"{frame:04d}"))
 
 
-def test_gui_flow_sign_off_train_render_switch_versions(comp, restyle_look):
+def test_gui_flow_sign_off_train_render_switch_versions(comp, restyle_look, press):
     nuke = comp.nuke
     node = restyle_look()
     show = node.node("show")
 
     # GIVEN a fresh node THEN the plate shows with the warning, and rendering needs a sign-off
     assert show["which"].value() == 0 and "not rendered" in node.node("not_rendered")["message"].value()
-    node["render"].execute()
+    press(node, "render")
     assert "not signed off" in dialogs(nuke)[-1] and "Sign off plate" in dialogs(nuke)[-1]
 
     # WHEN the plate is signed off THEN its frame hashes are on the node
-    node["sign_off"].execute()
+    press(node, "sign_off")
     signed = json.loads(node["signoff"].value())
     assert sorted(signed["plate"]) == ["1001", "1002", "1003"] and len(set(signed["plate"].values())) == 3
 
     # WHEN trained and rendered THEN the Read shows a complete cache version
-    node["train"].execute()
+    press(node, "train")
     first_model = node["model_file"].value()
     assert os.path.isfile(first_model)
     # AND it learnt to move with the plate from the key frame and the plate frame after it
     from inference.restyle.model_file import load_model
     assert json.loads((Path(first_model).parent / "job.json").read_text())["frames"] == "1001-1002"
     assert load_model(first_model).meta["training"]["temporal"]["pairs"] == 1
-    node["render"].execute()
+    press(node, "render")
     assert show["which"].value() == 1, node["status"].value()
     first_pattern = node.node("result")["file"].value()
     first_folder = Path(first_pattern).parent
@@ -63,18 +63,22 @@ def test_gui_flow_sign_off_train_render_switch_versions(comp, restyle_look):
     # WHEN the style reference changes (a second painted keyframe) and the range is rendered again
     before = {p.name: p.read_bytes() for p in first_folder.glob("*.exr")}
     node["key_frames"].setValue("1001 1003")
-    node["train"].execute()
-    node["render"].execute()
+    press(node, "train")
+    press(node, "render")
     second_pattern = node.node("result")["file"].value()
     # THEN a new model and a new cache version; the first version's frames are untouched
     assert node["model_file"].value() != first_model
     assert Path(second_pattern).parent != first_folder
     assert {p.name: p.read_bytes() for p in first_folder.glob("*.exr")} == before
     first_key, second_key = first_folder.name, Path(second_pattern).parent.name
-    assert node["version"].values() == [first_key, second_key] and node["version"].value() == second_key
+    from nuke_plugin.versions import key_of
+    items = node["version"].values()
+    assert [key_of(v) for v in items] == [first_key, second_key] and node["version"].value() == items[1]
+    # AND the versions read as what they are: made when, and what changed (the painting: a new look)
+    assert "first version" in items[0] and "painting" in items[1] and "3 frames" in node["version_info"].value()
 
     # WHEN the user picks the first version again THEN the Read goes back to its frames
-    nuke._standin.user_sets(node["version"], first_key)
+    nuke._standin.user_sets(node["version"], items[0])
     assert node.node("result")["file"].value() == first_pattern and show["which"].value() == 1
 
     # AND a copy of the node with the same inputs and settings reuses those frames (no engine run)
@@ -83,13 +87,13 @@ def test_gui_flow_sign_off_train_render_switch_versions(comp, restyle_look):
         twin[name].setValue(node[name].value())
     job = Path(second_pattern).parent / "job.json"
     made = job.stat().st_mtime_ns
-    twin["render"].execute()
+    press(twin, "render")
     assert twin.node("result")["file"].value() == second_pattern and twin.node("show")["which"].value() == 1
     assert job.stat().st_mtime_ns == made
 
     # AND Render range checks the plate against the sign-off: a changed plate is refused
     comp.plate["file"].setValue(str(comp.scene / "png" / "sceneA_beauty.####.png"))
-    twin["render"].execute()
+    press(twin, "render")
     assert "PLATE CHANGED" in dialogs(nuke)[-1] and "'plate' frames 1001-1003" in dialogs(nuke)[-1]
     assert "PLATE CHANGED" in twin["status"].value() and twin.node("result")["file"].value() == second_pattern
     comp.plate["file"].setValue(str(comp.scene / "exr" / "sceneA.####.exr"))
@@ -97,18 +101,18 @@ def test_gui_flow_sign_off_train_render_switch_versions(comp, restyle_look):
     # AND preview shows one frame of the current settings without touching the comp's version
     node["tile"].setValue(64)
     nuke.frame(1002)
-    node["preview"].execute()
+    press(node, "preview")
     assert show["which"].value() == 2 and node.node("result")["file"].value() == first_pattern
     assert node.node("preview")["first"].value() == 1002
 
 
-def test_updated_painting_retrains_from_the_approved_look(comp, restyle_look):
+def test_updated_painting_retrains_from_the_approved_look(comp, restyle_look, press):
     from inference.image import Image, write_image
     from inference.restyle.model_file import load_model
 
     node = restyle_look()
-    node["sign_off"].execute()
-    node["train"].execute()
+    press(node, "sign_off")
+    press(node, "train")
     approved = node["model_file"].value()
     # WHEN the artist warms up the same keyframe (no channel clips) and Train runs again
     painting = read_image(Path(comp.keys["file"].value().replace("####", "1001"))).as_float32()
@@ -116,7 +120,7 @@ def test_updated_painting_retrains_from_the_approved_look(comp, restyle_look):
     warmer.parent.mkdir()
     write_image(warmer, Image.from_array(painting * np.array([1.0, 0.96, 0.88], np.float32), ("R", "G", "B")))
     comp.keys["file"].setValue(str(comp.dir / "keys_v2" / "paint.####.png"))
-    node["train"].execute()
+    press(node, "train")
     # THEN the new look starts from the approved one and keeps its brushwork (a colour re-pass)
     updated = node["model_file"].value()
     assert updated != approved and os.path.isfile(approved)
@@ -126,17 +130,17 @@ def test_updated_painting_retrains_from_the_approved_look(comp, restyle_look):
     # AND with 'Start from the approved look' off, it trains from scratch
     node["from_approved"].setValue(False)
     node["seed"].setValue(1)
-    node["train"].execute()
+    press(node, "train")
     job = json.loads((Path(node["model_file"].value()).parent / "job.json").read_text())
     assert "init" not in job and "repass" not in job
 
 
-def test_keyframe_detail_hands_the_paintings_to_the_render(comp, restyle_look):
+def test_keyframe_detail_hands_the_paintings_to_the_render(comp, restyle_look, press):
     node = restyle_look("sign_off", "train", "render")
     plain = node.node("result")["file"].value()
     # WHEN 'Keyframe detail' is set and the range rendered again
     node["detail"].setValue(4)
-    node["render"].execute()
+    press(node, "render")
     detailed = node.node("result")["file"].value()
     # THEN a new version, rendered with the paintings the look was trained on
     assert Path(detailed).parent != Path(plain).parent, node["status"].value()
@@ -144,3 +148,16 @@ def test_keyframe_detail_hands_the_paintings_to_the_render(comp, restyle_look):
     assert job["detail"] == 4 and sorted(job["keys"]) == ["1001"] and os.path.isfile(job["keys"]["1001"])
     frames = [read_image(frame_file(p, 1002)).beauty().as_float32() for p in (plain, detailed)]
     assert np.abs(frames[0] - frames[1]).mean() > 1e-3
+
+
+def test_train_again_resumes_a_stopped_training_from_its_checkpoint(comp, restyle_look, press):
+    node = restyle_look("sign_off", "train")
+    model = Path(node["model_file"].value())
+    assert model.with_suffix(".ckpt").is_file()
+    # GIVEN a training that stopped before it exported (Cancel): its checkpoint is there, no look
+    model.unlink()
+    node["model_file"].setValue("")
+    # WHEN Train is pressed again THEN the engine resumes from the checkpoint and the look is there
+    press(node, "train")
+    job = json.loads((model.parent / "job.json").read_text())
+    assert job["resume"] is True and node["model_file"].value() == str(model) and model.is_file()

@@ -16,8 +16,8 @@ from inference.sequence import SequencePattern
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp, restyle_look, nuke_x, deadline_info):
-    from nuke_plugin import jobs, node_io
+def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp, restyle_look, nuke_x, deadline_info, press):
+    from nuke_plugin import jobs
 
     nuke = comp.nuke
     # GIVEN a trained, signed-off look (nothing rendered) feeding the comp's Write, the script saved
@@ -28,7 +28,7 @@ def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp,
 
     # WHEN the artist submits it to Deadline, two frames per task, without sending it now
     nuke._standin.state.panel_answers = {"Farm": "deadline", "Frames per task": "2", "Submit to Deadline now": False}
-    look["submit_farm"].execute()
+    press(look, "submit_farm")
 
     # THEN the status names the job folder, which holds the render and comp jobs (no colour lock: no gate)
     status = look["status"].value()
@@ -40,11 +40,12 @@ def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp,
     assert (render["Frames"], render["ChunkSize"], comp_job["Frames"], comp_job["ChunkSize"]) == (
         "1001-1003", "2", "1001-1003", "2")
     assert (comp_plugin["SceneFile"], comp_plugin["Version"]) == (str(comp.dir / "comp.nk"), "15.1")
-    # AND a render task is the node's own `restyle render` into the node's current version
+    # AND a render task is the node's own `restyle render` into the node's current version, reading the
+    # plate's own files (a plain Read)
     version = jobs.version_of(look)
     task = shlex.split(plugin["Arguments"].replace("<STARTFRAME>", "1003").replace("<ENDFRAME>", "1003"))
     assert cli.job_from_args("render", cli.build_parser().parse_args(task[2:])) == {
-        "model": look["model_file"].value(), "plate": node_io.input_pattern(look, jobs.RESTYLE.inputs[0]),
+        "model": look["model_file"].value(), "plate": str(comp.scene / "exr" / "sceneA.%04d.exr"),
         "out": version["pattern"], "deflicker": "off", "device": "cpu", "frames": "1003-1003", "skip_existing": True}
     pattern = SequencePattern.parse(version["pattern"])
     assert Path(render["OutputDirectory0"], render["OutputFilename0"]) == Path(pattern.hashes)
@@ -71,25 +72,27 @@ def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp,
     comp.plate["file"].setValue(str(comp.scene / "png" / "sceneA_beauty.####.png"))
     nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
     (folder / "render_job_info.job").unlink()
-    look["submit_farm"].execute()
+    press(look, "submit_farm")
     assert "PLATE CHANGED" in nuke._standin.state.dialogs[-1][1] and not (folder / "render_job_info.job").exists()
     look["override_signoff"].setValue(True)
     nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
-    look["submit_farm"].execute()
+    press(look, "submit_farm")
     assert look["status"].value().startswith("deadline job written to ") and (folder / "render_job_info.job").exists()
+    # AND Submit to farm never held Nuke's main thread for its job (the panel is answered at once here)
+    assert [s < 0.1 for _n, button, s in nuke._standin.state.holds if button == "submit_farm"] == [True] * 3
 
 
-def test_submit_to_farm_refuses_an_unsaved_script_and_a_bad_task_size(comp):
+def test_submit_to_farm_refuses_an_unsaved_script_and_a_bad_task_size(comp, press):
     nuke = comp.nuke
     look = nuke.createNode("RestyleLook")
     nuke._standin.state.panel_answers = {"Frames per task": "8"}
     nuke.root().setModified(True)
-    look["submit_farm"].execute()
+    press(look, "submit_farm")
     assert "save the script first" in nuke._standin.state.dialogs[-1][1] and "Submit to farm failed" in nuke._standin.state.dialogs[-1][1]
     nuke._standin.state.panel_answers = {"Frames per task": "eight"}
-    look["submit_farm"].execute()
+    press(look, "submit_farm")
     assert "Frames per task must be a whole number" in nuke._standin.state.dialogs[-1][1]
     nuke._standin.state.panel_answers = {"Farm": "opencue", "Submit to Deadline now": True}
-    look["submit_farm"].execute()
+    press(look, "submit_farm")
     assert "'Submit to Deadline now' is for the deadline farm" in nuke._standin.state.dialogs[-1][1]
     assert not (comp.dir / "restyle_cache" / "farm").exists()

@@ -105,18 +105,21 @@ def test_bad_models_are_refused_with_a_reason(tmp_path, model, shot, capsys):
 def test_onnxruntime_on_cpu_matches_torch(model):
     loaded = load_model(model)
     x = np.random.default_rng(0).uniform(0, 1, (2, 3, 40, 52)).astype(np.float32)
-    ort_out = OrtBackend(loaded, log=lambda m: None).run(x)
+    ort_out = OrtBackend(loaded, log=lambda m: None, providers=("CPUExecutionProvider",)).run(x)
     torch_out = TorchBackend(loaded, "cpu").run(x)
     assert ort_out.shape == (2, 3, 40, 52)
     assert np.abs(ort_out - torch_out).max() < 1e-4
 
 
 def test_without_a_gpu_runtime_it_falls_back_to_cpu_and_says_why(model):
+    """The machine stood in for (no CUDA for torch, a CPU-only onnxruntime): the same on any host."""
     messages = []
-    backend = select_backend(load_model(model), "auto", log=messages.append)
-    assert backend.name == "onnxruntime:CPUExecutionProvider"
+    backend = select_backend(load_model(model), "auto", log=messages.append,
+                             available=["CPUExecutionProvider"], torch_cuda=False)
+    assert backend.name == "onnxruntime:CPUExecutionProvider" and not backend.keeps_frames_on_device
     text = "\n".join(messages)
     assert "TensorrtExecutionProvider not available" in text and "CUDAExecutionProvider not available" in text
+    assert "--backend auto: onnxruntime (no GPU runtime" in text
 
 
 def test_tiled_equals_untiled(model):

@@ -16,7 +16,8 @@ from inference.demo.paint import paint
 from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference.errors import EX_DATAERR, KeyCheckError, UsageError
 from inference.image import Image, read_image, write_image
-from inference.restyle.key_check import Guard, KeyScore, Learnt, held_back_tiles
+from inference.restyle import train as train_module
+from inference.restyle.key_check import FarTexture, Guard, KeyScore, Learnt, far_frame, held_back_tiles
 from inference.restyle.model_file import load_model, require_key_check
 from inference.restyle.settings import TrainColourspaces
 from inference.restyle.temporal_loss import Stability, TemporalSampler
@@ -105,6 +106,60 @@ def test_the_stopping_rule_waits_for_the_keys_then_stops_when_they_and_the_held_
     stops = [step for step in range(50, 1001, 50)  # held-back tiles gain until 400, the keys until 600
              if rule.update(step, _score(21.0 + min(step, 600) / 100, 15.0 + min(step, 400) / 100))]
     assert stops and stops[0] == 700  # 100 steps after the last gain of either
+
+
+def test_the_stopping_rule_waits_while_the_far_frame_still_gains_texture():
+    def stops(textures: dict[int, float]) -> list[int]:
+        rule = Learnt(threshold_db=20.0, window=100, tolerance_db=0.1)
+        out = []
+        for step in range(50, 1001, 50):  # keys and held-back tiles flat from the start
+            if step in textures:
+                rule.texture(step, textures[step])
+            if rule.update(step, _score(25.0, 24.0)):
+                out.append(step)
+        return out
+
+    still_sharpening = {s: 100.0 - 0.1 * s for s in range(100, 1001, 100)}  # falls 10 % and more per window
+    assert not stops(still_sharpening)
+    settles = {s: 100.0 - 0.1 * min(s, 600) for s in range(100, 1001, 100)}
+    assert stops(settles)[0] == 700  # one window after its last real gain
+    assert stops({})[0] == 200  # no far frame measured: the keys alone decide
+
+
+def test_the_far_frame_is_the_one_farthest_from_every_key():
+    assert far_frame(list(range(1, 25)), [12]) == 24
+    assert far_frame(list(range(1, 25)), [1, 13]) == 24
+    assert far_frame(list(range(1, 8)), [4]) == 1  # a tie goes to the earliest
+    assert far_frame([5], [5]) is None
+
+
+def test_the_far_frame_texture_scores_a_smooth_look_worse_than_the_painting_s_own_brushwork(demo_shot):
+    _, _, key = demo_shot
+    painting = read_image(key).beauty(alpha=False).as_float32()
+    check = FarTexture(6, np.zeros((96, 160, 3), np.float32), painting, torch.device("cpu"))
+
+    class Paints(torch.nn.Module):
+        def __init__(self, image):
+            super().__init__()
+            self.image = torch.from_numpy(image.transpose(2, 0, 1).copy())[None]
+
+        def forward(self, x):
+            return self.image
+
+    shifted = np.roll(painting, 7, axis=1)  # the same brushwork elsewhere in the frame
+    smooth = cv2.GaussianBlur(shifted, (0, 0), 3)
+    assert check.measure(Paints(shifted)) < 0.5 * check.measure(Paints(smooth))
+
+
+def test_training_measures_the_far_frame_texture_and_records_it(demo_shot, monkeypatch):
+    root, _, _ = demo_shot
+    monkeypatch.setattr(train_module, "TEXTURE_CHECK_EVERY", 50)
+    result = _train(demo_shot, "far.onnx", _settings(plateau=True, learnt_window=50, steps=150, key_psnr=0,
+                                                     stability=0), frames=list(range(1, 7)))
+    far = load_model(result.model).meta["training"]["far_texture"]
+    assert far["frame"] == 6  # the key is frame 1 of 1-6
+    assert [s for s, _ in far["swd"]] == [50, 100, 150][:len(far["swd"])] and far["swd"]
+    assert all(d > 0 for _, d in far["swd"])
 
 
 def test_the_stopping_rule_does_not_stop_a_training_before_its_keys_are_learnt(demo_shot):

@@ -1,6 +1,8 @@
 """`restyle torchscript`: the TorchScript module for Nuke's Inference node gives what `restyle run` gives."""
 from __future__ import annotations
 
+import ast
+
 import numpy as np
 import pytest
 import torch
@@ -56,3 +58,78 @@ def test_torchscript_refuses_what_the_inference_node_cannot_feed(tmp_path, keys,
     path = write_model(tmp_path / "look.onnx", keys=keys, guides=guides)
     with pytest.raises(ModelError, match="only colour-only, single-keyframe"):
         export_torchscript(path, tmp_path / "look.pt", "scene_linear")
+
+
+@pytest.mark.parametrize("nuke, torch_version", [("13.1", "1.6"), ("14.0", "1.12"), ("14.1", "1.12"),
+                                                 ("15.0", "1.12"), ("15.1", "2.1"), ("16.0", "2.1"), ("17.0", "2.1")])
+def test_each_nuke_version_names_the_torch_it_runs(nuke, torch_version):
+    from inference.restyle.torchscript import nuke_torch
+
+    got, pin, source = nuke_torch(nuke)
+    assert got == torch_version and pin.startswith(torch_version)
+    assert source.startswith("Foundry") == (nuke < "15.0")  # only 13 and 14 are stated on Foundry's pages
+    assert ("unverified" in source) == (nuke >= "15.0")
+
+
+@pytest.mark.parametrize("bad, message", [("12.2", "came with Nuke 13.0"), ("14", "give MAJOR.MINOR")])
+def test_a_nuke_without_the_inference_node_is_refused(bad, message):
+    from inference.errors import UsageError
+    from inference.restyle.torchscript import nuke_torch
+
+    with pytest.raises(UsageError, match=message):
+        nuke_torch(bad)
+
+
+def test_for_an_older_nukes_torch_a_kit_builds_the_file_that_torch_can_load(tmp_path, capsys):
+    """torch 2.13 here, Nuke 14.1 runs torch 1.12: no .pt, but a kit whose script (plain torch,
+    run here with this torch since no 1.12 is at hand) builds one that restyles as the direct
+    export does, and checks itself."""
+    import subprocess
+    import sys
+
+    model_path = write_model(tmp_path / "look.onnx")
+    assert cli.main(["torchscript", "--model", str(model_path), "--out", str(tmp_path / "look.pt"),
+                     "--nuke-version", "14.1"]) == 0
+    err = capsys.readouterr().err
+    assert "Nuke 14.1 runs torch 1.12" in err and "look.pt is NOT written" in err and "torch==1.12.1" in err
+    assert not (tmp_path / "look.pt").exists() and (tmp_path / "look.pt.kit" / "weights.npz").is_file()
+    script = (tmp_path / "look.pt.kit" / "build.py").read_text()
+    ast.parse(script, feature_version=(3, 7))  # Nuke 13's Python; torch 1.6 installs on 3.6-3.8
+    assert "from inference" not in script and "import inference" not in script
+    build = subprocess.run([sys.executable, str(tmp_path / "look.pt.kit" / "build.py")], capture_output=True, text=True,
+                           timeout=300, cwd=tmp_path)
+    assert build.returncode == 0, build.stderr
+    assert "within" in build.stdout and (tmp_path / "look.pt").is_file()
+    assert cli.main(["torchscript", "--model", str(model_path), "--out", str(tmp_path / "direct.pt")]) == 0
+    assert "only in a Nuke whose torch is as new" in capsys.readouterr().err
+    x = torch.from_numpy(np.random.default_rng(4).uniform(0, 2, (1, 3, 45, 61)).astype(np.float32))
+    with torch.no_grad():
+        kit_out = torch.jit.load(str(tmp_path / "look.pt"))(x)
+        direct = torch.jit.load(str(tmp_path / "direct.pt"))(x)
+    assert torch.abs(kit_out - direct).max() < 1e-5 and torch.abs(direct - x).max() > 0.05
+
+
+def test_the_kit_refuses_a_file_that_does_not_reproduce_the_look(tmp_path):
+    import subprocess
+    import sys
+
+    from inference.restyle.torchscript import export_torchscript
+
+    kit = export_torchscript(write_model(tmp_path / "look.onnx"), tmp_path / "look.pt", "scene_linear", "13.1",
+                             log=lambda _: None)
+    weights = dict(np.load(kit / "weights.npz"))
+    weights["sample_out"] = weights["sample_out"] + 0.01  # as if the old torch computed another look
+    np.savez(kit / "weights.npz", **weights)
+    build = subprocess.run([sys.executable, str(kit / "build.py")], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 1 and "does not reproduce the look" in build.stderr
+
+
+def test_with_this_nukes_own_torch_the_file_is_written_directly(tmp_path, monkeypatch):
+    from inference.restyle.torchscript import export_torchscript
+
+    monkeypatch.setattr(torch, "__version__", "1.12.1")  # as if run with the torch Nuke 14 bundles
+    said = []
+    written = export_torchscript(write_model(tmp_path / "look.onnx"), tmp_path / "look.pt", "scene_linear", "14.1",
+                                 log=said.append)
+    assert written == tmp_path / "look.pt" and written.is_file() and not (tmp_path / "look.pt.kit").exists()
+    assert "which Nuke 14.1 can load" in said[0]

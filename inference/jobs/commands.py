@@ -128,8 +128,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                          "help": f"stop after S seconds of training (default {TRAIN.seconds:g}: ten minutes on a CPU)"}),
             (("--no-plateau",), "plateau", {"action": "store_const", "const": False,
                                             "help": "do not stop early when the look is learnt (every key reproduced at "
-                                                    "--key-psnr and neither they nor tiles of the keys held back from "
-                                                    "training still improving); train to --steps/--seconds"}),
+                                                    "--key-psnr and neither they, nor tiles of the keys held back from "
+                                                    "training, nor the texture of the frame of --frames farthest from the "
+                                                    "keys still improving); train to --steps/--seconds"}),
             (("--key-psnr",), "key_psnr", {"metavar": "DB", "type": bounded("key_psnr"),
                                            "help": "key check: the model's output at each painted key must come back at this "
                                                    "PSNR (dB, full frame) or better, else it is marked failed and restyle "
@@ -138,6 +139,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--lr",), "lr", {"metavar": "RATE", "type": bounded("lr"),
                                "help": f"Adam learning rate (default {_exponent(TRAIN.lr)}); training halves it itself "
                                        "after a divergence"}),
+            (("--onnx-dtype",), "onnx_dtype", {"choices": ["fp32", "fp16"],
+                                               "help": f"precision of the ONNX model's weights and arithmetic (default {TRAIN.onnx_dtype}; "
+                                                       "fp16: half the file, within 0.01 of fp32; input and output stay float32)"}),
             (("--resume",), "resume", {"action": "store_const", "const": True,
                                        "help": "continue from MODEL.ckpt beside --out if it exists (a killed training "
                                                "resumed gives the same model as an unbroken one)"}),
@@ -175,8 +179,12 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                                    "is scene-linear, else scene_linear; other types by file type)"}),
             (("--device",), "device", {"choices": list(DEVICES), "help": "where to run (default auto)"}),
             (("--backend",), "backend", {"choices": ["auto", "onnxruntime", "torch"],
-                                         "help": "auto: onnxruntime with TensorRT/CUDA if it has them, else torch CUDA, else onnxruntime CPU"}),
-            (("--dtype",), "dtype", {"choices": ["auto", "fp16", "fp32"], "help": "torch backend precision (auto: fp16 on CUDA)"}),
+                                         "help": "auto: torch CUDA when torch sees a GPU (the fastest measured), else onnxruntime "
+                                                 "with TensorRT/CUDA if it has them, else onnxruntime CPU; the choice and why are "
+                                                 "logged (docs/backends.md)"}),
+            (("--dtype",), "dtype", {"choices": ["auto", "fp16", "fp32"],
+                                     "help": "precision: torch's, and onnxruntime TensorRT's engine (auto: fp16 on CUDA and "
+                                             "TensorRT; an fp16 model runs fp16)"}),
             (("--tile",), "tile", {"metavar": "PX", "type": bounded("tile"),
                                    "help": "process frames in overlapping PX-square tiles (for frames larger than GPU memory)"}),
             (("--batch",), "batch", {"metavar": "N", "type": bounded("batch"),
@@ -299,6 +307,9 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--nuke-colourspace",), "nuke_colourspace", {"metavar": "NAME",
              "help": "the Nuke script's working space (linear), which the Inference node passes in and gets back; "
                      "OCIO name, alias or role (default scene_linear)"}),
+            (("--nuke-version",), "nuke_version", {"metavar": "MAJOR.MINOR",
+             "help": "the Nuke that will run it: when its torch (13: 1.6, 14-15.0: 1.12, 15.1+: 2.1; docs/nuke.md) is "
+                     "older than this one, write OUT.kit/ (a script that builds OUT with that torch) instead of OUT"}),
         ],
         "required": ["model", "out"],
     },

@@ -48,6 +48,7 @@ FIELDS: dict[str, Any] = {
     "key_psnr": {"type": "number", "minimum": 0, "description": "key check threshold, dB (0 = any finite look)"},
     "lr": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
     "resume": {"type": "boolean"},
+    "onnx_dtype": {"enum": ["fp32", "fp16"]},
     "init": _PATH,
     "repass": {"enum": ["auto", "colour", "full"]},
     "backend": {"enum": ["auto", "onnxruntime", "torch"]},

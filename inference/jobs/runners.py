@@ -51,7 +51,7 @@ def run_train(job: dict[str, Any], progress: str) -> int:
     from ..restyle.train import train
 
     settings = _settings(TrainSettings, job, "steps", "seconds", "plateau", "seed", "device", "checkpoint_every",
-                         "stability", "key_psnr", "lr")
+                         "stability", "key_psnr", "lr", "onnx_dtype")
     keys, frames = _keys(job), parse_frame_range(job["frames"])
     outside = sorted(set(keys) - set(frames))
     if outside:
@@ -215,7 +215,8 @@ def run_hash(job: dict[str, Any], progress: str) -> int:
 def run_torchscript(job: dict[str, Any], progress: str) -> int:
     from ..restyle.torchscript import export_torchscript
 
-    written = export_torchscript(job["model"], job["out"], job.get("nuke_colourspace", "scene_linear"))
+    written = export_torchscript(job["model"], job["out"], job.get("nuke_colourspace", "scene_linear"),
+                                 job.get("nuke_version"))
     print(f"wrote {written}")
     return 0
 

@@ -11,9 +11,12 @@ training has a painting for).
   loss or output, the keys' PSNR falling far below its best, the loss growing), rolls back to
   them and continues with half the learning rate and a smaller temporal weight; after
   ``MAX_RECOVERIES`` it gives up with a message that says what to do.
+- :class:`FarTexture` measures the texture of the network's output on the shot frame farthest
+  from any key (its patch statistics against the key's painting): where a network that has
+  learnt its keys still paints smooth.
 - :class:`Learnt` stops training when the keys are reproduced (PSNR at least the threshold)
-  and neither their PSNR nor the held-back tiles' improves any more; a run whose keys are not
-  learnt yet is never stopped by it.
+  and neither their PSNR, nor the held-back tiles', nor the far frame's texture improves any
+  more; a run whose keys are not learnt yet is never stopped by it.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UsageError
+from ..metrics import sliced_wasserstein
 from .network import SIZE_MULTIPLE
 
 KEY_CHECK_EVERY = 50  # steps between key checks
@@ -36,6 +40,8 @@ DROP_DB = 3.0  # the keys' PSNR this far below its best: diverged
 FIDELITY_DB = 1.0  # the temporal loss may cost the keys at most this much of their best PSNR
 LOSS_GROWTH = 4.0  # the smoothed loss this many times its lowest: diverged
 MAX_RECOVERIES = 3
+TEXTURE_CHECK_EVERY = 250  # steps between texture checks of the far frame (about 0.7 s each on one CPU core at 640x360)
+TEXTURE_TOLERANCE = 0.03  # the far frame's texture distance still falling by this share of it: still learning
 
 
 @dataclass
@@ -190,14 +196,54 @@ class Guard:
         return self.stability.weight if self.stability is not None else 0.0
 
 
+class FarTexture:
+    """Texture of the network's output on one plate frame far from the keys: the multi-scale sliced
+    Wasserstein distance of its Laplacian patches to those of the nearest key's painting
+    (:func:`inference.metrics.sliced_wasserstein`; both in the working encoding, display-referred).
+
+    Training has no painting of that frame, but the look's brushwork and outlines should have the
+    painting's statistics there too; a network that fits its keys and paints smooth elsewhere
+    scores high. Patch positions and directions are drawn with one seed, the same at every check,
+    so the score moves only with the output. Lower is better.
+    """
+
+    def __init__(self, frame: int, x: np.ndarray, painting: np.ndarray, device: torch.device):
+        self.frame = frame
+        self.x = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32))[None].to(device)
+        self.painting = np.clip(painting, 0, 1).astype(np.float32)
+
+    @torch.no_grad()
+    def measure(self, net: torch.nn.Module) -> float:
+        was_training = net.training
+        net.eval()
+        output = _run_full_frame(net, self.x)[0].permute(1, 2, 0).cpu().numpy()
+        net.train(was_training)
+        if not np.isfinite(output).all():
+            return float("nan")
+        return sliced_wasserstein([output], [self.painting], seed=0, min_patches=8192, repeats=2)
+
+
+def far_frame(frames: list[int], key_frames: list[int]) -> int | None:
+    """The frame of ``frames`` farthest from every key (the earliest of a tie), None when every frame is a key."""
+    others = sorted(set(frames) - set(key_frames))
+    return max(others, key=lambda f: (min(abs(f - k) for k in key_frames), -f)) if others else None
+
+
 class Learnt:
-    """Stopping rule: the keys are reproduced (worst key PSNR at least ``threshold_db``) and neither
+    """Stopping rule: the keys are reproduced (worst key PSNR at least ``threshold_db``), neither
     the worst key's PSNR nor the held-back tiles' gained ``tolerance_db`` over the last ``window``
-    steps. Checked every ``KEY_CHECK_EVERY`` steps, so the same run stops at the same step."""
+    steps, and the far frame's texture distance (:meth:`texture`, when measured) fell by less than
+    ``TEXTURE_TOLERANCE`` of itself over them. Checked at fixed steps, so the same run stops at the
+    same step."""
 
     def __init__(self, threshold_db: float, window: int, tolerance_db: float):
         self.threshold_db, self.window, self.tolerance_db = threshold_db, window, tolerance_db
         self.history: list[tuple[int, float, float]] = []
+        self.textures: list[tuple[int, float]] = []
+
+    def texture(self, step: int, distance: float) -> None:
+        """Record the far frame's texture distance at ``step``."""
+        self.textures.append((step, distance))
 
     def update(self, step: int, score: KeyScore) -> bool:
         held = score.worst if score.held_db is None else score.held_db
@@ -205,5 +251,13 @@ class Learnt:
         if score.worst < self.threshold_db or step < 2 * self.window:
             return False
         then = [entry for entry in self.history if entry[0] <= step - self.window]
-        return bool(then) and all(max(e[i] for e in self.history) - max(e[i] for e in then) < self.tolerance_db
-                                  for i in (1, 2))
+        keys_flat = bool(then) and all(max(e[i] for e in self.history) - max(e[i] for e in then) < self.tolerance_db
+                                       for i in (1, 2))
+        return keys_flat and self._texture_flat(step)
+
+    def _texture_flat(self, step: int) -> bool:
+        """No texture measured, or its best before the window is within ``TEXTURE_TOLERANCE`` of its best."""
+        if not self.textures:
+            return True
+        then = [d for s, d in self.textures if s <= step - self.window]
+        return bool(then) and min(then) - min(d for _, d in self.textures) < TEXTURE_TOLERANCE * min(then)

@@ -12,6 +12,7 @@ entries. Weights are plain tensors (ONNX initializers), never pickled code.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import io
 import json
@@ -79,7 +80,8 @@ class RestyleModel:
     def torch_module(self) -> RestyleNet:
         """Rebuild the network and load its weights from the ONNX initializers."""
         net = RestyleNet(self.network_config)
-        weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in self.proto.graph.initializer}
+        weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).astype(np.float32))  # fp16 models too
+                   for t in self.proto.graph.initializer}
         state = net.state_dict()
         missing = [name for name in state if name not in weights]
         if missing:
@@ -88,27 +90,62 @@ class RestyleModel:
         return net.eval()
 
 
-def export_onnx(net: RestyleNet, meta: dict[str, Any], path: str | os.PathLike) -> Path:
+DTYPES = ("fp32", "fp16")
+# fp16 models against fp32 on the same weights, on the working encoding's 0-1 values: measured on
+# the CPU (torch fp16 and onnxruntime's reference of the graph), tests/test_onnx_fp16.py.
+FP16_TOLERANCE = {"max": 1e-2, "mean": 1e-3}
+
+
+class _HalfNetwork(torch.nn.Module):
+    """``net`` in half precision behind float32 input and output (two Casts in the graph), so a
+    model of either precision takes and gives the same arrays."""
+
+    def __init__(self, net: RestyleNet):
+        super().__init__()
+        self.net = net.half()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.half()).float()
+
+
+def model_dtype(model: RestyleModel) -> str:
+    """``fp16`` for a model exported with half-precision weights and arithmetic, else ``fp32``."""
+    return model.meta.get("dtype", "fp32")
+
+
+def export_onnx(net: RestyleNet, meta: dict[str, Any], path: str | os.PathLike, dtype: str = "fp32") -> Path:
     """Write ``net`` and ``meta`` to ``path`` atomically; returns the path.
+
+    ``dtype="fp16"``: weights and arithmetic in half precision (half the file, the form TensorRT
+    and CUDA run fastest), input and output still float32; within :data:`FP16_TOLERANCE` of fp32.
+    Initializers keep the network's parameter names either way (``RestyleModel.torch_module``).
 
     Raises:
         OutputError: ``path`` cannot be written (e.g. it is a folder); no temporary file is left.
     """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r}: choose from {', '.join(DTYPES)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         example = torch.zeros(1, net.config.in_channels, 64, 64)
         axes = {0: "batch", 2: "height", 3: "width"}
+        config = net.config
         net = net.eval().cpu().float()
+        exported: torch.nn.Module = _HalfNetwork(copy.deepcopy(net)).eval() if dtype == "fp16" else net
         with warnings.catch_warnings():  # the TorchScript exporter keeps parameter names as initializer names
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(net, (example,), str(tmp), dynamo=False, opset_version=17,
+            torch.onnx.export(exported, (example,), str(tmp), dynamo=False, opset_version=17,
                               input_names=["input"], output_names=["output"], do_constant_folding=False,
                               dynamic_axes={"input": axes, "output": axes})
         proto = onnx.load(str(tmp))
-        meta = {"format_version": FORMAT_VERSION, **meta, "network": net.config.to_dict(),
+        if dtype == "fp16":
+            _strip_prefix(proto, "net.")
+        meta = {"format_version": FORMAT_VERSION, **meta, "network": config.to_dict(),
                 "graph_sha256": graph_digest(proto)}
+        if dtype == "fp16":
+            meta["dtype"] = "fp16"
         for key, value in meta.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = PREFIX + key, json.dumps(value)
@@ -120,6 +157,19 @@ def export_onnx(net: RestyleNet, meta: dict[str, Any], path: str | os.PathLike) 
     finally:
         tmp.unlink(missing_ok=True)  # gone after the rename; left by a failure otherwise
     return path
+
+
+def _strip_prefix(proto: onnx.ModelProto, prefix: str) -> None:
+    """Rename initializers ``prefix + name`` to ``name`` (and every use of them)."""
+    renamed = {}
+    for tensor in proto.graph.initializer:
+        if tensor.name.startswith(prefix):
+            renamed[tensor.name] = tensor.name[len(prefix):]
+            tensor.name = renamed[tensor.name]
+    for node in proto.graph.node:
+        for i, name in enumerate(node.input):
+            if name in renamed:
+                node.input[i] = renamed[name]
 
 
 def encode_painting(painting: np.ndarray) -> str:

@@ -45,7 +45,8 @@ class TrainSettings:
     seconds: float | None = 600.0
     # Stop earlier once the look is learnt (key_check.Learnt): every key reproduced at key_psnr or
     # better and neither the keys' PSNR nor that of tiles of the keys held back from training still
-    # improving, by learnt_tolerance dB over learnt_window steps. Never stops a run whose keys fail.
+    # improving, by learnt_tolerance dB over learnt_window steps, nor the texture of the frame farthest
+    # from the keys (key_check.FarTexture). Never stops a run whose keys fail.
     plateau: bool = True
     learnt_window: int = 500
     learnt_tolerance: float = 0.1
@@ -73,6 +74,9 @@ class TrainSettings:
     stability: float = 1.2
     # Steps between resumable checkpoints (MODEL.ckpt, written atomically); 0 = only at the end.
     checkpoint_every: int = 250
+    # Precision of the written ONNX model (model_file.export_onnx): fp32, or fp16 (half the file,
+    # within model_file.FP16_TOLERANCE of fp32); the checkpoint keeps fp32 weights either way.
+    onnx_dtype: str = "fp32"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,8 +32,20 @@ from ..sequence import SequencePattern
 from ..sequence_io import ensure_writable_folder, read_sequence
 from ..temporal.deflicker_device import VIEW
 from . import guides as guide_mod
+from . import watch
 from .adversarial import Adversary
-from .key_check import KEY_CHECK_EVERY, PATCH_TRIES, Guard, KeyCheck, KeyScore, Learnt, held_back_tiles
+from .key_check import (
+    KEY_CHECK_EVERY,
+    PATCH_TRIES,
+    TEXTURE_CHECK_EVERY,
+    FarTexture,
+    Guard,
+    KeyCheck,
+    KeyScore,
+    Learnt,
+    far_frame,
+    held_back_tiles,
+)
 from .model_file import (
     checkpoint_path,
     encode_painting,
@@ -142,6 +155,24 @@ def _temporal_sampler(plate: SequencePattern, frames: list[int], keys: dict[int,
         prepared[frame] = (network_input(image, frame, sorted(keys), space, working, guides, scale,
                                          settings.input_smoothing), view)
     return TemporalSampler([(prepared[a], prepared[b]) for a, b in pairs], patch, rng, device)
+
+
+def far_texture(plate: SequencePattern, frames: list[int], keys: dict[int, str], targets: list[np.ndarray],
+                plate_space: str | None, working: str, guides: list[str], scale: float, smoothing: float,
+                device: torch.device) -> FarTexture | None:
+    """The stopping rule's texture check on the shot frame farthest from the keys (None without one).
+
+    Raises:
+        MissingFramesError, ImageReadError, NonFiniteError: naming the frame.
+    """
+    frame = far_frame(frames, sorted(keys))
+    if frame is None:
+        return None
+    image = next(iter(read_sequence(plate, [frame])))[1]
+    space = colour.file_colourspace(plate.path(min(keys)), plate_space)
+    x = network_input(image, frame, sorted(keys), space, working, guides, scale, smoothing)
+    nearest = min(range(len(keys)), key=lambda i: abs(sorted(keys)[i] - frame))
+    return FarTexture(frame, x, targets[nearest], device)
 
 
 def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -288,6 +319,13 @@ def _train_step(net: RestyleNet, optimizer: torch.optim.Optimizer, sampler: Patc
     return float(loss.detach()), float(fit.detach())
 
 
+def _measure_texture(texture: FarTexture, learnt: Learnt, net: RestyleNet, step: int) -> None:
+    """Hand the far frame's texture distance to the stopping rule (a non-finite output is the key check's to catch)."""
+    distance = texture.measure(net)
+    if math.isfinite(distance):
+        learnt.texture(step, distance)
+
+
 def _recover(guard: Guard, step: int, reason: str, progress: Progress) -> None:
     """Roll back after a divergence and say so (raises UsageError when out of recoveries)."""
     back = guard.recover(step, reason)
@@ -414,7 +452,13 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
                   f"{inputs[0].shape[2]} input channels, device {device}, seed {settings.seed}")
     adversary = Adversary(device) if settings.adversarial > 0 else None
     guard, checker = Guard(net, optimizer, stability), KeyCheck(inputs, targets, sampler.held, device)
+    if monitor is None:  # $RESTYLE_TRAIN_WATCH: the look so far, for the Nuke node (inference/restyle/watch.py)
+        monitor = watch.from_environment(plate, keys, inputs, targets, lambda f: network_input(
+            read_image(plate.path(f)), f, sorted(keys), colour.file_colourspace(plate.path(f), plate_space), working,
+            guides, scale, settings.input_smoothing), device)
     learnt, history = Learnt(settings.key_psnr, settings.learnt_window, settings.learnt_tolerance), []
+    texture = (far_texture(plate, frames or [], keys, targets, plate_space, working, guides, scale,
+                           settings.input_smoothing, device) if settings.plateau else None)
     started = time.monotonic()
     loss_value, stop = float("nan"), None
     guard.keep(step, checker.measure(net))  # the start: somewhere to roll back to
@@ -432,10 +476,12 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         if score:
             guard.keep(step, score)
             keys_ok = guard.keys_ok(score, settings.key_psnr)
+            if texture and step % TEXTURE_CHECK_EVERY == 0:
+                _measure_texture(texture, learnt, net, step)
             if settings.plateau and learnt.update(step, score):
                 stop = (f"look learnt at step {step}: keys at {score.worst:.1f} dB (check {settings.key_psnr:g} dB); "
                         f"they and the held-back tiles gained under {settings.learnt_tolerance:g} dB in "
-                        f"{settings.learnt_window} steps")
+                        f"{settings.learnt_window} steps" + (f", frame {texture.frame}'s texture settled" if texture else ""))
         if stability and step % CHECK_EVERY == 0:
             stability.check(net, keys_ok)
         elapsed = time.monotonic() - started
@@ -474,12 +520,14 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
                      "temporal": ({"pairs": len(pairs.pairs), "target": settings.stability, "final_weight": stability.weight,
                                    "flicker_ratio": stability.ratio} if stability else None),
                      "repass": repass_used, "device_used": str(device), "key_check": key_check,
+                     "far_texture": ({"frame": texture.frame, "swd": [[s, round(d, 2)] for s, d in learnt.textures]}
+                                     if texture else None),
                      "recoveries": guard.recoveries, "torch": torch.__version__},
     }
     save_checkpoint(ckpt, net.cpu(), optimizer, step, meta, keys=thumbnails, sampler=sampler.rng.bit_generator.state)
     # the model carries its paintings (not the checkpoint): --detail/--texture need no files beside it
     paintings = {str(f): encode_painting(t) for f, t in zip(sorted(keys), targets)}
-    model = export_onnx(net, {**meta, "key_paintings": paintings}, out)
+    model = export_onnx(net, {**meta, "key_paintings": paintings}, out, dtype=settings.onnx_dtype)
     progress.note(f"wrote {model} ({step} steps, loss {loss_value:.4f}, keys at {key_check['psnr_db']:.1f} dB) "
                   f"and {ckpt.name}")
     if not key_check["passed"]:

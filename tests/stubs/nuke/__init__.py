@@ -292,6 +292,7 @@ def createNode(node: str, knobs: str = "", inpanel: bool = True) -> Node:
     onCreate runs, then onUserCreate callbacks. RuntimeError '<Class>: unknown command' if none."""
     if not isinstance(node, str) or not isinstance(knobs, str):
         raise TypeError("createNode(str, str, bool)")
+    _standin.require_idle("nuke.createNode")
     made = _nodes.make_node(node, _tcl_pairs(knobs))
     _nodes.created(made)
     _callbacks.run("onUserCreate", made)
@@ -305,6 +306,7 @@ class NodeConstructor(object):
         self._class = node_class
 
     def __call__(self, *args: _t.Any, **kwargs: _t.Any) -> Node:
+        _standin.require_idle("nuke.nodes.{}".format(self._class))
         inputs = kwargs.pop("inputs", [])
         made = _nodes.make_node(self._class)
         for name, value in kwargs.items():
@@ -344,12 +346,15 @@ def toNode(s: str) -> _t.Optional[Node]:
 
 
 def thisNode() -> _t.Any:
-    """The node whose callback or button is running; else the current group (root at top level)."""
+    """The node whose callback or button is running; else the current group (root at top level).
+    What it gives on another thread is undocumented: the stand-in refuses that."""
+    _standin.require_main("nuke.thisNode")
     stack = _standin.state.this_stack
     return stack[-1][0] if stack else _standin.state.group_stack[-1]
 
 
 def thisKnob() -> _t.Any:
+    _standin.require_main("nuke.thisKnob")
     stack = _standin.state.this_stack
     return stack[-1][1] if stack else None
 
@@ -368,7 +373,9 @@ def allNodes(filter: _t.Optional[str] = None, group: _t.Optional[Group] = None) 
 def execute(nameOrNode: _t.Any, start: _t.Any = None, end: _t.Any = None, incr: _t.Any = None,
             views: _t.Any = None, continueOnError: bool = False) -> None:
     """Render a Write over start..end (default: the root range) with the render callbacks;
-    in the GUI a cancel raises RuntimeError('Cancelled')."""
+    in the GUI a cancel raises RuntimeError('Cancelled'). Main thread only; while a render
+    executes (e.g. from a render callback) RuntimeError "I'm already executing something else"."""
+    _standin.require_idle("nuke.execute")
     node = toNode(nameOrNode) if isinstance(nameOrNode, str) else nameOrNode
     if not isinstance(node, Node):
         raise ValueError("no such node: {!r}".format(nameOrNode))
@@ -379,7 +386,9 @@ def execute(nameOrNode: _t.Any, start: _t.Any = None, end: _t.Any = None, incr: 
 
 
 def frame(f: _t.Optional[int] = None) -> int:
+    """The current frame (the Viewer's playhead); frame(f) moves it (main thread only)."""
     if f is not None:
+        _standin.require_main("nuke.frame(f)")
         _standin.state.frame = int(f)
     return _standin.state.frame
 
@@ -407,6 +416,7 @@ def scriptSaveAs(filename: _t.Optional[str] = None, overwrite: int = -1) -> None
 def _dialog(kind: str, text: str) -> None:
     if not isinstance(text, str):
         raise TypeError("prompt must be str")
+    _standin.require_idle("nuke.message" if kind == "message" else "nuke.Panel.show")  # modal dialogs
     _standin.state.dialogs.append((kind, text, _standin.state.mode))
 
 
@@ -417,8 +427,32 @@ def message(prompt: str) -> None:
 
 
 
+def executing() -> bool:
+    """True while nuke.execute renders (its render callbacks included)."""
+    return bool(_standin.state.executing)
+
+
+def executeInMainThread(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}) -> None:
+    """Run ``call`` on Nuke's main thread and return at once (nuke_internal/executeInMain.py).
+    From the main thread itself Nuke hangs; the stand-in raises RuntimeError instead."""
+    if type(args) is not tuple:
+        args = (args,)
+    _standin.post(call, args, kwargs, "nuke.executeInMainThread")
+
+
+def executeInMainThreadWithResult(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}) -> _t.Any:
+    """Run ``call`` on Nuke's main thread and wait for its result (None when it raised: Nuke prints
+    the traceback). From the main thread itself Nuke hangs; the stand-in raises RuntimeError."""
+    if type(args) is not tuple:
+        args = (args,)
+    item = _standin.post(call, args, kwargs, "nuke.executeInMainThreadWithResult")
+    item.done.wait()
+    return item.result
+
+
 class ProgressTask(object):
-    """A progress bar with a cancel button (GUI); the stand-in records every update."""
+    """A progress bar with a cancel button (GUI); the stand-in records every update. Foundry's
+    examples make and update it from worker threads, so any thread may."""
 
     def __init__(self, name: str) -> None:
         self._name = name

@@ -5,6 +5,7 @@ Each class also knows its TCL type id (the number ``addUserKnob {ID name ...}`` 
 """
 from __future__ import annotations
 
+import functools as _functools
 import typing as _t
 
 _FLAG_NAMES = {"STARTLINE": 4096, "INVISIBLE": 1024, "DISABLED": 128, "READ_ONLY": 268435456, "DO_NOT_WRITE": 512}
@@ -174,9 +175,16 @@ class Script_Knob(String_Knob):
         String_Knob.setValue(self, cmd)
 
     def execute(self) -> None:
-        """Press the button: run the command with thisNode/thisKnob set, as Nuke does."""
-        from . import _nodes
-        _nodes.run_python(self._value, self._node, self)
+        """Press the button: run the command with thisNode/thisKnob set, as Nuke does. The stand-in
+        records how long the command held the main thread (``_standin.state.holds``)."""
+        import time
+
+        from . import _nodes, _standin
+        start = time.perf_counter()
+        try:
+            _nodes.run_python(self._value, self._node, self)
+        finally:
+            _standin.record_hold(self._node, self, time.perf_counter() - start)
 
 
 class PyScript_Knob(Script_Knob):
@@ -208,18 +216,68 @@ class Tab_Knob(Knob):
 
 
 class Array_Knob(Knob):
-    """One or more numbers (the stand-in keeps one)."""
+    """One or more numbers (the stand-in keeps one), optionally animated.
+
+    Animation as in Nuke: setValueAt keys a frame; value() is the value at the current frame;
+    setValue on an animated knob keys the current frame. The stand-in holds the previous key's
+    value between keys and the nearest key's outside them (Nuke interpolates smoothly between keys:
+    code that needs exact values keys every frame it reads)."""
 
     _tcl_id = 7
     _default: _t.Any = 0.0
     _cast: _t.Callable[[_t.Any], _t.Any] = float
+    _keys: _t.Optional[_t.Dict[float, _t.Any]] = None
 
     def value(self, index: _t.Any = None, view: _t.Any = None, time: _t.Any = None) -> _t.Any:
-        return self._value
+        return self._now() if time is None else self.valueAt(time)
 
     def setValue(self, value: _t.Any, index: _t.Any = None, time: _t.Any = None, view: _t.Any = None) -> bool:
-        self._value = self._cast(value)
+        self._set_now(self._cast(value))
         return True
+
+    def _now(self) -> _t.Any:
+        from . import _standin
+        return self._value if self._keys is None else self.valueAt(_standin.state.frame)
+
+    def _set_now(self, value: _t.Any) -> None:
+        from . import _standin
+        if self._keys is None:
+            self._value = value
+        else:
+            self._keys[float(_standin.state.frame)] = value
+
+    def setAnimated(self, index: _t.Any = None, view: _t.Any = None) -> bool:
+        """Animate the knob: its current value becomes a key at the current frame."""
+        from . import _standin
+        if self._keys is None:
+            self._keys = {float(_standin.state.frame): self._value}
+        return True
+
+    def isAnimated(self, index: _t.Any = None, view: _t.Any = None) -> bool:
+        return self._keys is not None
+
+    def clearAnimated(self, index: _t.Any = None, view: _t.Any = None) -> bool:
+        """Remove the animation; the knob keeps its value at the current frame."""
+        self._value = self._now()
+        self._keys = None
+        return True
+
+    def setValueAt(self, value: _t.Any, time: _t.Any, index: _t.Any = None, view: _t.Any = None) -> bool:
+        """A key at frame ``time`` (the knob becomes animated)."""
+        self.setAnimated()
+        self._keys[float(time)] = self._cast(value)  # type: ignore[index]
+        return True
+
+    def hasExpression(self, index: _t.Any = None) -> bool:
+        """The stand-in evaluates no TCL expressions, so no knob has one."""
+        return False
+
+    def valueAt(self, time: _t.Any, index: _t.Any = None, view: _t.Any = None) -> _t.Any:
+        if self._keys is None:
+            return self._value
+        times = sorted(self._keys)
+        before = [t for t in times if t <= float(time)]
+        return self._keys[before[-1] if before else times[0]]
 
     def _parse(self, text: str) -> None:
         self._value = self._cast(float(text))
@@ -239,12 +297,12 @@ class Int_Knob(Array_Knob):
         Array_Knob.__init__(self, name, label)
 
     def value(self) -> int:
-        return self._value
+        return self._now()
 
     def setValue(self, val: _t.Any) -> bool:
         if isinstance(val, bool) or not isinstance(val, (int, float)):
             raise TypeError("an integer is required, not {}".format(type(val).__name__))
-        self._value = int(val)
+        self._set_now(int(val))
         return True
 
 
@@ -326,3 +384,27 @@ class Enumeration_Knob(Unsigned_Knob):
 BY_TCL_ID = {k._tcl_id: k for k in (String_Knob, File_Knob, Script_Knob, PyScript_Knob, Text_Knob, Tab_Knob,
                                     Double_Knob, Int_Knob, Boolean_Knob, Enumeration_Knob)}
 FLAGS = _FLAG_NAMES
+
+
+# Knob changes (and pressing a button) belong to Nuke's main thread (../shared/NUKE.md, "Threading").
+_MUTATORS = ("setValue", "setValues", "setCommand", "setLabel", "setTooltip", "setFlag", "clearFlag", "setVisible",
+             "setEnabled", "fromUserText", "fromScript", "execute", "setAnimated", "clearAnimated", "setValueAt")
+
+
+def _main_only(method: _t.Callable[..., _t.Any]) -> _t.Callable[..., _t.Any]:
+    @_functools.wraps(method)
+    def guarded(self: Knob, *args: _t.Any, **kwargs: _t.Any) -> _t.Any:
+        from . import _standin
+        if not _standin.on_main_thread():
+            owner = self._node.fullName() + "." if self._node is not None else ""
+            _standin.require_main("{}{}.{}".format(owner, self._name, method.__name__))
+        return method(self, *args, **kwargs)
+    return guarded
+
+
+for _cls in list(globals().values()):
+    if isinstance(_cls, type) and issubclass(_cls, Knob):
+        for _name in _MUTATORS:
+            if _name in _cls.__dict__:
+                setattr(_cls, _name, _main_only(_cls.__dict__[_name]))
+del _cls

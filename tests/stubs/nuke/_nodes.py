@@ -328,3 +328,22 @@ def run_python(code: str, node: _t.Optional[Node], knob: _t.Optional[_knobs.Knob
 for _cls in (Node, Group, Gizmo, Root):
     _cls.__module__ = "nuke"
 del _cls
+
+
+# Graph changes belong to Nuke's main thread (../shared/NUKE.md, "Threading and re-entrancy").
+def _main_only(method: _t.Callable[..., _t.Any]) -> _t.Callable[..., _t.Any]:
+    import functools
+
+    @functools.wraps(method)
+    def guarded(self: Node, *args: _t.Any, **kwargs: _t.Any) -> _t.Any:
+        if not _standin.on_main_thread():
+            _standin.require_main("{}.{}".format(self.fullName(), method.__name__))
+        return method(self, *args, **kwargs)
+    return guarded
+
+
+for _cls, _names in ((Node, ("setInput", "connectInput", "setName", "addKnob", "removeKnob")),
+                     (Group, ("begin", "end")), (Root, ("setModified",))):
+    for _name in _names:
+        setattr(_cls, _name, _main_only(_cls.__dict__[_name]))
+del _cls, _names, _name

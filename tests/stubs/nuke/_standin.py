@@ -25,8 +25,12 @@ from __future__ import annotations
 
 import builtins
 import os
+import queue
 import re
 import sys
+import threading
+import time
+import traceback
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
@@ -61,9 +65,91 @@ class State:
     tasks: List[Any] = field(default_factory=list)  # every ProgressTask made
     panel_answers: Dict[str, Any] = field(default_factory=dict)  # Panel field -> value typed
     panel_ok: bool = True
+    # threads: the thread that launched "Nuke" (reset) is its main thread; calls other threads
+    # post with executeInMainThread* wait in `posted` until the main loop (process_events) runs them
+    main_thread: int = field(default_factory=threading.get_ident)
+    posted: "queue.Queue[Any]" = field(default_factory=queue.Queue)
+    holds: List[Tuple[str, str, float]] = field(default_factory=list)  # (node, button, seconds held)
 
 
 state = State()
+
+
+# --- Nuke's main thread (Foundry, Python dev guide, "Threading"; ../shared/NUKE.md) ----------------
+
+ALREADY_EXECUTING = "I'm already executing something else"
+
+
+class Posted(object):
+    """One call posted to the main thread; ``done`` is set once it ran."""
+
+    def __init__(self, call: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        self.call, self.args, self.kwargs = call, args, kwargs
+        self.done = threading.Event()
+        self.result: Any = None
+
+
+def on_main_thread() -> bool:
+    return threading.get_ident() == state.main_thread
+
+
+def require_main(what: str) -> None:
+    """Node and knob changes, nuke.execute, node creation and dialogs belong to the main thread."""
+    if not on_main_thread():
+        raise RuntimeError("{} called from thread {!r}, not Nuke's main thread: a worker thread must go through "
+                           "nuke.executeInMainThread or nuke.executeInMainThreadWithResult".format(
+                               what, threading.current_thread().name))
+
+
+def require_idle(what: str) -> None:
+    """nuke.execute, node creation and modal dialogs: main thread only, never while a render executes."""
+    require_main(what)
+    if state.executing:
+        raise RuntimeError(ALREADY_EXECUTING)
+
+
+def post(call: Callable[..., Any], args: tuple, kwargs: dict, what: str) -> Posted:
+    """The C side of executeInMainThread*: refused on the main thread, where Nuke would hang."""
+    if not callable(call):
+        raise TypeError("{}: call must be callable".format(what))
+    if on_main_thread():
+        raise RuntimeError("{} called from Nuke's main thread: Nuke hangs there (Foundry: 'Do not run the above "
+                           "functions from within the main thread'); call the function directly".format(what))
+    item = Posted(call, args, kwargs)
+    state.posted.put(item)
+    return item
+
+
+def process_events(until: Optional[Callable[[], bool]] = None, timeout: float = 120.0) -> int:
+    """Nuke's main loop for tests: run the calls worker threads posted, in order, on this (the main)
+    thread, until ``until()`` is true with nothing left to run (None: until nothing is left).
+    A posted call that raises prints its traceback and yields None, as executeInMain.py does.
+    Returns how many calls ran; TimeoutError when ``until`` stays false for ``timeout`` seconds."""
+    require_main("process_events")
+    ran = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            item = state.posted.get(timeout=0.02)
+        except queue.Empty:
+            if until is None or until():
+                return ran
+            if time.monotonic() > deadline:
+                raise TimeoutError("process_events: still waiting after {} s".format(timeout))
+            continue
+        try:
+            item.result = item.call(*item.args, **item.kwargs)
+        except Exception:  # noqa: BLE001 - Nuke prints it and hands back None
+            traceback.print_exc()
+            item.result = None
+        finally:
+            ran += 1
+            item.done.set()
+
+
+def record_hold(node: Any, knob: Any, seconds: float) -> None:
+    state.holds.append((node.fullName() if node is not None else "", knob.name() if knob is not None else "",
+                        seconds))
 
 
 def _nuke() -> ModuleType:
