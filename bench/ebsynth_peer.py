@@ -166,14 +166,14 @@ def chain_positional(height: int, width: int, flows: list[np.ndarray]) -> list[n
 # --------------------------------------------------------------------------- EbSynth
 def ebsynth_command(binary: str | os.PathLike, style: Path, guides: list[tuple[Path, Path, float]],
                     output: Path, search_vote_iters: int = SEARCH_VOTE_ITERS,
-                    patchmatch_iters: int = PATCHMATCH_ITERS) -> list[str]:
+                    patchmatch_iters: int = PATCHMATCH_ITERS, backend: str = BACKEND) -> list[str]:
     """The EbSynth CLI call for one frame."""
     cmd = [str(binary), "-style", str(style), "-weight", f"{STYLE_WEIGHT:g}"]
     for source, target, weight in guides:
         cmd += ["-guide", str(source), str(target), "-weight", f"{weight:g}"]
     cmd += ["-uniformity", f"{UNIFORMITY:g}", "-patchsize", str(PATCH_SIZE),
             "-searchvoteiters", str(search_vote_iters), "-patchmatchiters", str(patchmatch_iters),
-            "-backend", BACKEND]
+            "-backend", backend]
     if EXTRA_PASS_3X3:
         cmd.append("-extrapass3x3")
     cmd += ["-output", str(output)]
@@ -196,7 +196,7 @@ def ebsynth_sequence(binary: str | os.PathLike, plate_frames: dict[int, str | os
                      out_dir: Path, flow_fn: FlowFn = dis_flow, name: str | None = None,
                      guide_dir: Path | None = None, log: Callable[[str], None] | None = None,
                      search_vote_iters: int = SEARCH_VOTE_ITERS,
-                     patchmatch_iters: int = PATCHMATCH_ITERS) -> dict[int, Path]:
+                     patchmatch_iters: int = PATCHMATCH_ITERS, backend: str = BACKEND) -> dict[int, Path]:
     """Stylise every frame of ``frames`` from one painted keyframe (see module docstring).
 
     Args:
@@ -211,6 +211,7 @@ def ebsynth_sequence(binary: str | os.PathLike, plate_frames: dict[int, str | os
         guide_dir: keep the guide PNGs there (default: a temporary folder, deleted).
         log: progress callback (default: print to stdout).
         search_vote_iters, patchmatch_iters: EbSynth iteration counts per pyramid level.
+        backend: EbSynth's ``-backend`` (``cpu``, or ``cuda`` for a build with its CUDA backend).
     Returns:
         Output path per frame. Also writes ``out_dir/ebsynth_timing.json``.
     """
@@ -266,7 +267,7 @@ def ebsynth_sequence(binary: str | os.PathLike, plate_frames: dict[int, str | os
                 ]
                 raw = gdir / f"raw_{t:04d}.png"
                 raw.unlink(missing_ok=True)
-                cmd = ebsynth_command(binary, style, guides, raw, search_vote_iters, patchmatch_iters)
+                cmd = ebsynth_command(binary, style, guides, raw, search_vote_iters, patchmatch_iters, backend)
                 timings[t] = run_ebsynth(cmd)
                 commands[t] = cmd
                 previous_out = read_rgb(raw)  # grey output (grey style) expanded to RGB
@@ -283,7 +284,7 @@ def ebsynth_sequence(binary: str | os.PathLike, plate_frames: dict[int, str | os
                     "positional": POSITIONAL_WEIGHT, "temporal": TEMPORAL_WEIGHT},
         "settings": {"uniformity": UNIFORMITY, "patchsize": PATCH_SIZE,
                      "searchvoteiters": search_vote_iters, "patchmatchiters": patchmatch_iters,
-                     "extrapass3x3": EXTRA_PASS_3X3, "backend": BACKEND},
+                     "extrapass3x3": EXTRA_PASS_3X3, "backend": backend},
         "flow": "DIS medium (inference.temporal.flow.compute_flow)" if flow_fn is dis_flow
                 else getattr(flow_fn, "__name__", repr(flow_fn)),
         "seconds_per_frame": {str(k): round(v, 3) for k, v in sorted(timings.items())},
@@ -315,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patchmatchiters", type=int, default=PATCHMATCH_ITERS,
                         help=f"EbSynth PatchMatch iterations (default {PATCHMATCH_ITERS}; "
                              f"EbSynth's own default {DEFAULT_PATCHMATCH_ITERS})")
+    parser.add_argument("--backend", default=BACKEND, choices=["cpu", "cuda"],
+                        help=f"EbSynth's backend (default {BACKEND}; cuda needs EbSynth's CPU+CUDA build, "
+                             "build-linux-cpu+cuda.sh with -arch set for the GPU)")
     args = parser.parse_args(argv)
     if not args.ebsynth:
         parser.error("give --ebsynth PATH or set EBSYNTH")
@@ -327,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     ebsynth_sequence(args.ebsynth, {f: plate.path(f) for f in frames}, args.key,
                      painting.path(args.key), frames, args.out, name=args.name,
                      guide_dir=args.keep_guides, search_vote_iters=args.searchvoteiters,
-                     patchmatch_iters=args.patchmatchiters)
+                     patchmatch_iters=args.patchmatchiters, backend=args.backend)
     print(f"done in {time.perf_counter() - start:.1f} s -> {args.out}", flush=True)
     return 0
 
