@@ -134,8 +134,9 @@ def _mean(values) -> float:
 
 def render_flows(data: Path, name: str, frames: list[int]) -> list | None:
     """The (t -> t-1, t-1 -> t) flows of the render's own motion vectors, for a sequence in
-    VECTORS; None for live action."""
-    if name not in VECTORS:
+    VECTORS; None for live action, and where ``data`` holds no vectors (a copy carried without the
+    render's EXRs: the row then has no vectors judge)."""
+    if name not in VECTORS or not Path(SequencePattern.parse(str(data / VECTORS[name])).path(frames[0])).is_file():
         return None
     from inference.measure import flows_of
 
