@@ -53,11 +53,12 @@ from .record import physical_cores
 
 
 def render_command(plate: SequencePattern, model: str, reference: str, first: int, last: int, out: Path,
-                   report: Path, device: str, compression: str = "zip") -> list[str]:
-    """The full chain, as the farm's render tasks run it (see inference/farm/shot.py)."""
+                   report: Path, device: str, compression: str = "zip", vectors: str = "nuke") -> list[str]:
+    """The full chain, as the farm's render tasks run it (see inference/farm/shot.py); ``vectors``:
+    the plate's own (``nuke``) or flow measured on it (``dis``, as for live action)."""
     return [sys.executable, "-m", "inference.cli", "render", "--model", model, "--plate", plate.hashes,
             "--plate-colourspace", PLATE_COLOURSPACE, "--frames", f"{first}-{last}", "--out", str(out),
-            "--deflicker", "both", "--vectors", "nuke", "--reference", reference, "--report", str(report),
+            "--deflicker", "both", "--vectors", vectors, "--reference", reference, "--report", str(report),
             "--device", device, "--compression", compression, "--progress", "none"]
 
 
