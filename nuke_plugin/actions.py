@@ -209,7 +209,7 @@ def knob_changed() -> None:
 
 
 def purge() -> None:
-    """Delete the cached versions no toolset node of the script shows, after asking (with how
+    """Delete the cached versions no toolset node of the script shows or has approved, after asking (with how
     many and how much disk) in a dialog."""
     nodes = [n for n in nuke.allNodes(group=nuke.root()) if n.Class() in STAGES]
     try:
@@ -217,14 +217,14 @@ def purge() -> None:
     except PluginError as exc:
         nuke.message("Purge versions failed.\n\n{}".format(exc))
         return
-    shown_keys = [jobs.shown(n) for n in nodes if jobs.shown(n)]
+    shown_keys = [key for n in nodes for key in jobs.kept_keys(n)]
 
     def work(node: Any, feedback: Feedback) -> str:
         feedback.step("measuring versions not shown by any node")
         folders, orphans, freed = versions.plan_purge(roots, shown_keys)
         if not folders:
-            return "nothing to purge: every cached version is shown by a node"
-        question = "Purge {} cached version{} no node shows, freeing {}?".format(
+            return "nothing to purge: every cached version is shown or approved by a node"
+        question = "Purge {} cached version{} no node shows or approved, freeing {}?".format(
             len(folders), "s" if len(folders) != 1 else "", versions.size_text(freed))
         if not worker.on_main(_ask, question):
             return "purge cancelled: nothing deleted"

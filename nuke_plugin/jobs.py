@@ -1,5 +1,6 @@
 """Engine jobs of a node: train a look (RestyleLook), render frames into the content-keyed cache,
-and keep the node's list of complete versions. Shared by the GUI buttons and the farm hook.
+and keep the node's list of complete versions and the approved one. Shared by the GUI buttons
+and the farm steps.
 
 Nothing is lost on failure: frames are written by the engine atomically into the key's own
 folder, and the node's Read is moved to a folder only once every frame of its range is there.
@@ -466,6 +467,12 @@ def approve_current(node: Any, feedback: Feedback) -> Dict[str, Any]:
     (frames of the range not signed yet are signed now, as Render range would)."""
     first, last = node_io.frame_range(node)
     return approve(node, version_of(node, _signed_for(node, list(range(first, last + 1)), feedback, False)))
+
+
+def kept_keys(node: Any) -> List[str]:
+    """The versions a purge keeps for the node: the one it shows and the one the farm uses."""
+    record = _record(node)
+    return [key for key in (record["shown"], (record.get("approved") or {}).get("key")) if key]
 
 
 def approved_label(node: Any) -> str:

@@ -99,3 +99,43 @@ def test_approve_records_the_current_version_and_the_farm_keeps_it_until_approve
     loaded = nuke.toNode(look.name())
     assert jobs.approved(loaded)["key"] == key and key in loaded["approved_info"].value()
     assert loaded.node("result")["file"].value() == jobs.approved(loaded)["pattern"]
+
+
+def test_prep_leaves_plain_reads_to_the_engine_and_names_bad_nodes_and_ranges(comp, nuke_exe, press):
+    import json
+    import os
+    import subprocess
+
+    nuke = comp.nuke
+    # GIVEN a Deflicker whose inputs are plain Reads, signed off and approved (nothing rendered), a
+    # disabled one, and the script saved
+    settle = nuke.createNode("RestyleDeflicker")
+    settle.setInput(0, comp.plate)
+    settle.setInput(1, comp.plate)
+    settle["mode"].setValue("global")
+    settle["radius"].setValue(1)
+    press(settle, "sign_off", "approve")
+    off = nuke.createNode("RestyleDeflicker")
+    off["disable"].setValue(True)
+    nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
+    state = comp.dir / "state.json"
+
+    def prep(*args: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NUKE_PATH")}
+        env.update(NUKE_PATH=str(REPO), NUKE_STANDIN_STATE=str(state))
+        return subprocess.run([str(nuke_exe), "-t", str(REPO / "nuke_plugin" / "farm_prep.py"),
+                               str(comp.dir / "comp.nk"), *args], cwd=comp.dir, env=env, capture_output=True, text=True)
+
+    # WHEN the prep runs for the chunk 1002-1002 THEN nothing is rendered by Nuke (the engine reads the Reads'
+    # files) and the frames it hashed, the chunk and its handle each side, match the approval
+    done = prep("1002-1002", settle.name())
+    assert done.returncode == 0, done.stderr
+    assert json.loads(state.read_text())["written"] == []
+    assert "frames 1001-1003" in done.stdout and "inputs ready for approved version deflicker [" in done.stdout
+    # AND an unknown node, a disabled node and a bad range are named
+    done = prep("1001-1002", "Nope1")
+    assert done.returncode == 1 and "Nope1: no toolset node of that name" in done.stderr, done.stderr
+    done = prep("1001-1002", off.name())
+    assert done.returncode == 1 and f"{off.name()}: the node is disabled" in done.stderr, done.stderr
+    done = prep("1002-1001", settle.name())
+    assert done.returncode == 2 and "frames '1002-1001' are not FIRST-LAST" in done.stderr, done.stderr
