@@ -119,11 +119,21 @@ def render() -> None:
                 worker.on_main(_restore, real)
             raise
         worker.on_main(jobs.show_version, real, version["key"])
+        jobs.approve(node, version)
         if "warning" in version:
             worker.on_main(nuke.message, "{}: {}".format(node.name(), version["warning"]))
-        return "showing version {} ({}-{}){}".format(version["key"], first, last,
-                                                     "; " + version["warning"] if "warning" in version else "")
+        return "showing and approved version {} ({}-{}){}".format(
+            version["key"], first, last, "; " + version["warning"] if "warning" in version else "")
     _guarded("Render range", work)
+
+
+def approve() -> None:
+    """Approve the version of the node's current settings, look and sign-off: the one every farm
+    step uses (see nuke_plugin.farm)."""
+    def work(node: Any, feedback: Feedback) -> str:
+        record = jobs.approve_current(node, feedback)
+        return "approved {}; save the script so the farm uses it".format(record["label"])
+    _guarded("Approve", work)
 
 
 def submit_to_farm() -> None:
@@ -199,7 +209,7 @@ def knob_changed() -> None:
 
 
 def purge() -> None:
-    """Delete the cached versions no toolset node of the script shows, after asking (with how
+    """Delete the cached versions no toolset node of the script shows or has approved, after asking (with how
     many and how much disk) in a dialog."""
     nodes = [n for n in nuke.allNodes(group=nuke.root()) if n.Class() in STAGES]
     try:
@@ -207,14 +217,14 @@ def purge() -> None:
     except PluginError as exc:
         nuke.message("Purge versions failed.\n\n{}".format(exc))
         return
-    shown_keys = [jobs.shown(n) for n in nodes if jobs.shown(n)]
+    shown_keys = [key for n in nodes for key in jobs.kept_keys(n)]
 
     def work(node: Any, feedback: Feedback) -> str:
         feedback.step("measuring versions not shown by any node")
         folders, orphans, freed = versions.plan_purge(roots, shown_keys)
         if not folders:
-            return "nothing to purge: every cached version is shown by a node"
-        question = "Purge {} cached version{} no node shows, freeing {}?".format(
+            return "nothing to purge: every cached version is shown or approved by a node"
+        question = "Purge {} cached version{} no node shows or approved, freeing {}?".format(
             len(folders), "s" if len(folders) != 1 else "", versions.size_text(freed))
         if not worker.on_main(_ask, question):
             return "purge cancelled: nothing deleted"
@@ -244,12 +254,16 @@ def _forget_gone(nodes: List[Any]) -> None:
 
 
 def on_create() -> None:
-    """Node created or script loaded (GUI and farm): restore the shown version (a gizmo's inside
-    is rebuilt from its file on load) and install the farm hook."""
+    """Node created or script loaded: restore the shown version (a gizmo's inside is rebuilt from
+    its file on load), on the farm (no GUI) the approved one, and install the farm hook."""
     node = nuke.thisNode()
     node["version"].setValues([versions.item(e) for e in jobs.history(node)])
-    try:
-        jobs.show_version(node, jobs.shown(node))
-    except PluginError:  # no cache folder yet (untitled script): the plate shows
-        node_io.show_plate(node, node_io.NOT_RENDERED.format(node.name()))
+    node["approved_info"].setValue(jobs.approved_label(node))
+    if not nuke.GUI:
+        farm.show_approved(node)
+    else:
+        try:
+            jobs.show_version(node, jobs.shown(node))
+        except PluginError:  # no cache folder yet (untitled script): the plate shows
+            node_io.show_plate(node, node_io.NOT_RENDERED.format(node.name()))
     farm.install()

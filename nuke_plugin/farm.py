@@ -1,30 +1,41 @@
-"""Command-line renders (``nuke -x comp.nk -F A-B``): restyled frames are made before the comp
-needs them, with no GUI calls.
+"""The Nuke side of a shot on the farm. Nothing here calls ``nuke.execute`` inside a render
+callback (Nuke refuses: "I'm already executing something else").
 
-Each toolset node's onCreate installs a beforeFrameRender callback (Nuke de-duplicates it). Before each frame a
-comp Write renders, every enabled toolset node in the script gets the frames of its current version
-from that frame to ``$RESTYLE_FARM_BATCH`` - 1 frames later (default 10: a farm chunk), widened by
-the handles of any deflicker downstream of it, rendered by the engine if missing; upstream nodes
-first. A signed input that changed stops the render (exit non-zero) unless the node's 'Override
-sign-off' is on. A disabled node passes its input through, as in Nuke, so it needs no frames.
-In the GUI the hook does nothing: the buttons render there.
+A farm job is four steps (``restyle submit`` writes them, see docs/nuke.md "Farm"):
+
+1. **prep** (``nuke -t <toolset>/nuke_plugin/farm_prep.py SCRIPT FIRST-LAST NODE...``, per chunk):
+   :func:`prep` renders each named toolset node's signed inputs over the chunk (and a Deflicker's
+   handles) with the Writes inside the node, at the top level of the terminal session; an input
+   that is a plain Read is not rendered (the engine reads its files). Then it checks their pixels
+   against the hashes the node's APPROVED version is keyed on (PLATE CHANGED stops the task,
+   unless 'Override sign-off' is on).
+2. **render**: the engine's ``restyle render`` per chunk into the approved version's folder.
+3. **QC gate** (with a colour reference).
+4. **comp** (``nuke -x SCRIPT -F A-B``): on load each toolset node points its Read at its approved
+   version (:func:`show_approved`); before the comp's Writes render a frame, :func:`check` makes
+   sure every enabled toolset node's approved frames from that frame to ``$RESTYLE_FARM_BATCH``
+   − 1 frames later are on disk, else the render stops naming the node, the version and the
+   missing frames. The comp never runs the engine.
+
+The approved version is recorded on the node by Approve (or Render range) in the GUI
+(:func:`nuke_plugin.jobs.approve`); the farm never reads the engine settings from the knobs.
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Set, Tuple
+import re
+from typing import Any, List, Set, Tuple
 
 import nuke
 
-from . import jobs, node_io
+from . import cache, jobs, node_io, signoff
 from .engine import EngineError
 from .errors import PluginError
 from .feedback import Feedback
-from .stages import STAGES
+from .stages import STAGES, stage_of
 
-ENV_BATCH = "RESTYLE_FARM_BATCH"
-_busy: List[bool] = []  # non-empty while the hook renders (its own Writes call back)
-_prepared: Set[Tuple[str, int]] = set()  # (node, frame) made and checked in this Nuke process
+ENV_BATCH = "RESTYLE_FARM_BATCH"  # frames of a comp chunk (checked at the chunk's first frame)
+_checked: Set[Tuple[str, int]] = set()  # (node, frame) found on disk in this Nuke process
 
 
 def install() -> None:
@@ -32,14 +43,15 @@ def install() -> None:
 
 
 def before_frame_render() -> None:
+    """The comp's render callback: checks files only (no engine, no nuke.execute)."""
     write = nuke.thisNode()
-    if nuke.GUI or _busy or _inside_toolset_node(write):
+    if nuke.GUI or _inside_toolset_node(write):
         return
-    _busy.append(True)
     try:
-        prepare(nuke.frame())
-    finally:
-        _busy.pop()
+        check(nuke.frame())
+    except PluginError as exc:
+        nuke.tprint("Restyle farm: {}".format(exc))
+        raise RuntimeError("Restyle: {}".format(exc)) from None
 
 
 def _inside_toolset_node(node: Any) -> bool:
@@ -47,76 +59,107 @@ def _inside_toolset_node(node: Any) -> bool:
     return parent is not None and parent.Class() in STAGES
 
 
-def _active(node: Any) -> bool:
-    """A toolset node that renders (a disabled one passes its input through)."""
-    return node.Class() in STAGES and not node["disable"].value()
-
-
 def toolset_nodes() -> List[Any]:
-    """The script's enabled toolset nodes, each after the enabled toolset nodes upstream of it."""
-    found = [n for n in nuke.allNodes(group=nuke.root()) if _active(n)]
-    ordered = []  # type: List[Any]
-
-    def visit(node: Any) -> None:
-        if node in ordered:
-            return
-        for upstream in _upstream(node):
-            visit(upstream)
-        ordered.append(node)
-
-    for node in found:
-        visit(node)
-    return ordered
+    """The script's enabled toolset nodes (a disabled one passes its input through, as in Nuke)."""
+    return [n for n in nuke.allNodes(group=nuke.root()) if n.Class() in STAGES and not n["disable"].value()]
 
 
-def _upstream(node: Any) -> List[Any]:
-    """Enabled toolset nodes feeding ``node`` (through any other nodes, disabled ones included)."""
-    seen, todo, found = set(), list(node.dependencies()), []
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if _active(current):
-            found.append(current)
-        else:
-            todo.extend(current.dependencies())
-    return found
+def show_approved(node: Any) -> None:
+    """On the farm (script load): the node's Read reads its approved version; without one (or
+    without a cache folder) the plate shows, and :func:`check` stops the comp naming the node."""
+    try:
+        record = jobs.approved(node)
+    except PluginError as exc:
+        node_io.show_plate(node, str(exc))
+        return
+    node_io.show_result(node, record["pattern"], *record["frames"])
 
 
-def margins(nodes: List[Any]) -> Dict[int, int]:
-    """Extra frames each side a node must have ready for the deflickers downstream of it."""
-    margin = {id(n): 0 for n in nodes}
-    for node in reversed(nodes):  # downstream first
-        for upstream in _upstream(node):
-            margin[id(upstream)] = max(margin[id(upstream)], margin[id(node)] + jobs.handles_of(node))
-    return margin
-
-
-def prepare(frame: int) -> None:
-    """Make every toolset node's frames for ``frame``'s batch and point its Read at them.
+def check(frame: int) -> None:
+    """Every enabled toolset node has the frames of its approved version from ``frame`` to the end
+    of the comp chunk (``$RESTYLE_FARM_BATCH`` frames) on disk.
 
     Raises:
-        RuntimeError: the render must stop; the message (also printed) says why and what to do.
+        PluginError: no approved version, a frame outside its range, or frames missing (each named).
     """
     batch = max(1, int(os.environ.get(ENV_BATCH, "10")))
-    nodes = toolset_nodes()
-    margin = margins(nodes)
-    for node in nodes:
-        if (node.fullName(), frame) in _prepared:  # made and checked with an earlier frame's batch
+    for node in toolset_nodes():
+        if (node.fullName(), frame) in _checked:
             continue
-        try:
-            first, last = node_io.frame_range(node)
-            lo, hi = max(first, frame - margin[id(node)]), min(last, frame + batch - 1 + margin[id(node)])
-            if lo > hi:
-                continue
-            with Feedback(node, "farm") as feedback:
-                version = jobs.render(node, list(range(lo, hi + 1)), feedback,
-                                      override=bool(node_io.value(node, "override_signoff")), verify=True)
-        except (PluginError, EngineError) as exc:
-            nuke.tprint("Restyle farm: {}".format(exc))
-            raise RuntimeError("Restyle: {}".format(exc)) from None
-        if "warning" in version:
-            nuke.tprint("Restyle farm: {}: {}".format(node.name(), version["warning"]))
-        node_io.show_result(node, version["pattern"], first, last)
-        _prepared.update((node.fullName(), f) for f in range(lo, hi + 1))
+        record = jobs.approved(node)
+        first, last = record["frames"]
+        if not first <= frame <= last:
+            raise PluginError("{}: the comp renders frame {}, outside the approved version {} (frames {}-{}): "
+                              "approve a version over the comp's range".format(node.name(), frame, record["key"],
+                                                                               first, last))
+        frames = list(range(frame, min(last, frame + batch - 1) + 1))
+        missing = cache.missing(record["pattern"], frames)
+        if missing:
+            raise PluginError("{}: approved version {} is missing frames {} in {}: run the farm job's prep and "
+                              "render steps for it first (or Render range in the GUI)".format(
+                                  node.name(), record["label"], node_io.ranges_text(missing), record["folder"]))
+        _checked.update((node.fullName(), f) for f in frames)
+
+
+def prep(names: List[str], first: int, last: int) -> None:
+    """The prep step of the chunk first..last for the named toolset nodes (see the module text).
+
+    Raises:
+        PluginError: an unknown or disabled node, no approved version, a changed plate, a failed
+            input render (each naming the node, input and frames).
+        EngineError: the engine could not hash the frames.
+    """
+    for name in names:
+        node = nuke.toNode(name)
+        if node is None or node.Class() not in STAGES:
+            raise PluginError("{}: no toolset node of that name in {}".format(name, nuke.scriptName()))
+        if node["disable"].value():
+            raise PluginError("{}: the node is disabled in the script: it passes its input through and "
+                              "needs no farm render".format(name))
+        with Feedback(node, "farm prep") as feedback:
+            _prep_node(node, first, last, feedback)
+
+
+def _prep_node(node: Any, first: int, last: int, feedback: Feedback) -> None:
+    record = jobs.approved(node)
+    lo, hi = record["frames"]
+    margin = jobs.approved_handles(node, record)
+    span = list(range(max(lo, first - margin), min(hi, last + margin) + 1))
+    if not span:
+        feedback.step("frames {}-{} are outside the approved range {}-{}: nothing to do".format(first, last, lo, hi))
+        return
+    current = {}
+    for spec in stage_of(node.Class()).inputs:
+        if spec.signed:
+            frames = ([int(record["job"]["reference_frame"])] if spec.name == "reference"
+                      else signoff.input_frames(node, spec, span))
+            feedback.step("'{}' input, frames {}".format(spec.name, node_io.ranges_text(frames)))
+            pattern = node_io.render_input(node, spec, frames)  # a plain Read: its own files, nothing rendered
+            current[spec.name] = signoff.hash_frames(node, spec, pattern, frames, feedback)
+    changed = signoff.changed_frames(record["signed"], current)
+    if changed and not node_io.value(node, "override_signoff"):
+        raise PluginError(signoff.describe(node, changed))
+    feedback.step("inputs ready for approved version {}".format(record["label"]))
+
+
+def main(argv: List[str]) -> int:
+    """``farm_prep.py SCRIPT FIRST-LAST NODE [NODE...]`` in ``nuke -t``: exit 0, or 1 with the
+    reason on stderr (and 2 for a bad command line)."""
+    import sys
+
+    if len(argv) < 3:
+        print("usage: nuke -t farm_prep.py SCRIPT.nk FIRST-LAST NODE [NODE...]", file=sys.stderr)
+        return 2
+    script, frames, names = argv[0], argv[1], argv[2:]
+    match = re.fullmatch(r"(-?\d+)-(-?\d+)", frames)
+    if match is None or int(match.group(2)) < int(match.group(1)):
+        print("farm_prep.py: frames {!r} are not FIRST-LAST, e.g. 1001-1064".format(frames), file=sys.stderr)
+        return 2
+    first, last = int(match.group(1)), int(match.group(2))
+    try:
+        nuke.scriptOpen(script)
+        prep(names, first, last)
+    except (PluginError, EngineError, RuntimeError) as exc:
+        print("ERROR: Restyle farm prep: {}".format(exc), file=sys.stderr)
+        return 1
+    return 0

@@ -1,11 +1,13 @@
 """Engine jobs of a node: train a look (RestyleLook), render frames into the content-keyed cache,
-and keep the node's list of complete versions. Shared by the GUI buttons and the farm hook.
+and keep the node's list of complete versions and the approved one. Shared by the GUI buttons
+and the farm steps.
 
 Nothing is lost on failure: frames are written by the engine atomically into the key's own
 folder, and the node's Read is moved to a folder only once every frame of its range is there.
 """
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import time
@@ -384,7 +386,8 @@ def handles_of(node: Any) -> int:
 # --- versions ------------------------------------------------------------------------------------------
 
 def _record(node: Any) -> Dict[str, Any]:
-    """The 'history' knob: {"shown": key or null, "versions": [{key, frames, made}, ...]}."""
+    """The 'history' knob: {"shown": key or null, "versions": [{key, frames, made}, ...],
+    "approved": the approved version (:func:`approve`), when there is one}."""
     text = str(node_io.value(node, "history")).strip()
     return json.loads(text) if text else {"shown": None, "versions": []}
 
@@ -406,7 +409,7 @@ def remember(node: Any, key: str, first: int, last: int, version: Optional[Dict[
     what = versions.what_of(version or {}, first, last)
     before = entries[-1].get("what", {}) if entries else {}
     entries.append(versions.new_entry(key, first, last, what, before, (version or {}).get("folder", "")))
-    node["history"].setValue(json.dumps({"shown": shown(node), "versions": entries}))
+    node["history"].setValue(json.dumps(dict(_record(node), versions=entries)))
 
 
 def show_version(node: Any, key: Optional[str]) -> bool:
@@ -418,7 +421,7 @@ def show_version(node: Any, key: Optional[str]) -> bool:
         node_io.show_plate(node, node_io.NOT_RENDERED.format(node.name()))
         return False
     node_io.show_result(node, cache.frame_pattern(folder, stage.output), *entry["frames"])
-    node["history"].setValue(json.dumps({"shown": key, "versions": history(node)}))
+    node["history"].setValue(json.dumps(dict(_record(node), shown=key)))
     node["version"].setValues([versions.item(e) for e in history(node)])
     node["version"].setValue(versions.item(entry))
     node["version_note"].setValue(entry.get("note", ""))
@@ -434,3 +437,68 @@ def set_note(node: Any, note: str) -> None:
             entry["note"] = note
             node["history"].setValue(json.dumps(record))
             node["version_info"].setValue(versions.info(entry))
+
+
+# --- the approved version: what every farm step uses ---------------------------------------------------
+
+def approve(node: Any, version: Dict[str, Any]) -> Dict[str, Any]:
+    """Record ``version`` (from :func:`version_of` or :func:`render`) over the node's frame range as
+    the approved one: its key, range, the sign-off hashes it is keyed on and the engine job that
+    makes its frames (fields, model, reference frame). Every farm step uses this record, not the
+    knobs, so changing a knob after approval changes nothing on the farm until the next approval."""
+    stage = stage_of(node.Class())
+    first, last = node_io.frame_range(node)
+    job = dict(version["fields"])
+    if stage is RESTYLE:
+        job["model"] = str(node_io.value(node, "model_file"))
+    if stage.command == "colourlock":
+        job["reference_frame"] = int(node_io.value(node, "reference_frame"))
+    made = time.strftime("%Y-%m-%d %H:%M")
+    record = {"key": version["key"], "frames": [first, last], "job": job, "signed": version["signed"],
+              "label": "{} [{}] frames {}-{}, approved {} by {}".format(
+                  stage.output, version["key"], first, last, made, getpass.getuser())}
+    node["history"].setValue(json.dumps(dict(_record(node), approved=record)))
+    node["approved_info"].setValue(record["label"])
+    return record
+
+
+def approve_current(node: Any, feedback: Feedback) -> Dict[str, Any]:
+    """Approve the version the node's current knobs, look and sign-off describe over its range
+    (frames of the range not signed yet are signed now, as Render range would)."""
+    first, last = node_io.frame_range(node)
+    return approve(node, version_of(node, _signed_for(node, list(range(first, last + 1)), feedback, False)))
+
+
+def kept_keys(node: Any) -> List[str]:
+    """The versions a purge keeps for the node: the one it shows and the one the farm uses."""
+    record = _record(node)
+    return [key for key in (record["shown"], (record.get("approved") or {}).get("key")) if key]
+
+
+def approved_label(node: Any) -> str:
+    """What the panel's 'Approved' line says: the approved version's label, or that none is."""
+    record = _record(node).get("approved")
+    return record["label"] if record else "none: press Approve or Render range"
+
+
+def approved(node: Any) -> Dict[str, Any]:
+    """The node's approved version, with its frame ``pattern`` in the node's cache.
+
+    Raises:
+        PluginError: nothing approved yet (naming the node and what to press).
+    """
+    record = _record(node).get("approved")
+    if not record:
+        raise PluginError("{}: no approved version: press 'Approve' (or 'Render range', which approves the "
+                          "version it makes) in the GUI and save the script".format(node.name()))
+    stage = stage_of(node.Class())
+    folder = cache.version_dir(node_io.cache_root(node), stage.output, record["key"])
+    return dict(record, folder=folder, pattern=cache.frame_pattern(folder, stage.output))
+
+
+def approved_handles(node: Any, record: Dict[str, Any]) -> int:
+    """Frames each side the approved version's job reads from its inputs (Deflicker)."""
+    job = record["job"]
+    if stage_of(node.Class()).command != "deflicker":
+        return 0
+    return deflicker_handles(str(job["mode"]), int(job.get("radius", 0)), int(job.get("handles", 0)))

@@ -87,6 +87,7 @@ COMMON_KNOBS = {
     "history": "rendered versions (JSON)",
     "version": "the version the node shows",
     "version_note": "a note on the shown version", "version_info": "the shown version's label, frames and size",
+    "approve": "button", "approved_info": "the approved version (the one every farm step uses)",
     "purge": "button",
     "status": "state and warnings",
     "sign_off": "button", "preview": "button", "render": "button", "cancel": "button",

@@ -1,11 +1,12 @@
-"""Submit to farm (RestyleLook): the node's current version as farm jobs, written by the engine's
+"""Submit to farm (RestyleLook): the node's APPROVED version as farm jobs, written by the engine's
 ``restyle submit`` (run like every other engine command, in a child process).
 
-The farm's render tasks run ``restyle render`` with the node's own fields (model, the signed-off
-plate the node rendered, deflicker off, its device...) straight into the node's cache version, so
-they make the frames the node would make itself. The comp job then renders the saved script with
-``nuke -x``; there the farm hook finds those frames, checks the plate against the sign-off, and the
-comp's Writes read them. The script must be saved: the farm renders the file, not this session.
+Four steps (see nuke_plugin.farm): the Nuke prep renders the node's plate where it is not a plain
+Read and checks it against the approval; the render tasks run ``restyle render`` with the approved
+version's fields (model, deflicker off, its device...) straight into its cache folder, so they make
+the frames the node would make itself; no QC gate (no colour reference here); the comp renders the
+saved script with ``nuke -x``, where every toolset node only checks that its approved frames are
+there. The script must be saved: the farm renders the file, not this session.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import nuke
 
-from . import cache, engine, jobs, node_io, settings, signoff, worker
+from . import cache, engine, jobs, node_io, settings, worker
 from .errors import PluginError
 from .feedback import Feedback
 from .stages import RESTYLE
@@ -29,35 +30,27 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
     returns the folder holding the job files.
 
     Raises:
-        PluginError: the script is unsaved, there is no trained look, or the plate changed since sign-off
-            (unless 'Override sign-off' is on: the farm then renders the changed plate into this version,
-            as a farm render of the comp would).
+        PluginError: the script is unsaved or has no approved version of the node (the plate is
+            checked against the approval on the farm, by the prep step).
         EngineError: ``restyle submit`` refused (its message names the setting) or Deadline did.
     """
     if worker.on_main(lambda: nuke.root().modified()):
         raise PluginError("{}: save the script first (File > Save): the farm renders the saved file".format(
             node.name()))
-    version = jobs.version_of(node)
-    first, last = node_io.frame_range(node)
-    frames = list(range(first, last + 1))
-    feedback.step("checking the plate against the sign-off, frames {}-{}".format(first, last))
-    changed = signoff.changed_frames(signoff.recorded(node), signoff.current_hashes(node, frames, feedback))
-    if changed and not node_io.value(node, "override_signoff"):  # the farm reads the plate frames just rendered
-        raise PluginError(signoff.describe(node, changed))
-    folder = os.path.join(node_io.cache_root(node), "farm", "{}_{}".format(node.name(), version["key"]), farm)
+    approved = jobs.approved(node)
+    first, last = approved["frames"]
+    folder = os.path.join(node_io.cache_root(node), "farm", "{}_{}".format(node.name(), approved["key"]), farm)
     script = worker.on_main(nuke.scriptName)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", "{}_{}".format(os.path.splitext(os.path.basename(script))[0], node.name()))
-    manifest = dict(version["fields"], version=1, stage="submit", farm=farm, job_dir=folder, comp=script, name=name,
-                    model=str(node_io.value(node, "model_file")), plate=node_io.source_pattern(node, RESTYLE.inputs[0], frames),
-                    frames="{}-{}".format(first, last), out=version["pattern"], chunk_size=chunk_size,
-                    engine_python=settings.engine_python(), toolset=TOOLSET)
+    plate = node_io.source_pattern(node, RESTYLE.inputs[0], list(range(first, last + 1)))
+    manifest = dict(approved["job"], version=1, stage="submit", farm=farm, job_dir=folder, comp=script, name=name,
+                    node=node.fullName(), plate=plate, frames="{}-{}".format(first, last), out=approved["pattern"],
+                    chunk_size=chunk_size, engine_python=settings.engine_python(), toolset=TOOLSET, nuke=nuke.EXE_PATH)
     if manifest.get("detail") or manifest.get("texture"):  # the workers read the paintings from the node's
         # cache, as they read the plate
         manifest["keys"] = jobs.painted_keys(node)
     if farm == "deadline":
         manifest.update(nuke_version="{}.{}".format(nuke.NUKE_VERSION_MAJOR, nuke.NUKE_VERSION_MINOR), submit=send)
-    else:
-        manifest["nuke"] = nuke.EXE_PATH
     feedback.step("writing the {} job".format(farm))
     engine.run("submit", cache.write_manifest(folder, "submit_job.json", manifest), feedback.event,
                feedback.cancelled)

@@ -1,7 +1,8 @@
 """The Open Job Description template: openjd-model validates it, and `openjd run` runs a whole
-shot written by `restyle submit --farm openjd` on the Blender plate (tests/fixtures): the Restyle chunks
-(real engine, CPU; they equal a whole-range render), the QC gate, and the Comp chunks through the
-test `nuke` executable, whose gizmos load only through the template's NUKE_PATH."""
+shot written by `restyle submit --farm openjd --node` on the Blender plate (tests/fixtures): the
+Nuke prep chunks (`nuke -t`), the Restyle chunks (real engine, CPU; they equal a whole-range render),
+the QC gate, and the Comp chunks, both Nuke steps through the test `nuke` executable (which refuses
+nested execution as Nuke does), whose gizmos load only through the template's NUKE_PATH."""
 from __future__ import annotations
 
 import json
@@ -14,14 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from inference.image import read_image
-from inference.restyle.settings import TrainColourspaces
-from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "farm" / "openjd" / "restyle_shot.yaml"
 OPENJD = str(Path(sys.executable).parent / "openjd")
-LINEAR = "Linear Rec.709 (sRGB)"
 
 
 def test_template_passes_openjd_check():
@@ -29,51 +27,57 @@ def test_template_passes_openjd_check():
     assert run.returncode == 0 and "passes validation" in run.stdout, run.stdout + run.stderr
 
 
-def test_openjd_runs_the_whole_shot_restyle_chunks_qc_gate_and_nuke_comp(comp, nuke_exe, small_data):
-    # GIVEN a look trained on the Blender plate (tests/fixtures), and a comp saved in Nuke that reads the
-    # restyled frames through a (disabled) toolset gizmo into a Write
-    plate = SequencePattern.parse(str(comp.scene / "exr" / "sceneA.####.exr"))
-    reference = comp.scene / "png" / "sceneA_beauty.1001.png"
-    model = train(plate, {1001: str(small_data / "style" / "sceneA_painting.1001.png")}, comp.dir / "look.onnx",
-                  settings=TrainSettings(steps=3, patch=32, batch=4, plateau=False, device="cpu", key_psnr=0),
-                  spaces=TrainColourspaces(plate=LINEAR), progress_mode="none").model
-    out = SequencePattern.parse(str(comp.dir / "cache" / "restyle.####.exr"))
-    nuke = comp.nuke
-    restyled = nuke.nodes.Read(file=out.hashes, first=1001, last=1005)
-    settle = nuke.createNode("RestyleDeflicker")
-    settle.setInput(0, restyled)
-    settle.setInput(1, comp.plate)
-    settle["disable"].setValue(True)  # the farm's restyle step already deflickers
-    nuke.nodes.Write(file=str(comp.dir / "comp" / "comp.####.exr"), channels="rgba", create_directories=True,
-                     inputs=[settle])
-    nuke.root()["last_frame"].setValue(1005)
-    nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
+def test_openjd_runs_the_whole_shot_prep_restyle_chunks_qc_gate_and_nuke_comp(comp, restyle_look, nuke_exe, press):
+    from nuke_plugin import jobs
 
-    # WHEN `restyle submit --farm openjd` writes the job and `openjd run` runs all of it
+    # GIVEN a look in a comp saved in Nuke, on a plate Nuke must render (a Text2 over the Read), signed
+    # off, trained and approved (not rendered), feeding a Write; the plate frames the GUI rendered are gone
+    nuke = comp.nuke
+    look = restyle_look()
+    look.setInput(0, nuke.nodes.Text2(message="slate", inputs=[comp.plate]))
+    press(look, "sign_off", "train", "approve")
+    approved = jobs.approved(look)
+    nuke.nodes.Write(file=str(comp.dir / "comp" / "comp.####.exr"), channels="rgba", create_directories=True,
+                     inputs=[look])
+    nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
+    plate = SequencePattern.parse(str(comp.dir / "restyle_cache" / "inputs" / look.fullName() / "plate" /
+                                      "plate.####.exr"))
+    for frame in plate.existing_frames():
+        Path(plate.path(frame)).unlink()
+    out = SequencePattern.parse(approved["pattern"])
+    reference = comp.scene / "png" / "sceneA_beauty.1001.png"
+
+    # WHEN `restyle submit --farm openjd --node` writes the job and `openjd run` runs all of it
     submit = subprocess.run([sys.executable, "-m", "inference.cli", "submit", "--farm", "openjd", "--job-dir", "job",
-                             "--comp", "comp.nk", "--model", str(model), "--plate", plate.hashes,
-                             "--plate-colourspace", LINEAR, "--frames", "1001-1005", "--out", out.hashes,
+                             "--comp", "comp.nk", "--node", look.fullName(), "--model", approved["job"]["model"],
+                             "--plate", plate.hashes, "--frames", "1001-1003", "--out", out.hashes,
                              "--reference", str(reference), "--report", "qc", "--chunk-size", "2", "--device", "cpu",
                              "--nuke", str(nuke_exe), "--name", "sceneA"],
                             cwd=comp.dir, capture_output=True, text=True)
     assert submit.returncode == 0, submit.stderr
-    env = {k: v for k, v in os.environ.items() if k not in ("NUKE_PATH", "PYTHONPATH", "RESTYLE_FARM_BATCH")}
+    assert json.loads((comp.dir / "job" / "parameter_values.json").read_text())["NukeNode"] == look.fullName()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUKE_PATH", "PYTHONPATH", "RESTYLE_FARM_BATCH", "RESTYLE_PYTHON")}
     command = shlex.split((comp.dir / "job" / "submit.sh").read_text().splitlines()[-1])
     assert command[:3] == ["exec", "openjd", "run"]
     run = subprocess.run([OPENJD, *command[2:]], cwd=comp.dir, env=env, capture_output=True, text=True, timeout=600)
 
-    # THEN every step ran: three render chunks, the gate on their three reports, three comp chunks
+    # THEN every step ran, in order: the Nuke prep made the plate, two render chunks, the gate on their
+    # two reports, two comp chunks
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "QC gate: 3 report(s), 0 failed" in run.stdout
+    steps = [line.split("'")[1] for line in run.stdout.splitlines() if "Running step '" in line]
+    assert steps == ["Prep", "Restyle", "QCGate", "Comp"], run.stdout[-3000:]
+    assert plate.existing_frames() == [1001, 1002, 1003]
+    assert "QC gate: 2 report(s), 0 failed" in run.stdout
     # AND the chunked restyle equals a whole-range render
-    assert out.existing_frames() == [1001, 1002, 1003, 1004, 1005]
+    assert out.existing_frames() == [1001, 1002, 1003]
     whole = SequencePattern.parse(str(comp.dir / "whole" / "restyle.####.exr"))
-    subprocess.run([sys.executable, "-m", "inference.cli", "render", "--model", str(model), "--plate", plate.hashes,
-                    "--plate-colourspace", LINEAR, "--frames", "1001-1005", "--out", whole.hashes, "--reference",
+    subprocess.run([sys.executable, "-m", "inference.cli", "render", "--model", approved["job"]["model"],
+                    "--plate", plate.hashes, "--frames", "1001-1003", "--out", whole.hashes, "--reference",
                     str(reference), "--report", str(comp.dir / "wholeqc"), "--device", "cpu", "--progress", "none"],
                    check=True)
-    # AND the comp (gizmo loaded through the template's NUKE_PATH) wrote every frame from the restyled ones
-    for frame in range(1001, 1006):
+    # AND the comp (gizmo loaded through the template's NUKE_PATH) wrote every frame from the approved ones
+    for frame in range(1001, 1004):
         a, b = read_image(out.path(frame)).as_float32(), read_image(whole.path(frame)).as_float32()
         assert np.abs(a - b).max() <= 1e-3, frame
         written = read_image(comp.dir / "comp" / f"comp.{frame}.exr").beauty().as_float32()

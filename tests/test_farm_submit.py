@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -52,9 +53,20 @@ def expected_render(tmp_path, first: int, last: int) -> dict:
 
 def test_deadline_job_and_plugin_info_files(tmp_path, shot, deadline_info):
     done = submit(tmp_path, "--farm", "deadline", "--job-dir", "jobs", *shot, "--nuke-version", "15.1",
-                  "--gpu-group", "gpu", "--pool", "restyle", "--priority", "70", "--name", "sh010")
+                  "--gpu-group", "gpu", "--pool", "restyle", "--priority", "70", "--name", "sh010",
+                  "--node", "Restyle1", "--nuke", "/opt/nuke/Nuke15.1")
     assert done.returncode == 0, done.stderr
     jobs = tmp_path / "jobs"
+    # THEN the prep: `nuke -t farm_prep.py` per chunk on the CommandLine plug-in, the toolset and engine in its env
+    prep, prep_plugin = deadline_info(jobs / "prep_job_info.job"), deadline_info(jobs / "prep_plugin_info.job")
+    assert {k: prep[k] for k in ("Plugin", "Frames", "ChunkSize", "Pool", "Priority", "BatchName")} == {
+        "Plugin": "CommandLine", "Frames": "1001-1010", "ChunkSize": "4", "Pool": "restyle", "Priority": "70",
+        "BatchName": "sh010"}
+    assert sorted(v for k, v in prep.items() if k.startswith("EnvironmentKeyValue")) == [
+        f"NUKE_PATH={REPO}", f"RESTYLE_PYTHON={sys.executable}"]
+    assert prep_plugin["Executable"] == "/opt/nuke/Nuke15.1"
+    assert shlex.split(prep_plugin["Arguments"].replace("<STARTFRAME>", "1005").replace("<ENDFRAME>", "1008")) == [
+        "-t", str(REPO / "nuke_plugin" / "farm_prep.py"), str(tmp_path / "comp.nk"), "1005-1008", "Restyle1"]
     render, render_plugin = deadline_info(jobs / "render_job_info.job"), deadline_info(jobs / "render_plugin_info.job")
     gate, gate_plugin = deadline_info(jobs / "qc_gate_job_info.job"), deadline_info(jobs / "qc_gate_plugin_info.job")
     comp, comp_plugin = deadline_info(jobs / "comp_job_info.job"), deadline_info(jobs / "comp_plugin_info.job")
@@ -79,15 +91,15 @@ def test_deadline_job_and_plugin_info_files(tmp_path, shot, deadline_info):
     assert env == [f"NUKE_PATH={REPO}", "RESTYLE_FARM_BATCH=4"]
     assert {k: comp_plugin[k] for k in ("SceneFile", "Version", "BatchMode", "NukeX")} == {
         "SceneFile": str(tmp_path / "comp.nk"), "Version": "15.1", "BatchMode": "True", "NukeX": "False"}
-    # AND one deadlinecommand call submits the three, each depending on the one before
+    # AND one deadlinecommand call submits the four, each depending on the one before
     script = (jobs / "submit.sh").read_text().splitlines()[-1]
     assert shlex.split(script) == ["exec", "deadlinecommand", "-SubmitMultipleJobs", "-dependent",
-                                   *[a for stem in ("render", "qc_gate", "comp") for a in (
+                                   *[a for stem in ("prep", "render", "qc_gate", "comp") for a in (
                                        "-job", str(jobs / f"{stem}_job_info.job"), str(jobs / f"{stem}_plugin_info.job"))]]
     assert "to submit it: " + str(jobs / "submit.sh") in done.stdout
 
 
-def test_without_a_colour_reference_there_is_no_gate(tmp_path, shot, deadline_info):
+def test_without_a_colour_reference_there_is_no_gate_and_without_a_node_no_prep(tmp_path, shot, deadline_info):
     flags = shot[:shot.index("--reference")] + shot[shot.index("--chunk-size"):]
     done = submit(tmp_path, "--farm", "deadline", "--job-dir", "jobs", *flags, "--nuke-version", "15.1")
     assert done.returncode == 0, done.stderr
@@ -127,15 +139,21 @@ def test_submit_without_deadlinecommand_fails_clearly_and_keeps_the_files(tmp_pa
 
 def test_opencue_job_spec_from_pyoutline(tmp_path, shot):
     done = submit(tmp_path, "--farm", "opencue", "--job-dir", "jobs", *shot, "--gpu-group", "gpu", "--priority", "70",
-                  "--show", "restyle", "--name", "sh010")
+                  "--show", "restyle", "--name", "sh010", "--node", "Group1.Restyle1")
     assert done.returncode == 0, done.stderr
     spec = Et.parse(tmp_path / "jobs" / "opencue_job.xml").getroot()
     assert (spec.findtext("show"), spec.findtext("shot")) == ("restyle", "sh010")
     job = spec.find("job")
     assert job.get("name") == "sh010" and job.findtext("priority") == "70"
     layers = {layer.get("name"): layer for layer in job.find("layers")}
-    assert list(layers) == ["restyle", "qc_gate", "comp"]
-    render, gate, comp = layers.values()
+    assert list(layers) == ["prep", "restyle", "qc_gate", "comp"]
+    prep, render, gate, comp = layers.values()
+    # THEN the prep layer: the shot's range in chunks, `nuke -t farm_prep.py` for the node, on any host
+    assert (prep.findtext("range"), prep.findtext("chunk"), prep.findtext("tags")) == ("1001-1010", "4", None)
+    assert shlex.split(prep.findtext("cmd").replace("#FRAME_START#", "1001").replace("#FRAME_END#", "1004")) == [
+        "nuke", "-t", str(REPO / "nuke_plugin" / "farm_prep.py"), str(tmp_path / "comp.nk"), "1001-1004",
+        "Group1.Restyle1"]
+    assert {k.get("name"): k.text for k in prep.find("env")} == {"NUKE_PATH": str(REPO), "RESTYLE_PYTHON": sys.executable}
     # THEN the render layer: the shot's range in chunks, on GPU hosts, a valid `restyle render` per chunk
     assert (render.findtext("range"), render.findtext("chunk"), render.findtext("tags"), render.findtext("gpus")) == (
         "1001-1010", "4", "gpu", "1")
@@ -151,25 +169,28 @@ def test_opencue_job_spec_from_pyoutline(tmp_path, shot):
     assert {k.get("name"): k.text for k in comp.find("env")} == {"NUKE_PATH": str(REPO), "RESTYLE_FARM_BATCH": "4"}
     # AND each layer waits for the whole layer before it
     depends = [(d.findtext("deplayer"), d.findtext("onlayer"), d.get("type")) for d in spec.find("depends")]
-    assert depends == [("qc_gate", "restyle", "LAYER_ON_LAYER"), ("comp", "qc_gate", "LAYER_ON_LAYER")]
+    assert depends == [("restyle", "prep", "LAYER_ON_LAYER"), ("qc_gate", "restyle", "LAYER_ON_LAYER"),
+                       ("comp", "qc_gate", "LAYER_ON_LAYER")]
 
 
 def test_openjd_template_and_parameter_values_pass_openjd(tmp_path, shot):
     flags = [f for f in shot if f not in ("--deflicker", "global", "--radius", "2")]
     done = submit(tmp_path, "--farm", "openjd", "--job-dir", "jobs", *flags, "--nuke", "/opt/nuke/Nuke15.1",
-                  "--compression", "piz")
+                  "--compression", "piz", "--node", "Restyle1")
     assert done.returncode == 0, done.stderr
     template, values = tmp_path / "jobs" / "restyle_shot.yaml", tmp_path / "jobs" / "parameter_values.json"
     assert template.read_text() == (REPO / "farm" / "openjd" / "restyle_shot.yaml").read_text()
     params = json.loads(values.read_text())
     assert {k: params[k] for k in ("FrameStart", "FrameEnd", "ChunkSize", "Device", "Compression", "NukeExecutable",
-                                   "ToolsetRoot", "ReportDir", "Plate")} == {
-        "FrameStart": 1001, "FrameEnd": 1010, "ChunkSize": 4, "Device": "cuda", "Compression": "piz",
+                                   "ToolsetRoot", "ReportDir", "Plate", "NukeNode")} == {
+        "FrameStart": 1001, "FrameEnd": 1010, "ChunkSize": 4, "Device": "cuda", "Compression": "piz", "NukeNode": "Restyle1",
         "NukeExecutable": "/opt/nuke/Nuke15.1",
         "ToolsetRoot": str(REPO), "ReportDir": str(tmp_path / "qc"), "Plate": str(tmp_path / "plate dir/sh010.####.exr")}
     summary = subprocess.run([OPENJD, "summary", str(template), "--job-param", f"file://{values}"],
                              capture_output=True, text=True)
     assert summary.returncode == 0 and "Restyle comp" in summary.stdout, summary.stdout + summary.stderr
+    assert re.findall(r"^\d+\. '(\w+)'", summary.stdout, re.MULTILINE) == ["Prep", "Restyle", "QCGate", "Comp"], \
+        summary.stdout
 
 
 @pytest.mark.parametrize("farm, extra, code, message", [
@@ -180,6 +201,7 @@ def test_openjd_template_and_parameter_values_pass_openjd(tmp_path, shot):
     ("deadline", ["--nuke-version", "15.1", "--name", "sh 010"], 64, "manifest field 'name'"),
     ("deadline", ["--nuke-version", "15.1", "--comp", "missing.nk"], 66, "--comp"),
     ("opencue", ["--toolset", "."], 64, "has no init.py"),
+    ("opencue", ["--node", "Restyle 1"], 64, "manifest field 'node'"),
 ])
 def test_what_a_farm_cannot_do_is_refused_naming_the_flag(tmp_path, shot, farm, extra, code, message):
     done = submit(tmp_path, "--farm", farm, "--job-dir", "jobs", *shot, *extra)

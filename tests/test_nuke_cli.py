@@ -1,5 +1,5 @@
-"""The test `nuke` executable (tests/stubs/nuke_cli.py): Nuke's `-x`/`-F` command line on the
-stand-in, gizmos found only through NUKE_PATH, failures on stderr with a non-zero exit."""
+"""The test `nuke` executable (tests/stubs/nuke_cli.py): Nuke's `-x`/`-F` and `-t` command lines on
+the stand-in, gizmos found only through NUKE_PATH, failures on stderr with a non-zero exit."""
 from __future__ import annotations
 
 import os
@@ -70,7 +70,7 @@ def test_without_nuke_path_the_gizmo_is_an_unknown_command(nuke_x, script, tmp_p
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-t", "{script}"], "switch -t is not emulated"),
+    (["-t", "{script}"], "-t needs a Python file"),
     (["-x", "-X", "Write1", "{script}"], "switch -X is not emulated"),
     (["{script}"], "-x is required"),
     (["-x", "-F"], "-F needs a frame range"),
@@ -87,3 +87,28 @@ def test_a_failed_render_exits_1_with_nukes_error_on_stderr(nuke_exe, script, tm
     assert done.returncode == 1 and "Read error" in done.stderr and "seq.0002.exr" in done.stderr, done.stderr
     bad = run(nuke_exe, "-x", "-F", "4-1", script, nuke_path=str(REPO), cwd=tmp_path)
     assert bad.returncode == 1 and "bad frame range '4-1'" in bad.stderr
+
+
+def test_terminal_python_gets_its_arguments_without_a_trailing_range_and_its_exit_status(nuke_exe, script, tmp_path):
+    # GIVEN a Python file that opens the script and reports what it sees
+    (tmp_path / "probe.py").write_text(
+        "import json, sys\nimport nuke\n"
+        "nuke.scriptOpen(sys.argv[1])\n"
+        "json.dump({'argv': sys.argv[1:], 'gui': nuke.GUI, 'nodes': sorted(n.Class() for n in nuke.allNodes())},\n"
+        "          open(sys.argv[2], 'w'))\n"
+        "sys.exit(3 if nuke.executing() else 0)\n")
+    # WHEN `nuke -t probe.py SCRIPT OUT 1-4` runs (a trailing frame range, as on some farms' command lines)
+    done = run(nuke_exe, "-t", tmp_path / "probe.py", script, tmp_path / "seen.json", "1-4", nuke_path=str(REPO),
+               cwd=tmp_path)
+    # THEN the script ran in terminal mode with the gizmos from NUKE_PATH, without the range in sys.argv
+    assert done.returncode == 0, done.stderr
+    import json
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen == {"argv": [str(script), str(tmp_path / "seen.json")], "gui": False,
+                    "nodes": ["Read", "RestyleDeflicker", "Write"]}
+    # AND an exception in the file exits 1 with its traceback on stderr; sys.exit(n) exits n
+    (tmp_path / "bad.py").write_text("import sys\nif sys.argv[1:] == ['raise']:\n    raise ValueError('boom')\n"
+                                     "sys.exit(7)\n")
+    failed = run(nuke_exe, "-t", tmp_path / "bad.py", "raise", nuke_path=str(REPO), cwd=tmp_path)
+    assert failed.returncode == 1 and "ValueError: boom" in failed.stderr
+    assert run(nuke_exe, "-t", tmp_path / "bad.py", nuke_path=str(REPO), cwd=tmp_path).returncode == 7

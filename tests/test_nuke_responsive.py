@@ -294,13 +294,20 @@ def test_versions_have_labels_notes_sizes_and_purge_frees_what_no_node_shows(com
     nuke._standin.user_sets(node["version"], second)
     assert node["version_note"].value() == "approved by Kim" and "approved by Kim" in node["version_info"].value()
 
-    # WHEN a purge is asked for while the first version is shown and the user says no THEN nothing goes
+    # WHEN the first version is shown and the second approved (Render range approved it) THEN a purge keeps both
     nuke._standin.user_sets(node["version"], first)
+    press(node, "purge")
+    assert node["status"].value() == "nothing to purge: every cached version is shown or approved by a node"
+    # WHEN the first version's settings are approved again, a purge is asked for and the user says no
+    # THEN nothing goes
+    node["tile"].setValue(0)
+    press(node, "approve")
+    assert key_of(first) in node["approved_info"].value()
     gone = comp.dir / "restyle_cache" / "restyle" / key_of(second)
     nuke._standin.state.panel_ok = False
     press(node, "purge")
     title = nuke._standin.state.dialogs[-1][1]
-    assert title.startswith("Purge 1 cached version no node shows, freeing ") and gone.is_dir()
+    assert title.startswith("Purge 1 cached version no node shows or approved, freeing ") and gone.is_dir()
     # AND when the user says yes THEN the unshown version and its stored frames go, the shown one stays
     nuke._standin.state.panel_ok = True
     press(node, "purge")
@@ -311,7 +318,7 @@ def test_versions_have_labels_notes_sizes_and_purge_frees_what_no_node_shows(com
     assert len(stored) == 3 and all(p.stat().st_nlink == 2 for p in stored)  # the first version's frames
     # AND every button of this flow returned within 100 ms (the jobs ran on worker threads)
     holds = [(button, s) for _n, button, s in nuke._standin.state.holds]
-    assert {"sign_off", "render", "purge"} <= {b for b, _s in holds} and all(s < HOLD_S for _b, s in holds), holds
+    assert {"sign_off", "render", "purge", "approve"} <= {b for b, _s in holds} and all(s < HOLD_S for _b, s in holds), holds
 
 
 def test_a_toolset_node_upstream_is_a_plain_read_only_while_it_shows_one_complete_version(comp):

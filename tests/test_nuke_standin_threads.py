@@ -74,7 +74,9 @@ def test_execute_in_main_thread_from_the_main_thread_is_refused(nuke_standin):
             post(lambda: None)
 
 
-def test_nothing_executes_creates_or_asks_while_a_render_executes(nuke_standin, write_sequence, tmp_path):
+@pytest.mark.parametrize("callback", ["addBeforeRender", "addBeforeFrameRender", "addAfterFrameRender",
+                                      "addAfterRender"])
+def test_nothing_executes_creates_or_asks_while_a_render_executes(nuke_standin, write_sequence, tmp_path, callback):
     nuke = nuke_standin
     read = nuke.nodes.Read(file=write_sequence(frames=range(1, 2)), first=1, last=1)
     inner = nuke.nodes.Write(file=str(tmp_path / "inner.####.exr"), inputs=[read])
@@ -88,7 +90,7 @@ def test_nothing_executes_creates_or_asks_while_a_render_executes(nuke_standin, 
                 attempt()
             seen.append(True)
 
-    nuke.addBeforeFrameRender(nested)
+    getattr(nuke, callback)(nested)
     nuke.execute(write, 1, 1)
     assert seen == [True] * 3 and not nuke.executing()
     assert [name for name, _frame in nuke._standin.state.written] == [write.name()]

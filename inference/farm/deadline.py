@@ -1,5 +1,7 @@
 """Deadline 10: a job info and a plugin info file (``Key=Value`` lines) per job, submitted together
 with ``deadlinecommand -SubmitMultipleJobs -dependent`` so each job waits for the one before it:
+the Nuke prep (with a toolset node: CommandLine plug-in running ``nuke -t`` per chunk, since
+Deadline's Nuke plug-in renders scripts, NUKE_PATH and RESTYLE_PYTHON in the job's environment),
 restyle render (CommandLine plug-in, one task per chunk, on the GPU group), the QC gate
 (CommandLine, one task; with a colour reference), then the comp (Nuke plug-in, one task per chunk,
 NUKE_PATH in the job's environment). Frame tokens: ``<STARTFRAME>`` and ``<ENDFRAME>``.
@@ -38,13 +40,21 @@ def jobs(shot: FarmShot) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
               _command_line(shot.render_command(START, END), shot.toolset))
     gate = ({"Plugin": "CommandLine", "Name": f"{shot.name} QC gate", **common, "Frames": shot.first, "ChunkSize": 1},
             _command_line(shot.gate_command(), shot.toolset))
-    env = {f"EnvironmentKeyValue{i}": f"{key}={value}" for i, (key, value) in enumerate(shot.comp_env().items())}
+    prep = ({"Plugin": "CommandLine", "Name": f"{shot.name} prep", **common, "Frames": shot.frames,
+             "ChunkSize": shot.chunk_size, **_environment(shot.prep_env())},
+            _command_line(shot.prep_command(START, END), shot.toolset))
     comp = ({"Plugin": "Nuke", "Name": f"{shot.name} comp", **common, "Frames": shot.frames,
-             "ChunkSize": shot.chunk_size, **env},
+             "ChunkSize": shot.chunk_size, **_environment(shot.comp_env())},
             {"SceneFile": shot.comp, "Version": shot.nuke_version, "NukeX": False, "BatchMode": True,
              "BatchModeIsMovie": False, "ContinueOnError": False, "RenderMode": "Use Scene Settings",
              "UseGpu": False, "Threads": 0, "RamUse": 0})
-    return [("render", *render)] + ([("qc_gate", *gate)] if shot.gated else []) + [("comp", *comp)]
+    return (([("prep", *prep)] if shot.prepped else []) + [("render", *render)] +
+            ([("qc_gate", *gate)] if shot.gated else []) + [("comp", *comp)])
+
+
+def _environment(env: dict[str, str]) -> dict[str, str]:
+    """Job info keys that set the tasks' environment."""
+    return {f"EnvironmentKeyValue{i}": f"{key}={value}" for i, (key, value) in enumerate(env.items())}
 
 
 def _command_line(argv: list[str], startup: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """OpenCue: the shot as a pyoutline outline of Shell layers, serialised to the job spec XML that
-cuebot takes (``opencue.api.launchSpec``), without a cuebot: layer ``restyle`` (chunks, the GPU tag),
+cuebot takes (``opencue.api.launchSpec``), without a cuebot: layer ``prep`` (with a toolset node:
+``nuke -t`` per chunk, NUKE_PATH and RESTYLE_PYTHON in its environment), ``restyle`` (chunks, the GPU tag),
 ``qc_gate`` (one frame; with a colour reference), ``comp`` (chunks, NUKE_PATH in its environment),
 each depending on the whole layer before it. Frame tokens: ``#FRAME_START#`` and ``#FRAME_END#``.
 
@@ -32,6 +33,9 @@ def job_spec(shot: FarmShot, session_dir: Path) -> str:
     render = Shell("restyle", command=shlex.join(shot.render_command(START, END)),
                    chunk=shot.chunk_size, tags=[shot.gpu_group] if shot.gpu_group else [], **gpu)
     layers = [render]
+    if shot.prepped:
+        layers.insert(0, Shell("prep", command=shlex.join(shot.prep_command(START, END)), chunk=shot.chunk_size,
+                               env=shot.prep_env()))
     if shot.gated:
         layers.append(ShellCommand("qc_gate", command=shlex.join(shot.gate_command())))
     layers.append(Shell("comp", command=shlex.join(shot.comp_command(START, END)),

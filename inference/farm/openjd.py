@@ -36,7 +36,8 @@ def parameter_values(shot: FarmShot) -> dict[str, Any]:
     values = {param: shot.render[field] for param, field in RENDER_PARAMS.items() if field in shot.render}
     return {"ShotName": shot.name, **values, "ReportDir": shot.report, "FrameStart": shot.first,
             "FrameEnd": shot.last, "ChunkSize": shot.chunk_size, "EnginePython": shot.engine_python,
-            "NukeExecutable": shot.nuke, "CompScript": shot.comp, "ToolsetRoot": shot.toolset}
+            "NukeExecutable": shot.nuke, "CompScript": shot.comp, "ToolsetRoot": shot.toolset,
+            **({"NukeNode": shot.node} if shot.prepped else {})}
 
 
 def job_files(shot: FarmShot, job_dir: Path) -> tuple[dict[str, str], list[str]]:

@@ -1,5 +1,9 @@
-"""A shot as farm work: ``restyle render`` per frame chunk (GPU workers), the QC gate on the
-chunks' ColourLock reports, then ``nuke -x`` of the comp per chunk with NUKE_PATH set.
+"""A shot as farm work, four steps each waiting for the whole step before it: with ``--node``, the
+Nuke prep per chunk (``nuke -t <toolset>/nuke_plugin/farm_prep.py``: the toolset node's inputs that
+are not plain Reads rendered by Nuke, its plate checked against its approved version), then
+``restyle render`` per frame chunk (GPU workers), the QC gate on the chunks' ColourLock reports
+(with a colour reference), then ``nuke -x`` of the comp per chunk with NUKE_PATH set, where each
+toolset node only checks that its approved frames are there (docs/nuke.md, "Farm").
 
 Every farm runs these same commands; a farm's writer only puts its own frame tokens in for a
 chunk's first and last frame (Deadline ``<STARTFRAME>``, OpenCue ``#FRAME_START#``). A chunk's
@@ -26,7 +30,7 @@ CHUNK_REPORT = "chunk.{first}"  # a chunk's QC report folder under --report
 
 # `restyle submit` fields that describe the farm jobs; every other field is a `restyle render` one.
 FARM_FIELDS = ("farm", "job_dir", "name", "chunk_size", "comp", "nuke", "nuke_version", "engine_python", "toolset",
-               "pool", "gpu_group", "priority", "show", "submit")
+               "pool", "gpu_group", "priority", "show", "submit", "node")
 # Fields that mean something to some farms only: refused for the others rather than ignored.
 FARM_ONLY = {"nuke_version": ("deadline",), "pool": ("deadline",), "submit": ("deadline",), "show": ("opencue",),
              "gpu_group": ("deadline", "opencue"), "priority": ("deadline", "opencue")}
@@ -54,6 +58,12 @@ class FarmShot:
     gpu_group: str | None
     priority: int
     show: str | None
+    node: str | None = None  # the toolset node in the comp whose approved version this job renders: prep step
+
+    @property
+    def prepped(self) -> bool:
+        """Whether a Nuke prep step runs before the renders (a toolset node is named)."""
+        return self.node is not None
 
     @property
     def frames(self) -> str:
@@ -76,13 +86,23 @@ class FarmShot:
         """``restyle gate``: fails when any chunk's ColourLock report failed."""
         return [self.engine_python, "-m", "inference.cli", "gate", "--report", str(self.report)]
 
+    def prep_command(self, first: str, last: str) -> list[str]:
+        """The Nuke prep of the chunk first..last (``nuke -t``; the frames before the node: Nuke takes
+        a trailing frame range off a -t command line)."""
+        return [self.nuke, "-t", str(Path(self.toolset) / "nuke_plugin" / "farm_prep.py"), self.comp,
+                f"{first}-{last}", str(self.node)]
+
+    def prep_env(self) -> dict[str, str]:
+        """The prep's environment: the toolset from NUKE_PATH; the engine (it hashes the inputs)."""
+        return {"NUKE_PATH": self.toolset, "RESTYLE_PYTHON": self.engine_python}
+
     def comp_command(self, first: str, last: str) -> list[str]:
         """Nuke's command-line render of the comp over first..last."""
         return [self.nuke, "-x", "-F", f"{first}-{last}", self.comp]
 
     def comp_env(self) -> dict[str, str]:
         """The comp's environment: the gizmos and init.py come from NUKE_PATH, and the Restyle farm
-        hook prepares a whole chunk at its first frame."""
+        hook checks a whole chunk's frames at its first frame."""
         return {"NUKE_PATH": self.toolset, "RESTYLE_FARM_BATCH": str(self.chunk_size)}
 
 
@@ -136,4 +156,4 @@ def shot_from_job(job: dict[str, Any]) -> FarmShot:
         report=job.get("report") if "reference" in job else None, comp=job["comp"], nuke=job.get("nuke", "nuke"),
         nuke_version=job.get("nuke_version"), engine_python=job.get("engine_python", sys.executable),
         toolset=toolset, pool=job.get("pool"), gpu_group=job.get("gpu_group"), priority=job.get("priority", DEFAULT_PRIORITY),
-        show=job.get("show"))
+        show=job.get("show"), node=job.get("node"))

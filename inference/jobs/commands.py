@@ -372,8 +372,9 @@ SUBCOMMANDS["gate"] = {
 
 _RENDER_FIELDS = {dest for _flags, dest, _options in SUBCOMMANDS["render"]["args"]} - {"skip_existing"}
 SUBCOMMANDS["submit"] = {
-    "help": "write farm jobs for a shot (Deadline 10, OpenCue or Open Job Description): restyle render per frame "
-            "chunk, a QC gate on the ColourLock reports (with --reference), then the Nuke comp per chunk",
+    "help": "write farm jobs for a shot (Deadline 10, OpenCue or Open Job Description): with --node a Nuke prep "
+            "per frame chunk, restyle render per chunk, a QC gate on the ColourLock reports (with --reference), "
+            "then the Nuke comp per chunk",
     "args": [
         (("--farm",), "farm", {"choices": ["deadline", "opencue", "openjd"],
                                "help": "deadline: job + plugin info files for deadlinecommand; opencue: a pyoutline "
@@ -381,6 +382,10 @@ SUBCOMMANDS["submit"] = {
         (("--job-dir",), "job_dir", {"metavar": "DIR", "help": "folder the submission files are written to"}),
         (("--comp",), "comp", {"metavar": "SCRIPT.nk", "help": "the Nuke script rendered after the restyle (nuke -x)"}),
         (("--name",), "name", {"metavar": "NAME", "help": "job (shot) name (default: the comp script's name)"}),
+        (("--node",), "node", {"metavar": "NODE", "help": "the toolset node in --comp whose approved version "
+                                                          "--out is: adds the Nuke prep step before the renders "
+                                                          "(nuke -t renders the node's inputs that are not plain "
+                                                          "Reads and checks its plate against the approval)"}),
         (("--chunk-size",), "chunk_size", {"metavar": "N", "type": bounded("chunk_size"),
                                            "help": f"frames per farm task, for the render and the comp (default {DEFAULT_CHUNK_SIZE}: "
                                                    "each render task pays about 11 s for its process start "

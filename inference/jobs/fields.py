@@ -93,6 +93,8 @@ FIELDS: dict[str, Any] = {
     "priority": {"type": "integer", "minimum": 0, "maximum": 100},
     "show": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"},
     "submit": {"type": "boolean"},
+    "node": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+             "description": "a Nuke node's full name, e.g. Restyle1 or Group1.Restyle1"},
 }
 
 

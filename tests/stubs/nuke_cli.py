@@ -1,11 +1,15 @@
-"""A ``nuke`` command line for tests: ``nuke -x [-F RANGE]... SCRIPT.nk`` on the stand-in module.
+"""A ``nuke`` command line for tests on the stand-in module: ``nuke -x [-F RANGE]... SCRIPT.nk``
+and ``nuke -t SCRIPT.py [ARG]...``.
 
-It does what a farm's ``nuke -x`` does, as far as the stand-in can: a fresh terminal-mode process
-whose plug-in path comes from ``$NUKE_PATH`` (so gizmos and init.py are found only through it),
-the start-up scripts, then every enabled Write of the script over each ``-F`` range (none: the
-script's frame range). A failed load or render prints Nuke's error on stderr and exits 1; a
-switch Nuke has but the stand-in does not emulate (``-t``, ``-X``, ``-m``, ``--gpu``, ...) exits 2
-naming it, so a job template never silently relies on something untested.
+It does what a farm's ``nuke -x`` / ``nuke -t`` does, as far as the stand-in can: a fresh
+terminal-mode process whose plug-in path comes from ``$NUKE_PATH`` (so gizmos and init.py are
+found only through it), the start-up scripts, then ``-x``: every enabled Write of the script over
+each ``-F`` range (none: the script's frame range); ``-t``: the Python file with ``sys.argv`` =
+[file, args...], less a trailing frame range, which Nuke takes off the command line (Foundry,
+"Command line": the range goes to ``frames all``, not to the script). A failed load, render or
+script prints the error on stderr and exits 1 (a script's own ``sys.exit(n)`` exits n); a switch
+Nuke has but the stand-in does not emulate (``-X``, ``-m``, ``--gpu``, ...) exits 2 naming it, so
+a job template never silently relies on something untested.
 
 Tests run it through a wrapper made by ``make_executable`` (this Python, this file). With
 ``$NUKE_STANDIN_STATE`` set, the process also writes what happened (Writes rendered, dialogs,
@@ -16,22 +20,33 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import runpy
 import shlex
 import sys
+import traceback
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 STUBS = Path(__file__).resolve().parent
 ENV_STATE = "NUKE_STANDIN_STATE"
-USAGE = "usage: nuke -x [-F RANGE]... SCRIPT.nk   (stand-in: command-line renders only)"
+USAGE = "usage: nuke -x [-F RANGE]... SCRIPT.nk  |  nuke -t SCRIPT.py [ARG]...   (stand-in: no GUI)"
 
 
 class UsageError(Exception):
     pass
 
 
-def parse_args(argv: List[str]) -> Tuple[str, List[str]]:
-    """(script, ranges) from Nuke's ``<switches> <script>`` command line."""
+def parse_args(argv: List[str]) -> Tuple[str, List[str], Optional[List[str]]]:
+    """(script, ranges, None) of ``-x``, or (python file, [], its arguments) of ``-t``, from Nuke's
+    ``<switches> <script> <argv>`` command line."""
+    if argv[:1] == ["-t"]:
+        if len(argv) < 2 or not argv[1].endswith(".py"):
+            raise UsageError("-t needs a Python file (the stand-in runs no interactive terminal)")
+        args = argv[2:]
+        if args and re.fullmatch(r"-?\d+(-(-?\d+)(x\d+)?)?", args[-1]):
+            args = args[:-1]  # Nuke takes a trailing frame range off the script's arguments
+        return argv[1], [], args
     execute = False
     ranges: List[str] = []
     script: Optional[str] = None
@@ -49,7 +64,7 @@ def parse_args(argv: List[str]) -> Tuple[str, List[str]]:
                 raise UsageError("-F needs a frame range, e.g. -F 1001-1010")
             ranges.append(args.pop(0))
         elif arg.startswith("-"):
-            raise UsageError("switch {} is not emulated by the stand-in (only -x and -F are)".format(arg))
+            raise UsageError("switch {} is not emulated by the stand-in (only -x, -F and -t are)".format(arg))
         elif script is None:
             script = arg
         else:
@@ -58,12 +73,12 @@ def parse_args(argv: List[str]) -> Tuple[str, List[str]]:
         raise UsageError("-x is required: only command-line renders are emulated, not the GUI")
     if script is None:
         raise UsageError("no script to render")
-    return script, ranges
+    return script, ranges, None
 
 
 def main(argv: List[str]) -> int:
     try:
-        script, ranges = parse_args(argv)
+        script, ranges, script_args = parse_args(argv)
     except UsageError as exc:
         print("nuke: {}\n{}".format(exc, USAGE), file=sys.stderr)
         return 2
@@ -74,13 +89,29 @@ def main(argv: List[str]) -> int:
     status = 0
     try:
         nuke._standin.startup()
-        nuke._standin.render_script(script, ranges)
+        if script_args is None:
+            nuke._standin.render_script(script, ranges)
+        else:
+            status = _run_python(script, script_args)
     except (RuntimeError, ValueError, OSError) as exc:
         print("ERROR: {}".format(exc), file=sys.stderr)
         status = 1
     finally:
         _write_state(nuke._standin.state)
     return status
+
+
+def _run_python(path: str, args: List[str]) -> int:
+    """``nuke -t path args``: the file runs as __main__ with ``nuke`` importable; its exit status."""
+    sys.argv = [path] + args
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception:  # noqa: BLE001 - Nuke prints the traceback and exits non-zero
+        traceback.print_exc()
+        return 1
+    return 0
 
 
 def _write_state(state) -> None:

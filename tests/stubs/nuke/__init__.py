@@ -7,6 +7,7 @@ wrong call shape raises TypeError as Nuke's C extension does. Grow it as the plu
 Test-only controls (process mode, version, start-up emulation) live in ``nuke._standin``; they are
 not part of Nuke's API. Imports are underscored so they do not pose as ``nuke`` attributes.
 """
+import os as _os
 import re as _re
 import sys as _sys
 import typing as _t
@@ -401,6 +402,17 @@ def scriptName() -> str:
     return name
 
 
+def scriptOpen(*args: _t.Any, **kwargs: _t.Any) -> None:
+    """Open the named .nk file as the script (its nodes, their onCreate, then onScriptLoad).
+    Main thread only, never while a render executes. The stand-in takes the file name only."""
+    if len(args) != 1 or kwargs or not isinstance(args[0], str):
+        raise TypeError("scriptOpen(filename): one file name")
+    _standin.require_idle("nuke.scriptOpen")
+    if not _os.path.isfile(args[0]):
+        raise RuntimeError("{}: No such file or directory".format(args[0]))
+    _standin.open_script(args[0])
+
+
 def scriptSaveAs(filename: _t.Optional[str] = None, overwrite: int = -1) -> None:
     if filename is None:
         filename = scriptName()
@@ -554,6 +566,10 @@ def addBeforeFrameRender(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, n
 def removeBeforeFrameRender(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {},
                             nodeClass: str = "Write") -> None:
     _callbacks.remove("beforeFrameRender", call, args, kwargs, nodeClass)
+
+
+def addAfterFrameRender(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "Write") -> None:
+    _callbacks.add("afterFrameRender", call, args, kwargs, nodeClass)
 
 
 def addAfterRender(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "Write") -> None:
