@@ -66,9 +66,10 @@ def _git(*args: str) -> str | None:
 
 def git_state() -> dict[str, Any]:
     """The commit the code runs from and whether tracked files differ from it (bench/results left
-    out). A copy without its .git (a checkout sent to a GPU machine) reads them from
-    ``RESTYLE_GIT_COMMIT`` and ``RESTYLE_GIT_DIRTY`` (1 or 0); None where nothing says."""
-    commit = _git("rev-parse", "HEAD")
+    out). ``RESTYLE_GIT_COMMIT`` and ``RESTYLE_GIT_DIRTY`` (1 or 0), where set, say it instead: a
+    checkout sent to a GPU machine may travel without its .git or with a stale one. None where
+    nothing says."""
+    commit = None if os.environ.get("RESTYLE_GIT_COMMIT") else _git("rev-parse", "HEAD")
     if commit is not None:
         status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){RESULTS}")
         return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}

@@ -34,3 +34,12 @@ def test_a_console_script_is_named_as_typed_and_a_copy_without_git_reads_the_env
     monkeypatch.setenv("RESTYLE_GIT_COMMIT", "a" * 40)
     monkeypatch.setenv("RESTYLE_GIT_DIRTY", "0")
     assert bench_record.git_state() == {"git_commit": "a" * 40, "git_dirty": False}
+
+
+def test_the_environment_wins_over_a_stale_git_folder(monkeypatch):
+    # a checkout sent to a GPU machine once carried the .git of an older commit
+    monkeypatch.setattr(bench_record, "_git", lambda *args: "b" * 40 if args[0] == "rev-parse" else " M x.py")
+    assert bench_record.git_state()["git_commit"] == "b" * 40
+    monkeypatch.setenv("RESTYLE_GIT_COMMIT", "a" * 40)
+    monkeypatch.setenv("RESTYLE_GIT_DIRTY", "0")
+    assert bench_record.git_state() == {"git_commit": "a" * 40, "git_dirty": False}
