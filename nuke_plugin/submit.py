@@ -48,12 +48,14 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
     script = worker.on_main(nuke.scriptName)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", "{}_{}".format(os.path.splitext(os.path.basename(script))[0], node.name()))
     manifest = dict(version["fields"], version=1, stage="submit", farm=farm, job_dir=folder, comp=script, name=name,
-                    model=str(node_io.value(node, "model_file")), plate=node_io.source_pattern(node, RESTYLE.inputs[0], frames),
+                    model=jobs.model_path(node), plate=node_io.source_pattern(node, RESTYLE.inputs[0], frames),
                     frames="{}-{}".format(first, last), out=version["pattern"], chunk_size=chunk_size,
                     engine_python=settings.engine_python(), toolset=TOOLSET)
     if manifest.get("detail") or manifest.get("texture"):  # the workers read the paintings from the node's
         # cache, as they read the plate
         manifest["keys"] = jobs.painted_keys(node)
+    manifest.update(jobs.colour_fields(version["colour"], version["fields"],
+                                       {f: manifest[f] for f in ("plate", "keys") if f in manifest}))
     if farm == "deadline":
         manifest.update(nuke_version="{}.{}".format(nuke.NUKE_VERSION_MAJOR, nuke.NUKE_VERSION_MINOR), submit=send)
     else:
