@@ -571,7 +571,7 @@ def tcl(s: str, *args: _t.Any) -> str:
     from . import _tcl
 
     if not args:
-        return _tcl.command(_tcl.evaluate(s, None), None)
+        return _tcl.command(s, None)
     return _tcl.run([s] + [str(a) for a in args], None)
 
 

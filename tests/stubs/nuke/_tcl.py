@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import shlex
 import typing as _t
 
 _ENV = re.compile(r"\$env\((\w+)\)")
@@ -28,7 +27,7 @@ def evaluate(text: str, node: _t.Any) -> str:
     while i < len(text):
         if text[i] == "[":
             end = _closing(text, i)
-            out.append(command(evaluate(text[i + 1:end], node), node))
+            out.append(command(text[i + 1:end], node))
             i = end + 1
         else:
             out.append(text[i])
@@ -36,18 +35,40 @@ def evaluate(text: str, node: _t.Any) -> str:
     return "".join(out)
 
 
-def _closing(text: str, start: int) -> int:
+def _closing(text: str, start: int, opening: str = "[", closing: str = "]") -> int:
     depth = 0
     for i in range(start, len(text)):
-        depth += {"[": 1, "]": -1}.get(text[i], 0)
+        depth += {opening: 1, closing: -1}.get(text[i], 0)
         if depth == 0:
             return i
-    raise RuntimeError("TCL: missing close-bracket in {!r}".format(text))
+    raise RuntimeError("TCL: missing close-{} in {!r}".format(closing, text))
 
 
 def command(line: str, node: _t.Any) -> str:
-    """Run one (already substituted) command line."""
-    return run(shlex.split(line), node)
+    """Run one command line: its words split as Tcl does (a substitution stays inside its word,
+    "..." groups with substitution, {...} without), each word substituted, then the command."""
+    return run(_words(line, node), node)
+
+
+def _words(line: str, node: _t.Any) -> _t.List[str]:
+    words, i, n = [], 0, len(line)
+    while i < n:
+        if line[i].isspace():
+            i += 1
+            continue
+        if line[i] == "{":
+            end = _closing(line, i, "{", "}")
+            words.append(line[i + 1:end])
+            i = end + 1
+            continue
+        quoted = line[i] == '"'
+        j = i + 1 if quoted else i
+        start = j
+        while j < n and (line[j] != '"' if quoted else not line[j].isspace()):
+            j = _closing(line, j, "[", "]") + 1 if line[j] == "[" else j + 1
+        words.append(evaluate(line[start:j], node))
+        i = j + 1 if quoted else j
+    return words
 
 
 def run(words: _t.List[str], node: _t.Any) -> str:
@@ -58,7 +79,7 @@ def run(words: _t.List[str], node: _t.Any) -> str:
     if name == "value" and len(args) == 1:
         return _value(args[0], node)
     if name == "file" and args[:1] == ["dirname"] and len(args) == 2:
-        return posixpath.dirname(args[1].replace("\\", "/"))
+        return posixpath.dirname(args[1].replace("\\", "/")) or "."
     if name == "file" and args[:1] == ["join"] and len(args) >= 2:
         return posixpath.join(*args[1:])
     if name == "getenv" and len(args) in (1, 2):
