@@ -45,8 +45,11 @@ def test_submit_to_farm_renders_the_nodes_version_on_the_farm_for_the_comp(comp,
     version = jobs.version_of(look)
     task = shlex.split(plugin["Arguments"].replace("<STARTFRAME>", "1003").replace("<ENDFRAME>", "1003"))
     assert cli.job_from_args("render", cli.build_parser().parse_args(task[2:])) == {
-        "model": look["model_file"].value(), "plate": str(comp.scene / "exr" / "sceneA.%04d.exr"),
-        "out": version["pattern"], "deflicker": "off", "device": "cpu", "frames": "1003-1003", "skip_existing": True}
+        "model": jobs.model_path(look), "plate": str(comp.scene / "exr" / "sceneA.%04d.exr"),
+        "out": version["pattern"], "deflicker": "off", "device": "cpu", "frames": "1003-1003", "skip_existing": True,
+        # the script's colour (Nuke's own LUTs: linear float files, docs/nuke.md "Colour")
+        "ocio_config": "ocio://studio-config-latest", "plate_colourspace": "Linear Rec.709 (sRGB)",
+        "out_colourspace": "Linear Rec.709 (sRGB)"}
     pattern = SequencePattern.parse(version["pattern"])
     assert Path(render["OutputDirectory0"], render["OutputFilename0"]) == Path(pattern.hashes)
 
