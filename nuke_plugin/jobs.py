@@ -116,7 +116,6 @@ def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, A
     if not os.path.isfile(model):
         manifest = dict(fields, version=1, stage="train", plate=plate, frames=node_io.ranges_text(plate_frames),
                         keys=key_files(painted, keys), out=model)
-        manifest.update(colour_fields(script_colour, fields, {"plate": plate, "keys": manifest["keys"]}))
         if os.path.isfile(os.path.splitext(model)[0] + ".ckpt"):  # a stopped training of this look: go on
             manifest["resume"] = True
             feedback.step("resuming the stopped training from its last checkpoint")
@@ -129,6 +128,7 @@ def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, A
             manifest["plate"] = plate
         if far is not None:
             env[WATCH_FAR_ENV] = str(far)
+        manifest.update(colour_fields(script_colour, fields, {"plate": manifest["plate"], "keys": manifest["keys"]}))
         seen = [0.0]
 
         def progress(event: Dict[str, Any]) -> None:
