@@ -49,7 +49,11 @@ def cache_root(node: Any) -> str:
     """The 'Cache folder' knob with its TCL evaluated (``[file dirname [value root.name]]/cache``),
     through the studio's path mapping (:mod:`.paths`); a relative folder starts at the script's
     folder, an empty one is restyle_cache beside the script. No per-user setting takes part, so
-    every machine that opens the script finds the same cache."""
+    every machine that opens the script finds the same cache. One trip to the main thread."""
+    return worker.on_main(_cache_root, worker.unwrap(node))
+
+
+def _cache_root(node: Any) -> str:
     root = paths.map_path(paths.evaluated(node, "cache_dir") or DEFAULT_CACHE)
     if not os.path.isabs(root):
         root = os.path.join(paths.script_folder(node, "Cache folder (cache_dir)"), root)
