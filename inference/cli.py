@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         from . import colour  # OpenColorIO: loaded by the commands that convert colour only
 
         with colour.using_config(job.get("ocio_config")):
-            Progress(args.command, 0, args.progress).note(colour.summary_line(colour.describe()))
+            spaces = {field: value for field, value in job.items() if field.endswith("_colourspace")}
+            Progress(args.command, 0, args.progress).note(colour.summary_line(colour.describe(**spaces)))
             return RUNNERS[args.command](job, args.progress)
     except RestyleError as exc:
         print(f"restyle {args.command}: error: {exc}", file=sys.stderr)

@@ -67,8 +67,8 @@ def test_the_log_and_the_qc_report_name_the_config_and_spaces(show_config, plate
                      "--progress", "json"])
     assert code == 0
     notes = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
-    assert any(str(show_config) in n.get("message", "") and "test-show-config" in n.get("message", "")
-               for n in notes if n["event"] == "note")
+    assert any(str(show_config) in n["message"] and "test-show-config" in n["message"]
+               and "input_colourspace show_lin709" in n["message"] for n in notes if n["event"] == "note")
     said = json.loads((tmp_path / "report" / "report.json").read_text())["colour"]
     assert said["ocio_config"] == str(show_config) and said["config_name"] == "test-show-config"
     assert said["input_colourspace"] == said["reference_colourspace"] == "show_lin709"
