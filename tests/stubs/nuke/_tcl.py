@@ -5,7 +5,8 @@ Modelled (Nuke's TCL commands, as knob expressions and ``nuke.tcl`` use them):
 * ``[value NODE.KNOB]`` - a knob's value (``root.name``: the script's file; ``parent.KNOB``: the
   enclosing group's knob; ``this.KNOB``: the node's own);
 * ``[file dirname PATH]``, ``[file join A B ...]`` (Tcl's ``file`` command);
-* ``[getenv NAME]`` and ``$env(NAME)`` - an environment variable ('' when unset, as getenv).
+* ``[getenv NAME]`` - an environment variable ('' when unset); ``$env(NAME)`` - the same, an error
+  when unset (Tcl: can't read "env(NAME)": no such variable).
 
 Brackets nest (``[file dirname [value root.name]]``). Any other command raises RuntimeError, so a
 test never passes on TCL the stand-in does not evaluate.
@@ -22,7 +23,7 @@ _ENV = re.compile(r"\$env\((\w+)\)")
 
 def evaluate(text: str, node: _t.Any) -> str:
     """``text`` with its ``[command ...]`` substitutions and ``$env(NAME)`` done, for ``node``'s knob."""
-    text = _ENV.sub(lambda m: os.environ.get(m.group(1), ""), text)
+    text = _ENV.sub(lambda m: _env(m.group(1)), text)
     out, i = [], 0
     while i < len(text):
         if text[i] == "[":
@@ -33,6 +34,12 @@ def evaluate(text: str, node: _t.Any) -> str:
             out.append(text[i])
             i += 1
     return "".join(out)
+
+
+def _env(name: str) -> str:
+    if name not in os.environ:
+        raise RuntimeError('TCL: can\'t read "env({})": no such variable'.format(name))
+    return os.environ[name]
 
 
 def _closing(text: str, start: int, opening: str = "[", closing: str = "]") -> int:
