@@ -30,6 +30,8 @@ def test_cache_root_is_tcl_evaluated_relative_to_the_script_and_mapped(nuke_stan
     node["cache_dir"].setValue("../caches/[getenv SHOT_NAME]")  # relative: from the script's folder
     monkeypatch.setenv("SHOT_NAME", "sh010")
     assert node_io.cache_root(node) == str(tmp_path / "caches" / "sh010")
+    node["cache_dir"].setValue("$env(SHOT_NAME)/frames")
+    assert node_io.cache_root(node) == str(tmp_path / "shot" / "sh010" / "frames")
     # the studio's mapping: $RESTYLE_PATH_MAP first, then Nuke's filename filters (init.py's hook)
     node["cache_dir"].setValue("S:\\show\\cache")
     monkeypatch.setenv("RESTYLE_PATH_MAP", "/Volumes/show=/mnt/x; S:/show={}".format(tmp_path / "show"))
