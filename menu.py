@@ -16,10 +16,13 @@ def _build_menu():
     toolbar = nuke.menu("Nodes")
     if toolbar is None:  # no GUI
         return
+    from nuke_plugin.settings import apply_defaults
+
     submenu = toolbar.addMenu(MENU_NAME, icon=NODES[0].icon)
     for node in NODES:
         submenu.addCommand(node.label, "nuke.createNode({!r})".format(node.node_class),
                            icon=node.icon, tooltip=node.tooltip)
+        nuke.addOnUserCreate(apply_defaults, nodeClass=node.node_class)  # the preferences' cache folder
     nuke.menu("Nuke").addCommand(PREFERENCES, "import nuke_plugin.settings as s; s.show_panel()",
                                  tooltip="Which Python runs the engine, and the default cache folder")
 

@@ -14,11 +14,11 @@ import traceback
 from typing import Any
 
 from .errors import EX_QC_FAILED, EX_SOFTWARE, EX_USAGE, RestyleError
-from .jobs.commands import SUBCOMMANDS, bounded
+from .jobs.commands import COLOUR_COMMANDS, SUBCOMMANDS, bounded
 from .jobs.demo import run_demo
 from .jobs.job import check_paths, job_from_flags
 from .jobs.runners import RUNNERS as STAGE_RUNNERS
-from .progress import MODES
+from .progress import MODES, Progress
 
 __all__ = ["EX_QC_FAILED", "build_parser", "job_from_args", "main"]
 EX_CANCELLED = 130
@@ -82,7 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         job = job_from_args(args.command, args)
         check_paths(args.command, job, args.manifest)
-        return RUNNERS[args.command](job, args.progress)
+        if args.command not in COLOUR_COMMANDS + ("render",):  # submit: the farm loads the config
+            return RUNNERS[args.command](job, args.progress)
+        from . import colour  # OpenColorIO: loaded by the commands that convert colour only
+
+        with colour.using_config(job.get("ocio_config")):
+            spaces = {field: value for field, value in job.items() if field.endswith("_colourspace")}
+            Progress(args.command, 0, args.progress).note(colour.summary_line(colour.describe(**spaces)))
+            return RUNNERS[args.command](job, args.progress)
     except RestyleError as exc:
         print(f"restyle {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -1,7 +1,8 @@
 """Colour management on OpenColorIO.
 
-The show's config comes from ``$OCIO``; without it the engine uses OCIO's built-in
-ACES studio config, so a shell, a farm task and Nuke agree on every colourspace name.
+The config is the job's (``--ocio-config``, the ``ocio_config`` manifest field: what a Nuke
+node passes from its project's colour settings), else ``$OCIO``, else OCIO's built-in ACES
+studio config, so a shell, a farm task and Nuke agree on every colourspace name.
 Plates are scene-linear and painted keyframes display-referred; both are converted to
 one *working encoding* the model sees, and results go back to the plate's space.
 
@@ -18,7 +19,10 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import PyOpenColorIO as ocio
@@ -44,9 +48,32 @@ COLOURSPACE_ATTRIBUTE = "oiio:ColorSpace"
 INTEROP_ATTRIBUTE = "colorInteropID"
 
 
+_job_config: list[str] = []  # the running job's config (using_config), innermost last
+
+
 def config_source() -> str:
-    """Where the active config comes from: ``$OCIO`` if set, else the built-in ACES config."""
-    return os.environ.get("OCIO") or BUILTIN_CONFIG
+    """Where the active config comes from: the job's (:func:`using_config`), else ``$OCIO``, else
+    the built-in ACES config."""
+    return _job_config[-1] if _job_config else os.environ.get("OCIO") or BUILTIN_CONFIG
+
+
+def _config_origin() -> str:
+    return "the job (--ocio-config)" if _job_config else "$OCIO" if os.environ.get("OCIO") else "built-in"
+
+
+@contextmanager
+def using_config(source: str | None) -> Iterator[None]:
+    """Run a job with its own OCIO config (a file or an ``ocio://`` built-in); None keeps
+    ``$OCIO``/built-in. The config is loaded at once, so a bad one fails before any work."""
+    if source:
+        _job_config.append(source)
+    try:
+        if source:
+            load_config()
+        yield
+    finally:
+        if source:
+            _job_config.pop()
 
 
 @lru_cache(maxsize=4)
@@ -54,7 +81,28 @@ def _load(source: str) -> ocio.Config:
     try:
         return ocio.Config.CreateFromFile(source)
     except (ocio.Exception, ocio.ExceptionMissingFile) as exc:
-        raise UsageError(f"OCIO config '{source}' cannot be loaded: {exc}; fix $OCIO or unset it") from exc
+        fix = "fix --ocio-config (the ocio_config field)" if _job_config else "fix $OCIO or unset it"
+        raise UsageError(f"OCIO config '{source}' cannot be loaded: {exc}; {fix}") from exc
+
+
+def describe(**spaces: str | None) -> dict[str, Any]:
+    """What a report or log says about colour: the config (where from, its name and description's
+    first line) and the given colourspaces by role (``input_colourspace="ACEScg"``), those not
+    None."""
+    config = load_config()
+    first_line = (config.getDescription() or "").strip().splitlines()
+    return {"ocio_config": config_source(), "config_from": _config_origin(), "config_name": config.getName(),
+            "config_description": first_line[0] if first_line else "",
+            **{role: name for role, name in spaces.items() if name}}
+
+
+def summary_line(info: dict[str, Any]) -> str:
+    """:func:`describe` as one log line."""
+    spaces = ", ".join(f"{role} {name}" for role, name in info.items()
+                       if role not in ("ocio_config", "config_from", "config_name", "config_description"))
+    return "OCIO config {} ({}{}){}".format(info["ocio_config"], info["config_from"],
+                                            ", " + info["config_name"] if info["config_name"] else "",
+                                            "; " + spaces if spaces else "")
 
 
 def load_config() -> ocio.Config:
@@ -63,13 +111,17 @@ def load_config() -> ocio.Config:
 
 
 def resolve_colourspace(name: str, config: ocio.Config | None = None) -> str:
-    """Canonical name of a colourspace, alias or role.
+    """Canonical name of a colourspace, alias or role (in the active config: also the engine's own
+    names of the built-in config, e.g. its working encoding, reached through the configs'
+    interchange roles by :func:`processor`).
 
     Raises:
         UsageError: unknown name; the message suggests the closest names in the config.
     """
+    space = (config or load_config()).getColorSpace(name)
+    if space is None and config is None and config_source() != BUILTIN_CONFIG:
+        space = _load(BUILTIN_CONFIG).getColorSpace(name)
     config = config or load_config()
-    space = config.getColorSpace(name)
     if space is None:
         names = [cs.getName() for cs in config.getColorSpaces()]
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
@@ -113,7 +165,7 @@ def recorded_colourspace(path: str, config: ocio.Config | None = None) -> str | 
     if space is None:
         raise RestyleError(f"{path}: its header records colourspace '{name}', which the OCIO config "
                            f"{config_source()} does not know; name the file's colourspace with the command's "
-                           "colourspace flag, or set $OCIO to the config it was written with")
+                           "colourspace flag, or give the config it was written with (--ocio-config or $OCIO)")
     return space.getName()
 
 
@@ -137,9 +189,33 @@ def output_colourspace(path: str, source: str) -> str:
     return resolve_colourspace(ocio.ROLE_SCENE_LINEAR, config)
 
 
+def processor(src: str, dst: str) -> ocio.Processor:
+    """The conversion between two canonical names (:func:`resolve_colourspace`) in the active
+    config; a name only the built-in config has (the engine's working encoding, under a show's
+    config) is reached from the show's through both configs' interchange roles."""
+    return _processor(config_source(), src, dst)
+
+
+@lru_cache(maxsize=64)
+def _processor(source: str, src: str, dst: str) -> ocio.Processor:
+    config = _load(source)
+    if config.getColorSpace(src) is not None and config.getColorSpace(dst) is not None:
+        return config.getProcessor(src, dst)
+    builtin = _load(BUILTIN_CONFIG)
+    own = [name for name in (src, dst) if config.getColorSpace(name) is None]
+    try:
+        return ocio.Config.GetProcessorFromConfigs(config if src not in own else builtin, src,
+                                                   config if dst not in own else builtin, dst)
+    except ocio.Exception as exc:
+        raise UsageError(f"the OCIO config {source} has no colourspace '{own[0]}' (the engine's own, from "
+                         f"{BUILTIN_CONFIG}) and the two configs cannot be bridged ({exc}): give the config the "
+                         "interchange roles aces_interchange and cie_xyz_d65_interchange (OCIO 2.2+ configs "
+                         "have them), or that colourspace") from None
+
+
 @lru_cache(maxsize=64)
 def _cpu_processor(source: str, src: str, dst: str) -> ocio.CPUProcessor:
-    return _load(source).getProcessor(src, dst).getDefaultCPUProcessor()
+    return _processor(source, src, dst).getDefaultCPUProcessor()
 
 
 def convert(pixels: np.ndarray, src: str, dst: str) -> np.ndarray:

@@ -118,7 +118,7 @@ _OPS: dict[type, Callable[..., Op]] = {
 def _ops(source: str, src: str, dst: str, device: str = "cpu") -> list[Op] | None:
     """The conversion as torch ops with their constants on ``device``, or None when it holds an
     op not evaluated here."""
-    processor = colour.load_config().getProcessor(src, dst).getOptimizedProcessor(ocio.OPTIMIZATION_DEFAULT)
+    processor = colour.processor(src, dst).getOptimizedProcessor(ocio.OPTIMIZATION_DEFAULT)
     transforms = list(processor.createGroupTransform())
     if not all(type(t) in _OPS for t in transforms):
         return None

@@ -371,8 +371,10 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                                "cpu_seconds": round(time.process_time() - cpu_started, 3), "stages": clock.summary()}
     if clock.cuda:
         summary["stage_peak_gpu_gb"] = clock.peak_gb()
-    if colourlock and qc:
+    if colourlock and qc and target:
         summary["report"] = qc_report(plate.printf, colourlock.reference, checked, colourlock.method, colourlock.sigma,
-                                      colourlock.lut, colourlock.hold, qc, check_only=False)
+                                      colourlock.lut, colourlock.hold, qc,
+                                      {"plate_colourspace": plate_space, "reference_colourspace": target.space,
+                                       "out_colourspace": out_space}, check_only=False)
         write_report(Path(colourlock.report), summary["report"], checked)
     return summary

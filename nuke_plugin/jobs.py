@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from . import cache, engine, node_io, signoff, versions
+from . import cache, colour, engine, node_io, paths, signoff, versions
 from .errors import PluginError
 from .feedback import Feedback
 from .stages import RESTYLE, Stage, deflicker_handles, field_value, stage_of
@@ -27,6 +27,43 @@ def params(node: Any, stage_params: Any) -> Dict[str, Any]:
         if converted is not None:
             out[param.field] = converted
     return out
+
+
+# Engine fields that hold a path: the cache key takes their files' content (``files``) instead, so
+# the same script finds its versions on a machine that maps the paths elsewhere.
+PATH_FIELDS = ("ocio_config", "swatches", "init")
+# The colourspace field of each engine input field.
+SPACE_FIELDS = {"plate": "plate_colourspace", "keys": "key_colourspace", "input": "input_colourspace",
+                "guide": "guide_colourspace", "reference": "reference_colourspace"}
+
+
+def keyed(fields: Dict[str, Any]) -> Dict[str, Any]:
+    """The fields a cache key is made of (:data:`PATH_FIELDS` left out)."""
+    return {k: v for k, v in fields.items() if k not in PATH_FIELDS}
+
+
+def colour_fields(script_colour: colour.ScriptColour, fields: Dict[str, Any],
+                  inputs: Dict[str, Any]) -> Dict[str, Any]:
+    """The engine fields that carry the script's colour into a job: its OCIO config, and for each
+    input field ({field: pattern, or {frame: file} for keys}) the colourspace Nuke has its files in,
+    where the node's own colourspace knob (already in ``fields``) does not say."""
+    out = {"ocio_config": script_colour.config}  # type: Dict[str, Any]
+    for field, pattern in inputs.items():
+        sample = next(iter(pattern.values())) if isinstance(pattern, dict) else pattern
+        space = colour.file_space(script_colour, sample)
+        if space and SPACE_FIELDS[field] not in fields:
+            out[SPACE_FIELDS[field]] = space
+    return out
+
+
+def model_path(node: Any, model: Optional[str] = None) -> str:
+    """The node's trained look (``model``: a stored 'model_file' value, e.g. an approved version's;
+    default the knob's): kept relative to the cache root (so the script and its cache move
+    together); an absolute one (older scripts) is used through the path mapping."""
+    model = str(node_io.value(node, "model_file") if model is None else model).strip()
+    if not model:
+        return ""
+    return os.path.normpath(os.path.join(node_io.cache_root(node), paths.map_path(model)))
 
 
 # --- train (RestyleLook) -----------------------------------------------------------------------------
@@ -68,11 +105,16 @@ def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, A
               for spec, pattern, frames in ((plate_spec, plate, plate_frames), (keys_spec, painted, keys))}
     fields = params(node, RESTYLE.train_params)
     approved = _approved_model(node, keys)
+    files = {}
     if approved:
-        fields["init"] = approved   # part of the model's cache key too
+        fields["init"] = approved
+        files["init"] = cache.file_digest(approved)
     else:
         fields.pop("repass", None)
-    folder = os.path.join(node_io.cache_root(node), "models", cache.key("train", hashes, {}, fields))
+    script_colour = colour.of_script()
+    files["colour"] = colour.identity(script_colour)
+    root = node_io.cache_root(node)
+    folder = os.path.join(root, "models", cache.key("train", hashes, files, keyed(fields)))
     model = os.path.join(folder, "look.onnx")
     if not os.path.isfile(model):
         manifest = dict(fields, version=1, stage="train", plate=plate, frames=node_io.ranges_text(plate_frames),
@@ -89,6 +131,7 @@ def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, A
             manifest["plate"] = plate
         if far is not None:
             env[WATCH_FAR_ENV] = str(far)
+        manifest.update(colour_fields(script_colour, fields, {"plate": manifest["plate"], "keys": manifest["keys"]}))
         seen = [0.0]
 
         def progress(event: Dict[str, Any]) -> None:
@@ -106,7 +149,7 @@ def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, A
         except Exception:
             _discard(model)  # a look that failed its key check is written marked failed: never reuse it
             raise
-    node["model_file"].setValue(model)
+    node["model_file"].setValue(paths.relative_to(root, model))
     return model
 
 
@@ -124,7 +167,7 @@ def _with_next_frames(keys: List[int], first: int, last: int) -> List[int]:
 def _approved_model(node: Any, keys: List[int]) -> Optional[str]:
     """The node's current look, when 'Start from the approved look' is on and it was trained on
     the same key frames (its job manifest says so); else None."""
-    model = str(node_io.value(node, "model_file"))
+    model = model_path(node)
     job = os.path.join(os.path.dirname(model), "job.json")
     if not (node_io.value(node, "from_approved") and model and os.path.isfile(model) and os.path.isfile(job)):
         return None
@@ -143,21 +186,26 @@ def version_of(node: Any, signed: Optional[Dict[str, Dict[str, str]]] = None) ->
         signed = signoff.recorded(node)
     files = {}
     if stage is RESTYLE:
-        model = str(node_io.value(node, "model_file"))
+        model = model_path(node)
         if not model or not os.path.isfile(model):
             raise PluginError("{}: no trained look{}: press 'Train' (keyframes in 'Key frames')".format(
                 node.name(), " (model {} is gone)".format(model) if model else ""))
         files["model"] = cache.file_digest(model)
-    swatches = stage.command == "colourlock" and str(node_io.value(node, "swatches"))
-    if swatches:
-        files["swatches"] = cache.file_digest(swatches)
     fields = dict(params(node, stage.params), **dict(stage.fixed))
+    if fields.get("swatches"):
+        fields["swatches"] = paths.map_path(fields["swatches"])
+        files["swatches"] = cache.file_digest(fields["swatches"])
     if fields.get("texture"):  # Keyframe texture replaces Keyframe detail (the engine takes one of them)
         fields.pop("detail", None)
-    key = cache.key(stage.command, signed, files, fields)
+    script_colour = colour.of_script()
+    files["colour"] = colour.identity(script_colour)
+    fields["ocio_config"] = script_colour.config
+    if stage is RESTYLE and "out_colourspace" not in fields:  # the node's Read reads float files in floatLut
+        fields["out_colourspace"] = colour.space(script_colour, "floatLut")
+    key = cache.key(stage.command, signed, files, keyed(fields))
     folder = cache.version_dir(node_io.cache_root(node), stage.output, key)
     return {"key": key, "folder": folder, "pattern": cache.frame_pattern(folder, stage.output), "fields": fields,
-            "files": files, "signed": signed}
+            "files": files, "signed": signed, "colour": script_colour}
 
 
 def render(node: Any, frames: List[int], feedback: Feedback, override: bool = False,
@@ -243,10 +291,12 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
             manifest[spec.field] = (cache.frame_path(pattern, int(node_io.value(node, "reference_frame")))
                                     if spec.name == "reference" else pattern)
     if stage is RESTYLE:
-        manifest["model"] = str(node_io.value(node, "model_file"))
+        manifest["model"] = model_path(node)
         if manifest.get("detail") or manifest.get("texture"):  # the paintings' brushwork is used: the engine
             # checks them against the model
             manifest["keys"] = painted_keys(node)
+    manifest.update(colour_fields(version["colour"], version["fields"],
+                                  {f: manifest[f] for f in SPACE_FIELDS if f in manifest}))
     if stage.command == "colourlock":
         manifest["report"] = os.path.join(version["folder"], "report")
     if margin:
@@ -343,7 +393,7 @@ def frame_key(node: Any, stage: Stage, version: Dict[str, Any], frame: int) -> O
         if None in picked.values():
             return None
         deps[name] = picked
-    return cache.key(stage.command + "/frame", deps, version["files"], dict(version["fields"], frame=frame))
+    return cache.key(stage.command + "/frame", deps, version["files"], dict(keyed(version["fields"]), frame=frame))
 
 
 def _store_path(node: Any, stage: Stage, key: str) -> str:

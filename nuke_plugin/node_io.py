@@ -13,7 +13,7 @@ from typing import Any, List, Tuple
 
 import nuke
 
-from . import cache, settings, worker
+from . import cache, paths, worker
 from .errors import PluginError
 from .stages import InputSpec
 
@@ -42,17 +42,22 @@ def frame_range(node: Any) -> Tuple[int, int]:
     return first, last
 
 
+DEFAULT_CACHE = "restyle_cache"  # an empty 'Cache folder': this folder beside the script
+
+
 def cache_root(node: Any) -> str:
-    """The 'Cache folder' knob, else the preferences' default, else restyle_cache beside the script."""
-    root = str(value(node, "cache_dir")).strip() or settings.default_cache_dir()
-    if root:
-        return root
-    try:
-        script = worker.on_main(nuke.scriptName)
-    except RuntimeError:
-        raise PluginError("{}: save the script first, or set 'Cache folder' (cache_dir), so the node knows where "
-                          "to keep its frames".format(node.name())) from None
-    return os.path.join(os.path.dirname(script), "restyle_cache")
+    """The 'Cache folder' knob with its TCL evaluated (``[file dirname [value root.name]]/cache``),
+    through the studio's path mapping (:mod:`.paths`); a relative folder starts at the script's
+    folder, an empty one is restyle_cache beside the script. No per-user setting takes part, so
+    every machine that opens the script finds the same cache. One trip to the main thread."""
+    return worker.on_main(_cache_root, worker.unwrap(node))
+
+
+def _cache_root(node: Any) -> str:
+    root = paths.map_path(paths.evaluated(node, "cache_dir") or DEFAULT_CACHE)
+    if not os.path.isabs(root):
+        root = os.path.join(paths.script_folder(node, "Cache folder (cache_dir)"), root)
+    return os.path.normpath(root)
 
 
 def input_pattern(node: Any, spec: InputSpec) -> str:

@@ -1,5 +1,9 @@
 """Plug-in preferences: which Python runs the engine, and the default cache folder.
 
+The default cache folder is written into a node's 'Cache folder' knob when the user creates the
+node (:func:`apply_defaults`), so the script records it and every machine reads the same folder;
+it never takes part when a script is read.
+
 Order for the engine's Python: ``$RESTYLE_PYTHON``, then the preferences file, then the Python
 beside a ``restyle`` command on PATH, then the interpreter running this code (Nuke's own, which
 usually lacks the engine: the first engine call then says so). Preferences live in a small JSON
@@ -15,7 +19,7 @@ from typing import Dict
 
 ENV_PYTHON = "RESTYLE_PYTHON"
 ENV_PREFS = "RESTYLE_PREFS"
-FIELDS = {"engine_python": "Engine Python", "cache_dir": "Default cache folder"}
+FIELDS = {"engine_python": "Engine Python", "cache_dir": "Default cache folder"}  # cache_dir: for new nodes
 
 
 def prefs_path() -> str:
@@ -56,6 +60,16 @@ def engine_python() -> str:
 
 def default_cache_dir() -> str:
     return load().get("cache_dir", "")
+
+
+def apply_defaults() -> None:
+    """onUserCreate of the toolset nodes (GUI): a new node's 'Cache folder' is the preferences'
+    default folder, where one is set (else the gizmo's, beside the script)."""
+    import nuke
+
+    folder = default_cache_dir()
+    if folder:
+        nuke.thisNode()["cache_dir"].setValue(folder)
 
 
 def show_panel() -> None:

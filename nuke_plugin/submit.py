@@ -16,7 +16,7 @@ from typing import Any
 
 import nuke
 
-from . import cache, engine, jobs, node_io, settings, worker
+from . import cache, colour, engine, jobs, node_io, settings, worker
 from .errors import PluginError
 from .feedback import Feedback
 from .stages import RESTYLE
@@ -44,11 +44,14 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", "{}_{}".format(os.path.splitext(os.path.basename(script))[0], node.name()))
     plate = node_io.source_pattern(node, RESTYLE.inputs[0], list(range(first, last + 1)))
     manifest = dict(approved["job"], version=1, stage="submit", farm=farm, job_dir=folder, comp=script, name=name,
-                    node=node.fullName(), plate=plate, frames="{}-{}".format(first, last), out=approved["pattern"],
-                    chunk_size=chunk_size, engine_python=settings.engine_python(), toolset=TOOLSET, nuke=nuke.EXE_PATH)
+                    node=node.fullName(), model=jobs.model_path(node, approved["job"].get("model")), plate=plate,
+                    frames="{}-{}".format(first, last), out=approved["pattern"], chunk_size=chunk_size,
+                    engine_python=settings.engine_python(), toolset=TOOLSET, nuke=nuke.EXE_PATH)
     if manifest.get("detail") or manifest.get("texture"):  # the workers read the paintings from the node's
         # cache, as they read the plate
         manifest["keys"] = jobs.painted_keys(node)
+    manifest.update(jobs.colour_fields(colour.of_script(), approved["job"],
+                                       {f: manifest[f] for f in ("plate", "keys") if f in manifest}))
     if farm == "deadline":
         manifest.update(nuke_version="{}.{}".format(nuke.NUKE_VERSION_MAJOR, nuke.NUKE_VERSION_MINOR), submit=send)
     feedback.step("writing the {} job".format(farm))

@@ -293,3 +293,45 @@ def fake_engine(comp, monkeypatch):
     return lambda: log.read_text().split() if log.exists() else []
 
 
+# --- a show's OCIO config (the engine's and the node's colour tests) ---------------------------------
+
+def _ap0_to_709() -> list[float]:
+    """The 4x4 matrix ACES2065-1 -> linear Rec.709, read off the built-in config."""
+    import numpy as np
+
+    from inference import colour
+
+    LIN709 = "Linear Rec.709 (sRGB)"
+    basis = np.eye(3, dtype=np.float32).reshape(3, 1, 3).copy()
+    colour._cpu_processor(colour.BUILTIN_CONFIG, "ACES2065-1", LIN709).applyRGB(basis)
+    m = basis.reshape(3, 3).T  # column j = image of unit vector j
+    return [*m[0], 0.0, *m[1], 0.0, *m[2], 0.0, 0.0, 0.0, 0.0, 1.0]
+
+
+@pytest.fixture(scope="session")
+def show_config(tmp_path_factory):
+    """A show's OCIO config with names the built-in config does not have: its reference is ACES2065-1
+    (role aces_interchange), show_lin709 is linear Rec.709, show_g22 a 2.2 gamma encoding of it."""
+    import PyOpenColorIO as ocio
+
+    config = ocio.Config.CreateRaw()
+    config.setVersion(2, 1)
+    config.setName("test-show-config")
+    for name in list(config.getColorSpaceNames()):
+        config.removeColorSpace(name)
+    ap0 = ocio.ColorSpace(name="show_ap0")
+    lin = ocio.ColorSpace(name="show_lin709")
+    lin.setTransform(ocio.MatrixTransform(_ap0_to_709()), ocio.COLORSPACE_DIR_FROM_REFERENCE)
+    g22 = ocio.ColorSpace(name="show_g22")
+    g22.setTransform(ocio.GroupTransform([ocio.MatrixTransform(_ap0_to_709()),
+                                          ocio.ExponentTransform([2.2, 2.2, 2.2, 1.0],
+                                                                 direction=ocio.TRANSFORM_DIR_INVERSE)]),
+                     ocio.COLORSPACE_DIR_FROM_REFERENCE)
+    for space in (ap0, lin, g22):
+        config.addColorSpace(space)
+    for role, name in (("default", "show_lin709"), ("scene_linear", "show_lin709"), ("texture_paint", "show_g22"),
+                       ("compositing_log", "show_g22"), ("aces_interchange", "show_ap0")):
+        config.setRole(role, name)
+    path = tmp_path_factory.mktemp("show") / "config.ocio"
+    path.write_text(config.serialize())
+    return path

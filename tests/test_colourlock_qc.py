@@ -241,7 +241,7 @@ def test_one_inf_pixel_outside_every_swatch_fails_the_qc(shot):
     locked, holds = lock_frames(frames, None, target.swatches, colour.WORKING_ENCODING)
     locked[1][80, 5] = np.inf
     report = qc_report(seq.printf, str(root / "ref.png"), [1001, 1002], "mkl", 2.0, False, HoldSettings(),
-                       [qc_entries(frames, locked, target, holds)])
+                       [qc_entries(frames, locked, target, holds)], {"input_colourspace": LIN})
     assert all(np.isfinite(report["palette_delta_e_after"])) and report["swatches"][0]["passed"]
     assert not report["passed"] and report["failures"] == [
         "frames 1002: 1 NaN/Inf pixel(s) in the locked frames; check the input with 'restyle inspect' and the fit "

@@ -49,7 +49,7 @@ def test_openjd_runs_the_whole_shot_prep_restyle_chunks_qc_gate_and_nuke_comp(co
 
     # WHEN `restyle submit --farm openjd --node` writes the job and `openjd run` runs all of it
     submit = subprocess.run([sys.executable, "-m", "inference.cli", "submit", "--farm", "openjd", "--job-dir", "job",
-                             "--comp", "comp.nk", "--node", look.fullName(), "--model", approved["job"]["model"],
+                             "--comp", "comp.nk", "--node", look.fullName(), "--model", jobs.model_path(look, approved["job"]["model"]),
                              "--plate", plate.hashes, "--frames", "1001-1003", "--out", out.hashes,
                              "--reference", str(reference), "--report", "qc", "--chunk-size", "2", "--device", "cpu",
                              "--nuke", str(nuke_exe), "--name", "sceneA"],
@@ -72,7 +72,7 @@ def test_openjd_runs_the_whole_shot_prep_restyle_chunks_qc_gate_and_nuke_comp(co
     # AND the chunked restyle equals a whole-range render
     assert out.existing_frames() == [1001, 1002, 1003]
     whole = SequencePattern.parse(str(comp.dir / "whole" / "restyle.####.exr"))
-    subprocess.run([sys.executable, "-m", "inference.cli", "render", "--model", approved["job"]["model"],
+    subprocess.run([sys.executable, "-m", "inference.cli", "render", "--model", jobs.model_path(look, approved["job"]["model"]),
                     "--plate", plate.hashes, "--frames", "1001-1003", "--out", whole.hashes, "--reference",
                     str(reference), "--report", str(comp.dir / "wholeqc"), "--device", "cpu", "--progress", "none"],
                    check=True)

@@ -19,6 +19,13 @@ def frame_file(pattern: str, frame: int) -> Path:
     return Path(pattern.replace("%04d", f"{frame:04d}"))
 
 
+def model_of(node) -> str:
+    """The node's look as a file (its 'model_file' knob is relative to the cache root)."""
+    from nuke_plugin import jobs
+
+    return jobs.model_path(node)
+
+
 def test_gui_flow_sign_off_train_render_switch_versions(comp, restyle_look, press):
     nuke = comp.nuke
     node = restyle_look()
@@ -36,8 +43,8 @@ def test_gui_flow_sign_off_train_render_switch_versions(comp, restyle_look, pres
 
     # WHEN trained and rendered THEN the Read shows a complete cache version
     press(node, "train")
-    first_model = node["model_file"].value()
-    assert os.path.isfile(first_model)
+    first_model = model_of(node)
+    assert os.path.isfile(first_model) and node["model_file"].value().startswith("models/")
     # AND it learnt to move with the plate from the key frame and the plate frame after it
     from inference.restyle.model_file import load_model
     assert json.loads((Path(first_model).parent / "job.json").read_text())["frames"] == "1001-1002"
@@ -67,7 +74,7 @@ def test_gui_flow_sign_off_train_render_switch_versions(comp, restyle_look, pres
     press(node, "render")
     second_pattern = node.node("result")["file"].value()
     # THEN a new model and a new cache version; the first version's frames are untouched
-    assert node["model_file"].value() != first_model
+    assert model_of(node) != first_model
     assert Path(second_pattern).parent != first_folder
     assert {p.name: p.read_bytes() for p in first_folder.glob("*.exr")} == before
     first_key, second_key = first_folder.name, Path(second_pattern).parent.name
@@ -113,7 +120,7 @@ def test_updated_painting_retrains_from_the_approved_look(comp, restyle_look, pr
     node = restyle_look()
     press(node, "sign_off")
     press(node, "train")
-    approved = node["model_file"].value()
+    approved = model_of(node)
     # WHEN the artist warms up the same keyframe (no channel clips) and Train runs again
     painting = read_image(Path(comp.keys["file"].value().replace("####", "1001"))).as_float32()
     warmer = comp.dir / "keys_v2" / "paint.1001.png"
@@ -122,7 +129,7 @@ def test_updated_painting_retrains_from_the_approved_look(comp, restyle_look, pr
     comp.keys["file"].setValue(str(comp.dir / "keys_v2" / "paint.####.png"))
     press(node, "train")
     # THEN the new look starts from the approved one and keeps its brushwork (a colour re-pass)
-    updated = node["model_file"].value()
+    updated = model_of(node)
     assert updated != approved and os.path.isfile(approved)
     job = json.loads((Path(updated).parent / "job.json").read_text())
     assert job["init"] == approved and job["repass"] == "auto"
@@ -131,7 +138,7 @@ def test_updated_painting_retrains_from_the_approved_look(comp, restyle_look, pr
     node["from_approved"].setValue(False)
     node["seed"].setValue(1)
     press(node, "train")
-    job = json.loads((Path(node["model_file"].value()).parent / "job.json").read_text())
+    job = json.loads((Path(model_of(node)).parent / "job.json").read_text())
     assert "init" not in job and "repass" not in job
 
 
@@ -152,7 +159,7 @@ def test_keyframe_detail_hands_the_paintings_to_the_render(comp, restyle_look, p
 
 def test_train_again_resumes_a_stopped_training_from_its_checkpoint(comp, restyle_look, press):
     node = restyle_look("sign_off", "train")
-    model = Path(node["model_file"].value())
+    model = Path(model_of(node))
     assert model.with_suffix(".ckpt").is_file()
     # GIVEN a training that stopped before it exported (Cancel): its checkpoint is there, no look
     model.unlink()
@@ -160,4 +167,4 @@ def test_train_again_resumes_a_stopped_training_from_its_checkpoint(comp, restyl
     # WHEN Train is pressed again THEN the engine resumes from the checkpoint and the look is there
     press(node, "train")
     job = json.loads((model.parent / "job.json").read_text())
-    assert job["resume"] is True and node["model_file"].value() == str(model) and model.is_file()
+    assert job["resume"] is True and model_of(node) == str(model) and model.is_file()

@@ -79,8 +79,11 @@ def test_submit_to_farm_runs_the_approved_version_through_prep_render_and_comp(
     plate_cache = (comp.dir / "restyle_cache" / "inputs" / look.fullName() / "plate" / "plate.%04d.exr").as_posix()
     task = shlex.split(plugin["Arguments"].replace("<STARTFRAME>", "1003").replace("<ENDFRAME>", "1003"))
     assert cli.job_from_args("render", cli.build_parser().parse_args(task[2:])) == {
-        "model": look["model_file"].value(), "plate": plate_cache, "out": approved["pattern"], "deflicker": "off",
-        "device": "cpu", "frames": "1003-1003", "skip_existing": True}
+        "model": jobs.model_path(look), "plate": plate_cache, "out": approved["pattern"], "deflicker": "off",
+        "device": "cpu", "frames": "1003-1003", "skip_existing": True,
+        # the script's colour (Nuke's own LUTs: linear float files, docs/nuke.md "Colour")
+        "ocio_config": "ocio://studio-config-latest", "plate_colourspace": "Linear Rec.709 (sRGB)",
+        "out_colourspace": "Linear Rec.709 (sRGB)"}
     for stale in Path(plate_cache).parent.glob("plate.*.exr"):
         stale.unlink()  # the sign-off rendered them in the GUI; the farm's prep makes its own
 

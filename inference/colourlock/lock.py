@@ -33,7 +33,7 @@ from ..sequence_io import SequenceWriter, check_frames_exist, ensure_writable_fo
 from ..workers import map_frames
 from . import qc
 from .apply import HoldRecord, lock_frames
-from .delta_e import delta_e_2000, srgb_to_lab
+from .delta_e import LINEAR_REC709, delta_e_2000, srgb_to_lab
 from .fit import (
     MKL_EPS,
     fit_mkl_sequence,
@@ -75,7 +75,7 @@ class LockTarget:
     """What frames are locked to: the reference (in the working encoding) and its swatches."""
 
     def __init__(self, reference_path: str, reference_space: str | None = None, swatches_path: str | None = None):
-        space = colour.file_colourspace(reference_path, reference_space)
+        self.space = space = colour.file_colourspace(reference_path, reference_space)
         image = read_image(reference_path)
         self.path, self.size = str(reference_path), image.size
         self.rgb = colour.convert(image.beauty(alpha=False).as_float32(), space, WORKING)
@@ -165,12 +165,18 @@ def merge_qc(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+DELTA_E_SPACE = f"CIE Lab (D65) of the frames converted to {LINEAR_REC709} with the OCIO config"
+
+
 def qc_report(source: str, reference: str, frames: list[int], method: str, sigma: float, lut: bool,
-              hold: HoldSettings, parts: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    """The QC report of a lock: what was locked to what, how, the merged ΔE entries, the faults
-    found (``failures``, naming frames and swatches) and ``passed`` (none found)."""
+              hold: HoldSettings, parts: list[dict[str, Any]], spaces: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """The QC report of a lock: what was locked to what, how, in which colour (``colour``: the OCIO
+    config, ``spaces`` {role: colourspace} of the files, the working encoding and the space ΔE is
+    measured in), the merged ΔE entries, the faults found (``failures``, naming frames and
+    swatches) and ``passed`` (none found)."""
     report = {"source": source, "reference": str(reference), "frames": format_frame_range(frames),
               "method": method + ("+lut" if lut else ""), "temporal_sigma_frames": sigma, "encoding": WORKING,
+              "colour": colour.describe(**spaces, working_encoding=WORKING, delta_e_space=DELTA_E_SPACE),
               "max_hold_tolerances": hold.max_hold, "feather_pixels": hold.feather, **extra, **merge_qc(parts)}
     report["failures"] = qc.failures(report, frames)
     report["passed"] = not report["failures"]
@@ -210,7 +216,9 @@ def colourlock_sequence(source: SequencePattern, frames: list[int], out: Sequenc
     locked, holds = lock_frames([working[f] for f in frames], [transforms[f] for f in frames], target.swatches,
                                 WORKING, hold, device)
     report = qc_report(source.printf, reference_path, frames, settings.method, settings.sigma, settings.lut, hold,
-                       [qc_entries([working[f] for f in frames], locked, target, holds, hold)], check_only=out is None,
+                       [qc_entries([working[f] for f in frames], locked, target, holds, hold)],
+                       {"input_colourspace": source_space, "reference_colourspace": target.space,
+                        "out_colourspace": out_space}, check_only=out is None,
                        fit_seconds=round(fit_seconds, 3), device=device)
     if out is not None:
         cube_folder = report_folder / "cube"
@@ -288,6 +296,7 @@ def _report_html(report: dict[str, Any], frames: list[int]) -> str:
     return ("<!doctype html><meta charset=utf-8><title>ColourLock QC</title>"
             f"<h1>ColourLock QC: {'PASS' if report['passed'] else 'FAIL'}</h1>"
             + (f"<ul>{faults}</ul>" if faults else "")
+            + f"<p>Colour: {html.escape(colour.summary_line(report['colour']))}</p>"
             + f"<p>{html.escape(report['source'])} frames {report['frames']}, reference "
             f"{html.escape(report['reference'])}; a hold may move a swatch up to {report['max_hold_tolerances']:g} "
             "x its tolerance (--max-hold)</p>"

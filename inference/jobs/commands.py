@@ -24,10 +24,16 @@ TRAIN, DEFLICKER, HOLD = TrainSettings(), DeflickerSettings(), HoldSettings()
 
 FRAMES_HELP = "frame range, Nuke syntax: 1001-1100, 1001-1100x2, 1001,1005-1010"
 PATTERN_HELP = "image sequence: name.####.exr, name.%%04d.exr or name.@@@@.exr (EXR, PNG, TIFF, JPEG, DPX)"
-SPACE_HELP = ("OCIO colourspace, alias or role of {what} (config: $OCIO, else OCIO's built-in ACES "
-              "studio config); default: the one an EXR records in its header, else by file type: EXR "
+SPACE_HELP = ("OCIO colourspace, alias or role of {what} (config: --ocio-config, else $OCIO, else OCIO's "
+              "built-in ACES studio config); default: the one an EXR records in its header, else by file type: EXR "
               "scene_linear, DPX compositing_log, PNG/JPEG/TIFF texture_paint (sRGB)")
 
+
+
+OCIO_ARG = (("--ocio-config",), "ocio_config", {
+    "metavar": "CONFIG", "help": "OCIO config every colourspace of this job is in: a config.ocio file or an "
+                                 "ocio:// built-in (e.g. ocio://studio-config-latest); default $OCIO, else "
+                                 "OCIO's built-in ACES studio config. Logged at the start, named in QC reports"})
 
 
 def bounded(field: str) -> Callable[[str], int | float]:
@@ -315,6 +321,12 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
     },
 }
 
+# The commands that convert colour take the job's OCIO config (render and submit through run's).
+COLOUR_COMMANDS = ("convert", "train", "run", "deflicker", "colourlock", "metrics", "torchscript")
+for _command in COLOUR_COMMANDS:
+    SUBCOMMANDS[_command]["args"].append(OCIO_ARG)
+
+
 def _stage_args(command: str, fields: set[str]) -> list[tuple]:
     """Another subcommand's flags for ``fields``, with their help, so a combined command says the same."""
     return [arg for arg in SUBCOMMANDS[command]["args"] if arg[1] in fields]
@@ -324,7 +336,7 @@ SUBCOMMANDS["render"] = {
     "help": "one streaming pass over a frame range: restyle, deflicker and colour-lock the plate into EXR frames",
     "args": _stage_args("run", {"model", "plate", "frames", "out", "plate_colourspace", "out_colourspace", "device",
                                 "backend", "dtype", "tile", "batch", "detail", "texture", "keys",
-                                "key_colourspace"}) + [
+                                "key_colourspace", "ocio_config"}) + [
         (("--chunk",), "chunk", {"metavar": "N", "type": bounded("chunk"),
                                  "help": f"output frames per chunk (default {RenderSettings.chunk}); memory holds a chunk and its handles"}),
         (("--skip-existing",), "skip_existing", {"action": "store_const", "const": True,

@@ -14,6 +14,8 @@ _SPACE = {"type": "string", "minLength": 1, "description": "OCIO colourspace, al
 
 FIELDS: dict[str, Any] = {
     "plate": _PATTERN,
+    "ocio_config": {"type": "string", "minLength": 1,
+                    "description": "OCIO config file, or an ocio:// built-in config (default: $OCIO, else built-in)"},
     "plate_colourspace": _SPACE,
     "frames": {"type": ["string", "integer"], "minLength": 1},
     "handles": {"type": "integer", "minimum": 0, "maximum": 1000},

@@ -82,6 +82,8 @@ def _resolve_paths(manifest: dict[str, Any], base: Path) -> dict[str, Any]:
     resolved = dict(manifest)
     for name in path_fields & resolved.keys():
         resolved[name] = str(base / resolved[name])
+    if "ocio_config" in resolved and "://" not in resolved["ocio_config"]:  # ocio://name is a built-in config
+        resolved["ocio_config"] = str(base / resolved["ocio_config"])
     if "keys" in resolved:
         resolved["keys"] = {k: str(base / v) for k, v in resolved["keys"].items()}
     return resolved

@@ -544,6 +544,49 @@ def addOnCreate(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass:
 
 
 
+def addOnUserCreate(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "*") -> None:
+    """Code to run when the user creates a node (createNode in the GUI), not when a script loads."""
+    _callbacks.add("onUserCreate", call, args, kwargs, nodeClass)
+
+
+def addFilenameFilter(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "*") -> None:
+    """A function that maps a file name before Nuke hands it to the operating system (Reads and
+    Writes use it); it returns the new name, None for unchanged. Filters run newest first."""
+    _callbacks.add("filenameFilter", call, args, kwargs, nodeClass)
+
+
+def removeFilenameFilter(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "*") -> None:
+    _callbacks.remove("filenameFilter", call, args, kwargs, nodeClass)
+
+
+def filenameFilter(filename: str) -> str:
+    """``filename`` through the registered filters (nuke_internal/callbacks.py: the class-specific
+    ones of the current node's class, then the '*' ones, each list newest first). With none
+    registered Nuke runs the TCL ``filename_fix``, which returns the name unchanged."""
+    registry = _standin.state.callbacks.get("filenameFilter", {})
+    everyone = registry.get("*", [])
+    chains = [everyone]
+    if len(registry) > 1 or not everyone:
+        stack = _standin.state.this_stack
+        chains.insert(0, registry.get(stack[-1][0].Class(), []) if stack else [])
+    for chain in chains:
+        for call, args, kwargs, _node in chain[::-1]:
+            mapped = call(filename, *args, **kwargs)
+            if mapped is not None:
+                filename = mapped
+    return filename
+
+
+def tcl(s: str, *args: _t.Any) -> str:
+    """Run a TCL command (``nuke.tcl("value", "root.name")``); the stand-in runs the commands
+    nuke/_tcl.py models and raises RuntimeError for any other."""
+    from . import _tcl
+
+    if not args:
+        return _tcl.command(s, None)
+    return _tcl.run([s] + [str(a) for a in args], None)
+
+
 def addOnScriptLoad(call: _t.Any, args: _t.Any = (), kwargs: _t.Any = {}, nodeClass: str = "Root") -> None:
     _callbacks.add("onScriptLoad", call, args, kwargs, nodeClass)
 

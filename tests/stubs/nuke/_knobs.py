@@ -119,10 +119,12 @@ class String_Knob(Knob):
 
 
 class EvalString_Knob(String_Knob):
-    """A string knob whose value is a TCL expression; the stand-in evaluates no TCL."""
+    """A string knob whose value is a TCL expression: evaluate() substitutes the TCL the stand-in
+    models (``_tcl``: ``[value ...]``, ``[file dirname ...]``, ``[getenv ...]``, ``$env(...)``)."""
 
     def evaluate(self) -> str:
-        return self._value
+        from . import _tcl
+        return _tcl.evaluate(self._value, self._node)
 
 
 class File_Knob(EvalString_Knob):
@@ -134,7 +136,7 @@ class File_Knob(EvalString_Knob):
         EvalString_Knob.__init__(self, name, label)
 
     def getEvaluatedValue(self) -> str:
-        return self._value
+        return self.evaluate()
 
     def getValue(self, oc: _t.Any = None) -> str:
         return self._value

@@ -72,7 +72,8 @@ def _quoted(text: str, i: int) -> _t.Tuple[int, str]:
 def quote(value: str) -> str:
     if value and re.fullmatch(r"[A-Za-z0-9_./:+\-]+", value):
         return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + escaped.replace("[", "\\[") + '"'  # as Nuke saves it: no TCL runs when it loads
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -210,7 +211,8 @@ def load_gizmo(node: "_nodes.Gizmo", path: str) -> None:
 def write_script(root: "_nodes.Root") -> str:
     """The top-level graph as .nk text (gizmo instances as their class and knob values)."""
     lines = ["#! stand-in nuke script", "version 15.1 v2", "Root {", " inputs 0"]
-    lines += [" {} {}".format(k, quote(root[k]._script())) for k in ("name", "first_frame", "last_frame", "fps")]
+    lines += [" {} {}".format(k, quote(root[k]._script())) for k in (
+        "name", "first_frame", "last_frame", "fps", "project_directory", *(c[1] for c in _nodes.COLOUR_KNOBS))]
     lines.append("}")
     order = _topological(root.nodes())
     names = {id(n): "N" + n.name() for n in order}

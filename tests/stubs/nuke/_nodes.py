@@ -210,6 +210,37 @@ class Gizmo(Group):
         return self._class
 
 
+# Project Settings > Color (Root knobs; Foundry's Root reference and "OCIO Color Management"):
+# 'color management' Nuke (Nuke's own LUTs) or OCIO; the 'OpenColorIO config' (a config shipped in
+# <install>/plugins/OCIOConfigs/configs/<name>/config.ocio, or custom: customOCIOConfigPath); the
+# working space (only changeable with OCIO) and the default colourspace per file type. Nuke lists
+# the config's colourspaces in these knobs; the stand-in takes any name. The shipped config names
+# past nuke-default and the aces_1.x ones are unverified (docs/nuke.md, "to verify in Nuke").
+STOCK_OCIO_CONFIGS = ("nuke-default", "aces_1.0.3", "aces_1.1", "aces_1.2",
+                      "fn-nuke_cg-config-v1.0.0_aces-v1.3_ocio-v2.1", "custom")
+COLOUR_KNOBS = [(_knobs.Enumeration_Knob, "colorManagement", ("Nuke", "OCIO")),
+                (_knobs.Enumeration_Knob, "OCIO_config", STOCK_OCIO_CONFIGS),
+                (_knobs.File_Knob, "customOCIOConfigPath", ""),
+                (_knobs.String_Knob, "workingSpaceLUT", "linear"), (_knobs.String_Knob, "monitorLut", "sRGB"),
+                (_knobs.String_Knob, "int8Lut", "sRGB"), (_knobs.String_Knob, "int16Lut", "sRGB"),
+                (_knobs.String_Knob, "logLut", "Cineon"), (_knobs.String_Knob, "floatLut", "linear")]
+
+
+class _StockConfigPath(_knobs.File_Knob):
+    """Root's OCIOConfigPath: the file of the shipped config 'OCIO_config' names (Nuke fills it in)."""
+
+    def value(self, oc: _t.Any = None) -> str:
+        import nuke
+
+        choice = self._node["OCIO_config"].value()
+        if choice == "custom":
+            return ""
+        return "{}/plugins/OCIOConfigs/configs/{}/config.ocio".format(os.path.dirname(nuke.EXE_PATH), choice)
+
+    def evaluate(self) -> str:
+        return self.value()
+
+
 class Root(Group):
     """The script's top-level group and project settings."""
 
@@ -217,8 +248,12 @@ class Root(Group):
         Group.__init__(self, "Root", None)
         self._knobs["name"].setValue("")
         for cls, name, default in [(_knobs.Int_Knob, "first_frame", 1), (_knobs.Int_Knob, "last_frame", 100),
-                                   (_knobs.Double_Knob, "fps", 24.0), (_knobs.File_Knob, "project_directory", "")]:
+                                   (_knobs.Double_Knob, "fps", 24.0), (_knobs.File_Knob, "project_directory", "")
+                                   ] + COLOUR_KNOBS:
             self._add_default_knob(cls, name, default)
+        stock = _StockConfigPath("OCIOConfigPath")
+        stock.setFlag(_knobs.FLAGS["INVISIBLE"] | _knobs.FLAGS["DO_NOT_WRITE"])
+        self._add_knob(stock)
         self._modified = False
 
     def fullName(self) -> str:

@@ -20,6 +20,18 @@ def frame_path(pattern: str, frame: int) -> str:
     return re.sub(r"%(0\d+)?d", lambda m: ("%" + (m.group(1) or "") + "d") % frame, path)
 
 
+def file_path(node: "_nodes.Node", frame: int) -> str:
+    """The file a Read or Write uses at ``frame``: its file knob with TCL evaluated, through the
+    filename filters (nuke.filenameFilter, as Nuke does before it opens a file)."""
+    import nuke
+
+    _standin.state.this_stack.append((node, node["file"]))
+    try:
+        return frame_path(nuke.filenameFilter(node["file"].evaluate()), frame)
+    finally:
+        _standin.state.this_stack.pop()
+
+
 def image(node: "_nodes.Node", frame: int) -> _t.Any:
     """The image a node outputs at ``frame`` (an inference.image.Image)."""
     kind = node.Class()
@@ -74,7 +86,7 @@ def _read(node: "_nodes.Node", frame: int) -> _t.Any:
 
     first, last = node["first"].value(), node["last"].value()
     frame = min(max(frame, first), last)  # before/after default to "hold"
-    path = frame_path(node["file"].value(), frame)
+    path = file_path(node, frame)
     if not os.path.isfile(path):
         raise RuntimeError("{}: Read error: {}: No such file or directory".format(node.fullName(), path))
     picture = read_image(path)
@@ -88,7 +100,7 @@ def _read(node: "_nodes.Node", frame: int) -> _t.Any:
 def _write(node: "_nodes.Node", frame: int) -> None:
     from inference.image import write_image
 
-    path = frame_path(node["file"].value(), frame)
+    path = file_path(node, frame)
     if not path:
         raise RuntimeError("{}: no file name".format(node.fullName()))
     folder = os.path.dirname(path)
