@@ -17,7 +17,9 @@ _COMMON = [(_knobs.String_Knob, "label", ""), (_knobs.Boolean_Knob, "disable", F
            (_knobs.PythonKnob, "knobChanged", ""), (_knobs.PythonKnob, "onCreate", "")]
 _BUILTIN: _t.Dict[str, _t.List[_t.Tuple[type, str, _t.Any]]] = {
     "Read": [(_knobs.File_Knob, "file", ""), (_knobs.Int_Knob, "first", 1), (_knobs.Int_Knob, "last", 1),
-             (_knobs.Enumeration_Knob, "on_error", ("error", "black", "checkerboard", "nearest frame"))],
+             (_knobs.Enumeration_Knob, "on_error", ("error", "black", "checkerboard", "nearest frame")),
+             (_knobs.Enumeration_Knob, "frame_mode", ("expression", "start at", "offset")),
+             (_knobs.String_Knob, "frame", "")],
     "Write": [(_knobs.File_Knob, "file", ""), (_knobs.String_Knob, "file_type", ""),
               (_knobs.String_Knob, "channels", "rgba"), (_knobs.String_Knob, "metadata", "default metadata"),
               (_knobs.Boolean_Knob, "create_directories", False)],

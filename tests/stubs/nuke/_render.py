@@ -73,7 +73,7 @@ def _read(node: "_nodes.Node", frame: int) -> _t.Any:
     from inference.image import read_image
 
     first, last = node["first"].value(), node["last"].value()
-    frame = min(max(frame, first), last)  # before/after default to "hold"
+    frame = min(max(_file_frame(node, frame), first), last)  # before/after default to "hold"
     path = frame_path(node["file"].value(), frame)
     if not os.path.isfile(path):
         raise RuntimeError("{}: Read error: {}: No such file or directory".format(node.fullName(), path))
@@ -83,6 +83,23 @@ def _read(node: "_nodes.Node", frame: int) -> _t.Any:
     pixels = picture.as_float32()
     linear = np.where(pixels <= 0.04045, pixels / 12.92, ((pixels + 0.055) / 1.055) ** 2.4)
     return type(picture).from_array(linear.astype(np.float32), picture.channels)
+
+
+def _file_frame(node: "_nodes.Node", frame: int) -> int:
+    """The file frame a Read shows at ``frame`` (Read ▸ frame: "offset" adds N to the clip's frame
+    numbers, "start at" N starts the clip, first, at frame N; "expression" is TCL, which the
+    stand-in evaluates only as a literal frame number)."""
+    text = str(node["frame"].value()).strip()
+    if not text:
+        return frame
+    mode = node["frame_mode"].value()
+    if mode == "offset":
+        return frame - int(text)
+    if mode == "start at":
+        return frame - int(text) + node["first"].value()
+    if not re.fullmatch(r"-?\d+", text):
+        raise RuntimeError("{}: the stand-in does not evaluate the frame expression {!r}".format(node.fullName(), text))
+    return int(text)
 
 
 def _write(node: "_nodes.Node", frame: int) -> None:
