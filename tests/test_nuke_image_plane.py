@@ -55,7 +55,14 @@ def test_a_read_with_a_frame_offset_is_rendered_at_its_frames(comp, tmp_path):
     cached = (comp.dir / "restyle_cache" / "inputs" / look.name() / "plate" / "plate.1002.exr")
     assert np.array_equal(read_image(str(cached)).beauty().as_float32(),
                           read_image(str(tmp_path / "offset" / "p.0002.exr")).beauty().as_float32())
-    assert _shown(look, 1003).size == (160, 90)
+    # every layer the node does not make passes through untouched, the colour is the look's
+    shown, file = _shown(look, 1003), read_image(str(tmp_path / "offset" / "p.0003.exr"))
+    assert set(file.channels) <= set(shown.channels)
+    for name in ("ViewLayer.Depth.Z", "ViewLayer.Normal.X", "ViewLayer.Vector.Y", "ViewLayer.Combined.A"):
+        assert np.array_equal(shown.select([name]).as_float32(), file.select([name]).as_float32()), name
+    look_frame = read_image(look.node("result")["file"].value().replace("%04d", "1003"))
+    assert np.allclose(shown.beauty(alpha=False).as_float32(), look_frame.beauty(alpha=False).as_float32())
+    assert not np.allclose(shown.beauty(alpha=False).as_float32(), file.beauty(alpha=False).as_float32(), atol=1e-3)
 
 
 def test_a_range_that_does_not_start_at_1001(comp, tmp_path):
