@@ -92,6 +92,9 @@ def _render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
     os.makedirs(os.path.dirname(pattern), exist_ok=True)
     write["file"].setValue(pattern)
     write["disable"].setValue(False)
+    proxy = nuke.root()["proxy"]
+    was_proxy = bool(proxy.value())
+    proxy.setValue(False)  # inputs render at full size: the look, cache and sign-off never see proxy
     try:
         for first, last in runs(frames):
             nuke.execute(write, first, last, 1)
@@ -100,6 +103,7 @@ def _render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
             node.name(), spec.name, ranges_text(frames), exc)) from None
     finally:
         write["disable"].setValue(True)
+        proxy.setValue(was_proxy)
     return pattern
 
 

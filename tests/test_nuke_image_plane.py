@@ -162,3 +162,28 @@ def test_sign_off_of_an_animated_bbox_is_on_the_format(comp, tmp_path):
         press(look, "sign_off")
         signed.append(look["signoff"].value())
     assert signed[0] and signed[0] == signed[1]
+
+
+def test_proxy_mode_renders_inputs_and_results_at_full_size(comp, tmp_path):
+    """With the script in proxy mode the node's input renders and its look stay full size, so the
+    sign-off made in proxy mode is the full-size one and the look is rendered at full size."""
+    from inference.image import read_image
+
+    nuke = comp.nuke
+    pattern = _renumbered(comp, tmp_path, "proxy", 1)
+    signed = []
+    for proxy in (False, True):
+        nuke.root()["proxy"].setValue(proxy)
+        plate = nuke.nodes.Read(file=pattern, first=1, last=3)
+        plate["frame_mode"].setValue("offset")  # not a plain Read: Nuke renders it
+        plate["frame"].setValue("1000")
+        look = _look(comp, plate, comp.keys, "1001")
+        press(look, "sign_off")
+        signed.append(look["signoff"].value())
+    assert signed[0] and signed[0] == signed[1]
+    press(look, "train", "render")
+    assert nuke.root()["proxy"].value() is True  # the artist's proxy mode is given back
+    assert look.node("show")["which"].value() == 1, look["status"].value()
+    result = look.node("result")["file"].value().replace("%04d", "1002")
+    assert read_image(result).size == (160, 90)
+    assert _shown(look, 1002).size == (80, 45)  # the comp, in proxy mode, shows it at proxy size

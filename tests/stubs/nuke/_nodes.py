@@ -219,7 +219,8 @@ class Root(Group):
         Group.__init__(self, "Root", None)
         self._knobs["name"].setValue("")
         for cls, name, default in [(_knobs.Int_Knob, "first_frame", 1), (_knobs.Int_Knob, "last_frame", 100),
-                                   (_knobs.Double_Knob, "fps", 24.0), (_knobs.File_Knob, "project_directory", "")]:
+                                   (_knobs.Double_Knob, "fps", 24.0), (_knobs.File_Knob, "project_directory", ""),
+                                   (_knobs.Boolean_Knob, "proxy", False), (_knobs.Double_Knob, "proxy_scale", 0.5)]:
             self._add_default_knob(cls, name, default)
         self._modified = False
 

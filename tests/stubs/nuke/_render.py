@@ -112,11 +112,25 @@ def _read(node: "_nodes.Node", frame: int) -> _t.Any:
     if not os.path.isfile(path):
         raise RuntimeError("{}: Read error: {}: No such file or directory".format(node.fullName(), path))
     picture = read_image(path)
-    if path.lower().endswith(".exr"):
+    if not path.lower().endswith(".exr"):
+        pixels = picture.as_float32()
+        linear = np.where(pixels <= 0.04045, pixels / 12.92, ((pixels + 0.055) / 1.055) ** 2.4)
+        picture = type(picture).from_array(linear.astype(np.float32), picture.channels)
+    return _proxy(picture)
+
+
+def _proxy(picture: _t.Any) -> _t.Any:
+    """In proxy mode (Root ▸ proxy, proxy_scale) a Read gives its full-size file scaled down, as
+    the rest of the script then computes at proxy size."""
+    root = _standin.state.root
+    if not root["proxy"].value():
         return picture
-    pixels = picture.as_float32()
-    linear = np.where(pixels <= 0.04045, pixels / 12.92, ((pixels + 0.055) / 1.055) ** 2.4)
-    return type(picture).from_array(linear.astype(np.float32), picture.channels)
+    import cv2
+
+    scale = float(root["proxy_scale"].value())
+    size = (max(1, round(picture.size[0] * scale)), max(1, round(picture.size[1] * scale)))
+    pixels = cv2.resize(picture.as_float32(), size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    return type(picture).from_array(pixels, picture.channels)
 
 
 def _file_frame(node: "_nodes.Node", frame: int) -> int:
