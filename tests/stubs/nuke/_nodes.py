@@ -1,7 +1,7 @@
 """Nodes, Groups, gizmos and the node graph of the stand-in.
 
 Node classes the stand-in knows (their knobs and how they render): Read, Write, Input, Output,
-Switch, Copy (channels "all": every channel of input 1, A, onto input 0, B), Text2 (passes its input through: the stand-in draws no text), NoOp, Dot, and gizmos found
+Switch, Copy (channels "all": every channel of input 1, A, onto input 0, B; "rgb": A's colour only), Text2 (passes its input through: the stand-in draws no text), NoOp, Dot, and gizmos found
 as ``<Class>.gizmo`` on the plug-in path. Anything else is Nuke's "unknown command" error.
 """
 from __future__ import annotations
