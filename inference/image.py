@@ -178,7 +178,7 @@ class Image:
 
     def straight_rgb(self) -> np.ndarray:
         """The colour ``(H, W, 3)`` float32, unpremultiplied: divided by alpha where alpha is not
-        0 (as Nuke's Unpremult; where it is 0 the colour stays as it is)."""
+        (nearly) 0 (:func:`unpremultiply`; elsewhere the colour stays as it is)."""
         rgb = self.beauty(alpha=False).as_float32()
         alpha = self.alpha_plane()
         return rgb if alpha is None else unpremultiply(rgb, alpha)
@@ -319,9 +319,15 @@ def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
         raise
 
 
+# Alpha below this is not divided by (the colour stays as it is, as where alpha is 0): a colour
+# that is not really premultiplied (more colour than coverage) would otherwise grow without bound.
+UNPREMULT_MIN_ALPHA = 1e-2
+
+
 def unpremultiply(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` colour divided by ``(H, W)`` alpha where alpha is not 0 (Nuke's Unpremult)."""
-    safe = np.where(alpha != 0, alpha, 1).astype(np.float32)
+    """``(H, W, 3)`` colour divided by ``(H, W)`` alpha where alpha is at least
+    ``UNPREMULT_MIN_ALPHA`` (Nuke's Unpremult divides wherever alpha is not 0)."""
+    safe = np.where(alpha >= UNPREMULT_MIN_ALPHA, alpha, 1).astype(np.float32)
     return (rgb / safe[..., None]).astype(np.float32)
 
 

@@ -239,3 +239,17 @@ def test_frame_ranges_that_do_not_start_at_1001(tmp_path, first):
     frames = list(range(first, first + 3))
     assert restyle_sequence(str(model), plate, frames, out, plate_space=PLATE_COLOURSPACE,
                             progress_mode="none") == frames
+
+
+def test_cli_unpainted_weight_reaches_training_and_is_bounded(tmp_path, capsys):
+    from inference import cli
+
+    plate = _plate(tmp_path, [1, 2])
+    key = str(tmp_path / "key.png")
+    write_image(key, Image.from_array(_painting(plate, 1), ("R", "G", "B")))
+    common = ["train", "--plate", plate.printf, "--frames", "1-2", "--key", f"1={key}", "--plate-colourspace",
+              PLATE_COLOURSPACE, "--steps", "2", "--key-psnr", "0", "--device", "cpu", "--progress", "none"]
+    assert cli.main(common + ["--unpainted-weight", "2", "--out", str(tmp_path / "bad.onnx")]) != 0
+    assert "--unpainted-weight" in capsys.readouterr().err
+    assert cli.main(common + ["--unpainted-weight", "0", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert load_model(tmp_path / "m.onnx").meta["training"]["unpainted_weight"] == 0

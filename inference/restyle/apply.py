@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from .. import colour, colour_torch
 from ..devices import resolve_device
 from ..errors import GpuMemoryError
-from ..image import Image, read_frame
+from ..image import UNPREMULT_MIN_ALPHA, Image, read_frame
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
@@ -181,7 +181,7 @@ def restyle_tensors(model: RestyleModel, runner: TorchBackend, frames: list[tupl
 
 
 def _unpremultiplied(rgb: torch.Tensor, images: list[Image]) -> torch.Tensor:
-    """``(N, 3, H, W)`` plate colour divided by each frame's alpha where it is not 0 (frames
+    """``(N, 3, H, W)`` plate colour divided by each frame's alpha where it is not (nearly) 0 (frames
     without alpha, or with one of zeros, as they are): :meth:`~inference.image.Image.straight_rgb`
     where the network runs."""
     alphas = [image.alpha_plane() for image in images]
@@ -189,7 +189,7 @@ def _unpremultiplied(rgb: torch.Tensor, images: list[Image]) -> torch.Tensor:
         return rgb
     ones = np.ones(rgb.shape[-2:], np.float32)
     alpha = to_device([(ones if a is None else a)[..., None] for a in alphas], rgb.device)
-    return rgb / torch.where(alpha != 0, alpha, torch.ones_like(alpha))
+    return rgb / torch.where(alpha >= UNPREMULT_MIN_ALPHA, alpha, torch.ones_like(alpha))
 
 
 def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, plate_space: str, frames: list[int],
