@@ -145,6 +145,7 @@ def test_a_painting_of_another_size_is_resized(comp, tmp_path):
     look = _look(comp, comp.plate, keys, "1001")
     press(look, "sign_off", "train")
     assert look["model_file"].value(), look["status"].value()
+    assert "is 80x45 but the plate's format is 160x90: resized" in look["status"].value()  # the artist is told
     press(look, "render")
     assert look.node("show")["which"].value() == 1, look["status"].value()
 
