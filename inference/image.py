@@ -168,13 +168,14 @@ class Image:
         return replace(self, pixels=_planar(planes), data_window=full, overscan=self)
 
     def alpha_plane(self) -> np.ndarray | None:
-        """The beauty's alpha, ``(H, W)`` float32, or None: no alpha, or zero everywhere (what a
-        Write of rgba gives for a stream without alpha; such a frame is taken as opaque)."""
+        """The beauty's alpha, ``(H, W)`` float32, or None for an opaque frame: no alpha, one of 1
+        everywhere (dividing or multiplying by it changes nothing), or one of 0 everywhere (what a
+        Write of rgba gives for a stream without alpha; taken as opaque, not as empty)."""
         beauty = self.beauty_channels()
         if len(beauty) < 4:
             return None
         alpha = self.pixels[..., self.channels.index(beauty[3])].astype(np.float32)
-        return alpha if alpha.any() else None
+        return None if not alpha.any() or (alpha == 1).all() else alpha
 
     def straight_rgb(self) -> np.ndarray:
         """The colour ``(H, W, 3)`` float32, unpremultiplied: divided by alpha where alpha is not
@@ -191,10 +192,10 @@ class Image:
         it, makes every plane a straight copy). ``premultiply``: ``rgb`` is straight colour (as
         :meth:`straight_rgb` gives), multiplied by this image's alpha here."""
         dtype = np.float16 if rgb.dtype == np.float16 else np.float32
-        alpha = self.alpha_plane() if premultiply else None
-        if alpha is not None:
-            rgb = (rgb.astype(np.float32) * alpha[..., None]).astype(dtype)
         planes, channels = [rgb[..., i] for i in range(3)], ["R", "G", "B"]
+        alpha = self.alpha_plane() if premultiply else None
+        if alpha is not None:  # plane by plane: a planar rgb stays planar
+            planes = [(plane.astype(np.float32) * alpha).astype(dtype) for plane in planes]
         beauty = self.beauty_channels()
         if len(beauty) == 4:
             planes.append(self.pixels[..., self.channels.index(beauty[3])])

@@ -166,6 +166,10 @@ def test_an_alpha_of_zeros_is_taken_as_opaque():
     image = Image.from_array(np.concatenate([rgb, np.zeros((4, 4, 1), np.float32)], -1))
     assert image.alpha_plane() is None and np.array_equal(image.straight_rgb(), rgb)
     assert np.array_equal(image.with_rgb(rgb, premultiply=True).as_float32()[..., :3], rgb)
+    opaque = Image.from_array(np.concatenate([rgb, np.ones((4, 4, 1), np.float32)], -1))
+    assert opaque.alpha_plane() is None  # nothing to divide or multiply: the frame is left as it is
+    half = Image.from_array(np.concatenate([rgb, np.full((4, 4, 1), 0.5, np.float32)], -1))
+    assert np.allclose(half.straight_rgb(), 1.0) and np.allclose(half.with_rgb(rgb, premultiply=True).as_float32()[..., :3], 0.25)
 
 
 def test_teaching_leans_to_the_plate_outside_the_paintings_alpha():
