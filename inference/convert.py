@@ -42,7 +42,7 @@ def convert_sequence(src_pattern: SequencePattern, frames: list[int], out_patter
     progress = Progress("convert", len(frames), progress_mode)
     with SequenceWriter(out_pattern, dtype=dtype, compression=compression, colourspace=dst_space,
                         threads=threads) as writer:
-        for frame, image in read_sequence(src_pattern, frames, threads=threads):
+        for frame, image in read_sequence(src_pattern, frames, threads=threads, on_format=False):
             writer.write(frame, convert_image(image, src_space, dst_space))
             progress.advance()
     return sorted(writer.written)

@@ -18,7 +18,8 @@ from .sequence_io import read_sequence
 
 
 def image_hash(image: Image) -> str:
-    """SHA-256 of the channel names, data window and float32 pixels (little-endian)."""
+    """SHA-256 of the channel names, data window and float32 pixels (little-endian); frames are
+    hashed on their format (what the stages read), so overscan alone never changes a hash."""
     digest = hashlib.sha256()
     window = image.data_window
     digest.update(repr((image.channels, (window.x, window.y, window.width, window.height))).encode())

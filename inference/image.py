@@ -64,6 +64,9 @@ class Image:
     attributes: dict[str, Any] = field(default_factory=dict)
     file_format: str = "float"
     source: str | None = None
+    # The frame as read, when this image is it cut to its format (:meth:`on_format`): what
+    # :meth:`with_rgb` puts back around the format (the overscan passes through untouched).
+    overscan: "Image | None" = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.pixels.ndim != 3 or self.pixels.shape[2] != len(self.channels):
@@ -145,19 +148,78 @@ class Image:
             f"{self._where()}: no colour channels (R,G,B, Y (grey) or a *.Combined layer); "
             f"the file has {', '.join(self.channels)}")
 
-    def with_rgb(self, rgb: np.ndarray, attributes: dict[str, Any] | None = None) -> "Image":
+    def on_format(self) -> "Image":
+        """This image on its display window (the compositor's format): overscan outside it cut
+        off, a data window smaller than it padded with zeros (transparent black, as Nuke shows
+        outside a bbox). Every frame of a sequence then has one size, whatever its bbox; the
+        frame as read stays at hand (``overscan``) for :meth:`with_rgb` to put back."""
+        data, full = self.data_window, self.display_window
+        if data == full:
+            return self
+        x0, y0 = max(data.x, full.x), max(data.y, full.y)
+        x1, y1 = min(data.x + data.width, full.x + full.width), min(data.y + data.height, full.y + full.height)
+        planes = []
+        for i in range(len(self.channels)):
+            plane = np.zeros((full.height, full.width), self.pixels.dtype)
+            if x1 > x0 and y1 > y0:
+                plane[y0 - full.y:y1 - full.y, x0 - full.x:x1 - full.x] = \
+                    self.pixels[y0 - data.y:y1 - data.y, x0 - data.x:x1 - data.x, i]
+            planes.append(plane)
+        return replace(self, pixels=_planar(planes), data_window=full, overscan=self)
+
+    def alpha_plane(self) -> np.ndarray | None:
+        """The beauty's alpha, ``(H, W)`` float32, or None for an opaque frame: no alpha, one of 1
+        everywhere (dividing or multiplying by it changes nothing), or one of 0 everywhere (what a
+        Write of rgba gives for a stream without alpha; taken as opaque, not as empty)."""
+        beauty = self.beauty_channels()
+        if len(beauty) < 4:
+            return None
+        alpha = self.pixels[..., self.channels.index(beauty[3])].astype(np.float32)
+        return None if not alpha.any() or (alpha == 1).all() else alpha
+
+    def straight_rgb(self) -> np.ndarray:
+        """The colour ``(H, W, 3)`` float32, unpremultiplied: divided by alpha where alpha is not
+        (nearly) 0 (:func:`unpremultiply`; elsewhere the colour stays as it is)."""
+        rgb = self.beauty(alpha=False).as_float32()
+        alpha = self.alpha_plane()
+        return rgb if alpha is None else unpremultiply(rgb, alpha)
+
+    def with_rgb(self, rgb: np.ndarray, attributes: dict[str, Any] | None = None,
+                 premultiply: bool = False) -> "Image":
         """A new R, G, B[, A] image: ``rgb`` as colour, this image's alpha (if any), windows and
         metadata; half when ``rgb`` is half (frames bound for a half EXR), else float32. Held
         planar, ready for the EXR writer (``rgb`` planar too, as ``to_host(planar=True)`` gives
-        it, makes every plane a straight copy)."""
+        it, makes every plane a straight copy). ``premultiply``: ``rgb`` is straight colour (as
+        :meth:`straight_rgb` gives), multiplied by this image's alpha here."""
         dtype = np.float16 if rgb.dtype == np.float16 else np.float32
         planes, channels = [rgb[..., i] for i in range(3)], ["R", "G", "B"]
+        alpha = self.alpha_plane() if premultiply else None
+        if alpha is not None:  # plane by plane: a planar rgb stays planar
+            planes = [(plane.astype(np.float32) * alpha).astype(dtype) for plane in planes]
         beauty = self.beauty_channels()
         if len(beauty) == 4:
             planes.append(self.pixels[..., self.channels.index(beauty[3])])
             channels.append("A")
-        return replace(self, pixels=_planar([p.astype(dtype, copy=False) for p in planes]),
-                       channels=tuple(channels), attributes={**self.attributes, **(attributes or {})})
+        made = replace(self, pixels=_planar([p.astype(dtype, copy=False) for p in planes]),
+                       channels=tuple(channels), attributes={**self.attributes, **(attributes or {})}, overscan=None)
+        return made if self.overscan is None else made.around(self.overscan)
+
+    def around(self, frame: "Image") -> "Image":
+        """This image (on the format) inside ``frame``'s bbox: the data window is the union of both,
+        ``frame``'s own pixels of the same channels (its beauty's) outside the format, as read."""
+        data, full = frame.data_window, self.data_window
+        x0, y0 = min(data.x, full.x), min(data.y, full.y)
+        window = Window(x0, y0, max(data.x + data.width, full.x + full.width) - x0,
+                        max(data.y + data.height, full.y + full.height) - y0)
+        sources = frame.beauty_channels(alpha=len(self.channels) == 4)
+        planes = []
+        for i, name in enumerate(self.channels):
+            plane = np.zeros((window.height, window.width), self.pixels.dtype)
+            plane[data.y - y0:data.y - y0 + data.height, data.x - x0:data.x - x0 + data.width] = \
+                frame.pixels[..., frame.channels.index(sources[i])]
+            plane[full.y - y0:full.y - y0 + full.height, full.x - x0:full.x - x0 + full.width] = self.pixels[..., i]
+            planes.append(plane)
+        return replace(self, pixels=_planar(planes), data_window=window)
 
     def as_float32(self) -> np.ndarray:
         return self.pixels.astype(np.float32, copy=False)
@@ -211,6 +273,12 @@ def read_image(path: str | os.PathLike) -> Image:
     return image
 
 
+def read_frame(path: str | os.PathLike) -> Image:
+    """:func:`read_image` on the frame's format (:meth:`Image.on_format`): how the processing
+    stages read frames, so overscan and a bbox that changes from frame to frame are no error."""
+    return read_image(path).on_format()
+
+
 def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
                 compression: str | None = None, durable: bool = True, colourspace: str | None = None) -> None:
     """Write ``image`` to ``path`` atomically (temporary sibling + rename).
@@ -250,6 +318,18 @@ def write_image(path: str | os.PathLike, image: Image, dtype: str | None = None,
         if isinstance(exc, (RuntimeError, ValueError, TypeError)):
             raise OutputError(f"{path}: cannot write ({exc})") from exc
         raise
+
+
+# Alpha below this is not divided by (the colour stays as it is, as where alpha is 0): a colour
+# that is not really premultiplied (more colour than coverage) would otherwise grow without bound.
+UNPREMULT_MIN_ALPHA = 1e-2
+
+
+def unpremultiply(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` colour divided by ``(H, W)`` alpha where alpha is at least
+    ``UNPREMULT_MIN_ALPHA`` (Nuke's Unpremult divides wherever alpha is not 0)."""
+    safe = np.where(alpha >= UNPREMULT_MIN_ALPHA, alpha, 1).astype(np.float32)
+    return (rgb / safe[..., None]).astype(np.float32)
 
 
 def _planar(planes: Sequence[np.ndarray]) -> np.ndarray:

@@ -20,7 +20,7 @@ def inspect_sequence(pattern: SequencePattern, frames: list[int], *, threads: in
     """
     progress = Progress("inspect", len(frames), progress_mode)
     first: Image | None = None
-    for _frame, image in read_sequence(pattern, frames, threads=threads):
+    for _frame, image in read_sequence(pattern, frames, threads=threads, on_format=False):
         first = first or image
         progress.advance()
     assert first is not None

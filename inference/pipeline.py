@@ -31,7 +31,7 @@ from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, 
 from .colourlock.settings import HoldSettings
 from .devices import resolve_device
 from .errors import RestyleError, UsageError
-from .image import Image, exr_codec, read_image
+from .image import Image, exr_codec, read_frame
 from .progress import Progress
 from .render_settings import RenderSettings
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
@@ -252,7 +252,7 @@ def kept_frame(path: str, size: tuple[int, int]) -> bool:
     if not Path(path).is_file():
         return False
     try:
-        return read_image(path).size == size
+        return read_frame(path).size == size
     except RestyleError:
         return False
 
@@ -316,7 +316,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
         ensure_writable_folder(Path(colourlock.report))
         preload_colour_science()  # its QC's first use, otherwise about a second inside the first chunk
     lock_handles = smoothing_radius(colourlock.sigma) if colourlock else 0
-    size = read_image(plate.path(frames[0])).size if settings.skip_existing else None
+    size = read_frame(plate.path(frames[0])).size if settings.skip_existing else None
     chunks = plan_chunks(frames, max(1, settings.chunk), lambda f: size is not None and kept_frame(out.path(f), size),
                    lock_handles, deflicker.context if deflicker else 0, set(plate.existing_frames()))
     needed = sorted({f for chunk in chunks for f in chunk.restyled})
@@ -356,7 +356,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
                 with clock("output"):
                     rgb = looks.hand_over.output([x for f, x in zip(part, result) if f in todo], out_space,
                                                  half=out.extension == "exr")
-                    finished = map_frames(lambda item: chunk_looks[item[0]][0].with_rgb(item[1], stamp),
+                    finished = map_frames(lambda item: chunk_looks[item[0]][0].with_rgb(item[1], stamp, True),
                                           zip(todo, rgb))
                     for frame, image in zip(todo, finished):
                         writer.write(frame, image)

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 from .colour import COLOURSPACE_ATTRIBUTE, INTEROP_ATTRIBUTE
 from .errors import ColourspaceMismatchError, MissingFramesError, OutputError, ResolutionMismatchError
-from .image import Image, read_image, write_image
+from .image import Image, read_frame, read_image, write_image
 from .sequence import SequencePattern, format_frame_range
 from .workers import usable_cores
 
@@ -39,8 +39,8 @@ def _recorded(image: Image) -> str:
     return image.attributes.get(COLOURSPACE_ATTRIBUTE) or image.attributes.get(INTEROP_ATTRIBUTE) or "none"
 
 
-def _read_checked(path: str, check: Callable[[Image], None] | None) -> Image:
-    image = read_image(path)
+def _read_checked(path: str, check: Callable[[Image], None] | None, on_format: bool) -> Image:
+    image = read_frame(path) if on_format else read_image(path)
     if check:
         check(image)
     return image
@@ -48,11 +48,13 @@ def _read_checked(path: str, check: Callable[[Image], None] | None) -> Image:
 
 def read_sequence(pattern: SequencePattern, frames: list[int], *,
                   check: Callable[[Image], None] | None = None,
-                  threads: int | None = None, prefetch: int | None = None
+                  threads: int | None = None, prefetch: int | None = None, on_format: bool = True
                   ) -> Iterator[tuple[int, Image]]:
     """Yield ``(frame, image)`` in order, decoding ahead on a thread pool.
 
     Args:
+        on_format: each frame on its display window (:meth:`~.image.Image.on_format`), so a bbox that
+            changes from frame to frame or overscan is no error (False: the data window as stored).
         check: called on each image on the reading thread (e.g. ``lambda im: im.check_finite(...)``);
             may raise, which surfaces when that frame's turn comes.
         prefetch: frames decoded ahead of the consumer (bounds memory); default 2 x threads.
@@ -72,7 +74,7 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
         todo = iter(frames)
         try:
             for frame in todo:
-                pending.append((frame, pool.submit(_read_checked, pattern.path(frame), check)))
+                pending.append((frame, pool.submit(_read_checked, pattern.path(frame), check, on_format)))
                 if len(pending) >= prefetch:
                     break
             while pending:
@@ -91,7 +93,7 @@ def read_sequence(pattern: SequencePattern, frames: list[int], *,
                         "colourspace: render the odd frames again, or convert them")
                 next_frame = next(todo, None)
                 if next_frame is not None:
-                    pending.append((next_frame, pool.submit(_read_checked, pattern.path(next_frame), check)))
+                    pending.append((next_frame, pool.submit(_read_checked, pattern.path(next_frame), check, on_format)))
                 yield frame, image
         finally:
             for _, future in pending:

@@ -78,8 +78,9 @@ def train() -> None:
         finally:
             if strips:
                 worker.on_main(_restore, real)
-        return "look trained: {}; press Preview or Render range{}".format(
-            model, "; last training strip: {}".format(strips[-1]) if strips else "")
+        return "look trained: {}; press Preview or Render range{}{}".format(
+            model, "; last training strip: {}".format(strips[-1]) if strips else "",
+            "".join("; " + warning for warning in feedback.warnings))
     _guarded("Train", work)
 
 

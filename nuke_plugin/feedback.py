@@ -4,7 +4,7 @@ the terminal in ``nuke -t``/``-x`` (no GUI calls there, and everything runs on t
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import nuke
 
@@ -26,6 +26,7 @@ class Feedback(object):
         self._last_status = 0.0
         self.suffix = ""  # appended to every status line (e.g. what the node shows meanwhile)
         self._rate_from: Dict[str, Any] = {}  # stage -> (time, done) of its first progress event
+        self.warnings: List[str] = []  # the engine's WARNING notes, for the job's last status line
 
     def __enter__(self) -> "Feedback":
         if nuke.GUI:
@@ -52,6 +53,8 @@ class Feedback(object):
     def event(self, event: Dict[str, Any]) -> None:
         """One engine progress event (see inference/progress.py)."""
         text = "{} {}".format(event.get("stage", ""), event.get("message", "")).strip()
+        if str(event.get("message", "")).startswith("WARNING"):
+            self.warnings.append(str(event["message"]))
         if event.get("event") == "progress" and event.get("total"):
             percent = int(100 * event["done"] // event["total"])
             text = " ".join(part for part in (event.get("stage", ""), "{}/{}".format(event["done"], event["total"]),

@@ -3,7 +3,9 @@ Group, and pointing its Read/Switch at cached frames.
 
 Inside every gizmo: ``Input`` nodes named as in ``stages``; a disabled Write ``<input>_cache``
 under each (for the plate, after Copy ``plate_aovs`` that adds the optional ``aovs`` input's layers); Read ``result`` (a complete version) and Read ``preview`` (one previewed frame);
-Text2 ``not_rendered`` over the plate; Switch ``show`` (0 plate + warning, 1 result, 2 preview).
+Text2 ``not_rendered`` over the plate; Switch ``show`` (0 plate + warning, 1 result, 2 preview);
+Copy ``layers`` (channels rgb: the shown colour onto the first input, whose alpha and other
+layers pass through untouched) before the Output.
 """
 from __future__ import annotations
 
@@ -95,6 +97,9 @@ def _render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
     os.makedirs(os.path.dirname(pattern), exist_ok=True)
     write["file"].setValue(pattern)
     write["disable"].setValue(False)
+    proxy = nuke.root()["proxy"]
+    was_proxy = bool(proxy.value())
+    proxy.setValue(False)  # inputs render at full size: the look, cache and sign-off never see proxy
     try:
         for first, last in runs(frames):
             nuke.execute(write, first, last, 1)
@@ -103,6 +108,7 @@ def _render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
             node.name(), spec.name, ranges_text(frames), exc)) from None
     finally:
         write["disable"].setValue(True)
+        proxy.setValue(was_proxy)
     return pattern
 
 
@@ -127,6 +133,8 @@ def plain_read(node: Any, spec: InputSpec) -> Any:
             return None if current["disable"].value() else current
         if current["disable"].value() or kind in _PASS_THROUGH:
             current = current.input(0)
+        elif kind == "Copy" and value(current, "channels") == "rgb" and _colour_only(node, spec):
+            current = current.input(1)  # a toolset node's 'layers' Copy: its colour comes from A
         elif kind == "Switch":
             if current["which"].isAnimated() or current["which"].hasExpression():
                 return None  # the choice may differ from frame to frame (a node rendering a range): Nuke renders
@@ -139,6 +147,11 @@ def plain_read(node: Any, spec: InputSpec) -> Any:
         else:
             return None
     return None
+
+
+def _colour_only(node: Any, spec: InputSpec) -> bool:
+    """Whether the input's Write takes the colour (rgba) only, so layers copied around it do not matter."""
+    return value(node.node(spec.name + "_cache"), "channels") == "rgba"
 
 
 def read_directly(node: Any, spec: InputSpec, frames: List[int]) -> str:

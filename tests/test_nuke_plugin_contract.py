@@ -81,7 +81,10 @@ def test_gizmo_inside_has_the_nodes_nuke_plugin_drives(nuke_standin, node_class)
     assert show.Class() == "Switch" and show["which"].value() == 0
     assert [show.input(i).name() for i in range(3)] == ["not_rendered", "result", "preview"]
     assert show.input(0).input(0) is children[stage.inputs[0].name]
-    assert children["Output1"].input(0) is show
+    # every layer the node does not make passes through: the shown colour is copied onto the first input
+    layers = children["Output1"].input(0)
+    assert layers.Class() == "Copy" and layers["channels"].value() == "rgb" and not layers["disable"].value()
+    assert layers.input(0) is children[stage.inputs[0].name] and layers.input(1) is show
 
 
 @pytest.mark.parametrize("node_class", sorted(stages.STAGES))

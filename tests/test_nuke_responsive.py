@@ -120,7 +120,8 @@ def test_a_read_the_engine_cannot_reproduce_is_rendered_by_nuke(comp, restyle_lo
     nuke = comp.nuke
     look = restyle_look()
     if what == "offset":
-        comp.plate.addKnob(nuke.String_Knob("frame", "frame", "10"))  # a frame offset the stand-in carries
+        comp.plate["frame_mode"].setValue("offset")  # frames 1001-1003 show files 991-993, held at 1001
+        comp.plate["frame"].setValue("10")
     else:
         comp.plate["last"].setValue(1002)  # frame 1003 is held by Nuke, not on disk under that number
     look["sign_off"].execute()

@@ -201,14 +201,6 @@ def test_resume_continues_from_the_checkpoint(shot, tmp_path):
     assert result.steps == 60 and load_model(path).meta["training"]["steps_done"] == 60
 
 
-def test_keyframe_of_another_size_is_refused(shot, tmp_path):
-    _, plate, _ = shot
-    small = tmp_path / "small.png"
-    write_image(small, Image.from_array(np.zeros((10, 10, 3), np.float32), ("R", "G", "B")))
-    with pytest.raises(UsageError, match="small.png is 10x10 but plate frame 1 is 96x64"):
-        train(plate, {1: str(small)}, tmp_path / "m.onnx", settings=FAST, progress_mode="none")
-
-
 def test_cli_train_and_run_on_the_blender_plate(small_data, tmp_path):
     plate = str(small_data / "render_sceneA" / "exr" / "sceneA.####.exr")
     key = str(small_data / "style" / "sceneA_painting.1001.png")

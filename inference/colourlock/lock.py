@@ -26,7 +26,7 @@ import torch
 from .. import colour
 from ..devices import resolve_device
 from ..errors import UsageError
-from ..image import read_image
+from ..image import read_frame
 from ..progress import Progress
 from ..sequence import SequencePattern, format_frame_range
 from ..sequence_io import SequenceWriter, check_frames_exist, ensure_writable_folder, read_sequence
@@ -76,7 +76,7 @@ class LockTarget:
 
     def __init__(self, reference_path: str, reference_space: str | None = None, swatches_path: str | None = None):
         self.space = space = colour.file_colourspace(reference_path, reference_space)
-        image = read_image(reference_path)
+        image = read_frame(reference_path)
         self.path, self.size = str(reference_path), image.size
         self.rgb = colour.convert(image.beauty(alpha=False).as_float32(), space, WORKING)
         self.mean = mean_rgb(self.rgb)

@@ -169,6 +169,11 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                      "between frames within R times the plate's own (render noise and grain then "
                                                      "do not become crawling brushwork); lower = steadier, less detailed; "
                                                      f"0 = off (default {TRAIN.stability:g})"}),
+            (("--unpainted-weight",), "unpainted_weight", {
+                "metavar": "W", "type": bounded("unpainted_weight"),
+                "help": "where a painting's alpha is below 1 its key teaches the plate's own colour, at W times a "
+                        "painted pixel's weight: paint only the hero and the rest follows the plate (or another key "
+                        f"that paints it); 0 = unpainted pixels teach nothing (default {TRAIN.unpainted_weight:g})"}),
         ],
         "required": ["plate", "frames", "keys", "out"],
     },

@@ -47,6 +47,7 @@ FIELDS: dict[str, Any] = {
     "seconds": {"type": "number", "exclusiveMinimum": 0},
     "plateau": {"type": "boolean"},
     "stability": {"type": "number", "minimum": 0},
+    "unpainted_weight": {"type": "number", "minimum": 0, "maximum": 1},
     "key_psnr": {"type": "number", "minimum": 0, "description": "key check threshold, dB (0 = any finite look)"},
     "lr": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
     "resume": {"type": "boolean"},

@@ -51,7 +51,7 @@ def run_train(job: dict[str, Any], progress: str) -> int:
     from ..restyle.train import train
 
     settings = _settings(TrainSettings, job, "steps", "seconds", "plateau", "seed", "device", "checkpoint_every",
-                         "stability", "key_psnr", "lr", "onnx_dtype")
+                         "stability", "key_psnr", "lr", "onnx_dtype", "unpainted_weight")
     keys, frames = _keys(job), parse_frame_range(job["frames"])
     outside = sorted(set(keys) - set(frames))
     if outside:

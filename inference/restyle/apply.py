@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from .. import colour, colour_torch
 from ..devices import resolve_device
 from ..errors import GpuMemoryError
-from ..image import Image, read_image
+from ..image import UNPREMULT_MIN_ALPHA, Image, read_frame
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
@@ -148,7 +148,8 @@ def restyle_tensors(model: RestyleModel, runner: TorchBackend, frames: list[tupl
     try:
         plates = upload_channels([image for _, image in frames], [lambda im: im.beauty_channels(alpha=False)], device,
                                  uploaded)
-        rgb = colour_torch.convert(plates[0], plate_space, meta["encoding"])
+        rgb = colour_torch.convert(_unpremultiplied(plates[0], [image for _, image in frames]), plate_space,
+                                   meta["encoding"])
         planes = [smooth(rgb, upload_small(smoothing_kernel(float(meta.get("input_smoothing", 0.0))).numpy(), device))]
         if model.guides:
             planes.append(to_device([np.concatenate(guide_mod.guide_planes(im, model.guides, meta["depth_scale"]), -1)
@@ -179,6 +180,18 @@ def restyle_tensors(model: RestyleModel, runner: TorchBackend, frames: list[tupl
     return looks
 
 
+def _unpremultiplied(rgb: torch.Tensor, images: list[Image]) -> torch.Tensor:
+    """``(N, 3, H, W)`` plate colour divided by each frame's alpha where it is not (nearly) 0 (frames
+    without alpha, or with one of zeros, as they are): :meth:`~inference.image.Image.straight_rgb`
+    where the network runs."""
+    alphas = [image.alpha_plane() for image in images]
+    if all(a is None for a in alphas):
+        return rgb
+    ones = np.ones(rgb.shape[-2:], np.float32)
+    alpha = to_device([(ones if a is None else a)[..., None] for a in alphas], rgb.device)
+    return rgb / torch.where(alpha >= UNPREMULT_MIN_ALPHA, alpha, torch.ones_like(alpha))
+
+
 def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, plate_space: str, frames: list[int],
                  detail: DetailSettings, tile: int | None = None,
                  log: Callable[[str], None] = lambda _: None) -> WalkedFromKeys:
@@ -188,7 +201,7 @@ def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, 
     than ``px`` carried along the plate's flow (:mod:`.detail`)."""
     keys, key_space, sigma = dict(detail.keys or {}), detail.key_space, detail.px
     def look(frame: int) -> np.ndarray:
-        return restyle_images(model, backend, [(frame, read_image(plate.path(frame)))], plate_space, tile, 1, log)[0]
+        return restyle_images(model, backend, [(frame, read_frame(plate.path(frame)))], plate_space, tile, 1, log)[0]
 
     view = plate_view(plate, plate_space)
     if detail.texture:
@@ -215,7 +228,8 @@ def restyle_sequence(model_path: str, plate: SequencePattern, frames: list[int],
 
     Callable per frame range from Nuke (as a child process) or a farm task. Output channels:
     R, G, B in ``out_space`` (default: :func:`colour.output_colourspace` of the plate's, so EXR is
-    scene-linear), recorded in each file, and the plate's alpha.
+    scene-linear), recorded in each file, premultiplied by the plate's alpha, and that alpha (the
+    network restyles the plate's unpremultiplied colour).
     ``detail.px`` > 0 adds the keyframes' brushwork finer than that many pixels, carried along the
     plate's motion (:mod:`.detail`; None: :func:`~.detail.resolve_detail`'s default, on when the keys'
     paintings are at hand); ``detail.texture`` rebuilds every frame from the keys' own patches
@@ -242,7 +256,8 @@ def restyle_sequence(model_path: str, plate: SequencePattern, frames: list[int],
         for (frame, image), look in zip(pending, restyle_images(model, runner, pending, plate_space, tile, size, log)):
             if carried:
                 look = look + carried(frame)
-            writer.write(frame, image.with_rgb(colour.convert(look, model.meta["encoding"], out_space), stamp))
+            writer.write(frame, image.with_rgb(colour.convert(look, model.meta["encoding"], out_space), stamp,
+                                               premultiply=True))
             progress.advance()
         pending.clear()
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import colour
 from ..errors import OutputError, ResolutionMismatchError, UsageError
-from ..image import read_image
+from ..image import read_frame, read_image
 from ..sequence import SequencePattern
 from ..temporal.flow import compute_flow, occlusion_mask, warp
 from .keys import key_weights
@@ -154,7 +154,7 @@ def plate_view(plate: SequencePattern, plate_space: str) -> Callable[[int], np.n
     first: list[tuple[int, tuple[int, int]]] = []
 
     def view(frame: int) -> np.ndarray:
-        image = read_image(plate.path(frame))
+        image = read_frame(plate.path(frame))
         first[:] = first or [(frame, image.size)]
         if image.size != first[0][1]:
             raise ResolutionMismatchError(

@@ -78,13 +78,14 @@ def guide_planes(image: Image, guides: list[str], scale: float = 1.0) -> list[np
 
 def build_input(image: Image, plate_space: str, working: str, guides: list[str],
                 scale: float = 1.0, smoothing: float = 0.0) -> np.ndarray:
-    """(H, W, C) float32: plate RGB in the working encoding, then the guides' channels.
+    """(H, W, C) float32: plate RGB (unpremultiplied: the colour, not its coverage) in the working
+    encoding, then the guides' channels.
 
     ``smoothing``: sigma (px) of a Gaussian applied to the plate's colour, the same in
     training and in every run, so grain and render noise do not become brushwork that
     changes every frame.
     """
-    rgb = colour.convert(image.beauty(alpha=False).as_float32(), plate_space, working)
+    rgb = colour.convert(image.straight_rgb(), plate_space, working)
     if smoothing > 0:
         rgb = cv2.GaussianBlur(rgb, (0, 0), smoothing)
     return np.concatenate([rgb, *guide_planes(image, guides, scale)], axis=-1).astype(np.float32)

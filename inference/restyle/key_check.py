@@ -81,7 +81,8 @@ def _psnr(squared_error: torch.Tensor) -> float:
 
 class KeyCheck:
     """PSNR of the network's full-frame output at each key against its painting (both clipped to
-    0-1 in the working encoding), and over the held-back tiles of all keys together."""
+    0-1 in the working encoding), and over the held-back tiles of all keys together. A 4th target
+    channel weighs each pixel's error (a painting's alpha: :func:`.paintings.teaching`)."""
 
     def __init__(self, inputs: list[np.ndarray], targets: list[np.ndarray], held: list[np.ndarray],
                  device: torch.device):
@@ -90,6 +91,8 @@ class KeyCheck:
 
         self.inputs = [chw(x) for x in inputs]
         self.targets = [chw(t).clamp(0, 1) for t in targets]
+        self.weights = [t[:, 3] if t.shape[1] == 4 else None for t in self.targets]
+        self.targets = [t[:, :3] for t in self.targets]
         self.held = [torch.from_numpy(h).to(device) for h in held]
 
     @torch.no_grad()
@@ -97,10 +100,14 @@ class KeyCheck:
         was_training = net.training
         net.eval()
         full, held = [], []
-        for x, target, mask in zip(self.inputs, self.targets, self.held):
+        for x, target, weight, mask in zip(self.inputs, self.targets, self.weights, self.held):
             error = ((_run_full_frame(net, x) - target) ** 2).mean(dim=1)[0]
-            full.append(_psnr(error))
-            held.append(error[mask])
+            if weight is None:
+                full.append(_psnr(error))
+                held.append(error[mask])
+            else:  # the weighted mean error, as PSNR
+                full.append(_psnr(((error * weight[0]).sum() / weight[0].sum().clamp(min=1e-6))[None]))
+                held.append((error * weight[0] / weight[0].mean().clamp(min=1e-6))[mask])
         net.train(was_training)
         held_error = torch.cat(held)
         return KeyScore(full, _psnr(held_error) if held_error.numel() else None)

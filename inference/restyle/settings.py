@@ -72,6 +72,10 @@ class TrainSettings:
     # many times the plate's own (E_warp ratio); a temporal loss on consecutive plate frames of the
     # shot, weighted as much as it takes, holds it there (0 = off). See temporal_loss.Stability.
     stability: float = 1.2
+    # Where a painting's alpha is below 1 its key teaches the plate's own colour there, at this
+    # share of a painted pixel's weight (restyle.paintings.teaching): paint only the hero and the
+    # rest follows the plate, or another key that paints it. 0: unpainted pixels teach nothing.
+    unpainted_weight: float = 0.25
     # Steps between resumable checkpoints (MODEL.ckpt, written atomically); 0 = only at the end.
     checkpoint_every: int = 250
     # Precision of the written ONNX model (model_file.export_onnx): fp32, or fp16 (half the file,

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from .. import colour
 from ..devices import resolve_device
 from ..errors import KeyCheckError, UsageError
-from ..image import Image, read_image
+from ..image import Image, read_frame
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import ensure_writable_folder, read_sequence
@@ -56,6 +56,7 @@ from .model_file import (
     sha256_file,
 )
 from .network import RECEPTIVE_MARGIN, SIZE_MULTIPLE, NetworkConfig, RestyleNet
+from .paintings import read_painting, teaching
 from .settings import TrainColourspaces, TrainSettings, TrainStart
 from .temporal_loss import CHECK_EVERY, Stability, TemporalSampler, pair_frames, temporal_loss
 
@@ -110,23 +111,35 @@ def seed_everything(seed: int, device: torch.device) -> None:
     torch.manual_seed(seed)
 
 
+@dataclass
+class TrainingPairs:
+    """What the keys teach: per key the network's input, the target and its per-pixel loss weight
+    (None: 1 everywhere), and the depth guide's scale."""
+
+    inputs: list[np.ndarray]
+    targets: list[np.ndarray]
+    weights: list[np.ndarray | None]
+    scale: float
+
+
 def load_training_pairs(plate: SequencePattern, keys: dict[int, str], plate_space: str | None,
-                        key_space: str | None, working: str, guides: list[str], smoothing: float = 0.0
-                        ) -> tuple[list[np.ndarray], list[np.ndarray], float]:
-    """(inputs, targets, depth scale): per key, (H, W, C) network input and (H, W, 3) painting."""
-    plates: list[Image] = [read_image(plate.path(frame)) for frame in sorted(keys)]
+                        key_space: str | None, working: str, guides: list[str], smoothing: float = 0.0,
+                        unpainted_weight: float = TrainSettings.unpainted_weight,
+                        log: Callable[[str], None] = lambda _: None) -> TrainingPairs:
+    """Per key, the (H, W, C) network input, what it teaches (:func:`.paintings.teaching`: the
+    painting, leaning to the plate outside its alpha) and the depth scale. A painting of another
+    size than the plate's format is resized to it (``log`` warns)."""
+    plates: list[Image] = [read_frame(plate.path(frame)) for frame in sorted(keys)]
     plate_space = colour.file_colourspace(plate.path(min(keys)), plate_space)
     scale = guide_mod.depth_scale(plates) if "depth" in guides else 1.0
-    inputs, targets = [], []
+    pairs = TrainingPairs([], [], [], scale)
     for frame, image in zip(sorted(keys), plates):
-        painting = read_image(keys[frame])
-        if painting.size != image.size:
-            raise UsageError(f"keyframe {keys[frame]} is {painting.size[0]}x{painting.size[1]} but plate "
-                             f"frame {frame} is {image.size[0]}x{image.size[1]}; paint over the full frame")
-        space = colour.file_colourspace(keys[frame], key_space)
-        targets.append(colour.convert(painting.beauty(alpha=False).as_float32(), space, working))
-        inputs.append(network_input(image, frame, sorted(keys), plate_space, working, guides, scale, smoothing))
-    return inputs, targets, scale
+        painting = read_painting(keys[frame], image.size, colour.file_colourspace(keys[frame], key_space), working, log)
+        target, weight = teaching(painting, colour.convert(image.straight_rgb(), plate_space, working), unpainted_weight)
+        pairs.targets.append(target)
+        pairs.weights.append(weight)
+        pairs.inputs.append(network_input(image, frame, sorted(keys), plate_space, working, guides, scale, smoothing))
+    return pairs
 
 
 def network_input(image: Image, frame: int, key_frames: list[int], plate_space: str, working: str,
@@ -180,9 +193,26 @@ def _gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def restyle_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 on colour plus L1 on horizontal/vertical gradients (keeps brushwork crisp)."""
+    """L1 on colour plus L1 on horizontal/vertical gradients (keeps brushwork crisp). A 4th
+    target channel is a per-pixel weight (a painting's alpha, :func:`.paintings.teaching`): each
+    pixel's error, and each gradient's (the lower weight of its two pixels), counts that much."""
+    if target.shape[1] == 3:
+        (ox, oy), (tx, ty) = _gradients(output), _gradients(target)
+        return F.l1_loss(output, target) + 0.5 * (F.l1_loss(ox, tx) + F.l1_loss(oy, ty))
+    target, weight = target[:, :3], target[:, 3:]
     (ox, oy), (tx, ty) = _gradients(output), _gradients(target)
-    return F.l1_loss(output, target) + 0.5 * (F.l1_loss(ox, tx) + F.l1_loss(oy, ty))
+    wx = torch.minimum(weight[..., :, 1:], weight[..., :, :-1])
+    wy = torch.minimum(weight[..., 1:, :], weight[..., :-1, :])
+    return (((output - target).abs() * weight).mean()
+            + 0.5 * (((ox - tx).abs() * wx).mean() + ((oy - ty).abs() * wy).mean()))
+
+
+def weighted_targets(targets: list[np.ndarray], weights: list[np.ndarray | None]) -> list[np.ndarray]:
+    """The targets with their weight as a 4th channel when any key has one (else as they are)."""
+    if all(w is None for w in weights):
+        return targets
+    return [np.concatenate([t, (np.ones(t.shape[:2], np.float32) if w is None else w)[..., None]], -1)
+            for t, w in zip(targets, weights)]
 
 
 class PatchSampler:
@@ -307,6 +337,7 @@ def _train_step(net: RestyleNet, optimizer: torch.optim.Optimizer, sampler: Patc
     x, t = sampler.batch(settings.batch)
     y = net(x)
     loss = fit = restyle_loss(y, t)
+    t = t[:, :3]
     if adversary is not None and step >= ADVERSARIAL_WARMUP:
         adversary.update(x[:, :3], y, t)
         loss = loss + settings.adversarial * adversary.generator_loss(x[:, :3], y)
@@ -419,14 +450,15 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     ensure_writable_folder(Path(out).parent)
     device = torch.device(resolve_device(settings.device))
     seed_everything(settings.seed, device)
-    inputs, targets, scale = load_training_pairs(plate, keys, plate_space, key_space, working, guides,
-                                                 settings.input_smoothing)
+    progress = Progress("train", settings.steps, progress_mode, min_interval_s=2.0)
+    taught = load_training_pairs(plate, keys, plate_space, key_space, working, guides, settings.input_smoothing,
+                                 settings.unpainted_weight, progress.note)
+    inputs, targets, scale = taught.inputs, taught.targets, taught.scale
     net = RestyleNet(NetworkConfig(in_channels=inputs[0].shape[2], width=settings.width,
                                    res_blocks=settings.res_blocks)).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     step = 0
     ckpt = checkpoint_path(out)
-    progress = Progress("train", settings.steps, progress_mode, min_interval_s=2.0)
     if repass not in REPASS_MODES:
         raise UsageError(f"--repass must be one of {', '.join(REPASS_MODES)}, got {repass!r}")
     repass_used = _repass(net, init, repass, targets, progress) if init else None
@@ -435,7 +467,8 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
         net.load_state_dict(state["state"])
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
-    sampler = PatchSampler(inputs, targets, settings.patch, settings.seed + step, device, hold_seed=settings.seed)
+    sampler = PatchSampler(inputs, weighted_targets(targets, taught.weights), settings.patch, settings.seed + step,
+                           device, hold_seed=settings.seed)
     if state and state.get("sampler"):  # the patch stream goes on where it stopped: same weights as unbroken
         sampler.rng.bit_generator.state = state["sampler"]
     stable_wanted = settings.stability > 0 and repass_used != "colour"
@@ -451,10 +484,11 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     progress.note(f"{len(keys)} key(s), {inputs[0].shape[1]}x{inputs[0].shape[0]}, "
                   f"{inputs[0].shape[2]} input channels, device {device}, seed {settings.seed}")
     adversary = Adversary(device) if settings.adversarial > 0 else None
-    guard, checker = Guard(net, optimizer, stability), KeyCheck(inputs, targets, sampler.held, device)
+    guard, checker = Guard(net, optimizer, stability), KeyCheck(inputs, weighted_targets(targets, taught.weights),
+                                                                       sampler.held, device)
     if monitor is None:  # $RESTYLE_TRAIN_WATCH: the look so far, for the Nuke node (inference/restyle/watch.py)
         monitor = watch.from_environment(plate, keys, inputs, targets, lambda f: network_input(
-            read_image(plate.path(f)), f, sorted(keys), colour.file_colourspace(plate.path(f), plate_space), working,
+            read_frame(plate.path(f)), f, sorted(keys), colour.file_colourspace(plate.path(f), plate_space), working,
             guides, scale, settings.input_smoothing), device)
     learnt, history = Learnt(settings.key_psnr, settings.learnt_window, settings.learnt_tolerance), []
     texture = (far_texture(plate, frames or [], keys, targets, plate_space, working, guides, scale,

@@ -1,7 +1,7 @@
 """Nodes, Groups, gizmos and the node graph of the stand-in.
 
 Node classes the stand-in knows (their knobs and how they render): Read, Write, Input, Output,
-Switch, Copy (channels "all": every channel of input 1, A, onto input 0, B), Text2 (passes its input through: the stand-in draws no text), NoOp, Dot, and gizmos found
+Switch, Copy (channels "all": every channel of input 1, A, onto input 0, B; "rgb": A's colour only), Text2 (passes its input through: the stand-in draws no text), NoOp, Dot, and gizmos found
 as ``<Class>.gizmo`` on the plug-in path. Anything else is Nuke's "unknown command" error.
 """
 from __future__ import annotations
@@ -17,7 +17,9 @@ _COMMON = [(_knobs.String_Knob, "label", ""), (_knobs.Boolean_Knob, "disable", F
            (_knobs.PythonKnob, "knobChanged", ""), (_knobs.PythonKnob, "onCreate", "")]
 _BUILTIN: _t.Dict[str, _t.List[_t.Tuple[type, str, _t.Any]]] = {
     "Read": [(_knobs.File_Knob, "file", ""), (_knobs.Int_Knob, "first", 1), (_knobs.Int_Knob, "last", 1),
-             (_knobs.Enumeration_Knob, "on_error", ("error", "black", "checkerboard", "nearest frame"))],
+             (_knobs.Enumeration_Knob, "on_error", ("error", "black", "checkerboard", "nearest frame")),
+             (_knobs.Enumeration_Knob, "frame_mode", ("expression", "start at", "offset")),
+             (_knobs.String_Knob, "frame", "")],
     "Write": [(_knobs.File_Knob, "file", ""), (_knobs.String_Knob, "file_type", ""),
               (_knobs.String_Knob, "channels", "rgba"), (_knobs.String_Knob, "metadata", "default metadata"),
               (_knobs.Boolean_Knob, "create_directories", False)],
@@ -248,7 +250,8 @@ class Root(Group):
         Group.__init__(self, "Root", None)
         self._knobs["name"].setValue("")
         for cls, name, default in [(_knobs.Int_Knob, "first_frame", 1), (_knobs.Int_Knob, "last_frame", 100),
-                                   (_knobs.Double_Knob, "fps", 24.0), (_knobs.File_Knob, "project_directory", "")
+                                   (_knobs.Double_Knob, "fps", 24.0), (_knobs.File_Knob, "project_directory", ""),
+                                   (_knobs.Boolean_Knob, "proxy", False), (_knobs.Double_Knob, "proxy_scale", 0.5)
                                    ] + COLOUR_KNOBS:
             self._add_default_knob(cls, name, default)
         stock = _StockConfigPath("OCIOConfigPath")

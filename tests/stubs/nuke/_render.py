@@ -67,17 +67,51 @@ def _input_image(node: "_nodes.Node", i: int, frame: int) -> _t.Any:
 
 
 def _copy(node: "_nodes.Node", frame: int) -> _t.Any:
-    """B (input 0) with A's (input 1) channels added or replaced; only channels "all" is modelled."""
+    """B (input 0) with A's (input 1) channels added or replaced: channels "all" (every channel
+    of A) or "rgb" (A's colour onto B's colour channels; B's alpha and other layers stay). The
+    output's bbox is the union of both (bbox "union", Copy's default); outside an input's bbox
+    the stand-in reads zeros."""
     import numpy as np
 
     b, a = _input_image(node, 0, frame), _input_image(node, 1, frame)
-    if node["channels"].value() != "all":
-        raise RuntimeError("{}: the stand-in's Copy models channels 'all' only".format(node.fullName()))
-    if a.size != b.size:
-        raise RuntimeError("{}: A is {}x{}, B {}x{}".format(node.fullName(), *a.size, *b.size))
+    which = node["channels"].value()
+    if which not in ("all", "rgb"):
+        raise RuntimeError("{}: the stand-in's Copy models channels 'all' and 'rgb' only".format(node.fullName()))
+    b, a = _on_window(b, _union(b.data_window, a.data_window)), _on_window(a, _union(b.data_window, a.data_window))
+    if which == "rgb":
+        try:
+            names = b.beauty_channels(alpha=False)
+        except Exception:  # noqa: BLE001 - B has no colour: the copy adds rgb
+            names = ["R", "G", "B"]
+        pixels = b.as_float32().copy() if names[0] in b.channels else np.concatenate(
+            [b.as_float32(), np.zeros(b.pixels.shape[:2] + (3,), np.float32)], axis=-1)
+        channels = b.channels if names[0] in b.channels else tuple(b.channels) + tuple(names)
+        colour = a.beauty(alpha=False).as_float32()
+        for i, name in enumerate(names):
+            pixels[..., channels.index(name)] = colour[..., i]
+        return dataclasses.replace(b, pixels=pixels, channels=tuple(channels))
     kept = [c for c in b.channels if c not in a.channels]
     pixels = np.concatenate([b.select(kept).as_float32(), a.as_float32()], axis=-1)
     return dataclasses.replace(b, pixels=pixels, channels=tuple(kept) + tuple(a.channels))
+
+
+def _union(one: _t.Any, other: _t.Any) -> _t.Any:
+    x0, y0 = min(one.x, other.x), min(one.y, other.y)
+    x1, y1 = max(one.x + one.width, other.x + other.width), max(one.y + one.height, other.y + other.height)
+    return type(one)(x0, y0, x1 - x0, y1 - y0)
+
+
+def _on_window(picture: _t.Any, window: _t.Any) -> _t.Any:
+    """``picture`` on the data window ``window`` (which holds its own), zeros around it."""
+    import numpy as np
+
+    data = picture.data_window
+    if data == window:
+        return picture
+    pixels = np.zeros((window.height, window.width, len(picture.channels)), np.float32)
+    pixels[data.y - window.y:data.y - window.y + data.height, data.x - window.x:data.x - window.x + data.width] = \
+        picture.as_float32()
+    return dataclasses.replace(picture, pixels=pixels, data_window=window, overscan=None)
 
 
 def _read(node: "_nodes.Node", frame: int) -> _t.Any:
@@ -85,16 +119,47 @@ def _read(node: "_nodes.Node", frame: int) -> _t.Any:
     from inference.image import read_image
 
     first, last = node["first"].value(), node["last"].value()
-    frame = min(max(frame, first), last)  # before/after default to "hold"
+    frame = min(max(_file_frame(node, frame), first), last)  # before/after default to "hold"
     path = file_path(node, frame)
     if not os.path.isfile(path):
         raise RuntimeError("{}: Read error: {}: No such file or directory".format(node.fullName(), path))
     picture = read_image(path)
-    if path.lower().endswith(".exr"):
+    if not path.lower().endswith(".exr"):
+        pixels = picture.as_float32()
+        linear = np.where(pixels <= 0.04045, pixels / 12.92, ((pixels + 0.055) / 1.055) ** 2.4)
+        picture = type(picture).from_array(linear.astype(np.float32), picture.channels)
+    return _proxy(picture)
+
+
+def _proxy(picture: _t.Any) -> _t.Any:
+    """In proxy mode (Root ▸ proxy, proxy_scale) a Read gives its full-size file scaled down, as
+    the rest of the script then computes at proxy size."""
+    root = _standin.state.root
+    if not root["proxy"].value():
         return picture
-    pixels = picture.as_float32()
-    linear = np.where(pixels <= 0.04045, pixels / 12.92, ((pixels + 0.055) / 1.055) ** 2.4)
-    return type(picture).from_array(linear.astype(np.float32), picture.channels)
+    import cv2
+
+    scale = float(root["proxy_scale"].value())
+    size = (max(1, round(picture.size[0] * scale)), max(1, round(picture.size[1] * scale)))
+    pixels = cv2.resize(picture.as_float32(), size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    return type(picture).from_array(pixels, picture.channels)
+
+
+def _file_frame(node: "_nodes.Node", frame: int) -> int:
+    """The file frame a Read shows at ``frame`` (Read ▸ frame: "offset" adds N to the clip's frame
+    numbers, "start at" N starts the clip, first, at frame N; "expression" is TCL, which the
+    stand-in evaluates only as a literal frame number)."""
+    text = str(node["frame"].value()).strip()
+    if not text:
+        return frame
+    mode = node["frame_mode"].value()
+    if mode == "offset":
+        return frame - int(text)
+    if mode == "start at":
+        return frame - int(text) + node["first"].value()
+    if not re.fullmatch(r"-?\d+", text):
+        raise RuntimeError("{}: the stand-in does not evaluate the frame expression {!r}".format(node.fullName(), text))
+    return int(text)
 
 
 def _write(node: "_nodes.Node", frame: int) -> None:
