@@ -18,7 +18,8 @@ Per pyramid level, coarse to fine:
    SOR sweeps.
 
 Everything is tensor ops over the whole batch (unfold, fold, grid_sample, conv): the only Python
-loops are over pyramid levels and iterations.
+loops are over pyramid levels and iterations. On CUDA with RESTYLE_TORCH_COMPILE=1 each Gauss-Newton
+step (sampling, residual, the patch sums and the 2x2 solve) is one compiled kernel.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from .local_deflicker_torch import fused
 
 _LUMA = (0.2126, 0.7152, 0.0722)  # Rec.709 on the display-encoded values, as flow.to_gray_u8
 
@@ -111,6 +114,32 @@ def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- inverse search
+def _residual(i1: torch.Tensor, x: torch.Tensor, y: torch.Tensor, u: torch.Tensor, template: torch.Tensor
+              ) -> torch.Tensor:
+    """Mean-normalised ``I1(x + u) - I0(x)`` over each patch (B, P*P, N): patch pixels at ``x, y``
+    (1, P*P, N), translations ``u`` (B, 2, N), mean-normalised templates (B, P*P, N)."""
+    warped = _sample(i1, x + u[:, :1], y + u[:, 1:])[:, 0]
+    return warped - warped.mean(1, keepdim=True) - template
+
+
+@fused
+def _patch_error(i1: torch.Tensor, x: torch.Tensor, y: torch.Tensor, u: torch.Tensor, template: torch.Tensor
+                 ) -> torch.Tensor:
+    """Mean squared :func:`_residual` per patch (B, N)."""
+    return _residual(i1, x, y, u, template).square().mean(1)
+
+
+@fused
+def _gauss_newton(i1: torch.Tensor, x: torch.Tensor, y: torch.Tensor, u: torch.Tensor, template: torch.Tensor,
+                  gx: torch.Tensor, gy: torch.Tensor, hessian: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One inverse-compositional step, ``u - H^-1 sum(grad I0 * residual)``, and ``u``'s error."""
+    diff = _residual(i1, x, y, u, template)
+    bx, by = (gx * diff).sum(1), (gy * diff).sum(1)
+    hxx, hxy, hyy, det = hessian
+    step = torch.stack([(hyy * bx - hxy * by) / det, (hxx * by - hxy * bx) / det], 1)
+    return u - step, diff.square().mean(1)
+
+
 class _Patches:
     """The level's patch grid over frame a: templates, their gradients and Hessians, and the
     pixel positions of every patch (unfolded: (B, P*P, N) with N patches)."""
@@ -130,8 +159,8 @@ class _Patches:
         self.gx, self.gy = unfold(gx), unfold(gy)
         hxx, hxy, hyy = (self.gx * self.gx).sum(1), (self.gx * self.gy).sum(1), (self.gy * self.gy).sum(1)
         reg = 1e-3 * p * p  # keeps flat patches' steps finite (they barely move)
-        self.hxx, self.hxy, self.hyy = hxx + reg, hxy, hyy + reg
-        self.det = self.hxx * self.hyy - hxy * hxy
+        hxx, hyy = hxx + reg, hyy + reg
+        self.hessian = torch.stack([hxx, hxy, hyy, hxx * hyy - hxy * hxy])  # (4, B, N): its terms and determinant
         ys, xs = torch.meshgrid(torch.arange(self.size[0], dtype=i0.dtype, device=i0.device),
                                 torch.arange(self.size[1], dtype=i0.dtype, device=i0.device), indexing="ij")
         self.x, self.y = unfold(xs[None, None]), unfold(ys[None, None])  # (1, P*P, N)
@@ -139,18 +168,6 @@ class _Patches:
 
     def padded(self, t: torch.Tensor) -> torch.Tensor:
         return F.pad(t, (0, self.pad[1], 0, self.pad[0]), mode="replicate")
-
-    def residual(self, i1: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Mean-normalised ``I1(x + u) - I0(x)`` over each patch, (B, P*P, N)."""
-        warped = _sample(i1, self.x + u[:, :1], self.y + u[:, 1:])[:, 0]
-        return warped - warped.mean(1, keepdim=True) - self.template
-
-    def step(self, diff: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Inverse-compositional update: u - H^-1 sum(grad I0 * diff)."""
-        bx, by = (self.gx * diff).sum(1), (self.gy * diff).sum(1)
-        du = (self.hyy * bx - self.hxy * by) / self.det
-        dv = (self.hxx * by - self.hxy * bx) / self.det
-        return u - torch.stack([du, dv], 1)
 
     def search(self, i1: torch.Tensor, init: torch.Tensor) -> torch.Tensor:
         """Patch translations (B, 2, N) from ``init``: rounds of Gauss-Newton steps with a
@@ -163,21 +180,20 @@ class _Patches:
                 for reach in self.params.reaches:
                     best = self.propagate(i1, best, reach)
                 u = best  # its error is judged against the best met before (keeps propagated values)
-            diff = self.residual(i1, u)
-            err = diff.square().mean(1)
+            step, err = _gauss_newton(i1, self.x, self.y, u, self.template, self.gx, self.gy, self.hessian)
             better = err < best_err
             best = torch.where(better[:, None], u, best)
             best_err = torch.where(better, err, best_err)
-            u = self.step(diff, u)
+            u = step
         u = best
         for _ in range(self.params.polish):
-            u = self.step(self.residual(i1, u), u)
+            u = _gauss_newton(i1, self.x, self.y, u, self.template, self.gx, self.gy, self.hessian)[0]
         worse = self.error(i1, u) > best_err * _POLISH_TOLERANCE
         return torch.where(worse[:, None], best, u)
 
     def error(self, i1: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Mean squared mean-normalised difference per patch (B, N)."""
-        return self.residual(i1, u).square().mean(1)
+        return _patch_error(i1, self.x, self.y, u, self.template)
 
     def propagate(self, i1: torch.Tensor, u: torch.Tensor, r: int) -> torch.Tensor:
         """Each patch's translation or one of its four grid neighbours' ``r`` patches away, whichever
