@@ -36,12 +36,14 @@ _LUMA = (0.2126, 0.7152, 0.0722)  # Rec.709 on the display-encoded values, as fl
 
 @dataclass(frozen=True)
 class DisParams:
-    """The algorithm's tuning (the defaults follow OpenCV's medium preset where it has one)."""
+    """The algorithm's tuning: patch size and refinement as OpenCV's medium preset; a sparser grid
+    (stride 4, not 3) and half its Gauss-Newton steps, which the propagation and the full-size finest
+    level more than make up for (bench/README.md, Flow)."""
 
     patch: int = 8  # patch side (px)
-    stride: int = 3  # patch grid step (px)
-    iterations: int = 24  # Gauss-Newton steps per level, in ``rounds`` rounds with propagation between
-    rounds: int = 3
+    stride: int = 4  # patch grid step (px)
+    iterations: int = 12  # Gauss-Newton steps per level, in ``rounds`` rounds with propagation between
+    rounds: int = 2
     reaches: tuple[int, ...] = (16, 4, 1)  # grid distances (patches) propagation looks at, in turn
     polish: int = 4  # plain Gauss-Newton steps from each patch's best match, for sub-pixel accuracy
     finest: int = 0  # finest pyramid level computed (0 = full size; 1 = half, then upsampled, as OpenCV's medium)
