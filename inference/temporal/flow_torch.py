@@ -19,7 +19,8 @@ Per pyramid level, coarse to fine:
 
 Everything is tensor ops over the whole batch (unfold, fold, grid_sample, conv): the only Python
 loops are over pyramid levels and iterations. On CUDA with RESTYLE_TORCH_COMPILE=1 each Gauss-Newton
-step (sampling, residual, the patch sums and the 2x2 solve) is one compiled kernel.
+step (sampling, residual, the patch sums and the 2x2 solve), each patch error and each SOR sweep
+of the refinement is compiled (fused kernels instead of dozens of small ones).
 """
 from __future__ import annotations
 
@@ -243,48 +244,64 @@ def _weight_sum(wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
     return wx + F.pad(wx[..., :, :-1], (1, 0)) + wy + F.pad(wy[..., :-1, :], (0, 0, 1, 0))
 
 
+def _linearise(i0: torch.Tensor, g0x: torch.Tensor, g0y: torch.Tensor, g1: torch.Tensor, flow: torch.Tensor,
+               params: DisParams) -> torch.Tensor:
+    """The data terms around ``flow``, stacked (B, 10, H, W): Ix, Iy, Iz, Ixx, Ixy, Iyy, Ixz, Iyz (spatial
+    derivatives averaged over frame a and frame b warped, temporal ones as b warped minus a) and the
+    brightness and gradient terms' weights over their normalisers (Zimmer et al.)."""
+    i1w, g1x, g1y = warp(g1, flow).split(1, 1)
+    ix, iy = (0.5 * (a + b) for a, b in zip((g0x, g0y), _gradients(i1w)))
+    ixx, ixy = (0.5 * (a + b) for a, b in zip(_gradients(g0x), _gradients(g1x)))
+    iyx, iyy = (0.5 * (a + b) for a, b in zip(_gradients(g0y), _gradients(g1y)))
+    ixy = 0.5 * (ixy + iyx)
+    norm_c = params.delta / (ix * ix + iy * iy + _ZETA2)
+    norm_g = params.gamma / (ixx * ixx + ixy * ixy + iyy * iyy + _ZETA2)
+    return torch.cat([ix, iy, i1w - i0, ixx, ixy, iyy, g1x - g0x, g1y - g0y, norm_c, norm_g], 1)
+
+
+@fused
+def _sor_sweep(flow: torch.Tensor, d: torch.Tensor, terms: torch.Tensor, red: torch.Tensor, inner_x: torch.Tensor,
+               inner_y: torch.Tensor, alpha: float) -> torch.Tensor:
+    """One red-black SOR sweep for the increment ``d`` (B, 2, H, W) of ``flow``, the robust weights
+    taken at ``flow + d`` (lagged nonlinearity). ``red``: (H, W) 1 on the red pixels; ``inner_x``,
+    ``inner_y``: 1 where a pixel has a right / lower neighbour."""
+    ix, iy, iz, ixx, ixy, iyy, ixz, iyz, norm_c, norm_g = terms.split(1, 1)
+    du, dv = d[:, :1], d[:, 1:]
+    rc = iz + ix * du + iy * dv
+    wc = norm_c / torch.sqrt(rc * rc + _EPS2)
+    rgx, rgy = ixz + ixx * du + ixy * dv, iyz + ixy * du + iyy * dv
+    wg = norm_g / torch.sqrt(rgx * rgx + rgy * rgy + _EPS2)
+    ex, ey = _edges(flow + d)
+    sx = alpha / torch.sqrt((ex * ex).sum(1, keepdim=True) + _EPS2) * inner_x
+    sy = alpha / torch.sqrt((ey * ey).sum(1, keepdim=True) + _EPS2) * inner_y
+    a12 = wc * ix * iy + wg * (ixx * ixy + ixy * iyy)
+    b = -torch.cat([wc * ix * iz + wg * (ixx * ixz + ixy * iyz), wc * iy * iz + wg * (ixy * ixz + iyy * iyz)], 1)
+    total = _weight_sum(sx, sy)
+    m11 = wc * ix * ix + wg * (ixx * ixx + ixy * ixy) + total
+    m22 = wc * iy * iy + wg * (ixy * ixy + iyy * iyy) + total
+    det = m11 * m22 - a12 * a12
+    base = b + _neighbour_sum(flow, sx, sy) - total * flow  # data and the smoothness pull of the current flow
+    for colour in (red, 1 - red):
+        rhs = base + _neighbour_sum(d, sx, sy)
+        solved = torch.cat([m22 * rhs[:, :1] - a12 * rhs[:, 1:], m11 * rhs[:, 1:] - a12 * rhs[:, :1]], 1) / det
+        d = d + colour * _OMEGA * (solved - d)
+    return d
+
+
 def refine(i0: torch.Tensor, i1: torch.Tensor, flow: torch.Tensor, params: DisParams) -> torch.Tensor:
-    """Variational refinement of ``flow`` (B, 2, H, W) between luma levels i0, i1 (B, 1, H, W)."""
+    """Variational refinement of ``flow`` (B, 2, H, W) between luma levels i0, i1 (B, 1, H, W):
+    ``params.refine`` fixed-point iterations of ``params.sor`` red-black SOR sweeps each."""
     h, w = i0.shape[-2:]
-    parity = (torch.arange(h, device=i0.device)[:, None] + torch.arange(w, device=i0.device)[None]) % 2
-    colours = [(parity == c).to(i0.dtype) for c in (0, 1)]
+    rows, cols = torch.arange(h, device=i0.device), torch.arange(w, device=i0.device)
+    red = ((rows[:, None] + cols[None]) % 2 == 0).to(i0.dtype)
+    inner_x, inner_y = (cols < w - 1).to(i0.dtype), (rows < h - 1).to(i0.dtype)[:, None]
     g0x, g0y = _gradients(i0)
     g1 = torch.cat([i1, *_gradients(i1)], 1)
     for _ in range(params.refine):
-        i1w, g1x, g1y = warp(g1, flow).split(1, 1)
-        ix, iy = 0.5 * (g0x + _gradients(i1w)[0]), 0.5 * (g0y + _gradients(i1w)[1])
-        iz = i1w - i0
-        ixx, ixy = (0.5 * (a + b) for a, b in zip(_gradients(g0x), _gradients(g1x)))
-        iyx, iyy = (0.5 * (a + b) for a, b in zip(_gradients(g0y), _gradients(g1y)))
-        ixy = 0.5 * (ixy + iyx)
-        ixz, iyz = g1x - g0x, g1y - g0y
-        norm_c = params.delta / (ix * ix + iy * iy + _ZETA2)
-        norm_g = params.gamma / (ixx * ixx + ixy * ixy + iyy * iyy + _ZETA2)
+        terms = _linearise(i0, g0x, g0y, g1, flow, params)
         d = torch.zeros_like(flow)
         for _ in range(params.sor):
-            du, dv = d[:, :1], d[:, 1:]
-            rc = iz + ix * du + iy * dv
-            wc = norm_c / torch.sqrt(rc * rc + _EPS2)
-            rgx, rgy = ixz + ixx * du + ixy * dv, iyz + ixy * du + iyy * dv
-            wg = norm_g / torch.sqrt(rgx * rgx + rgy * rgy + _EPS2)
-            ex, ey = _edges(flow + d)
-            sx = params.alpha / torch.sqrt((ex * ex).sum(1, keepdim=True) + _EPS2)
-            sy = params.alpha / torch.sqrt((ey * ey).sum(1, keepdim=True) + _EPS2)
-            sx, sy = sx * (torch.arange(w, device=i0.device) < w - 1), sy * (torch.arange(h, device=i0.device) < h - 1)[:, None]
-            a11 = wc * ix * ix + wg * (ixx * ixx + ixy * ixy)
-            a12 = wc * ix * iy + wg * (ixx * ixy + ixy * iyy)
-            a22 = wc * iy * iy + wg * (ixy * ixy + iyy * iyy)
-            b1 = -(wc * ix * iz + wg * (ixx * ixz + ixy * iyz))
-            b2 = -(wc * iy * iz + wg * (ixy * ixz + iyy * iyz))
-            total = _weight_sum(sx, sy)
-            m11, m22 = a11 + total, a22 + total
-            det = m11 * m22 - a12 * a12
-            base = _neighbour_sum(flow, sx, sy) - total * flow  # smoothness pull of the current flow
-            for colour in colours:
-                rhs = torch.cat([b1, b2], 1) + base + _neighbour_sum(d, sx, sy)
-                su = (m22 * rhs[:, :1] - a12 * rhs[:, 1:]) / det
-                sv = (m11 * rhs[:, 1:] - a12 * rhs[:, :1]) / det
-                d = d + colour * _OMEGA * (torch.cat([su, sv], 1) - d)
+            d = _sor_sweep(flow, d, terms, red, inner_x, inner_y, params.alpha)
         flow = flow + d
     return flow
 
