@@ -24,6 +24,7 @@ of the refinement is compiled (fused kernels instead of dozens of small ones).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -66,8 +67,7 @@ def luma255(frames: torch.Tensor) -> torch.Tensor:
     (grey when C is 1; channels past 3, e.g. alpha, ignored)."""
     x = frames.float()
     if x.shape[1] >= 3:
-        w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        x = (x[:, :3] * w).sum(1, keepdim=True)
+        x = _LUMA[0] * x[:, :1] + _LUMA[1] * x[:, 1:2] + _LUMA[2] * x[:, 2:3]
     elif x.shape[1] != 1:
         raise ValueError(f"expected frames (B, 1 or >=3, H, W), got {tuple(frames.shape)}")
     return x.clamp(0, 1) * 255.0
@@ -88,11 +88,16 @@ def _pyramid(img: torch.Tensor, levels: int) -> list[torch.Tensor]:
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _sobel(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(2, 1, 3, 3) Sobel d/dx, d/dy kernels over 8, made once per device (no upload per call)."""
+    k = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=dtype) / 8
+    return torch.stack([k, k.t()])[:, None].to(device)
+
+
 def _gradients(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sobel derivatives d/dx, d/dy (scaled to per-pixel units), border replicated."""
-    k = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=img.dtype, device=img.device) / 8
-    kernel = torch.stack([k, k.t()])[:, None]
-    g = F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), kernel)
+    g = F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), _sobel(img.device, img.dtype))
     return g[:, :1], g[:, 1:]
 
 
@@ -307,6 +312,13 @@ def refine(i0: torch.Tensor, i1: torch.Tensor, flow: torch.Tensor, params: DisPa
 
 
 # --------------------------------------------------------------------------- the flow
+def _resize_flow(flow: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``flow`` (B, 2, h', w') resized bilinearly to (h, w), its vectors scaled with it."""
+    sx, sy = w / flow.shape[-1], h / flow.shape[-2]
+    resized = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
+    return torch.cat([resized[:, :1] * sx, resized[:, 1:] * sy], 1)
+
+
 def dis_flow(a: torch.Tensor, b: torch.Tensor, params: DisParams = MEDIUM) -> torch.Tensor:
     """Dense flow a -> b for a batch of frame pairs.
 
@@ -328,8 +340,7 @@ def dis_flow(a: torch.Tensor, b: torch.Tensor, params: DisParams = MEDIUM) -> to
             i0, i1 = p0[level], p1[level]
             lh, lw = i0.shape[-2:]
             if flow.shape[-2:] != (lh, lw):
-                scale = torch.tensor([lw / flow.shape[-1], lh / flow.shape[-2]], device=a.device).view(1, 2, 1, 1)
-                flow = F.interpolate(flow, size=(lh, lw), mode="bilinear", align_corners=False) * scale
+                flow = _resize_flow(flow, lh, lw)
             patches = _Patches(i0, params)
             init = F.avg_pool2d(patches.padded(flow), params.patch, stride=params.stride).flatten(2)
             u = patches.search(i1, init)
@@ -337,8 +348,7 @@ def dis_flow(a: torch.Tensor, b: torch.Tensor, params: DisParams = MEDIUM) -> to
             if params.refine:
                 flow = refine(i0, i1, flow, params)
         if finest:
-            scale = torch.tensor([w / flow.shape[-1], h / flow.shape[-2]], device=a.device).view(1, 2, 1, 1)
-            flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False) * scale
+            flow = _resize_flow(flow, h, w)
     return flow
 
 
