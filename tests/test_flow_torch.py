@@ -110,10 +110,16 @@ def test_flow_pairs_run_the_backend_chosen(pairs):
         plate_flow.flow_pairs([a, a], [b])
 
 
-def test_pairs_per_call_bound_the_batch():
-    assert plate_flow.pairs_per_call(1080, 2048) == 4
+def test_pairs_per_call_bound_the_batch(pairs, monkeypatch):
+    assert plate_flow.pairs_per_call(1080, 2048) == 2
     assert plate_flow.pairs_per_call(2160, 4096) == 1
-    assert plate_flow.pairs_per_call(360, 640) > 4
+    assert plate_flow.pairs_per_call(360, 640) > 2
+    firsts, seconds = planar(*(p[0] for p in pairs.values())), planar(*(p[1] for p in pairs.values()))
+    whole = plate_flow.device_flow_pairs(firsts, seconds)
+    monkeypatch.setattr(plate_flow, "_PAIRS_PER_CALL_2K", 0)  # one pair a call
+    assert plate_flow.pairs_per_call(*SIZE) == 1
+    torch.testing.assert_close(plate_flow.device_flow_pairs(firsts, seconds), whole, atol=1e-3, rtol=0)
+    assert whole.shape == (3, 2, 2, *SIZE)
 
 
 def test_device_deflicker_measures_dis_with_the_chosen_backend(pairs):

@@ -14,11 +14,14 @@ from .flow_torch import dis_flows
 from .settings import FlowSettings
 
 FlowPair = tuple[np.ndarray, np.ndarray]
-_PAIRS_PER_CALL_2K = 4  # pairs per torch call at 2K (working memory grows with batch x area: ~1.3 GB a pair)
+# Pairs per torch call at 2K: its working memory grows with pairs x area, about 2.7 GB a 2K pair
+# (peak resident growth on the CPU: 0.17 GB at 512x270, 0.68 GB at 1024x540), mostly the refinement's
+# per-pixel terms when run eagerly.
+_PAIRS_PER_CALL_2K = 2
 
 
 def pairs_per_call(height: int, width: int) -> int:
-    """Frame pairs the torch DIS takes in one batch at this size (4 at 2K, 1 at 4K)."""
+    """Frame pairs the torch DIS takes in one batch at this size (2 at 2K, 1 at 4K)."""
     return max(1, int(_PAIRS_PER_CALL_2K * 2048 * 1080 / (height * width)))
 
 
