@@ -194,3 +194,28 @@ def test_a_plate_frame_of_another_size_is_named_not_an_internal_error(shot, mode
     code = cli.main(["run", "--model", str(model), "--plate", odd.hashes, "--frames", "1-3",
                      "--out", str(tmp_path / "o" / "o.####.exr"), "--progress", "none"])
     assert code == 65 and "(frame 3) is 48x32 but frame 1 is 96x64" in capsys.readouterr().err
+
+
+def test_detail_flows_are_measured_on_the_restyle_backends_device(shot, model, monkeypatch):  # noqa: F811
+    """The walk's flows go where the look is made: the backend's device picks the flow backend
+    (FlowSettings: the torch DIS on CUDA), here the CPU's OpenCV DIS, asked with that device."""
+    from inference.restyle.apply import carry_detail
+    from inference.restyle.backends import TorchBackend
+    from inference.temporal import plate_flow
+
+    _, plate, keys = shot
+    seen, real = [], plate_flow.flow_pairs
+
+    def recording(firsts, seconds, device=None, settings=plate_flow.FlowSettings()):
+        seen.append(device)
+        return real(firsts, seconds, device, settings)
+
+    monkeypatch.setattr(plate_flow, "flow_pairs", recording)
+    loaded = load_model(model)
+    runner = TorchBackend(loaded, "cpu")
+    carried = carry_detail(loaded, runner, plate, PLATE_COLOURSPACE, [1, 2], DetailSettings(px=4.0, keys={1: keys[1]}))
+    try:
+        assert seen and all(str(device) == "cpu" for device in seen)
+        assert carried(2).shape[2] == 3
+    finally:
+        carried.close()

@@ -36,7 +36,8 @@ from .. import colour
 from ..errors import OutputError, ResolutionMismatchError, UsageError
 from ..image import read_frame, read_image
 from ..sequence import SequencePattern
-from ..temporal.flow import compute_flow, occlusion_mask, warp
+from ..temporal.flow import occlusion_mask, warp
+from ..temporal.plate_flow import both_flows
 from .keys import key_weights
 from .model_file import RestyleModel, sha256_file
 from .settings import DEFAULT_DETAIL_PX, DetailSettings
@@ -51,8 +52,8 @@ def high_pass(image: np.ndarray, sigma: float) -> np.ndarray:
     return image - cv2.GaussianBlur(image, (0, 0), sigma)
 
 
-def walk(view: Callable[[int], np.ndarray], key: int, painting: np.ndarray, last: int, sigma: float
-         ) -> Iterator[tuple[int, np.ndarray]]:
+def walk(view: Callable[[int], np.ndarray], key: int, painting: np.ndarray, last: int, sigma: float,
+         device: object = None) -> Iterator[tuple[int, np.ndarray]]:
     """(frame, detail) from ``key`` (its own high-pass) one frame at a time to ``last``, either way.
 
     Args:
@@ -62,6 +63,7 @@ def walk(view: Callable[[int], np.ndarray], key: int, painting: np.ndarray, last
             the encoding the detail is added in.
         last: the walk's last frame (before or after ``key``).
         sigma: detail finer than this many pixels is carried.
+        device: where the work runs (None: the CPU); picks the flow's backend (FlowSettings).
     """
     step = 1 if last >= key else -1
     detail = high_pass(painting, sigma)
@@ -71,7 +73,7 @@ def walk(view: Callable[[int], np.ndarray], key: int, painting: np.ndarray, last
     key_view = before
     for frame in range(key + step, last + step, step):
         now = view(frame)
-        back, ahead = compute_flow(now, before), compute_flow(before, now)
+        back, ahead = both_flows(now, before, device)
         to_key = back + warp(to_key, back)  # chained: frame -> previous -> ... -> key
         reseed = plate_agrees(now, key_view, to_key)[..., None] * high_pass(warp(painting, to_key), sigma)
         detail = np.where(occlusion_mask(back, ahead)[..., None], warp(detail, back), reseed)

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..temporal.flow import compute_flow, occlusion_mask
+from ..temporal import plate_flow
+from ..temporal.flow import occlusion_mask
 
 MAX_PAIRS = 12  # frame pairs kept in memory, spread over the shot
 MARGIN = 4  # px of each patch's border left out: the network sees its padding there
@@ -43,11 +44,11 @@ def pair_frames(frames: list[int], count: int = MAX_PAIRS) -> list[tuple[int, in
     return [pairs[i] for i in sorted(set(picks))]
 
 
-def flow_pair(prev_view: np.ndarray, cur_view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flow frame t -> t-1 and where it is reliable (sRGB views in, DIS flow, forward-backward check)."""
-    to_prev = compute_flow(cur_view, prev_view)
-    visible = occlusion_mask(to_prev, compute_flow(prev_view, cur_view))
-    return to_prev, visible
+def flow_pairs(views: list[tuple[np.ndarray, np.ndarray]], device: object = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per (t-1, t) pair of sRGB views, the flow t -> t-1 and where it is reliable (DIS flow by the
+    backend FlowSettings picks for ``device``, all pairs at once; forward-backward check)."""
+    flows = plate_flow.flow_pairs([cur for _, cur in views], [prev for prev, _ in views], device)
+    return [(to_prev, occlusion_mask(to_prev, from_prev)) for to_prev, from_prev in flows]
 
 
 class TemporalSampler:
@@ -66,8 +67,8 @@ class TemporalSampler:
             return torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32))
 
         self.pairs = []
-        for (prev, prev_view), (cur, cur_view) in pairs:
-            to_prev, visible = flow_pair(prev_view, cur_view)
+        flows = flow_pairs([(prev_view, cur_view) for (_, prev_view), (_, cur_view) in pairs], device)
+        for ((prev, prev_view), (cur, cur_view)), (to_prev, visible) in zip(pairs, flows):
             self.pairs.append((tensor(prev), tensor(cur), tensor(to_prev), tensor(visible.astype(np.float32)),
                                tensor(prev_view), tensor(cur_view)))
         self.patch, self.rng, self.device = patch, rng, device

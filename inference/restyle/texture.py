@@ -28,7 +28,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..temporal.flow import compute_flow, occlusion_mask, warp
+from ..temporal.flow import occlusion_mask, warp
+from ..temporal.plate_flow import both_flows
 from .patch_synthesis import Guides, SynthesisSettings, identity_nnf, synthesize
 
 
@@ -85,7 +86,7 @@ def walk_texture(view: Callable[[int], np.ndarray], look: Callable[[int], np.nda
     to_key = np.zeros((*painting.shape[:2], 2), np.float32)
     for frame in range(key + step, last + step, step):
         now, frame_look = view(frame), look(frame)
-        back, ahead = compute_flow(now, before), compute_flow(before, now)
+        back, ahead = both_flows(now, before, device)
         to_key = back + warp(to_key, back)  # chained: frame -> previous -> ... -> key
         visible = occlusion_mask(back, ahead)
         previous = warp(output.permute(1, 2, 0).cpu().numpy(), back)

@@ -16,7 +16,8 @@ from ..tensors import DevicePlates, to_host, upload_channels, upload_small
 from . import global_deflicker, local_deflicker
 from .flow import VECTOR_CHANNELS
 from .local_deflicker_torch import DEFAULT_BATCH, deflicker_stacked_torch
-from .settings import DeflickerSettings
+from .plate_flow import device_flow_pairs
+from .settings import DeflickerSettings, FlowSettings
 
 VIEW = colour.SRGB_VIEW  # the local pass's encoding (as the numpy path's)
 
@@ -63,8 +64,9 @@ class _Guides:
     it: a window of targets reuses its neighbours'."""
 
     def __init__(self, plates: Sequence[Image], guide_space: str, vectors: str, device,
-                 uploaded: DevicePlates | None = None):
+                 uploaded: DevicePlates | None = None, flow: FlowSettings = FlowSettings()):
         self.plates, self.guide_space, self.vectors, self.device = plates, guide_space, vectors, device
+        self.flow = flow
         self.uploaded = uploaded
         self.beauty: dict[int, torch.Tensor] = {}  # frame -> (3, H, W)
         self.flows: dict[int, torch.Tensor] = {}  # frame -> (2 [t->t+1, t->t-1], 2, H, W), or pair k for DIS
@@ -82,6 +84,19 @@ class _Guides:
         if directions:
             self.flows.update(zip(frames, torch.stack(directions, 1) * self.signs.to(directions[0].dtype)))
 
+    def _measure(self, pairs: list[int], lo: int, views: torch.Tensor) -> None:
+        """DIS flows of the pairs ``k, k+1`` (views ``k - lo`` on) by the flow backend for this
+        device: the torch DIS where the views are, batched, or OpenCV's on the host."""
+        if not pairs:
+            return
+        if self.flow.resolve(views.device) == "torch":
+            index = torch.tensor(pairs, device=views.device) - lo
+            self.flows.update(zip(pairs, device_flow_pairs(views[index], views[index + 1])))
+            return
+        for k in pairs:
+            pair = local_deflicker.neighbour_flows(to_host(views[k - lo:k - lo + 2]))[0]
+            self.flows[k] = torch.from_numpy(np.stack(pair)).to(self.device).permute(0, 3, 1, 2)
+
     def window(self, lo: int, hi: int, views: torch.Tensor) -> torch.Tensor:
         """Plate views of frames lo..hi-1 written into ``views`` ``(n, 3, H, W)``; returns their
         flow pairs ``(n - 1, 2, 2, H, W)`` in the plates' float type (float32 for DIS)."""
@@ -94,9 +109,7 @@ class _Guides:
         for j, i in enumerate(range(lo, hi)):  # a frame at a time: no float32 copy of the window's plates
             views[j] = colour_torch.convert(self.beauty[i][None].float(), self.guide_space, VIEW).clamp(0, 1)[0]
         if self.vectors == "dis":
-            for k in [k for k in range(lo, hi - 1) if k not in self.flows]:
-                pair = local_deflicker.neighbour_flows(to_host(views[k - lo:k - lo + 2]))[0]
-                self.flows[k] = torch.from_numpy(np.stack(pair)).to(self.device).permute(0, 3, 1, 2)
+            self._measure([k for k in range(lo, hi - 1) if k not in self.flows], lo, views)
             return torch.stack([self.flows[k] for k in range(lo, hi - 1)])
         pairs = self.flows[lo].new_empty((hi - lo - 1, 2, 2, *views.shape[-2:]))
         for j, k in enumerate(range(lo, hi - 1)):
@@ -137,7 +150,7 @@ def deflicker_tensors(frames: torch.Tensor | Sequence[torch.Tensor], space: str,
     if mode == "global":
         return torch.cat([colour_torch.convert(corrected(t, t + 1), linear, space).to(dtype) for t in targets])
     batch, size = window_sizes(*frames[0].shape[-2:])
-    guides = _Guides(plates, guide_space, vectors, device, uploaded)
+    guides = _Guides(plates, guide_space, vectors, device, uploaded, settings.flow)
     out = []
     for start in range(0, len(targets), window or size):
         part = targets[start:start + (window or size)]

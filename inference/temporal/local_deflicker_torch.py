@@ -97,7 +97,7 @@ def _no_tf32():
                        deterministic=cudnn.deterministic, allow_tf32=False)
 
 
-def _fused(fn: Callable) -> Callable:
+def fused(fn: Callable) -> Callable:
     """``fn`` through ``torch.compile`` (one fused kernel per call) for CUDA tensors.
 
     Elementwise chains are memory-bound; fused they read and write each pixel once. CPU
@@ -234,7 +234,7 @@ def _occlusion(sampler: _Sampler, fw: torch.Tensor, bw: torch.Tensor) -> torch.T
     return _visible_pairs(fw, bw_at, pos, sampler.limit)
 
 
-@_fused
+@fused
 def _visible_pairs(fw: torch.Tensor, bw_at: torch.Tensor, pos: torch.Tensor, limit: torch.Tensor) -> torch.Tensor:
     """Forward-backward consistency (Sundaram et al. 2010) and in-frame test, ``(P, 1, H, W)`` float."""
     fb_sq = ((fw + bw_at) ** 2).sum(dim=1)
@@ -250,20 +250,20 @@ def _inside(pos: torch.Tensor, limit: torch.Tensor) -> torch.Tensor:
     return ok[..., 0] & ok[..., 1]
 
 
-@_fused
+@fused
 def _grid(pos: torch.Tensor, offset: torch.Tensor, scale: torch.Tensor, quantise: bool) -> torch.Tensor:
     if quantise:
         pos = torch.round(pos * float(_INTER_TAB_SIZE))
     return torch.addcmul(offset, pos, scale)
 
 
-@_fused
+@fused
 def _mismatch(sampled: torch.Tensor, guide_t: torch.Tensor) -> torch.Tensor:
     """Mean squared guide difference ``(B, 1, H, W)``; ``sampled`` holds guide (0:3) and frame (3:6)."""
     return torch.square(sampled[:, :3] - guide_t).mean(dim=1, keepdim=True)
 
 
-@_fused
+@fused
 def _advance(pos: torch.Tensor, visible: torch.Tensor, flow_vis: torch.Tensor, limit: torch.Tensor):
     """One chain step: follow the sampled flow (channels 0-1); visible while its mask (2) says so."""
     visible = visible * (flow_vis[:, 2:3] > 0.5)
@@ -271,7 +271,7 @@ def _advance(pos: torch.Tensor, visible: torch.Tensor, flow_vis: torch.Tensor, l
     return pos, visible * _inside(pos, limit).unsqueeze(1)
 
 
-@_fused
+@fused
 def _weighted(diff: torch.Tensor, visible: torch.Tensor, warped: torch.Tensor, current: torch.Tensor,
               inv_tol: torch.Tensor, time_weight: float):
     """Robust weight of a neighbour and its weighted difference to the current frame."""

@@ -8,6 +8,7 @@ from ..errors import UsageError
 
 MODES = ("global", "local", "both")
 VECTORS = ("dis", "blender", "nuke")  # where the plate's motion comes from: DIS optical flow, or its own vectors
+FLOW_BACKENDS = ("auto", "torch", "opencv")  # who computes the DIS flow (FlowSettings)
 
 # The local pass's tuning, shared by its numpy (local_deflicker) and torch (local_deflicker_torch) paths.
 # Temporal Gaussian of the neighbour weights: sigma = radius (flat-ish window; 0.5 * radius
@@ -33,6 +34,27 @@ class LocalWeights:
 
 
 @dataclass(frozen=True)
+class FlowSettings:
+    """Which DIS optical flow measures a plate's motion where it carries no vectors (deflicker's
+    device path, the keys' detail walk, training's temporal pairs): ``torch`` (the batched torch
+    DIS of :mod:`.flow_torch`, on the work's device) or ``opencv`` (OpenCV's DIS medium, CPU)."""
+
+    backend: str = "auto"  # auto: torch where the work runs on a CUDA device, opencv elsewhere
+
+    def resolve(self, device: object = None) -> str:
+        """``"torch"`` or ``"opencv"`` for work on ``device`` (a torch device or its name; None: the CPU).
+
+        Raises:
+            UsageError: a backend not in FLOW_BACKENDS.
+        """
+        if self.backend not in FLOW_BACKENDS:
+            raise UsageError(f"flow backend {self.backend!r}: choose from {FLOW_BACKENDS}")
+        if self.backend != "auto":
+            return self.backend
+        return "torch" if device is not None and str(device).startswith("cuda") else "opencv"
+
+
+@dataclass(frozen=True)
 class DeflickerSettings:
     """How a sequence is deflickered (``restyle deflicker`` and the render's deflicker stage)."""
 
@@ -42,6 +64,7 @@ class DeflickerSettings:
     vectors: str = "dis"  # one of VECTORS
     handles: int | None = None  # frames read each side of a range; None: what an output frame depends on
     device: str = "auto"  # standalone runs: cpu (numpy/OpenCV), cuda (torch) or auto; a render runs it where it restyles
+    flow: FlowSettings = FlowSettings()  # DIS flow's backend on the device path (vectors "dis")
 
     @property
     def reach(self) -> int:

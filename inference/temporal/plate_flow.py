@@ -1,0 +1,60 @@
+"""A plate's optical flow by the backend :class:`~.settings.FlowSettings` picks for the device the
+work runs on: OpenCV's DIS medium on the CPU (:func:`.flow.compute_flow`, one pair at a time), or
+the torch DIS (:mod:`.flow_torch`) on the device, pairs batched, forward and backward in one call.
+Both give flows in :mod:`.flow`'s convention (pixels, x right, y down)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .flow import compute_flow
+from .flow_torch import dis_flows
+from .settings import FlowSettings
+
+FlowPair = tuple[np.ndarray, np.ndarray]
+# Pairs per torch call at 2K: its working memory grows with pairs x area, about 2.7 GB a 2K pair
+# (peak resident growth on the CPU: 0.17 GB at 512x270, 0.68 GB at 1024x540), mostly the refinement's
+# per-pixel terms when run eagerly.
+_PAIRS_PER_CALL_2K = 2
+
+
+def pairs_per_call(height: int, width: int) -> int:
+    """Frame pairs the torch DIS takes in one batch at this size (2 at 2K, 1 at 4K)."""
+    return max(1, int(_PAIRS_PER_CALL_2K * 2048 * 1080 / (height * width)))
+
+
+def device_flow_pairs(firsts: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
+    """Torch DIS of ``n`` pairs already on the device: ``(n, 2, 2, H, W)`` float32 holding, per
+    pair, flow first -> second then second -> first. ``firsts``, ``seconds``: ``(n, C, H, W)``
+    sRGB-encoded 0-1 views."""
+    step = pairs_per_call(*firsts.shape[-2:])
+    out = []
+    for lo in range(0, firsts.shape[0], step):
+        fw, bw = dis_flows(firsts[lo:lo + step], seconds[lo:lo + step])
+        out.append(torch.stack([fw, bw], 1))
+    return torch.cat(out)
+
+
+def flow_pairs(firsts: Sequence[np.ndarray], seconds: Sequence[np.ndarray], device: object = None,
+               settings: FlowSettings = FlowSettings()) -> list[FlowPair]:
+    """Per pair ``(flow a -> b, flow b -> a)`` as ``(H, W, 2)`` float32 arrays, for ``(H, W, 3)``
+    sRGB-encoded 0-1 views ``a`` of ``firsts`` and ``b`` of ``seconds``, by the backend ``settings``
+    picks for work on ``device`` (None: the CPU)."""
+    if len(firsts) != len(seconds):
+        raise ValueError(f"{len(firsts)} first frames but {len(seconds)} second frames")
+    if settings.resolve(device) == "opencv":
+        return [(compute_flow(a, b), compute_flow(b, a)) for a, b in zip(firsts, seconds)]
+    target = torch.device("cpu" if device is None else device)
+
+    def upload(views: Sequence[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([np.asarray(v, np.float32).transpose(2, 0, 1) for v in views])).to(target)
+
+    both = device_flow_pairs(upload(firsts), upload(seconds)).permute(0, 1, 3, 4, 2).cpu().numpy()
+    return [(pair[0], pair[1]) for pair in both]
+
+
+def both_flows(a: np.ndarray, b: np.ndarray, device: object = None, settings: FlowSettings = FlowSettings()) -> FlowPair:
+    """``(flow a -> b, flow b -> a)`` of one pair (see :func:`flow_pairs`)."""
+    return flow_pairs([a], [b], device, settings)[0]
