@@ -305,3 +305,16 @@ def test_gpu_coder_equals_openexr(tmp_path):
             assert coder.encode(str(out), _attributes(path), list(decoded.names), decoded.planes)
             for name, plane in _openexr_planes(out).items():
                 assert np.array_equal(_bits(plane), _bits(expected[name].astype(plane.dtype))), (out.name, name)
+
+
+def test_each_frame_keeps_its_own_attributes(tmp_path, engine_coder):
+    """Headers are serialised once per distinct header: a changed value is never taken from an
+    earlier frame's."""
+    pixels = np.zeros((4, 6, 3), np.float16)
+    for frame, matrix in ((1001, np.eye(4, dtype=np.float32)), (1002, 2 * np.eye(4, dtype=np.float32)),
+                          (1001, np.eye(4, dtype=np.float32))):
+        path = tmp_path / f"f{frame}_{int(matrix[0, 0])}.exr"
+        image = Image.from_array(pixels, ("R", "G", "B"), attributes={"Frame": frame, "worldToCamera": matrix})
+        write_image(path, image)
+        written = _attributes(path)
+        assert written["Frame"] == frame and np.array_equal(written["worldToCamera"], matrix)

@@ -12,12 +12,14 @@ returns None and encode False.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import struct
 import tempfile
+import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import OpenEXR
@@ -100,12 +102,27 @@ class ZipCoder:
     def __init__(self, device: torch.device | str, inflater: Streams | None, deflater: Streams | None,
                  level: int = DEFAULT_LEVEL):
         self.device, self.level = torch.device(device), level
+        self._local = threading.local()
         self.inflater, self.deflater = inflater, deflater
 
     @property
     def name(self) -> str:
         engines = {s.name for s in (self.inflater, self.deflater) if s is not None}
         return "+".join(sorted(engines)) or "none"
+
+    @contextlib.contextmanager
+    def _own_stream(self) -> Iterator[None]:
+        """On CUDA, the calling thread's own stream (reading and writing threads code frames side
+        by side), after the work already queued on the caller's, and finished on leaving."""
+        if self.device.type != "cuda":
+            yield
+            return
+        stream = getattr(self._local, "stream", None) or torch.cuda.Stream(self.device)
+        self._local.stream = stream
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):
+            yield
+        stream.synchronize()
 
     # ---- decode -------------------------------------------------------------------------
     def decode(self, path: str) -> Decoded | None:
@@ -130,8 +147,9 @@ class ZipCoder:
             chunks = sorted(chunk_table(data, layout))
         except LayoutError as exc:
             raise ImageReadError(f"{path}: corrupt or truncated ({exc})") from None
-        rows = self._rows(path, host, data, layout, chunks)
-        return Decoded(tuple(name for name, _ in layout.channels), self._planes(rows, layout))
+        with self._own_stream():
+            planes = self._planes(self._rows(path, host, data, layout, chunks), layout)
+        return Decoded(tuple(name for name, _ in layout.channels), planes)
 
     def _rows(self, path: str, host: torch.Tensor, data: memoryview, layout, chunks) -> torch.Tensor:
         """The frame's raw scanline bytes, ``(H, bytes per line)``, from its chunks."""
@@ -199,10 +217,12 @@ class ZipCoder:
         channels = [(names[i], _PIXEL_TYPE[tensor.dtype]) for i in order]
         (x0, y0), (x1, y1) = (tuple(int(v) for v in corner) for corner in header["dataWindow"])
         window = (x0, y0, x1, y1)
-        head = header_bytes(*self._attributes(header, channels, compression, window))
-        payloads, chunk_ys = self._payloads(self._upload(tensor[order]), LINES[compression], y0)
+        version, kept = _serialised(header)
+        head = header_bytes(version, kept + structure(channels, compression, window))
+        with self._own_stream():
+            payloads, chunk_ys = self._payloads(self._upload(tensor)[order], LINES[compression], y0)
+            flat = _to_host(torch.cat(payloads)).numpy()
         sizes = [int(p.numel()) for p in payloads]
-        flat = _to_host(torch.cat(payloads)).numpy()
         offset = len(head) + 8 * len(payloads)
         table = []
         for size in sizes:
@@ -241,15 +261,48 @@ class ZipCoder:
                 payloads[i] = torch.cat([head, stream.to(batch.device), trailer]) if small else plain
         return payloads, [y0 + y for y in range(0, height, lines)]
 
-    def _attributes(self, header: dict[str, Any], channels: list[tuple[str, int]], compression: int,
-                    window: tuple[int, int, int, int]) -> tuple[int, list[Attribute]]:
-        version, kept = _serialised(header)
-        return version, kept + structure(channels, compression, window)
+
+_SERIALISED: dict[tuple, tuple[int, list[Attribute]]] = {}  # a sequence's frames share one header
+_SERIALISED_LOCK = threading.Lock()
+
+
+def _key(header: dict[str, Any]) -> tuple | None:
+    """``header``'s values, comparable (the coder's own attributes left out); None when a value
+    is an OpenEXR object whose content cannot be compared here."""
+    parts: list[tuple] = []
+    for name in sorted(set(header) - {"compression", "dataWindow", "channels"}):
+        value = header[name]
+        if isinstance(value, (str, int, float)):
+            parts.append((name, type(value).__name__, value))
+        elif hasattr(type(value), "__members__"):  # OpenEXR's enums (line order, storage type)
+            parts.append((name, type(value).__name__, int(value)))
+        elif isinstance(value, np.ndarray) or (isinstance(value, tuple) and all(isinstance(v, np.ndarray) for v in value)):
+            arrays = value if isinstance(value, tuple) else (value,)
+            parts.append((name, isinstance(value, tuple)) + tuple((a.dtype.str, a.shape, a.tobytes()) for a in arrays))
+        else:
+            return None
+    return tuple(parts)
 
 
 def _serialised(header: dict[str, Any]) -> tuple[int, list[Attribute]]:
     """OpenEXR's version field and attribute records for ``header`` (all but the coder's own):
-    OpenEXR writes them into a 1x1 uncompressed file, whose header is read back here."""
+    OpenEXR writes them into a 1x1 uncompressed file, whose header is read back here (once for
+    all the frames of a sequence that share a header)."""
+    key = _key(header)
+    with _SERIALISED_LOCK:
+        known = _SERIALISED.get(key) if key is not None else None
+    if known is not None:
+        return known
+    found = _written_by_openexr(header)
+    if key is not None:
+        with _SERIALISED_LOCK:
+            if len(_SERIALISED) >= 16:
+                _SERIALISED.clear()
+            _SERIALISED[key] = found
+    return found
+
+
+def _written_by_openexr(header: dict[str, Any]) -> tuple[int, list[Attribute]]:
     (x0, y0), _ = header["dataWindow"]
     tiny = {**header, "compression": OpenEXR.NO_COMPRESSION,
             "dataWindow": (np.array([x0, y0], np.int32), np.array([x0, y0], np.int32))}
