@@ -150,7 +150,9 @@ class _RestyledPlates:
         self.vectors_check = vectors_check(vectors)
         check: Callable[[Image], None] | None = self.vectors_check
         if frames_stay_on_device(self.runner, self.tile):
-            log(f"EXR ZIP coder: {use_exr_coder(device=str(self.runner.device))}")
+            coder = use_exr_coder(device=str(self.runner.device))
+            if torch.device(self.runner.device).type == "cuda":
+                log(f"EXR ZIP coder: {coder}")
             self.uploaded = DevicePlates(self.runner.device, held + 2 * threads)  # + the frames read ahead
             self.hand_over: HostFrames | DeviceFrames = DeviceFrames(self.runner.device, self.uploaded)
             check = self._check_and_upload
