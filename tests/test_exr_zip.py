@@ -5,6 +5,7 @@ attributes, raw-stored chunks, damaged files refused, other files left to OpenEX
 device and the ``nvidia-nvcomp-cu12`` package are present."""
 from __future__ import annotations
 
+import threading
 import zlib
 from pathlib import Path
 
@@ -318,3 +319,72 @@ def test_each_frame_keeps_its_own_attributes(tmp_path, engine_coder):
         write_image(path, image)
         written = _attributes(path)
         assert written["Frame"] == frame and np.array_equal(written["worldToCamera"], matrix)
+
+
+class _FakeBatch(list):
+    """nvCOMP 6's ``BatchArray`` as its API reference describes it: entries carved out of one
+    buffer by offsets and sizes (zero-copy), ``buffer_sizes``, indexing."""
+
+    @property
+    def buffer_sizes(self):
+        return [int(t.numel()) for t in self]
+
+
+class _FakeCodec:
+    """Raw Deflate through zlib, with nvCOMP's ``Codec.decode(batch, out=batch)`` / ``encode(batch)``."""
+
+    def __init__(self, **options):
+        assert options["algorithm"] == "Deflate" and options["bitstream_kind"] == "RAW"
+
+    def decode(self, sources, out):
+        for source, target in zip(sources, out):
+            target.copy_(torch.from_numpy(np.frombuffer(zlib.decompress(source.numpy().tobytes(), -15), np.uint8).copy()))
+        return out
+
+    def encode(self, sources):
+        return _FakeBatch(torch.from_numpy(np.frombuffer(_raw_deflate(s.numpy().tobytes()), np.uint8).copy())
+                          for s in sources)
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(4, zlib.DEFLATED, -15)
+    return packer.compress(data) + packer.flush()
+
+
+class _FakeNvcomp:
+    BitstreamKind = type("BitstreamKind", (), {"RAW": "RAW"})
+    Codec = _FakeCodec
+
+    @staticmethod
+    def as_arrays(buffer, offsets, sizes, stream):
+        assert all(o % 16 == 0 for o in offsets), "entries must start 16-byte aligned"
+        return _FakeBatch(buffer[o:o + n] for o, n in zip(offsets, sizes))
+
+
+class _FakeStream:
+    cuda_stream = 7
+
+    def synchronize(self):
+        pass
+
+
+def test_the_nvcomp_adapter_packs_batches_as_nvcomp_takes_them(monkeypatch, tmp_path):
+    """``NvcompStreams`` against a stand-in of nvCOMP 6's documented batch API (zlib inside, on the
+    CPU): aligned packing, output carving and the coder around it give OpenEXR's pixels."""
+    from inference.exr_zip import deflate
+    from inference.exr_zip.coder import ZipCoder
+
+    engine = deflate.NvcompStreams.__new__(deflate.NvcompStreams)
+    engine.device, engine._nvcomp, engine._local = torch.device("cpu"), _FakeNvcomp, threading.local()
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: _FakeStream())
+    assert deflate.agrees_with_zlib(engine) == (True, True)
+    path, out = tmp_path / "plate.exr", tmp_path / "out.exr"
+    _write_fixture(path, 45, 37, CHANNEL_SETS["layers_mixed"], ZIP, (2, 3))
+    coder = ZipCoder("cpu", engine, engine)
+    decoded, expected = coder.decode(str(path)), _openexr_planes(path)
+    assert decoded is not None
+    for name, plane in zip(decoded.names, decoded.planes.numpy()):
+        assert np.array_equal(_bits(plane), _bits(expected[name].astype(np.float32))), name
+    assert coder.encode(str(out), _attributes(path), list(decoded.names), decoded.planes)
+    for name, plane in _openexr_planes(out).items():
+        assert np.array_equal(_bits(plane), _bits(expected[name].astype(np.float32))), name

@@ -57,8 +57,10 @@ class ZlibStreams:
 
 
 class NvcompStreams:
-    """nvCOMP's batched Deflate (raw bitstreams) on a CUDA device, on the calling thread's
-    current torch stream (one codec per thread and stream)."""
+    """nvCOMP's batched Deflate (raw bitstreams; nvCOMP 6's Python API: ``as_arrays`` over one
+    buffer and an offset table, ``Codec.decode``/``encode`` of a ``BatchArray``) on a CUDA device,
+    on the calling thread's current torch stream (one codec per thread and stream). Each call
+    ends synchronised with that stream, so nvCOMP's batch objects may go."""
 
     name = "nvcomp"
 
@@ -67,8 +69,7 @@ class NvcompStreams:
 
         self.device, self._nvcomp, self._local = device, nvcomp, threading.local()
 
-    def _codec(self):
-        stream = torch.cuda.current_stream(self.device).cuda_stream
+    def _codec(self, stream: int):
         if getattr(self._local, "stream", None) != stream:
             self._local.codec = self._nvcomp.Codec(
                 algorithm="Deflate", bitstream_kind=self._nvcomp.BitstreamKind.RAW,
@@ -76,14 +77,50 @@ class NvcompStreams:
             self._local.stream = stream
         return self._local.codec
 
-    def _tensors(self, arrays) -> list[torch.Tensor]:
-        return [torch.from_dlpack(a).view(torch.uint8).reshape(-1) for a in arrays]
+    def _batch(self, buffer: torch.Tensor, offsets: list[int], sizes: list[int], stream: int):
+        return self._nvcomp.as_arrays(buffer, offsets, sizes, stream)
 
     def inflate(self, streams: list[torch.Tensor], sizes: list[int]) -> list[torch.Tensor]:
-        return self._tensors(self._codec().decode([self._nvcomp.as_array(s) for s in streams]))
+        stream = torch.cuda.current_stream(self.device)
+        source, offsets, lengths = packed(streams)
+        out_offsets = aligned_offsets(sizes)
+        out = torch.empty(max(out_offsets[-1] + sizes[-1], 1), dtype=torch.uint8, device=self.device)
+        self._codec(stream.cuda_stream).decode(
+            self._batch(source, offsets, lengths, stream.cuda_stream),
+            out=self._batch(out, out_offsets, sizes, stream.cuda_stream))
+        stream.synchronize()
+        return [out[o:o + n] for o, n in zip(out_offsets, sizes)]
 
     def deflate(self, rows: list[torch.Tensor]) -> list[torch.Tensor]:
-        return self._tensors(self._codec().encode([self._nvcomp.as_array(r.contiguous()) for r in rows]))
+        stream = torch.cuda.current_stream(self.device)
+        source, offsets, lengths = packed(rows)
+        batch = self._codec(stream.cuda_stream).encode(self._batch(source, offsets, lengths, stream.cuda_stream))
+        sizes = list(batch.buffer_sizes)
+        out = [torch.from_dlpack(batch[i]).view(torch.uint8).reshape(-1)[:sizes[i]].clone() for i in range(len(sizes))]
+        stream.synchronize()
+        return out
+
+
+_ALIGN = 16  # bytes: nvCOMP's documented safe alignment for every entry of a batch
+
+
+def aligned_offsets(sizes: list[int]) -> list[int]:
+    """Where entries of ``sizes`` bytes start when each starts at a multiple of 16 bytes."""
+    offsets, position = [], 0
+    for size in sizes:
+        offsets.append(position)
+        position += -(-size // _ALIGN) * _ALIGN
+    return offsets
+
+
+def packed(tensors: list[torch.Tensor]) -> tuple[torch.Tensor, list[int], list[int]]:
+    """``tensors`` (uint8) copied into one buffer in one go, each starting 16-byte aligned:
+    the buffer, the offsets and the sizes."""
+    sizes = [int(t.numel()) for t in tensors]
+    offsets = aligned_offsets(sizes)
+    pad = torch.zeros(_ALIGN, dtype=torch.uint8, device=tensors[0].device)
+    pieces = [piece for t, size in zip(tensors, sizes) for piece in (t.reshape(-1), pad[:-size % _ALIGN])]
+    return torch.cat(pieces), offsets, sizes
 
 
 def sample_chunk(size: int = 16 * 2048 * 8, seed: int = 0) -> np.ndarray:
