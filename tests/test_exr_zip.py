@@ -170,7 +170,7 @@ def test_encode_is_read_back_by_openexr_bit_exact_with_attributes(tmp_path, comp
     rng = np.random.default_rng(7)
     width, height = 77, 41
     planes = [_plane(rng, (height, width), np.float16 if dtype == "half" else np.float32, noise) for _ in range(5)]
-    names = ("R", "G", "B", "A", "depth.Z")
+    names = ("R", "G", "B", "A", "ViewLayer.CryptoObject00.a_name_past_31_bytes.Z")
     attributes = {"owner": "comp", "Frame": 1001, "exposure": 0.5, "a.very.long.attribute.name.past.31.chars": "x",
                   "worldToCamera": np.arange(16, dtype=np.float32).reshape(4, 4), "pixelAspectRatio": 1.0,
                   "screenWindowCenter": np.array([0.5, -0.25], np.float32), "screenWindowWidth": 1.0}
@@ -193,6 +193,7 @@ def test_encode_is_read_back_by_openexr_bit_exact_with_attributes(tmp_path, comp
     for key in reference:
         assert _same_value(mine[key], reference[key]), key
     assert mine["oiio:ColorSpace"] == "ACEScg" and mine["a.very.long.attribute.name.past.31.chars"] == "x"
+    assert engine.read_bytes()[5] & 0x04  # version flags: long names
     if noise:
         assert _stored_raw(engine) > 0
     decoded = cpu_twin().decode(str(engine))  # and the engine reads its own files

@@ -141,7 +141,7 @@ class ZipCoder:
             return None  # OpenEXR names what is wrong with it
         kinds = {kind for _, kind in layout.channels}
         if (not layout.scanline or layout.compression not in LINES or layout.sampled or not layout.channels
-                or not kinds <= set(VALUE_BYTES)):
+                or not kinds <= set(VALUE_BYTES) or layout.width <= 0 or layout.height <= 0):
             return None
         try:
             chunks = sorted(chunk_table(data, layout))
@@ -217,8 +217,7 @@ class ZipCoder:
         channels = [(names[i], _PIXEL_TYPE[tensor.dtype]) for i in order]
         (x0, y0), (x1, y1) = (tuple(int(v) for v in corner) for corner in header["dataWindow"])
         window = (x0, y0, x1, y1)
-        version, kept = _serialised(header)
-        head = header_bytes(version, kept + structure(channels, compression, window))
+        head = header_bytes(_serialised(header) + structure(channels, compression, window), [n for n, _ in channels])
         with self._own_stream():
             payloads, chunk_ys = self._payloads(self._upload(tensor)[order], LINES[compression], y0)
             flat = _to_host(torch.cat(payloads)).numpy()
@@ -262,7 +261,7 @@ class ZipCoder:
         return payloads, [y0 + y for y in range(0, height, lines)]
 
 
-_SERIALISED: dict[tuple, tuple[int, list[Attribute]]] = {}  # a sequence's frames share one header
+_SERIALISED: dict[tuple, list[Attribute]] = {}  # a sequence's frames share one header
 _SERIALISED_LOCK = threading.Lock()
 
 
@@ -284,8 +283,8 @@ def _key(header: dict[str, Any]) -> tuple | None:
     return tuple(parts)
 
 
-def _serialised(header: dict[str, Any]) -> tuple[int, list[Attribute]]:
-    """OpenEXR's version field and attribute records for ``header`` (all but the coder's own):
+def _serialised(header: dict[str, Any]) -> list[Attribute]:
+    """OpenEXR's attribute records for ``header`` (all but the coder's own):
     OpenEXR writes them into a 1x1 uncompressed file, whose header is read back here (once for
     all the frames of a sequence that share a header)."""
     key = _key(header)
@@ -302,7 +301,7 @@ def _serialised(header: dict[str, Any]) -> tuple[int, list[Attribute]]:
     return found
 
 
-def _written_by_openexr(header: dict[str, Any]) -> tuple[int, list[Attribute]]:
+def _written_by_openexr(header: dict[str, Any]) -> list[Attribute]:
     (x0, y0), _ = header["dataWindow"]
     tiny = {**header, "compression": OpenEXR.NO_COMPRESSION,
             "dataWindow": (np.array([x0, y0], np.int32), np.array([x0, y0], np.int32))}
@@ -315,7 +314,7 @@ def _written_by_openexr(header: dict[str, Any]) -> tuple[int, list[Attribute]]:
             layout = read_layout(memoryview(stream.read()))
     finally:
         os.unlink(name)
-    return layout.version, [a for a in layout.attributes if a.name not in STRUCTURE]
+    return [a for a in layout.attributes if a.name not in STRUCTURE]
 
 
 def cpu_twin(level: int = DEFAULT_LEVEL) -> ZipCoder:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 MAGIC = 20000630
 # Version flags a single-part scanline file does not set (tiled, deep, multi-part).
 _NOT_SCANLINE = 0x200 | 0x800 | 0x1000
+_LONG_NAMES = 0x400  # some attribute or channel name is longer than 31 bytes
 # Compression codes and the scanlines in each of their chunks (the ones this coder handles).
 ZIPS, ZIP = 2, 3
 LINES = {ZIPS: 1, ZIP: 16}
@@ -146,8 +147,11 @@ def channel_list(channels: list[tuple[str, int]]) -> bytes:
     return b"".join(name.encode() + b"\0" + struct.pack("<iI ii", kind, 0, 1, 1) for name, kind in channels) + b"\0"
 
 
-def header_bytes(version: int, attributes: list[Attribute]) -> bytes:
-    """Magic, version and ``attributes`` sorted by name (as OpenEXR writes them), closed by a zero."""
+def header_bytes(attributes: list[Attribute], channel_names: list[str]) -> bytes:
+    """Magic, version (2; flagged "long names" when a name passes 31 bytes) and ``attributes``
+    sorted by name (as OpenEXR writes them), closed by a zero."""
+    names = channel_names + [a.name for a in attributes] + [a.type for a in attributes]
+    version = 2 | (_LONG_NAMES if any(len(n.encode()) > 31 for n in names) else 0)
     records = b"".join(a.encode() for a in sorted(attributes, key=lambda a: a.name.encode()))
     return struct.pack("<ii", MAGIC, version) + records + b"\0"
 
