@@ -303,7 +303,8 @@ def _serialised(header: dict[str, Any]) -> list[Attribute]:
 
 def _written_by_openexr(header: dict[str, Any]) -> list[Attribute]:
     (x0, y0), _ = header["dataWindow"]
-    tiny = {**header, "compression": OpenEXR.NO_COMPRESSION,
+    tiny = {**{k: v for k, v in header.items() if k not in ("channels", "chunkCount")},
+            "compression": OpenEXR.NO_COMPRESSION,
             "dataWindow": (np.array([x0, y0], np.int32), np.array([x0, y0], np.int32))}
     handle, name = tempfile.mkstemp(suffix=".exr", prefix=".restyle-header-")
     os.close(handle)
