@@ -99,9 +99,8 @@ class ZipCoder:
     """Codes ZIP/ZIPS scanline EXRs on ``device`` with ``inflater``/``deflater`` (either may be
     None: that direction stays with OpenEXR)."""
 
-    def __init__(self, device: torch.device | str, inflater: Streams | None, deflater: Streams | None,
-                 level: int = DEFAULT_LEVEL):
-        self.device, self.level = torch.device(device), level
+    def __init__(self, device: torch.device | str, inflater: Streams | None, deflater: Streams | None):
+        self.device = torch.device(device)
         self._local = threading.local()
         self.inflater, self.deflater = inflater, deflater
 
@@ -221,19 +220,7 @@ class ZipCoder:
         with self._own_stream():
             payloads, chunk_ys = self._payloads(self._upload(tensor)[order], LINES[compression], y0)
             flat = _to_host(torch.cat(payloads)).numpy()
-        sizes = [int(p.numel()) for p in payloads]
-        offset = len(head) + 8 * len(payloads)
-        table = []
-        for size in sizes:
-            table.append(offset)
-            offset += 8 + size
-        with open(path, "wb") as handle:
-            handle.write(head + struct.pack(f"<{len(table)}Q", *table))
-            start = 0
-            for y, size in zip(chunk_ys, sizes):
-                handle.write(struct.pack("<ii", y, size))
-                handle.write(memoryview(flat[start:start + size]))
-                start += size
+        _write_file(path, head, chunk_ys, [int(p.numel()) for p in payloads], flat)
         return True
 
     def _upload(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -259,6 +246,18 @@ class ZipCoder:
                 small = int(stream.numel()) + 6 < int(plain.numel())
                 payloads[i] = torch.cat([head, stream.to(batch.device), trailer]) if small else plain
         return payloads, [y0 + y for y in range(0, height, lines)]
+
+
+def _write_file(path: str, head: bytes, chunk_ys: list[int], sizes: list[int], flat: np.ndarray) -> None:
+    """Header, offset table, then each chunk (``y``, size, its bytes: ``flat``'s next ``size``)."""
+    offsets = np.cumsum([len(head) + 8 * len(sizes)] + [8 + size for size in sizes[:-1]])
+    with open(path, "wb") as handle:
+        handle.write(head + struct.pack(f"<{len(sizes)}Q", *(int(o) for o in offsets)))
+        start = 0
+        for y, size in zip(chunk_ys, sizes):
+            handle.write(struct.pack("<ii", y, size))
+            handle.write(memoryview(flat[start:start + size]))
+            start += size
 
 
 _SERIALISED: dict[tuple, list[Attribute]] = {}  # a sequence's frames share one header
