@@ -331,7 +331,7 @@ def _read_exr(path: str) -> Image:
         planes = {name: channel.pixels for name, channel in exr.channels().items()}
         if not planes:
             raise ImageReadError(f"{path}: no channels")
-        names = _engine_order(planes)
+        names = _engine_order(list(planes))
         dtype = np.float16 if all(planes[n].dtype == np.float16 for n in names) else np.float32
         return _exr_image(path, header, names, _planar([planes[n].astype(dtype, copy=False) for n in names]))
 
