@@ -80,6 +80,13 @@ class NvcompStreams:
     def _batch(self, buffer: torch.Tensor, offsets: list[int], sizes: list[int], stream: int):
         return self._nvcomp.as_arrays(buffer, offsets, sizes, stream)
 
+    def _tensor(self, array) -> torch.Tensor:
+        """A torch view of an nvCOMP array (DLPack, else the CUDA array interface)."""
+        try:
+            return torch.from_dlpack(array)
+        except (AttributeError, TypeError, RuntimeError, BufferError):
+            return torch.as_tensor(array, device=self.device)
+
     def inflate(self, streams: list[torch.Tensor], sizes: list[int]) -> list[torch.Tensor]:
         stream = torch.cuda.current_stream(self.device)
         source, offsets, lengths = packed(streams)
@@ -96,7 +103,7 @@ class NvcompStreams:
         source, offsets, lengths = packed(rows)
         batch = self._codec(stream.cuda_stream).encode(self._batch(source, offsets, lengths, stream.cuda_stream))
         sizes = list(batch.buffer_sizes)
-        out = [torch.from_dlpack(batch[i]).view(torch.uint8).reshape(-1)[:sizes[i]].clone() for i in range(len(sizes))]
+        out = [self._tensor(batch[i]).view(torch.uint8).reshape(-1)[:sizes[i]].clone() for i in range(len(sizes))]
         stream.synchronize()
         return out
 
