@@ -88,6 +88,8 @@ def _stored_raw(path: Path) -> int:
 
 CASES = [  # width, height, channel set, compression, data window origin, noise
     (1, 1, "rgba_half", ZIP, (0, 0), False),
+    (1, 1, "layers_mixed", ZIPS, (0, 0), False),  # one line: its float planes start at odd strides
+    (5, 1, "layers_mixed", ZIP, (2, 0), True),
     (17, 5, "rgba_half", ZIPS, (3, 2), False),
     (53, 37, "layers_mixed", ZIP, (-7, 11), False),
     (64, 33, "grey_float", ZIPS, (0, 0), False),

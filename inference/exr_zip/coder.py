@@ -199,7 +199,10 @@ class ZipCoder:
         planes, column = [], 0
         for kind in kinds:
             width = layout.width * VALUE_BYTES[kind]
-            planes.append(rows[:, column:column + width].contiguous().view(_TORCH_TYPE[kind]).to(dtype))
+            flat = rows[:, column:column + width].reshape(-1)  # a copy, unless one line or one channel
+            if flat.storage_offset() % 4:  # a view starting mid-value: copied so the type view aligns
+                flat = flat.clone()
+            planes.append(flat.view(_TORCH_TYPE[kind]).view(layout.height, layout.width).to(dtype))
             column += width
         return torch.stack(planes)
 
@@ -231,7 +234,7 @@ class ZipCoder:
     def _payloads(self, planes: torch.Tensor, lines: int, y0: int) -> tuple[list[torch.Tensor], list[int]]:
         """Each chunk's bytes as they go in the file, and its first line."""
         count, height, width = planes.shape
-        raw = planes.view(torch.uint8).view(count, height, -1).permute(1, 0, 2).reshape(height, -1)
+        raw = planes.reshape(-1).view(torch.uint8).view(count, height, -1).permute(1, 0, 2).reshape(height, -1)
         rows = [raw[y:y + lines].reshape(-1) for y in range(0, height, lines)]
         assert self.deflater is not None
         payloads: list[Any] = [None] * len(rows)
