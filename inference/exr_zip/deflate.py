@@ -9,8 +9,9 @@ needs it unless :class:`NvcompStreams` is built. Its Deflate is checked against 
 from __future__ import annotations
 
 import threading
+import warnings
 import zlib
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
@@ -140,19 +141,31 @@ def sample_chunk(size: int = 16 * 2048 * 8, seed: int = 0) -> np.ndarray:
 
 def agrees_with_zlib(engine: Streams) -> tuple[bool, bool]:
     """Whether ``engine`` inflates zlib's streams and zlib inflates ``engine``'s (a 256 KB chunk,
-    as a 2K half RGBA ZIP chunk is, and a short one): ``(inflates, deflates)``."""
+    as a 2K half RGBA ZIP chunk is, and a short one): ``(inflates, deflates)``. A direction that
+    fails is reported in a warning, with why."""
     chunks = [sample_chunk(), sample_chunk(5000, seed=1)]
     packed = [zlib.compressobj(DEFAULT_LEVEL, zlib.DEFLATED, -15) for _ in chunks]
     streams = [p.compress(c) + p.flush() for p, c in zip(packed, chunks)]
-    try:
+
+    def inflates() -> bool:
         out = engine.inflate([torch.frombuffer(bytearray(s), dtype=torch.uint8).to(engine.device) for s in streams],
                              [len(c) for c in chunks])
-        inflates = all(np.array_equal(o.cpu().numpy(), c) for o, c in zip(out, chunks))
-    except Exception:  # any failure of the engine means: do not use it for this
-        inflates = False
-    try:
+        return all(np.array_equal(o.cpu().numpy(), c) for o, c in zip(out, chunks))
+
+    def deflates() -> bool:
         out = engine.deflate([torch.from_numpy(c).to(engine.device) for c in chunks])
-        deflates = all(zlib.decompress(o.cpu().numpy(), -15) == c.tobytes() for o, c in zip(out, chunks))
-    except Exception:
-        deflates = False
-    return inflates, deflates
+        return all(zlib.decompress(o.cpu().numpy(), -15) == c.tobytes() for o, c in zip(out, chunks))
+
+    return _checked(engine, "inflate", inflates), _checked(engine, "deflate", deflates)
+
+
+def _checked(engine: Streams, direction: str, check: Callable[[], bool]) -> bool:
+    try:
+        agrees = check()
+        why = "its output differs from zlib's"
+    except Exception as exc:  # any failure of the engine means: do not use it for this
+        agrees, why = False, f"{type(exc).__name__}: {exc}"
+    if not agrees:
+        warnings.warn(f"{engine.name} on {engine.device}: {direction} not used for EXR ZIP, {why}; "
+                      "OpenEXR does it", RuntimeWarning, stacklevel=3)
+    return agrees
