@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inference.errors import ImageReadError, UsageError
-from inference.exr_zip import cpu_twin, gpu_coder
+from inference.exr_zip import ZipCoder, cpu_twin, gpu_coder
 from inference.exr_zip.deflate import ZlibStreams, agrees_with_zlib
 from inference.exr_zip.layout import LINES, VALUE_BYTES, chunk_table, read_layout
 from inference.exr_zip.transform import adler32, decode_rows, deinterleave, encode_rows, interleave
@@ -297,6 +297,12 @@ def test_deflate_engines_are_checked_against_zlib():
     said = [str(w.message) for w in caught]
     assert any("broken on cpu: inflate not used for EXR ZIP, its output differs" in m for m in said), said
     assert any("deflate not used for EXR ZIP, RuntimeError: no" in m for m in said), said
+
+
+def test_a_coder_names_the_directions_it_takes():
+    assert ZipCoder("cpu", ZlibStreams(), ZlibStreams()).name == "zlib"
+    assert ZipCoder("cpu", ZlibStreams(), None).name == "zlib-read"
+    assert ZipCoder("cpu", None, ZlibStreams()).name == "zlib-write"
 
 
 def test_coder_choice():

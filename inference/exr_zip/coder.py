@@ -106,8 +106,11 @@ class ZipCoder:
 
     @property
     def name(self) -> str:
-        engines = {s.name for s in (self.inflater, self.deflater) if s is not None}
-        return "+".join(sorted(engines)) or "none"
+        """``nvcomp`` or ``zlib``; ``nvcomp-read`` (or ``-write``) where one direction stays with OpenEXR."""
+        if self.inflater is not None and self.deflater is not None and self.inflater.name == self.deflater.name:
+            return self.inflater.name
+        return "+".join(f"{s.name}-{direction}" for s, direction in ((self.inflater, "read"), (self.deflater, "write"))
+                        if s is not None) or "none"
 
     @contextlib.contextmanager
     def _own_stream(self) -> Iterator[None]:
