@@ -299,10 +299,17 @@ def test_deflate_engines_are_checked_against_zlib():
     assert any("deflate not used for EXR ZIP, RuntimeError: no" in m for m in said), said
 
 
-def test_a_coder_names_the_directions_it_takes():
+def test_a_coder_names_and_takes_only_its_directions(tmp_path):
+    path = tmp_path / "plate.exr"
+    _write_fixture(path, 20, 18, CHANNEL_SETS["rgba_half"], ZIP)
+    header, planes = _attributes(path), torch.zeros((4, 18, 20), dtype=torch.float16)
+    reads, writes = ZipCoder("cpu", ZlibStreams(), None), ZipCoder("cpu", None, ZlibStreams())
     assert ZipCoder("cpu", ZlibStreams(), ZlibStreams()).name == "zlib"
-    assert ZipCoder("cpu", ZlibStreams(), None).name == "zlib-read"
-    assert ZipCoder("cpu", None, ZlibStreams()).name == "zlib-write"
+    assert (reads.name, writes.name) == ("zlib-read", "zlib-write")
+    assert reads.decode(str(path)) is not None and writes.decode(str(path)) is None
+    assert not reads.encode(str(tmp_path / "no.exr"), header, ["A", "B", "G", "R"], planes)
+    assert not (tmp_path / "no.exr").exists()
+    assert writes.encode(str(tmp_path / "yes.exr"), header, ["A", "B", "G", "R"], planes)
 
 
 def test_coder_choice():
