@@ -431,3 +431,22 @@ def test_the_nvcomp_adapter_packs_batches_as_nvcomp_takes_them(monkeypatch, tmp_
     assert coder.encode(str(out), _attributes(path), list(decoded.names), decoded.planes)
     for name, plane in _openexr_planes(out).items():
         assert np.array_equal(_bits(plane), _bits(expected[name].astype(np.float32))), name
+
+
+def test_a_full_device_leaves_the_frame_to_openexr(tmp_path, monkeypatch, engine_coder):
+    """Out of device memory mid-frame: that frame is decoded and encoded by OpenEXR instead."""
+    from inference.exr_zip import coder as coder_module
+
+    path, out = tmp_path / "plate.exr", tmp_path / "out.exr"
+    planes = _write_fixture(path, 24, 20, CHANNEL_SETS["rgba_half"], ZIP)
+
+    def full(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(coder_module, "decode_rows", full)
+    monkeypatch.setattr(coder_module, "encode_rows", full)
+    assert cpu_twin().decode(str(path)) is None
+    image = read_image(path)
+    assert np.array_equal(image.select(["G"]).pixels[..., 0], planes["G"])
+    write_image(out, image)
+    assert np.array_equal(_openexr_planes(out)["G"], planes["G"])

@@ -149,8 +149,11 @@ class ZipCoder:
             chunks = sorted(chunk_table(data, layout))
         except LayoutError as exc:
             raise ImageReadError(f"{path}: corrupt or truncated ({exc})") from None
-        with self._own_stream():
-            planes = self._planes(self._rows(path, host, data, layout, chunks), layout)
+        try:
+            with self._own_stream():
+                planes = self._planes(self._rows(path, host, data, layout, chunks), layout)
+        except torch.OutOfMemoryError:  # the device is full: OpenEXR decodes this frame on the CPU
+            return None
         return Decoded(tuple(name for name, _ in layout.channels), planes)
 
     def _rows(self, path: str, host: torch.Tensor, data: memoryview, layout, chunks) -> torch.Tensor:
@@ -223,9 +226,12 @@ class ZipCoder:
         (x0, y0), (x1, y1) = (tuple(int(v) for v in corner) for corner in header["dataWindow"])
         window = (x0, y0, x1, y1)
         head = header_bytes(_serialised(header) + structure(channels, compression, window), [n for n, _ in channels])
-        with self._own_stream():
-            payloads, chunk_ys = self._payloads(self._upload(tensor)[order], LINES[compression], y0)
-            flat = _to_host(torch.cat(payloads)).numpy()
+        try:
+            with self._own_stream():
+                payloads, chunk_ys = self._payloads(self._upload(tensor)[order], LINES[compression], y0)
+                flat = _to_host(torch.cat(payloads)).numpy()
+        except torch.OutOfMemoryError:  # the device is full: OpenEXR encodes this frame on the CPU
+            return False
         _write_file(path, head, chunk_ys, [int(p.numel()) for p in payloads], flat)
         return True
 
