@@ -280,8 +280,9 @@ EXR_CODER_VARIABLE = "RESTYLE_EXR_CODER"  # overrides the choice a render makes 
 
 def use_exr_coder(choice: str | None = None, device: str = "cpu") -> str:
     """Choose, for this process from now on, who codes ZIP and ZIPS scanline EXRs; returns the
-    coder in use (``openexr``, ``nvcomp`` or ``zlib``). Every other EXR (PIZ, DWA, tiled, ...)
-    always goes through OpenEXR.
+    coder in use (``openexr``, ``nvcomp``, ``zlib``, or ``nvcomp-read``/``-write`` where only one
+    direction passed nvCOMP's check). Every other EXR (PIZ, DWA, tiled, ...) always goes through
+    OpenEXR. See docs/exr_io.md.
 
     Args:
         choice: ``auto`` (nvCOMP on a CUDA ``device`` when ``nvidia-nvcomp-cu12`` is installed and
