@@ -352,20 +352,75 @@ def _all_finite(plane: np.ndarray) -> bool:
     return not np.any(np.bitwise_and(plane.view(bits), exponent) == exponent)
 
 
+# Who codes EXRs: OpenEXR, unless this holds the engine's own ZIP coder (:func:`use_exr_coder`).
+_zip_coder: Any = None
+EXR_CODERS = ("auto", "openexr", "engine")
+EXR_CODER_VARIABLE = "RESTYLE_EXR_CODER"  # overrides the choice a render makes (auto)
+
+
+def use_exr_coder(choice: str | None = None, device: str = "cpu") -> str:
+    """Choose, for this process from now on, who codes ZIP and ZIPS scanline EXRs; returns the
+    coder in use (``openexr``, ``nvcomp``, ``zlib``, or ``nvcomp-read``/``-write`` where only one
+    direction passed nvCOMP's check). Every other EXR (PIZ, DWA, tiled, ...) always goes through
+    OpenEXR. See docs/exr_io.md.
+
+    Args:
+        choice: ``auto`` (nvCOMP on a CUDA ``device`` when ``nvidia-nvcomp-cu12`` is installed and
+            agrees with zlib, else OpenEXR: on a CPU nothing here is faster than OpenEXR),
+            ``openexr``, or ``engine`` (the engine's coder on ``device``; on the CPU its zlib twin,
+            for tests and comparisons). None: ``$RESTYLE_EXR_CODER``, else ``auto``.
+
+    Raises:
+        UsageError: an unknown choice, or ``engine`` on CUDA without nvCOMP.
+    """
+    global _zip_coder
+    choice = choice or os.environ.get(EXR_CODER_VARIABLE) or "auto"
+    if choice not in EXR_CODERS:
+        raise UsageError(f"EXR coder must be one of {', '.join(EXR_CODERS)}, got {choice!r} "
+                         f"(${EXR_CODER_VARIABLE} or the caller)")
+    coder = None
+    if choice != "openexr":
+        from .exr_zip import cpu_twin, gpu_coder
+
+        coder = gpu_coder(device)
+        if coder is None and choice == "engine":
+            if device != "cpu":
+                raise UsageError(f"EXR coder 'engine' on {device}: nvCOMP (pip package nvidia-nvcomp-cu12) is not "
+                                 "installed or does not agree with zlib here; use auto or openexr")
+            coder = cpu_twin()
+    _zip_coder = coder
+    return coder.name if coder is not None else "openexr"
+
+
+def _engine_order(names: Sequence[str]) -> list[str]:
+    """R, G, B, A first, other channels in the file's (name) order."""
+    order = list(names)
+    return sorted(order, key=lambda n: (_BEAUTY_ORDER.get(n, len(_BEAUTY_ORDER)), order.index(n)))
+
+
 def _read_exr(path: str) -> Image:
     """First part of an OpenEXR file; R,G,B,A first, other layers in the file's (name) order."""
+    decoded = _zip_coder.decode(path) if _zip_coder is not None else None
+    if decoded is not None:
+        with OpenEXR.File(path, header_only=True) as exr:  # the header empties as the file closes
+            header = dict(exr.header())
+        names = _engine_order(decoded.names)
+        pixels = decoded.pixels([decoded.names.index(n) for n in names])
+        return _exr_image(path, header, names, pixels)
     with OpenEXR.File(path, separate_channels=True) as exr:  # its views die with the file
         header = exr.header()
         planes = {name: channel.pixels for name, channel in exr.channels().items()}
         if not planes:
             raise ImageReadError(f"{path}: no channels")
-        order = list(planes)
-        names = sorted(order, key=lambda n: (_BEAUTY_ORDER.get(n, len(_BEAUTY_ORDER)), order.index(n)))
-        file_format = "half" if all(planes[n].dtype == np.float16 for n in names) else "float"
-        dtype = np.float16 if file_format == "half" else np.float32
-        pixels = _planar([planes[n].astype(dtype, copy=False) for n in names])
-        return Image(pixels, tuple(names), _window(header["dataWindow"]), _window(header["displayWindow"]),
-                     {k: v for k, v in header.items() if k not in _EXR_STRUCTURE}, file_format, path)
+        names = _engine_order(list(planes))
+        dtype = np.float16 if all(planes[n].dtype == np.float16 for n in names) else np.float32
+        return _exr_image(path, header, names, _planar([planes[n].astype(dtype, copy=False) for n in names]))
+
+
+def _exr_image(path: str, header: dict[str, Any], names: list[str], pixels: np.ndarray) -> Image:
+    return Image(pixels, tuple(names), _window(header["dataWindow"]), _window(header["displayWindow"]),
+                 {k: v for k, v in header.items() if k not in _EXR_STRUCTURE},
+                 "half" if pixels.dtype == np.float16 else "float", path)
 
 
 def exr_codec(compression: str, where: str = "EXR output") -> Any:
@@ -394,6 +449,8 @@ def _write_exr(path: Path, image: Image, dtype: str, compression: str) -> None:
     header.update({
         "compression": codec, "type": OpenEXR.scanlineimage, "lineOrder": OpenEXR.INCREASING_Y,
         "dataWindow": _box(dw), "displayWindow": _box(full)})
+    if _zip_coder is not None and _zip_coder.encode(str(path), header, list(image.channels), pixels.transpose(2, 0, 1)):
+        return
     channels = {name: np.ascontiguousarray(pixels[:, :, i]) for i, name in enumerate(image.channels)}
     with OpenEXR.File(header, channels) as exr:
         exr.write(str(path))

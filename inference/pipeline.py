@@ -31,7 +31,7 @@ from .colourlock.lock import LockTarget, fit_transforms, qc_entries, qc_report, 
 from .colourlock.settings import HoldSettings
 from .devices import resolve_device
 from .errors import RestyleError, UsageError
-from .image import Image, exr_codec, read_frame
+from .image import Image, exr_codec, read_frame, use_exr_coder
 from .progress import Progress
 from .render_settings import RenderSettings
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
@@ -150,6 +150,9 @@ class _RestyledPlates:
         self.vectors_check = vectors_check(vectors)
         check: Callable[[Image], None] | None = self.vectors_check
         if frames_stay_on_device(self.runner, self.tile):
+            coder = use_exr_coder(device=str(self.runner.device))
+            if torch.device(self.runner.device).type == "cuda":
+                log(f"EXR ZIP coder: {coder}")
             self.uploaded = DevicePlates(self.runner.device, held + 2 * threads)  # + the frames read ahead
             self.hand_over: HostFrames | DeviceFrames = DeviceFrames(self.runner.device, self.uploaded)
             check = self._check_and_upload
