@@ -78,8 +78,9 @@ def train() -> None:
         finally:
             if strips:
                 worker.on_main(_restore, real)
-        return "look trained: {}; press Preview or Render range{}".format(
-            model, "; last training strip: {}".format(strips[-1]) if strips else "")
+        return "{}: {}; press Preview or Render range{}".format(
+            "training stopped early, the look so far is in use (Train again goes on)" if jobs.stopped_early(model)
+            else "look trained", model, "; last training strip: {}".format(strips[-1]) if strips else "")
     _guarded("Train", work)
 
 

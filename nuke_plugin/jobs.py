@@ -72,7 +72,7 @@ def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, A
         fields.pop("repass", None)
     folder = os.path.join(node_io.cache_root(node), "models", cache.key("train", hashes, {}, fields))
     model = os.path.join(folder, "look.onnx")
-    if not os.path.isfile(model):
+    if not os.path.isfile(model) or stopped_early(model):
         manifest = dict(fields, version=1, stage="train", plate=plate, frames=node_io.ranges_text(plate_frames),
                         keys=key_files(painted, keys), out=model)
         if os.path.isfile(os.path.splitext(model)[0] + ".ckpt"):  # a stopped training of this look: go on
@@ -98,19 +98,39 @@ def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, A
                 with open(record, encoding="utf-8") as f:
                     watched(json.load(f))
 
+        before = _stamp(model)
         try:
             engine.run("train", cache.write_manifest(folder, "job.json", manifest), progress, feedback.cancelled,
                        env=env)
         except Exception:
-            _discard(model)  # a look that failed its key check is written marked failed: never reuse it
+            if _stamp(model) != before:  # a look that failed its key check is written marked failed: never reuse
+                os.remove(model)         # it (an earlier look stopped early stays)
             raise
+        _mark_stopped_early(model, feedback.cancelled())
     node["model_file"].setValue(model)
     return model
 
 
-def _discard(model: str) -> None:
-    if os.path.isfile(model):
-        os.remove(model)
+STOPPED_EARLY = "stopped_early.json"  # beside a look whose training was stopped (Stop): Train again resumes it
+
+
+def stopped_early(model: str) -> bool:
+    """The look was written when its training was stopped early (usable; Train again goes on)."""
+    return os.path.isfile(os.path.join(os.path.dirname(model), STOPPED_EARLY))
+
+
+def _mark_stopped_early(model: str, stopped: bool) -> None:
+    """After the engine wrote ``model``: a Stop during training made it the look so far."""
+    marker = os.path.join(os.path.dirname(model), STOPPED_EARLY)
+    if stopped:
+        with open(marker, "w", encoding="utf-8") as f:
+            json.dump({"model": model, "stopped": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
+    elif os.path.isfile(marker):
+        os.remove(marker)
+
+
+def _stamp(path: str) -> Optional[float]:
+    return os.path.getmtime(path) if os.path.isfile(path) else None
 
 
 def _with_next_frames(keys: List[int], first: int, last: int) -> List[int]:

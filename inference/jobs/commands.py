@@ -370,6 +370,18 @@ SUBCOMMANDS["gate"] = {
     "required": ["report"],
 }
 
+SUBCOMMANDS["serve"] = {
+    "help": "a warm engine: run the jobs sent on stdin as JSON lines, one at a time, keeping torch, CUDA and "
+            "the looks loaded between them (the Nuke plug-in keeps one per session; protocol in "
+            "inference/jobs/serve.py)",
+    "args": [
+        (("--idle-minutes",), "idle_minutes", {"metavar": "M", "type": bounded("idle_minutes"),
+                                               "help": "exit after M minutes without a job (default: run until stdin "
+                                                       "ends)"}),
+    ],
+    "required": [],
+}
+
 _RENDER_FIELDS = {dest for _flags, dest, _options in SUBCOMMANDS["render"]["args"]} - {"skip_existing"}
 SUBCOMMANDS["submit"] = {
     "help": "write farm jobs for a shot (Deadline 10, OpenCue or Open Job Description): restyle render per frame "
@@ -427,7 +439,7 @@ WRITES: dict[str, dict[str, str | Folder]] = {
     "run": {"out": SEQUENCE}, "deflicker": {"out": SEQUENCE, "grade_nk": FILE},
     "colourlock": {"out": SEQUENCE, "report": QC_REPORT}, "metrics": {"json": FILE}, "hash": {"json": FILE},
     "torchscript": {"out": FILE}, "render": {"out": SEQUENCE, "report": QC_REPORT}, "bench": {"out": FILE},
-    "gate": {}, "submit": {"out": SEQUENCE, "report": FARM_REPORTS, "job_dir": JOB_FILES},
+    "gate": {}, "serve": {}, "submit": {"out": SEQUENCE, "report": FARM_REPORTS, "job_dir": JOB_FILES},
 }
 READS_AS = {"metrics": {"reference": SEQUENCE},
             "submit": {"reference": FARM_FILE, "swatches": FARM_FILE, "keys": FARM_FILE}}

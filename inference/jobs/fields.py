@@ -43,6 +43,7 @@ FIELDS: dict[str, Any] = {
     "threads": {"type": "integer", "minimum": 1, "maximum": 1024},
     "steps": {"type": "integer", "minimum": 1},
     "seconds": {"type": "number", "exclusiveMinimum": 0},
+    "idle_minutes": {"type": "number", "exclusiveMinimum": 0},
     "plateau": {"type": "boolean"},
     "stability": {"type": "number", "minimum": 0},
     "key_psnr": {"type": "number", "minimum": 0, "description": "key check threshold, dB (0 = any finite look)"},
