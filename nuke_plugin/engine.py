@@ -102,8 +102,8 @@ def _result(command: str, python: str, done: Tuple[int, List[str], bool], accept
     """The exit code of a finished job (exit code, its error lines, whether it was interrupted),
     or the EngineError it stands for."""
     code, errors, interrupted = done
-    if interrupted and (code == CANCELLED or code < 0):  # other codes: it stopped, then said why it failed
-        raise EngineError(_ADVICE[CANCELLED], CANCELLED)
+    if interrupted and code not in (0, 64, 65):  # 64/65: it stopped, then said what is wrong (a look stopped
+        raise EngineError(_ADVICE[CANCELLED], CANCELLED)  # early that fails its key check)
     if code not in accept:
         _check_exit(command, python, code, errors)
     return code

@@ -141,10 +141,12 @@ def _with_next_frames(keys: List[int], first: int, last: int) -> List[int]:
 
 def _approved_model(node: Any, keys: List[int]) -> Optional[str]:
     """The node's current look, when 'Start from the approved look' is on and it was trained on
-    the same key frames (its job manifest says so); else None."""
+    the same key frames (its job manifest says so) and not stopped early (Train again resumes
+    that one); else None."""
     model = str(node_io.value(node, "model_file"))
     job = os.path.join(os.path.dirname(model), "job.json")
-    if not (node_io.value(node, "from_approved") and model and os.path.isfile(model) and os.path.isfile(job)):
+    if not (node_io.value(node, "from_approved") and model and os.path.isfile(model) and os.path.isfile(job)) \
+            or stopped_early(model):
         return None
     with open(job, encoding="utf-8") as f:
         trained_on = sorted(int(frame) for frame in json.load(f).get("keys", {}))
