@@ -11,16 +11,18 @@ import math
 from typing import Any, Callable
 
 from ..colourlock.settings import ColourLockSettings, HoldSettings
+from ..demo.settings import DemoSettings
 from ..devices import DEVICES
 from ..farm.settings import DEFAULT_CHUNK_SIZE, DEFAULT_PRIORITY
 from ..job_paths import FARM_FILE, FILE, FOLDER, SEQUENCE, Folder
-from ..render_settings import RenderSettings
+from ..render_settings import RenderBenchSettings, RenderSettings
 from ..restyle.settings import DEFAULT_DETAIL_PX, TrainSettings
 from ..temporal.settings import DeflickerSettings
 from .fields import FIELDS, in_range, range_text
 
 # The stages' defaults as the help states them: read from their settings, where each is written once.
 TRAIN, DEFLICKER, HOLD = TrainSettings(), DeflickerSettings(), HoldSettings()
+DEMO, BENCH = DemoSettings(), RenderBenchSettings()
 
 FRAMES_HELP = "frame range, Nuke syntax: 1001-1100, 1001-1100x2, 1001,1005-1010"
 PATTERN_HELP = "image sequence: name.####.exr, name.%%04d.exr or name.@@@@.exr (EXR, PNG, TIFF, JPEG, DPX)"
@@ -76,11 +78,11 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--out",), "out", {"metavar": "DIR", "help": "folder for the demo's EXR frames, "
                                  "keyframe, manifest and contact sheet (default: ./restyle_demo)"}),
             (("--frames",), "frames", {"metavar": "N", "type": int,
-                                       "help": "number of frames to generate (default 24)"}),
-            (("--size",), "size", {"metavar": "WxH", "help": "plate resolution (default 640x360)"}),
-            (("--seed",), "seed", {"type": int, "help": "seed of the procedural textures (default 7)"}),
+                                       "help": f"number of frames to generate (default {DEMO.frames})"}),
+            (("--size",), "size", {"metavar": "WxH", "help": f"plate resolution (default {DEMO.size})"}),
+            (("--seed",), "seed", {"type": int, "help": f"seed of the procedural textures (default {DEMO.seed})"}),
             (("--train-seconds",), "seconds", {"metavar": "S", "type": bounded("seconds"),
-                                               "help": "training time for the restyle stage (default 60)"}),
+                                               "help": f"training time for the restyle stage (default {DEMO.train_seconds:g})"}),
         ],
         "required": [],
     },
@@ -343,14 +345,15 @@ SUBCOMMANDS["render"] = {
 SUBCOMMANDS["bench"] = {
     "help": "measure each stage alone and the whole render on generated frames (frames/s, GPU and host memory)",
     "args": [
-        (("--sizes",), "sizes", {"metavar": "WxH,...", "help": "frame sizes to measure (default 2048x1080,3840x2160)"}),
-        (("--frames",), "frames", {"metavar": "N", "type": int, "help": "frames generated per size (default 64)"}),
+        (("--sizes",), "sizes", {"metavar": "WxH,...", "help": f"frame sizes to measure (default {BENCH.sizes})"}),
+        (("--frames",), "frames", {"metavar": "N", "type": int, "help": f"frames generated per size (default {BENCH.frames})"}),
         (("--chunk",), "chunk", {"metavar": "N", "type": bounded("chunk"), "help": f"render chunk in frames (default {RenderSettings.chunk})"}),
         (("--compression",), "compression", {"metavar": "LIST", "help": "output EXR compressions to measure, comma "
-                                             "list (default zip; the renders run again with each further one)"}),
+                                             f"list (default {BENCH.compression}; the renders run again with each "
+                                             "further one)"}),
         (("--plate-compression",), "plate_compression", {"metavar": "NAME", "help": "the generated plate's EXR "
-                                                         "compression (default zip; none measures the render "
-                                                         "without the cost of decoding)"}),
+                                                         f"compression (default {BENCH.plate_compression}; none "
+                                                         "measures the render without the cost of decoding)"}),
         (("--scratch",), "scratch", {"metavar": "DIR", "help": "folder for the generated plates and the renders "
                                      "(default the system's temporary folder; /dev/shm leaves the disk out)"}),
         (("--device",), "device", {"choices": list(DEVICES), "help": "where to run (default auto: CUDA if present)"}),

@@ -232,21 +232,23 @@ def _bench_harness():
 
 
 def run_bench(job: dict[str, Any], progress: str) -> int:
-    from ..render_settings import RenderSettings
+    from ..render_settings import RenderBenchSettings, RenderSettings
 
-    sizes = job.get("sizes", "2048x1080,3840x2160").split(",")
+    default = RenderBenchSettings()
+    sizes = job.get("sizes", default.sizes).split(",")
     for size in sizes:
         width, sep, height = size.lower().partition("x")
         if not (sep and width.isdigit() and height.isdigit() and int(width) >= 64 and int(height) >= 64):
             raise UsageError(f"--sizes: '{size}' is not WIDTHxHEIGHT of at least 64x64 (e.g. 2048x1080)")
-    if job.get("frames", 64) < 2:
+    if job.get("frames", default.frames) < 2:
         raise UsageError("--frames must be at least 2")
     if job.get("scratch") and not Path(job["scratch"]).is_dir():
         raise UsageError(f"--scratch: '{job['scratch']}' is not a folder")
     bench, results = _bench_harness()
-    bench(sizes, job.get("frames", 64), job.get("chunk", RenderSettings.chunk), job.get("device", "auto"),
-          job.get("label"), Path(job.get("out", results / "pipeline.json")), job.get("compression", "zip").split(","),
-          job.get("plate_compression", "zip"), job.get("scratch"))
+    bench(sizes, job.get("frames", default.frames), job.get("chunk", RenderSettings.chunk), job.get("device", "auto"),
+          job.get("label"), Path(job.get("out", results / "pipeline.json")),
+          job.get("compression", default.compression).split(","),
+          job.get("plate_compression", default.plate_compression), job.get("scratch"))
     return 0
 
 
