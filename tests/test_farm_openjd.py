@@ -19,7 +19,7 @@ from inference.restyle.train import TrainSettings, train
 from inference.sequence import SequencePattern
 
 REPO = Path(__file__).resolve().parents[1]
-TEMPLATE = REPO / "farm" / "openjd" / "restyle_shot.yaml"
+TEMPLATE = REPO / "inference" / "farm" / "restyle_shot.yaml"
 OPENJD = str(Path(sys.executable).parent / "openjd")
 LINEAR = "Linear Rec.709 (sRGB)"
 

@@ -392,7 +392,7 @@ SUBCOMMANDS["submit"] = {
     "args": [
         (("--farm",), "farm", {"choices": ["deadline", "opencue", "openjd"],
                                "help": "deadline: job + plugin info files for deadlinecommand; opencue: a pyoutline "
-                                       "job spec (XML); openjd: farm/openjd/restyle_shot.yaml + its parameter values"}),
+                                       "job spec (XML); openjd: the toolset's Open Job Description template (restyle_shot.yaml) + its parameter values"}),
         (("--job-dir",), "job_dir", {"metavar": "DIR", "help": "folder the submission files are written to"}),
         (("--comp",), "comp", {"metavar": "SCRIPT.nk", "help": "the Nuke script rendered after the restyle (nuke -x)"}),
         (("--name",), "name", {"metavar": "NAME", "help": "job (shot) name (default: the comp script's name)"}),
