@@ -122,8 +122,10 @@ def render() -> None:
         worker.on_main(jobs.show_version, real, version["key"])
         if "warning" in version:
             worker.on_main(nuke.message, "{}: {}".format(node.name(), version["warning"]))
-        return "showing version {} ({}-{}){}".format(version["key"], first, last,
-                                                     "; " + version["warning"] if "warning" in version else "")
+        curve = jobs.flicker_curve(node, version, feedback)
+        return "showing version {} ({}-{}){}{}".format(version["key"], first, last,
+                                                       "; " + version["warning"] if "warning" in version else "",
+                                                       "; " + curve if curve else "")
     _guarded("Render range", work)
 
 

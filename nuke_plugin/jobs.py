@@ -306,6 +306,43 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
             node.name(), node_io.ranges_text(still), version["folder"]))
 
 
+# --- the flicker curve of a version ----------------------------------------------------------------
+
+FLICKER_JSON, FLICKER_PNG = "flicker.json", "flicker.png"  # beside a complete version (restyle metrics --curve)
+
+
+def flicker_curve(node: Any, version: Dict[str, Any], feedback: Feedback) -> Optional[str]:
+    """Each frame's flicker in a complete version against the frame before, as a ratio to the
+    plate's own (E_warp by DIS flow: ``restyle metrics --curve``), written once beside the version
+    (flicker.json, flicker.png); returns a line for the status naming the worst frame and the
+    graph, or None (no plate input, one frame, or the measure could not run: said in the status)."""
+    stage = stage_of(node.Class())
+    spec = next((s for s in stage.inputs if s.name == "plate"), None)
+    first, last = node_io.frame_range(node)
+    record = os.path.join(version["folder"], FLICKER_JSON)
+    if spec is None or last <= first:
+        return None
+    if not os.path.isfile(record):
+        manifest = {"version": 1, "stage": "metrics", "output": version["pattern"], "frames": "{}-{}".format(first, last),
+                    "plate": node_io.source_pattern(node, spec, list(range(first, last + 1))), "vectors": "dis",
+                    "json": record, "curve": os.path.join(version["folder"], FLICKER_PNG)}
+        space = version["fields"].get("plate_colourspace") or version["fields"].get("guide_colourspace")
+        if space:
+            manifest["plate_colourspace"] = space
+        feedback.step("measuring the flicker of frames {}-{} against the plate's".format(first, last))
+        try:
+            engine.run("metrics", cache.write_manifest(version["folder"], "flicker_job.json", manifest), feedback.event,
+                       feedback.cancelled)
+        except engine.EngineError as exc:
+            feedback.step("no flicker curve: {}".format(exc))
+            return None
+    with open(record, encoding="utf-8") as f:
+        per_frame = json.load(f)["e_warp_by_flow"]["dis"]["per_frame"]
+    ratio, frame = max(zip(per_frame["ratio_to_plate"], per_frame["frames"]))
+    return "flicker per frame in {} (most at frame {}: {:.2g}x the plate's)".format(
+        os.path.join(version["folder"], FLICKER_PNG), frame, ratio)
+
+
 # --- signing frames when first used, and the per-frame store -----------------------------------------
 
 def _signed_for(node: Any, frames: List[int], feedback: Feedback, unsigned_ok: bool) -> Dict[str, Dict[str, str]]:

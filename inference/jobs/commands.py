@@ -287,6 +287,8 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                  "flow, farneback = Farneback optical flow (default: dis,farneback; judge a "
                                                  "method that moves pixels along one flow with another); blender = the "
                                                  "plate's Vector pass; nuke = its forward/backward layers"}),
+            (("--curve",), "curve", {"metavar": "PNG", "help": "also draw each frame's E_warp against the frame "
+                                     "before, as a ratio to the plate's, by each flow (where the result pops)"}),
         ],
         "required": ["output", "plate", "frames", "json"],
     },
@@ -440,7 +442,7 @@ JOB_FILES = Folder(("submit.sh", "*.job", "opencue_job.xml", "opencue_session", 
 WRITES: dict[str, dict[str, str | Folder]] = {
     "demo": {"out": FOLDER}, "inspect": {"json": FILE}, "convert": {"out": SEQUENCE}, "train": {"out": FILE},
     "run": {"out": SEQUENCE}, "deflicker": {"out": SEQUENCE, "grade_nk": FILE},
-    "colourlock": {"out": SEQUENCE, "report": QC_REPORT}, "metrics": {"json": FILE}, "hash": {"json": FILE},
+    "colourlock": {"out": SEQUENCE, "report": QC_REPORT}, "metrics": {"json": FILE, "curve": FILE}, "hash": {"json": FILE},
     "torchscript": {"out": FILE}, "render": {"out": SEQUENCE, "report": QC_REPORT}, "bench": {"out": FILE},
     "gate": {}, "serve": {}, "submit": {"out": SEQUENCE, "report": FARM_REPORTS, "job_dir": JOB_FILES},
 }

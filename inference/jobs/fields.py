@@ -36,6 +36,7 @@ FIELDS: dict[str, Any] = {
     "working_colourspace": _SPACE,
     "report": _PATH,
     "json": _PATH,
+    "curve": _PATH,
     "dtype": {"enum": ["half", "float", "uint8", "uint16", "uint10", "auto", "fp16", "fp32"]},
     "compression": {"type": "string", "minLength": 1},
     "device": {"enum": ["auto", "cpu", "cuda"]},

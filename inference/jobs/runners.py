@@ -154,7 +154,7 @@ def _gpu_peak_line(peaks: dict[str, float]) -> str:
 
 
 def run_metrics(job: dict[str, Any], progress: str) -> int:
-    from ..measure import DEFAULT_VECTORS, measure_sequence
+    from ..measure import DEFAULT_VECTORS, measure_sequence, write_flicker_curve
 
     reference = SequencePattern.parse(job["reference"]) if "reference" in job else None
     figures = measure_sequence(SequencePattern.parse(job["output"]), SequencePattern.parse(job["plate"]),
@@ -167,6 +167,8 @@ def run_metrics(job: dict[str, Any], progress: str) -> int:
     print(text)
     Path(job["json"]).parent.mkdir(parents=True, exist_ok=True)
     Path(job["json"]).write_text(text + "\n")
+    if "curve" in job:
+        write_flicker_curve(job["curve"], figures)
     return 0
 
 
