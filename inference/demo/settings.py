@@ -9,6 +9,7 @@ from dataclasses import dataclass
 class DemoSettings:
     """The generated shot and how long its look trains."""
 
+    out: str = "restyle_demo"  # folder of everything the demo writes
     frames: int = 24  # frames of procedural plate
     size: str = "640x360"  # WIDTHxHEIGHT
     seed: int = 7  # seed of the procedural textures

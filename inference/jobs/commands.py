@@ -76,7 +76,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
         "help": "generate a procedural plate and painted keyframe, run every available stage",
         "args": [
             (("--out",), "out", {"metavar": "DIR", "help": "folder for the demo's EXR frames, "
-                                 "keyframe, manifest and contact sheet (default: ./restyle_demo)"}),
+                                 f"keyframe, manifest and contact sheet (default: ./{DEMO.out})"}),
             (("--frames",), "frames", {"metavar": "N", "type": int,
                                        "help": f"number of frames to generate (default {DEMO.frames})"}),
             (("--size",), "size", {"metavar": "WxH", "help": f"plate resolution (default {DEMO.size})"}),
