@@ -44,7 +44,7 @@ from inference.demo.plate import PLATE_COLOURSPACE, render_frame
 from inference.devices import resolve_device
 from inference.image import Image, exr_codec, read_image, write_image
 from inference.pipeline import DeviceFrames, HostFrames, frames_stay_on_device, render_shot
-from inference.render_settings import RenderSettings
+from inference.render_settings import RenderBenchSettings, RenderSettings
 from inference.restyle.apply import default_batch
 from inference.restyle.backends import select_backend
 from inference.restyle.model_file import load_model
@@ -292,13 +292,15 @@ def run_bench(sizes: list[str], frames: int, chunk: int = RenderSettings.chunk, 
 
 def main(argv: list[str] | None = None) -> None:
     parser = bench_parser(__doc__, data=False)
-    parser.add_argument("--sizes", default="2048x1080", help="comma-separated WxH list")
-    parser.add_argument("--frames", type=int, default=64, help="frames per size")
-    parser.add_argument("--chunk", type=int, default=RenderSettings.chunk, help="render chunk (frames)")
+    default = RenderBenchSettings()  # restyle bench's defaults, the same here
+    parser.add_argument("--sizes", default=default.sizes, help="comma-separated WxH list (default %(default)s)")
+    parser.add_argument("--frames", type=int, default=default.frames, help="frames per size (default %(default)s)")
+    parser.add_argument("--chunk", type=int, default=RenderSettings.chunk, help="render chunk (frames, default %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--compression", default="zip",
-                        help="output EXR compressions, comma list (default zip; renders repeat with each further one)")
-    parser.add_argument("--plate-compression", default="zip", help="the generated plate's EXR compression")
+    parser.add_argument("--compression", default=default.compression,
+                        help="output EXR compressions, comma list (default %(default)s; renders repeat with each further one)")
+    parser.add_argument("--plate-compression", default=default.plate_compression,
+                        help="the generated plate's EXR compression (default %(default)s)")
     parser.add_argument("--scratch", help="folder for plates and renders (default the system's temporary folder)")
     args = parser.parse_args(argv)
     run_bench(args.sizes.split(","), args.frames, args.chunk, args.device, args.label, RESULTS / "pipeline.json",

@@ -18,12 +18,13 @@ from .jobs.commands import COLOUR_COMMANDS, SUBCOMMANDS, bounded
 from .jobs.demo import run_demo
 from .jobs.job import check_paths, job_from_flags
 from .jobs.runners import RUNNERS as STAGE_RUNNERS
+from .jobs.serve import serve
 from .progress import MODES, Progress
 
 __all__ = ["EX_QC_FAILED", "build_parser", "job_from_args", "main"]
 EX_CANCELLED = 130
 EX_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool whose reader went away
-RUNNERS = {"demo": run_demo, **STAGE_RUNNERS}
+RUNNERS = {"demo": run_demo, "serve": lambda job, _progress: serve(main, job), **STAGE_RUNNERS}
 
 
 class _Parser(argparse.ArgumentParser):

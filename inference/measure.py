@@ -52,6 +52,32 @@ def parse_vectors(text: str) -> list[str]:
     return methods
 
 
+def flicker_per_frame(frames: list[int], ours: list[float], own: list[float]) -> dict[str, list]:
+    """E_warp of each frame against the one before (frames[1:]), the plate's, and their ratio: where
+    the output pops more than the plate moves."""
+    return {"frames": frames[1:], "e_warp": ours, "plate_e_warp": own,
+            "ratio_to_plate": [a / max(b, 1e-12) for a, b in zip(ours, own)]}
+
+
+def write_flicker_curve(path: str, figures: dict[str, Any]) -> None:
+    """A small PNG graph of the per-frame flicker ratio to the plate, by each flow measured."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 2.5))
+    for method, entry in figures["e_warp_by_flow"].items():
+        axes.plot(entry["per_frame"]["frames"], entry["per_frame"]["ratio_to_plate"], ".-", label=method)
+    axes.axhline(1.0, color="grey", lw=0.8)
+    axes.set_xlabel("frame (against the one before)"), axes.set_ylabel("E_warp / plate's")
+    axes.set_title("flicker of the result, per frame", fontsize=9)
+    axes.legend(fontsize=7), axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
 def measure_sequence(output: SequencePattern, plate: SequencePattern, frames: list[int], *,
             reference: SequencePattern | None = None, output_space: str | None = None,
             plate_space: str | None = None, reference_space: str | None = None, vectors: str = DEFAULT_VECTORS,
@@ -71,10 +97,10 @@ def measure_sequence(output: SequencePattern, plate: SequencePattern, frames: li
     by_flow = {}
     for method in methods:
         flows = flows_of(method, plate, frames, plate_views, threads)
-        ours = metrics.e_warp(output_views, plate_views, flows)["e_warp"]
-        own = metrics.e_warp(plate_views, plate_views, flows)["e_warp"]
-        by_flow[method] = {"flow": FLOW_NAMES[method], "e_warp": ours, "plate_e_warp": own,
-                           "e_warp_ratio_to_plate": ours / max(own, 1e-12)}
+        ours, own = (metrics.e_warp(views, plate_views, flows) for views in (output_views, plate_views))
+        by_flow[method] = {"flow": FLOW_NAMES[method], "e_warp": ours["e_warp"], "plate_e_warp": own["e_warp"],
+                           "e_warp_ratio_to_plate": ours["e_warp"] / max(own["e_warp"], 1e-12),
+                           "per_frame": flicker_per_frame(frames, ours["per_frame"], own["per_frame"])}
         progress.advance(message=f"E_warp ({method})")
     first = by_flow[methods[0]]
     result: dict[str, Any] = {

@@ -35,10 +35,10 @@ from .image import Image, exr_codec, read_frame, use_exr_coder
 from .progress import Progress
 from .render_settings import RenderSettings
 from .restyle.apply import carry_detail, default_batch, restyle_images, restyle_tensors
-from .restyle.backends import select_backend
 from .restyle.detail import WalkedFromKeys, resolve_detail
-from .restyle.model_file import RestyleModel, load_model, require_key_check, sha256_file
+from .restyle.model_file import RestyleModel, sha256_file
 from .restyle.settings import DetailSettings, RuntimeSettings
+from .restyle.warm import backend_for, checked_model
 from .sequence import SequencePattern
 from .sequence_io import SequenceWriter, check_frames_exist, default_threads, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
@@ -144,7 +144,7 @@ class _RestyledPlates:
     def __init__(self, model: RestyleModel, plate: SequencePattern, needed: list[int], plate_space: str,
                  runtime: RuntimeSettings, threads: int | None, held: int, vectors: str, log):
         self.model = model
-        self.runner = select_backend(self.model, runtime.backend, runtime.device, runtime.dtype, log=log)
+        self.runner = backend_for(self.model, runtime, log)
         self.plate_space, self.batch, self.tile, self.log = plate_space, runtime.batch, runtime.tile, log
         threads = threads or default_threads()
         self.vectors_check = vectors_check(vectors)
@@ -310,7 +310,7 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     exr_codec(compression or "zip", "--compression")
     progress = Progress("render", len(frames), progress_mode)
     check_frames_exist(plate, frames)
-    model = require_key_check(load_model(model_path))
+    model = checked_model(model_path)
     detail = resolve_detail(model, settings.detail)
     plate_space = colour.file_colourspace(plate.path(frames[0]), plate_space, model.meta.get("plate_colourspace"))
     out_space = colour.resolve_colourspace(out_space or colour.output_colourspace(out.printf, plate_space))

@@ -21,3 +21,13 @@ class RenderSettings:
     chunk: int = 32  # output frames per chunk: memory holds a chunk and its handles
     compression: str | None = None  # the output EXR's; None: zip
     skip_existing: bool = False  # keep frames already in the output that decode at the plate's size
+
+
+@dataclass(frozen=True)
+class RenderBenchSettings:
+    """What ``restyle bench`` (``bench/bench_pipeline.py``) measures of the render by default."""
+
+    sizes: str = "2048x1080,3840x2160"  # frame sizes, WIDTHxHEIGHT comma list
+    frames: int = 64  # frames generated per size
+    compression: str = "zip"  # output EXR compressions, comma list
+    plate_compression: str = "zip"  # the generated plate's EXR compression

@@ -78,8 +78,9 @@ def train() -> None:
         finally:
             if strips:
                 worker.on_main(_restore, real)
-        return "look trained: {}; press Preview or Render range{}{}".format(
-            model, "; last training strip: {}".format(strips[-1]) if strips else "",
+        return "{}: {}; press Preview or Render range{}{}".format(
+            "training stopped early, the look so far is in use (Train again goes on)" if jobs.stopped_early(model)
+            else "look trained", model, "; last training strip: {}".format(strips[-1]) if strips else "",
             "".join("; " + warning for warning in feedback.warnings))
     _guarded("Train", work)
 
@@ -123,8 +124,10 @@ def render() -> None:
         jobs.approve(node, version)
         if "warning" in version:
             worker.on_main(nuke.message, "{}: {}".format(node.name(), version["warning"]))
-        return "showing and approved version {} ({}-{}){}".format(
-            version["key"], first, last, "; " + version["warning"] if "warning" in version else "")
+        curve = jobs.flicker_curve(node, version, feedback)
+        return "showing and approved version {} ({}-{}){}{}".format(
+            version["key"], first, last, "; " + version["warning"] if "warning" in version else "",
+            "; " + curve if curve else "")
     _guarded("Render range", work)
 
 

@@ -116,7 +116,7 @@ def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, A
     root = node_io.cache_root(node)
     folder = os.path.join(root, "models", cache.key("train", hashes, files, keyed(fields)))
     model = os.path.join(folder, "look.onnx")
-    if not os.path.isfile(model):
+    if not os.path.isfile(model) or stopped_early(model):
         manifest = dict(fields, version=1, stage="train", plate=plate, frames=node_io.ranges_text(plate_frames),
                         keys=key_files(painted, keys), out=model)
         if os.path.isfile(os.path.splitext(model)[0] + ".ckpt"):  # a stopped training of this look: go on
@@ -143,19 +143,39 @@ def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, A
                 with open(record, encoding="utf-8") as f:
                     watched(json.load(f))
 
+        before = _stamp(model)
         try:
             engine.run("train", cache.write_manifest(folder, "job.json", manifest), progress, feedback.cancelled,
                        env=env)
         except Exception:
-            _discard(model)  # a look that failed its key check is written marked failed: never reuse it
+            if _stamp(model) != before:  # a look that failed its key check is written marked failed: never reuse
+                os.remove(model)         # it (an earlier look stopped early stays)
             raise
+        _mark_stopped_early(model, feedback.cancelled())
     node["model_file"].setValue(paths.relative_to(root, model))
     return model
 
 
-def _discard(model: str) -> None:
-    if os.path.isfile(model):
-        os.remove(model)
+STOPPED_EARLY = "stopped_early.json"  # beside a look whose training was stopped (Stop): Train again resumes it
+
+
+def stopped_early(model: str) -> bool:
+    """The look was written when its training was stopped early (usable; Train again goes on)."""
+    return os.path.isfile(os.path.join(os.path.dirname(model), STOPPED_EARLY))
+
+
+def _mark_stopped_early(model: str, stopped: bool) -> None:
+    """After the engine wrote ``model``: a Stop during training made it the look so far."""
+    marker = os.path.join(os.path.dirname(model), STOPPED_EARLY)
+    if stopped:
+        with open(marker, "w", encoding="utf-8") as f:
+            json.dump({"model": model, "stopped": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
+    elif os.path.isfile(marker):
+        os.remove(marker)
+
+
+def _stamp(path: str) -> Optional[float]:
+    return os.path.getmtime(path) if os.path.isfile(path) else None
 
 
 def _with_next_frames(keys: List[int], first: int, last: int) -> List[int]:
@@ -166,10 +186,12 @@ def _with_next_frames(keys: List[int], first: int, last: int) -> List[int]:
 
 def _approved_model(node: Any, keys: List[int]) -> Optional[str]:
     """The node's current look, when 'Start from the approved look' is on and it was trained on
-    the same key frames (its job manifest says so); else None."""
+    the same key frames (its job manifest says so) and not stopped early (Train again resumes
+    that one); else None."""
     model = model_path(node)
     job = os.path.join(os.path.dirname(model), "job.json")
-    if not (node_io.value(node, "from_approved") and model and os.path.isfile(model) and os.path.isfile(job)):
+    if not (node_io.value(node, "from_approved") and model and os.path.isfile(model) and os.path.isfile(job)) \
+            or stopped_early(model):
         return None
     with open(job, encoding="utf-8") as f:
         trained_on = sorted(int(frame) for frame in json.load(f).get("keys", {}))
@@ -334,6 +356,43 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
     if still:
         raise PluginError("{}: the engine finished but frames {} are missing in {}".format(
             node.name(), node_io.ranges_text(still), version["folder"]))
+
+
+# --- the flicker curve of a version ----------------------------------------------------------------
+
+FLICKER_JSON, FLICKER_PNG = "flicker.json", "flicker.png"  # beside a complete version (restyle metrics --curve)
+
+
+def flicker_curve(node: Any, version: Dict[str, Any], feedback: Feedback) -> Optional[str]:
+    """Each frame's flicker in a complete version against the frame before, as a ratio to the
+    plate's own (E_warp by DIS flow: ``restyle metrics --curve``), written once beside the version
+    (flicker.json, flicker.png); returns a line for the status naming the worst frame and the
+    graph, or None (no plate input, one frame, or the measure could not run: said in the status)."""
+    stage = stage_of(node.Class())
+    spec = next((s for s in stage.inputs if s.name == "plate"), None)
+    first, last = node_io.frame_range(node)
+    record = os.path.join(version["folder"], FLICKER_JSON)
+    if spec is None or last <= first:
+        return None
+    if not os.path.isfile(record):
+        manifest = {"version": 1, "stage": "metrics", "output": version["pattern"], "frames": "{}-{}".format(first, last),
+                    "plate": node_io.source_pattern(node, spec, list(range(first, last + 1))), "vectors": "dis",
+                    "json": record, "curve": os.path.join(version["folder"], FLICKER_PNG)}
+        space = version["fields"].get("plate_colourspace") or version["fields"].get("guide_colourspace")
+        if space:
+            manifest["plate_colourspace"] = space
+        feedback.step("measuring the flicker of frames {}-{} against the plate's".format(first, last))
+        try:
+            engine.run("metrics", cache.write_manifest(version["folder"], "flicker_job.json", manifest), feedback.event,
+                       feedback.cancelled)
+        except engine.EngineError as exc:
+            feedback.step("no flicker curve: {}".format(exc))
+            return None
+    with open(record, encoding="utf-8") as f:
+        per_frame = json.load(f)["e_warp_by_flow"]["dis"]["per_frame"]
+    ratio, frame = max(zip(per_frame["ratio_to_plate"], per_frame["frames"]))
+    return "flicker per frame in {} (most at frame {}: {:.2g}x the plate's)".format(
+        os.path.join(version["folder"], FLICKER_PNG), frame, ratio)
 
 
 # --- signing frames when first used, and the per-frame store -----------------------------------------

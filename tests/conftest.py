@@ -239,6 +239,8 @@ def settle_fixture(comp):
 FAKE_ENGINE = textwrap.dedent('''
     import json, os, shutil, signal, sys, time
     args = sys.argv[1:]  # -m inference.cli COMMAND --manifest JOB.json --progress json
+    if args[2] == "serve":  # no warm engine: every job in a process of its own, as the fake knows how to run
+        sys.exit(64)
     if args[2] == "train" and os.environ["FAKE_MODE"] == "train":  # a picture of the look, then a gate
         job = json.load(open(args[4]))
         watch = os.environ["RESTYLE_TRAIN_WATCH"]

@@ -18,7 +18,7 @@ from inference.image import read_image
 from inference.sequence import SequencePattern
 
 REPO = Path(__file__).resolve().parents[1]
-TEMPLATE = REPO / "farm" / "openjd" / "restyle_shot.yaml"
+TEMPLATE = REPO / "inference" / "farm" / "restyle_shot.yaml"
 OPENJD = str(Path(sys.executable).parent / "openjd")
 
 

@@ -179,7 +179,7 @@ def test_openjd_template_and_parameter_values_pass_openjd(tmp_path, shot):
                   "--compression", "piz", "--node", "Restyle1")
     assert done.returncode == 0, done.stderr
     template, values = tmp_path / "jobs" / "restyle_shot.yaml", tmp_path / "jobs" / "parameter_values.json"
-    assert template.read_text() == (REPO / "farm" / "openjd" / "restyle_shot.yaml").read_text()
+    assert template.read_text() == (REPO / "inference" / "farm" / "restyle_shot.yaml").read_text()
     params = json.loads(values.read_text())
     assert {k: params[k] for k in ("FrameStart", "FrameEnd", "ChunkSize", "Device", "Compression", "NukeExecutable",
                                    "ToolsetRoot", "ReportDir", "Plate", "NukeNode")} == {

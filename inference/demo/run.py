@@ -27,6 +27,7 @@ from ..sequence_io import SequenceWriter, read_sequence
 from .contact_sheet import contact_sheet, motion_to_rgb
 from .paint import paint
 from .plate import PLATE_COLOURSPACE, render_frame
+from .settings import DemoSettings
 
 FIRST_FRAME = 1001
 STAGE_ORDER = ("train", "run", "deflicker", "colourlock", "metrics")
@@ -43,8 +44,8 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def run_demo(out: Path, frames: int = 24, size: str = "640x360", seed: int = 7,
-             train_seconds: float = 60.0, progress_mode: str = "text") -> dict:
+def run_demo(out: Path, frames: int = DemoSettings.frames, size: str = DemoSettings.size, seed: int = DemoSettings.seed,
+             train_seconds: float = DemoSettings.train_seconds, progress_mode: str = "text") -> dict:
     """Generate the demo shot under ``out`` and run the available stages; returns a summary."""
     if not 2 <= int(frames) <= 1000:
         raise UsageError(f"--frames {frames}: the demo needs 2-1000 frames")

@@ -1,4 +1,5 @@
-"""Open Job Description: this toolset's job template (farm/openjd/restyle_shot.yaml) with the
+"""Open Job Description: this toolset's job template (``restyle_shot.yaml``, package data of
+``inference.farm``, so an installed engine carries it) with the
 shot's parameter values as JSON, for ``openjd run TEMPLATE --job-param file://VALUES`` (or a
 Deadline Cloud queue). The template always colour-locks and gates; it takes only the render
 settings it has parameters for, and any other render flag is refused rather than dropped.
@@ -6,13 +7,14 @@ settings it has parameters for, and any other render flag is refused rather than
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..errors import MissingFileError, UsageError
-from .shot import TOOLSET, FarmShot
+from .shot import FarmShot
 
-TEMPLATE = TOOLSET / "farm" / "openjd" / "restyle_shot.yaml"
+TEMPLATE = Path(str(resources.files(__package__) / "restyle_shot.yaml"))
 # template parameter <- restyle render field
 RENDER_PARAMS = {"Model": "model", "Plate": "plate", "PlateColourspace": "plate_colourspace",
                  "OutColourspace": "out_colourspace", "ReferenceColourspace": "reference_colourspace",
@@ -44,8 +46,8 @@ def job_files(shot: FarmShot, job_dir: Path) -> tuple[dict[str, str], list[str]]
     """The template and its parameter values, and the ``openjd run`` that runs them here."""
     values = parameter_values(shot)
     if not TEMPLATE.is_file():
-        raise MissingFileError(f"{TEMPLATE} is missing: --farm openjd needs the toolset's folder, not only the "
-                               "installed engine")
+        raise MissingFileError(f"{TEMPLATE} is missing: the engine's install lacks its package data; "
+                               "reinstall it")
     params = "parameter_values.json"
     return ({TEMPLATE.name: TEMPLATE.read_text(), params: json.dumps(values, indent=1) + "\n"},
             ["openjd", "run", str(job_dir / TEMPLATE.name), "--job-param", f"file://{job_dir / params}"])

@@ -9,7 +9,7 @@ Every farm runs these same commands; a farm's writer only puts its own frame tok
 chunk's first and last frame (Deadline ``<STARTFRAME>``, OpenCue ``#FRAME_START#``). A chunk's
 render reads its own handles and keeps complete frames (``--skip-existing``), so chunks equal a
 whole-shot render and a retried task redoes only what is missing. Each chunk writes its QC report
-to ``REPORT/chunk.FIRST`` (as farm/openjd/restyle_shot.yaml does), which the gate reads.
+to ``REPORT/chunk.FIRST`` (as the OpenJD template, inference/farm/restyle_shot.yaml, does), which the gate reads.
 """
 from __future__ import annotations
 

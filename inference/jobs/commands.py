@@ -11,16 +11,18 @@ import math
 from typing import Any, Callable
 
 from ..colourlock.settings import ColourLockSettings, HoldSettings
+from ..demo.settings import DemoSettings
 from ..devices import DEVICES
 from ..farm.settings import DEFAULT_CHUNK_SIZE, DEFAULT_PRIORITY
 from ..job_paths import FARM_FILE, FILE, FOLDER, SEQUENCE, Folder
-from ..render_settings import RenderSettings
+from ..render_settings import RenderBenchSettings, RenderSettings
 from ..restyle.settings import DEFAULT_DETAIL_PX, TrainSettings
 from ..temporal.settings import DeflickerSettings
 from .fields import FIELDS, in_range, range_text
 
 # The stages' defaults as the help states them: read from their settings, where each is written once.
 TRAIN, DEFLICKER, HOLD = TrainSettings(), DeflickerSettings(), HoldSettings()
+DEMO, BENCH = DemoSettings(), RenderBenchSettings()
 
 FRAMES_HELP = "frame range, Nuke syntax: 1001-1100, 1001-1100x2, 1001,1005-1010"
 PATTERN_HELP = "image sequence: name.####.exr, name.%%04d.exr or name.@@@@.exr (EXR, PNG, TIFF, JPEG, DPX)"
@@ -80,13 +82,13 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
         "help": "generate a procedural plate and painted keyframe, run every available stage",
         "args": [
             (("--out",), "out", {"metavar": "DIR", "help": "folder for the demo's EXR frames, "
-                                 "keyframe, manifest and contact sheet (default: ./restyle_demo)"}),
+                                 f"keyframe, manifest and contact sheet (default: ./{DEMO.out})"}),
             (("--frames",), "frames", {"metavar": "N", "type": int,
-                                       "help": "number of frames to generate (default 24)"}),
-            (("--size",), "size", {"metavar": "WxH", "help": "plate resolution (default 640x360)"}),
-            (("--seed",), "seed", {"type": int, "help": "seed of the procedural textures (default 7)"}),
+                                       "help": f"number of frames to generate (default {DEMO.frames})"}),
+            (("--size",), "size", {"metavar": "WxH", "help": f"plate resolution (default {DEMO.size})"}),
+            (("--seed",), "seed", {"type": int, "help": f"seed of the procedural textures (default {DEMO.seed})"}),
             (("--train-seconds",), "seconds", {"metavar": "S", "type": bounded("seconds"),
-                                               "help": "training time for the restyle stage (default 60)"}),
+                                               "help": f"training time for the restyle stage (default {DEMO.train_seconds:g})"}),
         ],
         "required": [],
     },
@@ -296,6 +298,8 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                  "flow, farneback = Farneback optical flow (default: dis,farneback; judge a "
                                                  "method that moves pixels along one flow with another); blender = the "
                                                  "plate's Vector pass; nuke = its forward/backward layers"}),
+            (("--curve",), "curve", {"metavar": "PNG", "help": "also draw each frame's E_warp against the frame "
+                                     "before, as a ratio to the plate's, by each flow (where the result pops)"}),
         ],
         "required": ["output", "plate", "frames", "json"],
     },
@@ -360,14 +364,15 @@ SUBCOMMANDS["render"] = {
 SUBCOMMANDS["bench"] = {
     "help": "measure each stage alone and the whole render on generated frames (frames/s, GPU and host memory)",
     "args": [
-        (("--sizes",), "sizes", {"metavar": "WxH,...", "help": "frame sizes to measure (default 2048x1080,3840x2160)"}),
-        (("--frames",), "frames", {"metavar": "N", "type": int, "help": "frames generated per size (default 64)"}),
+        (("--sizes",), "sizes", {"metavar": "WxH,...", "help": f"frame sizes to measure (default {BENCH.sizes})"}),
+        (("--frames",), "frames", {"metavar": "N", "type": int, "help": f"frames generated per size (default {BENCH.frames})"}),
         (("--chunk",), "chunk", {"metavar": "N", "type": bounded("chunk"), "help": f"render chunk in frames (default {RenderSettings.chunk})"}),
         (("--compression",), "compression", {"metavar": "LIST", "help": "output EXR compressions to measure, comma "
-                                             "list (default zip; the renders run again with each further one)"}),
+                                             f"list (default {BENCH.compression}; the renders run again with each "
+                                             "further one)"}),
         (("--plate-compression",), "plate_compression", {"metavar": "NAME", "help": "the generated plate's EXR "
-                                                         "compression (default zip; none measures the render "
-                                                         "without the cost of decoding)"}),
+                                                         f"compression (default {BENCH.plate_compression}; none "
+                                                         "measures the render without the cost of decoding)"}),
         (("--scratch",), "scratch", {"metavar": "DIR", "help": "folder for the generated plates and the renders "
                                      "(default the system's temporary folder; /dev/shm leaves the disk out)"}),
         (("--device",), "device", {"choices": list(DEVICES), "help": "where to run (default auto: CUDA if present)"}),
@@ -387,6 +392,18 @@ SUBCOMMANDS["gate"] = {
     "required": ["report"],
 }
 
+SUBCOMMANDS["serve"] = {
+    "help": "a warm engine: run the jobs sent on stdin as JSON lines, one at a time, keeping torch, CUDA and "
+            "the looks loaded between them (the Nuke plug-in keeps one per session; protocol in "
+            "inference/jobs/serve.py)",
+    "args": [
+        (("--idle-minutes",), "idle_minutes", {"metavar": "M", "type": bounded("idle_minutes"),
+                                               "help": "exit after M minutes without a job (default: run until stdin "
+                                                       "ends)"}),
+    ],
+    "required": [],
+}
+
 _RENDER_FIELDS = {dest for _flags, dest, _options in SUBCOMMANDS["render"]["args"]} - {"skip_existing"}
 SUBCOMMANDS["submit"] = {
     "help": "write farm jobs for a shot (Deadline 10, OpenCue or Open Job Description): with --node a Nuke prep "
@@ -395,7 +412,7 @@ SUBCOMMANDS["submit"] = {
     "args": [
         (("--farm",), "farm", {"choices": ["deadline", "opencue", "openjd"],
                                "help": "deadline: job + plugin info files for deadlinecommand; opencue: a pyoutline "
-                                       "job spec (XML); openjd: farm/openjd/restyle_shot.yaml + its parameter values"}),
+                                       "job spec (XML); openjd: the toolset's Open Job Description template (restyle_shot.yaml) + its parameter values"}),
         (("--job-dir",), "job_dir", {"metavar": "DIR", "help": "folder the submission files are written to"}),
         (("--comp",), "comp", {"metavar": "SCRIPT.nk", "help": "the Nuke script rendered after the restyle (nuke -x)"}),
         (("--name",), "name", {"metavar": "NAME", "help": "job (shot) name (default: the comp script's name)"}),
@@ -447,9 +464,9 @@ JOB_FILES = Folder(("submit.sh", "*.job", "opencue_job.xml", "opencue_session", 
 WRITES: dict[str, dict[str, str | Folder]] = {
     "demo": {"out": FOLDER}, "inspect": {"json": FILE}, "convert": {"out": SEQUENCE}, "train": {"out": FILE},
     "run": {"out": SEQUENCE}, "deflicker": {"out": SEQUENCE, "grade_nk": FILE},
-    "colourlock": {"out": SEQUENCE, "report": QC_REPORT}, "metrics": {"json": FILE}, "hash": {"json": FILE},
+    "colourlock": {"out": SEQUENCE, "report": QC_REPORT}, "metrics": {"json": FILE, "curve": FILE}, "hash": {"json": FILE},
     "torchscript": {"out": FILE}, "render": {"out": SEQUENCE, "report": QC_REPORT}, "bench": {"out": FILE},
-    "gate": {}, "submit": {"out": SEQUENCE, "report": FARM_REPORTS, "job_dir": JOB_FILES},
+    "gate": {}, "serve": {}, "submit": {"out": SEQUENCE, "report": FARM_REPORTS, "job_dir": JOB_FILES},
 }
 READS_AS = {"metrics": {"reference": SEQUENCE},
             "submit": {"reference": FARM_FILE, "swatches": FARM_FILE, "keys": FARM_FILE}}

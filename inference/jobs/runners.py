@@ -154,7 +154,7 @@ def _gpu_peak_line(peaks: dict[str, float]) -> str:
 
 
 def run_metrics(job: dict[str, Any], progress: str) -> int:
-    from ..measure import DEFAULT_VECTORS, measure_sequence
+    from ..measure import DEFAULT_VECTORS, measure_sequence, write_flicker_curve
 
     reference = SequencePattern.parse(job["reference"]) if "reference" in job else None
     figures = measure_sequence(SequencePattern.parse(job["output"]), SequencePattern.parse(job["plate"]),
@@ -167,6 +167,8 @@ def run_metrics(job: dict[str, Any], progress: str) -> int:
     print(text)
     Path(job["json"]).parent.mkdir(parents=True, exist_ok=True)
     Path(job["json"]).write_text(text + "\n")
+    if "curve" in job:
+        write_flicker_curve(job["curve"], figures)
     return 0
 
 
@@ -232,21 +234,23 @@ def _bench_harness():
 
 
 def run_bench(job: dict[str, Any], progress: str) -> int:
-    from ..render_settings import RenderSettings
+    from ..render_settings import RenderBenchSettings, RenderSettings
 
-    sizes = job.get("sizes", "2048x1080,3840x2160").split(",")
+    default = RenderBenchSettings()
+    sizes = job.get("sizes", default.sizes).split(",")
     for size in sizes:
         width, sep, height = size.lower().partition("x")
         if not (sep and width.isdigit() and height.isdigit() and int(width) >= 64 and int(height) >= 64):
             raise UsageError(f"--sizes: '{size}' is not WIDTHxHEIGHT of at least 64x64 (e.g. 2048x1080)")
-    if job.get("frames", 64) < 2:
+    if job.get("frames", default.frames) < 2:
         raise UsageError("--frames must be at least 2")
     if job.get("scratch") and not Path(job["scratch"]).is_dir():
         raise UsageError(f"--scratch: '{job['scratch']}' is not a folder")
     bench, results = _bench_harness()
-    bench(sizes, job.get("frames", 64), job.get("chunk", RenderSettings.chunk), job.get("device", "auto"),
-          job.get("label"), Path(job.get("out", results / "pipeline.json")), job.get("compression", "zip").split(","),
-          job.get("plate_compression", "zip"), job.get("scratch"))
+    bench(sizes, job.get("frames", default.frames), job.get("chunk", RenderSettings.chunk), job.get("device", "auto"),
+          job.get("label"), Path(job.get("out", results / "pipeline.json")),
+          job.get("compression", default.compression).split(","),
+          job.get("plate_compression", default.plate_compression), job.get("scratch"))
     return 0
 
 

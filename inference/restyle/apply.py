@@ -23,13 +23,14 @@ from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
 from ..tensors import DevicePlates, to_device, upload_channels, upload_small
 from ..workers import map_frames
 from . import guides as guide_mod
-from .backends import Backend, TorchBackend, select_backend
+from .backends import Backend, TorchBackend
 from .detail import WalkedFromKeys, key_paintings, key_residuals, plate_view, resolve_detail, walk
 from .keys import key_weights
-from .model_file import RestyleModel, load_model, require_key_check, sha256_file
+from .model_file import RestyleModel, sha256_file
 from .settings import DetailSettings, RuntimeSettings
 from .texture import TextureSettings, walk_texture
 from .torchscript import smooth, smoothing_kernel
+from .warm import backend_for, checked_model
 
 
 def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
@@ -239,12 +240,12 @@ def restyle_sequence(model_path: str, plate: SequencePattern, frames: list[int],
     """
     progress = Progress("run", len(frames), progress_mode)
     log = progress.note
-    model = require_key_check(load_model(model_path))
+    model = checked_model(model_path)
     plate_space = colour.file_colourspace(plate.path(frames[0]), plate_space, model.meta.get("plate_colourspace"))
     out_space = colour.resolve_colourspace(out_space or colour.output_colourspace(out.printf, plate_space))
     check_frames_exist(plate, frames)
     detail = resolve_detail(model, detail)
-    runner = select_backend(model, runtime.backend, runtime.device, runtime.dtype, log=log)
+    runner = backend_for(model, runtime, log)
     log(f"model {model_path}: keys {model.key_frames}, guides {model.guides or 'none'}; backend {runner.name} {runner.dtype}")
     stamp = {"restyle:model": sha256_file(model_path)[:16]}
     tile, batch = runtime.tile, runtime.batch

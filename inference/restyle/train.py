@@ -9,10 +9,13 @@ the network gives its keys back before it stops or writes, and rolls back from a
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -366,6 +369,29 @@ def _recover(guard: Guard, step: int, reason: str, progress: Progress) -> None:
                   f"learning rate {lr:.3g}{weight}")
 
 
+@contextlib.contextmanager
+def stop_requests():
+    """While training: a Ctrl-C (or the Nuke node's Stop) only asks the loop to stop, which then
+    writes the look so far (its key check recorded, marked stopped early); a second one interrupts
+    as usual. Yields a list that holds True once asked. Signals reach the main thread only: on
+    another thread (a test, a host's own thread) nothing is changed."""
+    asked: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def ask(_signum: int, _frame: Any) -> None:
+        asked.append(True)
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, ask)
+    try:
+        yield asked
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _progress_message(loss: float, stability: Stability | None, step: int, guard: Guard, elapsed: float) -> str:
     flicker = f", flicker {stability.ratio:.2f}x plate" if stability and step >= CHECK_EVERY else ""
     keys = f", keys {guard.last.worst:.1f} dB" if guard.last else ""
@@ -498,47 +524,50 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     guard.keep(step, checker.measure(net))  # the start: somewhere to roll back to
     keys_ok = _resumed_keys_ok(state, guard.keys_ok(guard.last, settings.key_psnr))
     net.train()
-    while step < settings.steps and repass_used != "colour":
-        loss_value, fit_value = _train_step(net, optimizer, sampler, settings, step, adversary, stability, pairs)
-        step += 1
-        reason = guard.watch(fit_value, loss_value)
-        score = checker.measure(net) if step % KEY_CHECK_EVERY == 0 and not reason else None
-        reason = reason or (score and guard.fell(score))
-        if reason:
-            _recover(guard, step, reason, progress)
-            continue
-        if score:
-            guard.keep(step, score)
-            keys_ok = guard.keys_ok(score, settings.key_psnr)
-            if texture and step % TEXTURE_CHECK_EVERY == 0:
-                _measure_texture(texture, learnt, net, step)
-            if settings.plateau and learnt.update(step, score):
-                stop = (f"look learnt at step {step}: keys at {score.worst:.1f} dB (check {settings.key_psnr:g} dB); "
-                        f"they and the held-back tiles gained under {settings.learnt_tolerance:g} dB in "
-                        f"{settings.learnt_window} steps" + (f", frame {texture.frame}'s texture settled" if texture else ""))
-        if stability and step % CHECK_EVERY == 0:
-            stability.check(net, keys_ok)
-        elapsed = time.monotonic() - started
-        if step % 50 == 0 or step == settings.steps:
-            history.append((step, round(elapsed, 2), round(loss_value, 5)))
-        if monitor and step % 100 == 0:
-            paused = time.monotonic()
-            net.eval()
-            with torch.no_grad():
-                monitor(step, elapsed, net)
-            net.train()
-            started += time.monotonic() - paused
-        progress.advance(message=_progress_message(loss_value, stability, step, guard, elapsed))
-        if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
-            save_checkpoint(ckpt, net, optimizer, step,
-                            {"partial": True, "temporal_weight": stability.weight if stability else 0.0, "keys_ok": keys_ok},
-                            keys=thumbnails,
-                            sampler=sampler.rng.bit_generator.state)
-        if settings.seconds is not None and elapsed >= settings.seconds:
-            stop = f"stopped after {settings.seconds:g} s at step {step}"
-        if stop:
-            progress.note(stop)
-            break
+    with stop_requests() as asked:
+        while step < settings.steps and repass_used != "colour":
+            loss_value, fit_value = _train_step(net, optimizer, sampler, settings, step, adversary, stability, pairs)
+            step += 1
+            reason = guard.watch(fit_value, loss_value)
+            score = checker.measure(net) if step % KEY_CHECK_EVERY == 0 and not reason else None
+            reason = reason or (score and guard.fell(score))
+            if reason:
+                _recover(guard, step, reason, progress)
+                continue
+            if score:
+                guard.keep(step, score)
+                keys_ok = guard.keys_ok(score, settings.key_psnr)
+                if texture and step % TEXTURE_CHECK_EVERY == 0:
+                    _measure_texture(texture, learnt, net, step)
+                if settings.plateau and learnt.update(step, score):
+                    stop = (f"look learnt at step {step}: keys at {score.worst:.1f} dB (check {settings.key_psnr:g} dB); "
+                            f"they and the held-back tiles gained under {settings.learnt_tolerance:g} dB in "
+                            f"{settings.learnt_window} steps" + (f", frame {texture.frame}'s texture settled" if texture else ""))
+            if stability and step % CHECK_EVERY == 0:
+                stability.check(net, keys_ok)
+            elapsed = time.monotonic() - started
+            if step % 50 == 0 or step == settings.steps:
+                history.append((step, round(elapsed, 2), round(loss_value, 5)))
+            if monitor and step % 100 == 0:
+                paused = time.monotonic()
+                net.eval()
+                with torch.no_grad():
+                    monitor(step, elapsed, net)
+                net.train()
+                started += time.monotonic() - paused
+            progress.advance(message=_progress_message(loss_value, stability, step, guard, elapsed))
+            if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
+                save_checkpoint(ckpt, net, optimizer, step,
+                                {"partial": True, "temporal_weight": stability.weight if stability else 0.0, "keys_ok": keys_ok},
+                                keys=thumbnails,
+                                sampler=sampler.rng.bit_generator.state)
+            if settings.seconds is not None and elapsed >= settings.seconds:
+                stop = f"stopped after {settings.seconds:g} s at step {step}"
+            if asked:
+                stop = f"stopped early at step {step}, as asked: writing the look so far"
+            if stop:
+                progress.note(stop)
+                break
     net.eval()
     key_check = final_key_check(checker, guard, settings, sorted(keys), progress)
     plate_space = colour.file_colourspace(plate.path(min(keys)), plate_space)
@@ -556,7 +585,7 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
                      "repass": repass_used, "device_used": str(device), "key_check": key_check,
                      "far_texture": ({"frame": texture.frame, "swd": [[s, round(d, 2)] for s, d in learnt.textures]}
                                      if texture else None),
-                     "recoveries": guard.recoveries, "torch": torch.__version__},
+                     "recoveries": guard.recoveries, "torch": torch.__version__, "stopped_early": bool(asked)},
     }
     save_checkpoint(ckpt, net.cpu(), optimizer, step, meta, keys=thumbnails, sampler=sampler.rng.bit_generator.state)
     # the model carries its paintings (not the checkpoint): --detail/--texture need no files beside it

@@ -341,15 +341,27 @@ def _deflicker_frame(frames, pairs: _Pairs, guide, t: int, lo: int, hi: int,
         warped = _remap(_as_frame(frames[s], f"frame {s}"), map_x, map_y)
         num += weight[:, :, None] * (warped - current)
         den += weight
-    full = num / den[:, :, None]
+    return blend_correction(current, num, den[:, :, None], strength, weights,
+                            lambda n, d: (_blur(n, weights.sigma), _blur(d[:, :, 0], weights.sigma)[:, :, None]),
+                            np.maximum)
+
+
+def blend_correction(current, num, den, strength: float, weights: LocalWeights,
+                     blur_both: Callable, at_least: Callable):
+    """The deflickered frame from the neighbours' weighted differences ``num`` and the weights
+    ``den`` (1 + their sum, shaped to broadcast against ``num``): the full-band correction, or with
+    ``weights.sigma`` its low band (``blur_both(num, den)``) plus ``weights.detail`` times its fine
+    part; ``strength`` of it added to ``current``. One formula for numpy arrays and torch tensors
+    (``at_least``: ``np.maximum`` / ``torch.clamp_min``)."""
+    full = num / den
     if weights.detail >= 1.0 and weights.sigma <= 0:
-        return current + np.float32(strength) * full
-    num_low, den_low = _blur(num, weights.sigma), _blur(den, weights.sigma)
-    low = num_low / den_low[:, :, None]
+        return current + float(np.float32(strength)) * full
+    num_low, den_low = blur_both(num, den)
+    low = num_low / den_low
     if weights.detail > 0.0:
         # Fine part: the full-band correction minus its own low-frequency share, where the
         # pixel has neighbours (0 where it has none, so holes keep the low correction).
         share = (den - 1.0) / den
-        mean_low = num_low / np.maximum(den_low - 1.0, 1e-6)[:, :, None]
-        low = low + np.float32(weights.detail) * (full - share[:, :, None] * mean_low)
-    return current + np.float32(strength) * low
+        mean_low = num_low / at_least(den_low - 1.0, 1e-6)
+        low = low + float(np.float32(weights.detail)) * (full - share * mean_low)
+    return current + float(np.float32(strength)) * low

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .local_deflicker import check_parameters
+from .local_deflicker import blend_correction, check_parameters
 from .settings import (
     FRAME_GUIDE_BLUR,
     MOTION_BOUNDARIES,
@@ -451,20 +451,13 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *,
                 accumulate(j, a, b, visible, mismatch(sampled, guide_t[a:b]), sampled, inv_tol)
         del state
 
-        full = num / den
-        if detail >= 1.0 and sigma <= 0:
-            low = full
-        else:
-            low_both = _blur(torch.cat([num, den], dim=1), sigma)
-            num_low, den_low = low_both[:, :3], low_both[:, 3:]
-            low = num_low / den_low
-            if detail > 0.0:
-                share = (den - 1.0) / den
-                mean_low = num_low / torch.clamp(den_low - 1.0, min=1e-6)
-                low = low + float(np.float32(detail)) * (full - share * mean_low)
-        result = current + float(np.float32(strength)) * low
+        def blur_both(num: torch.Tensor, den: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            both = _blur(torch.cat([num, den], dim=1), sigma)
+            return both[:, :3], both[:, 3:]
+
+        result = blend_correction(current, num, den, strength, weights, blur_both, torch.clamp_min)
         for p, t in enumerate(tt):
             for i in slots[t]:
                 out[i] = result[p]
-        del full, low, result  # before the next batch's are built
+        del result  # before the next batch's are built
     return out
