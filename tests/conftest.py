@@ -3,6 +3,7 @@ and small generated sequences."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -337,3 +338,19 @@ def show_config(tmp_path_factory):
     path = tmp_path_factory.mktemp("show") / "config.ocio"
     path.write_text(config.serialize())
     return path
+
+
+def use_show_config(nuke, config: Path, folder: Path) -> Path:
+    """Root: OCIO, custom config copied beside the script and named relative to it (TCL)."""
+    target = folder / "show" / "config.ocio"
+    target.parent.mkdir(exist_ok=True)
+    shutil.copy(config, target)
+    root = nuke.root()
+    root["colorManagement"].setValue("OCIO")
+    root["OCIO_config"].setValue("custom")
+    root["customOCIOConfigPath"].setValue("[file dirname [value root.name]]/show/config.ocio")
+    root["floatLut"].setValue("show_lin709")
+    root["int8Lut"].setValue("show_g22")
+    root["int16Lut"].setValue("show_g22")
+    root["workingSpaceLUT"].setValue("show_lin709")
+    return target

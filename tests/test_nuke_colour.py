@@ -5,26 +5,10 @@ names them; the version key follows the config's content, not its path."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-
-
-def _use_show_config(nuke, config: Path, folder: Path) -> Path:
-    """Root: OCIO, custom config copied beside the script and named relative to it (TCL)."""
-    target = folder / "show" / "config.ocio"
-    target.parent.mkdir(exist_ok=True)
-    shutil.copy(config, target)
-    root = nuke.root()
-    root["colorManagement"].setValue("OCIO")
-    root["OCIO_config"].setValue("custom")
-    root["customOCIOConfigPath"].setValue("[file dirname [value root.name]]/show/config.ocio")
-    root["floatLut"].setValue("show_lin709")
-    root["int8Lut"].setValue("show_g22")
-    root["int16Lut"].setValue("show_g22")
-    root["workingSpaceLUT"].setValue("show_lin709")
-    return target
+from conftest import use_show_config
 
 
 def test_root_colour_settings_as_the_engine_takes_them(nuke_standin, tmp_path, show_config, monkeypatch):
@@ -46,7 +30,7 @@ def test_root_colour_settings_as_the_engine_takes_them(nuke_standin, tmp_path, s
                                                  "RESTYLE_PATH_MAP"):
         colour.of_script()  # the stand-in's install has no files: the node says where it looked
     # a custom config named relative to the script (TCL evaluated), and through the studio's mapping
-    target = _use_show_config(nuke, show_config, tmp_path)
+    target = use_show_config(nuke, show_config, tmp_path)
     said = colour.of_script()
     assert said.config == str(target) and colour.file_space(said, "plate.%04d.exr") == "show_lin709"
     assert colour.file_space(said, "key.png") == "show_g22"
@@ -71,7 +55,7 @@ def test_a_colourlock_job_carries_the_projects_config_and_the_report_names_it(co
     node["reference_frame"].setValue(1001)
     press(node, "sign_off")
     nuke_key = jobs.version_of(node)["key"]
-    target = _use_show_config(nuke, show_config, comp.dir)
+    target = use_show_config(nuke, show_config, comp.dir)
     assert jobs.version_of(node)["key"] != nuke_key  # other colour, other version
 
     press(node, "render")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import use_show_config
 
 from inference.image import read_image
 
@@ -73,15 +74,7 @@ def test_a_script_moved_with_its_cache_renders_on_the_farm_and_reopens(comp, res
                                                                         show_config):
     nuke = comp.nuke
     # GIVEN a comp whose colour config, cache and output all live beside the script, made in the GUI
-    config = comp.dir / "show" / "config.ocio"
-    config.parent.mkdir()
-    shutil.copy(show_config, config)
-    root = nuke.root()
-    root["colorManagement"].setValue("OCIO")
-    root["OCIO_config"].setValue("custom")
-    root["customOCIOConfigPath"].setValue("[file dirname [value root.name]]/show/config.ocio")
-    root["floatLut"].setValue("show_lin709")
-    root["int8Lut"].setValue("show_g22")
+    use_show_config(nuke, show_config, comp.dir)
     look = restyle_look("sign_off", "train", "render")
     assert look.node("show")["which"].value() == 1, look["status"].value()
     assert look["model_file"].value().startswith("models/")  # kept relative to the cache

@@ -97,7 +97,10 @@ def test_stop_in_the_node_keeps_the_look_so_far_and_train_again_goes_on(comp, re
     # WHEN Train runs and the user presses Cancel while it trains
     stop_once_training()
     # THEN the node uses the look so far and says so
-    model = Path(node["model_file"].value())
+    from nuke_plugin import jobs
+
+    stored = node["model_file"].value()  # relative to the cache (portable scripts)
+    model = Path(jobs.model_path(node))
     assert model.is_file() and (model.parent / "stopped_early.json").is_file(), node["status"].value()
     assert "stopped early" in node["status"].value()
     # AND it renders with it
@@ -107,4 +110,4 @@ def test_stop_in_the_node_keeps_the_look_so_far_and_train_again_goes_on(comp, re
     # WHEN Train is pressed again THEN it goes on from the checkpoint (and can be stopped again)
     stop_once_training()
     assert json.loads((model.parent / "job.json").read_text())["resume"] is True
-    assert node["model_file"].value() == str(model) and model.is_file()
+    assert node["model_file"].value() == stored and model.is_file()
