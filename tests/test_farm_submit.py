@@ -176,14 +176,14 @@ def test_opencue_job_spec_from_pyoutline(tmp_path, shot):
 def test_openjd_template_and_parameter_values_pass_openjd(tmp_path, shot):
     flags = [f for f in shot if f not in ("--deflicker", "global", "--radius", "2")]
     done = submit(tmp_path, "--farm", "openjd", "--job-dir", "jobs", *flags, "--nuke", "/opt/nuke/Nuke15.1",
-                  "--compression", "piz", "--node", "Restyle1")
+                  "--compression", "piz", "--node", "Restyle1", "--ocio-config", "ocio://studio-config-latest")
     assert done.returncode == 0, done.stderr
     template, values = tmp_path / "jobs" / "restyle_shot.yaml", tmp_path / "jobs" / "parameter_values.json"
     assert template.read_text() == (REPO / "inference" / "farm" / "restyle_shot.yaml").read_text()
     params = json.loads(values.read_text())
     assert {k: params[k] for k in ("FrameStart", "FrameEnd", "ChunkSize", "Device", "Compression", "NukeExecutable",
-                                   "ToolsetRoot", "ReportDir", "Plate", "NukeNode")} == {
-        "FrameStart": 1001, "FrameEnd": 1010, "ChunkSize": 4, "Device": "cuda", "Compression": "piz", "NukeNode": "Restyle1",
+                                   "ToolsetRoot", "ReportDir", "Plate", "NukeNode", "OcioConfig")} == {
+        "OcioConfig": "ocio://studio-config-latest", "FrameStart": 1001, "FrameEnd": 1010, "ChunkSize": 4, "Device": "cuda", "Compression": "piz", "NukeNode": "Restyle1",
         "NukeExecutable": "/opt/nuke/Nuke15.1",
         "ToolsetRoot": str(REPO), "ReportDir": str(tmp_path / "qc"), "Plate": str(tmp_path / "plate dir/sh010.####.exr")}
     summary = subprocess.run([OPENJD, "summary", str(template), "--job-param", f"file://{values}"],

@@ -18,7 +18,8 @@ TEMPLATE = Path(str(resources.files(__package__) / "restyle_shot.yaml"))
 # template parameter <- restyle render field
 RENDER_PARAMS = {"Model": "model", "Plate": "plate", "PlateColourspace": "plate_colourspace",
                  "OutColourspace": "out_colourspace", "ReferenceColourspace": "reference_colourspace",
-                 "Reference": "reference", "Output": "out", "Device": "device", "Compression": "compression"}
+                 "OcioConfig": "ocio_config", "Reference": "reference", "Output": "out", "Device": "device",
+                 "Compression": "compression"}
 
 
 def parameter_values(shot: FarmShot) -> dict[str, Any]:
