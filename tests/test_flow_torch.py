@@ -85,15 +85,14 @@ def test_grey_and_rgba_frames_and_bad_shapes():
 
 
 # --------------------------------------------------------------------------- the backend choice
-def test_flow_settings_pick_torch_on_cuda_and_opencv_elsewhere():
+def test_flow_settings_pick_opencv_unless_torch_is_asked():
     auto = FlowSettings()
-    assert auto.resolve(torch.device("cuda", 1)) == "torch" and auto.resolve("cuda") == "torch"
-    assert auto.resolve(None) == "opencv" and auto.resolve(torch.device("cpu")) == "opencv"
-    assert FlowSettings("torch").resolve(None) == "torch"
-    assert FlowSettings("opencv").resolve("cuda:0") == "opencv"
+    assert auto.resolve() == "opencv"  # on a GPU too: OpenCV's DIS measured the faster there
+    assert FlowSettings("torch").resolve() == "torch"
+    assert FlowSettings("opencv").resolve() == "opencv"
     assert DeflickerSettings().flow == auto
     with pytest.raises(UsageError, match="flow backend"):
-        FlowSettings("raft").resolve("cpu")
+        FlowSettings("raft").resolve()
 
 
 def test_flow_pairs_run_the_backend_chosen(pairs):

@@ -197,8 +197,8 @@ def test_a_plate_frame_of_another_size_is_named_not_an_internal_error(shot, mode
 
 
 def test_detail_flows_are_measured_on_the_restyle_backends_device(shot, model, monkeypatch):  # noqa: F811
-    """The walk's flows go where the look is made: the backend's device picks the flow backend
-    (FlowSettings: the torch DIS on CUDA), here the CPU's OpenCV DIS, asked with that device."""
+    """The walk's flows are asked with the device the look is made on (where FlowSettings' torch
+    DIS would run), here the CPU."""
     from inference.restyle.apply import carry_detail
     from inference.restyle.backends import TorchBackend
     from inference.temporal import plate_flow

@@ -89,7 +89,7 @@ class _Guides:
         device: the torch DIS where the views are, batched, or OpenCV's on the host."""
         if not pairs:
             return
-        if self.flow.resolve(views.device) == "torch":
+        if self.flow.resolve() == "torch":
             index = torch.tensor(pairs, device=views.device) - lo
             self.flows.update(zip(pairs, device_flow_pairs(views[index], views[index + 1])))
             return

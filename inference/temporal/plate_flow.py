@@ -41,10 +41,10 @@ def flow_pairs(firsts: Sequence[np.ndarray], seconds: Sequence[np.ndarray], devi
                settings: FlowSettings = FlowSettings()) -> list[FlowPair]:
     """Per pair ``(flow a -> b, flow b -> a)`` as ``(H, W, 2)`` float32 arrays, for ``(H, W, 3)``
     sRGB-encoded 0-1 views ``a`` of ``firsts`` and ``b`` of ``seconds``, by the backend ``settings``
-    picks for work on ``device`` (None: the CPU)."""
+    picks (the torch DIS runs on ``device``; None: the CPU)."""
     if len(firsts) != len(seconds):
         raise ValueError(f"{len(firsts)} first frames but {len(seconds)} second frames")
-    if settings.resolve(device) == "opencv":
+    if settings.resolve() == "opencv":
         return [(compute_flow(a, b), compute_flow(b, a)) for a, b in zip(firsts, seconds)]
     target = torch.device("cpu" if device is None else device)
 

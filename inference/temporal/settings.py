@@ -39,19 +39,20 @@ class FlowSettings:
     device path, the keys' detail walk, training's temporal pairs): ``torch`` (the batched torch
     DIS of :mod:`.flow_torch`, on the work's device) or ``opencv`` (OpenCV's DIS medium, CPU)."""
 
-    backend: str = "auto"  # auto: torch where the work runs on a CUDA device, opencv elsewhere
+    # auto: opencv. The torch DIS is the more accurate but, on an H100 with 16 vCPUs, the slower
+    # (0.56 s for both 2K flows against OpenCV's 0.29 s; bench/results/flow.json, label gpu), and
+    # a fresh render's first frame came later with it (fresh_render.json, gpu-2k-torchflow).
+    backend: str = "auto"
 
-    def resolve(self, device: object = None) -> str:
-        """``"torch"`` or ``"opencv"`` for work on ``device`` (a torch device or its name; None: the CPU).
+    def resolve(self) -> str:
+        """``"torch"`` or ``"opencv"`` (the torch DIS runs on the work's device).
 
         Raises:
             UsageError: a backend not in FLOW_BACKENDS.
         """
         if self.backend not in FLOW_BACKENDS:
             raise UsageError(f"flow backend {self.backend!r}: choose from {FLOW_BACKENDS}")
-        if self.backend != "auto":
-            return self.backend
-        return "torch" if device is not None and str(device).startswith("cuda") else "opencv"
+        return "opencv" if self.backend == "auto" else self.backend
 
 
 @dataclass(frozen=True)
