@@ -212,7 +212,7 @@ def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, 
             view, look, key, paintings[key], last, settings, device), log, "texture")
     residuals = key_residuals(model, keys, key_space, look)
     log(f"keys' brushwork finer than {sigma:g} px carried along the plate's flow (--detail {sigma:g}; 0 turns it off)")
-    device = getattr(backend, "device", None)  # the runner's: flows are measured there (FlowSettings)
+    device = getattr(backend, "device", None)  # the runner's: where the torch DIS would run (FlowSettings)
     return WalkedFromKeys(model.key_frames, frames,
                           lambda key, last: walk(view, key, residuals[key], last, sigma, device), log)
 

@@ -63,7 +63,7 @@ def walk(view: Callable[[int], np.ndarray], key: int, painting: np.ndarray, last
             the encoding the detail is added in.
         last: the walk's last frame (before or after ``key``).
         sigma: detail finer than this many pixels is carried.
-        device: where the work runs (None: the CPU); picks the flow's backend (FlowSettings).
+        device: where the work runs (None: the CPU); the torch DIS runs there (FlowSettings).
     """
     step = 1 if last >= key else -1
     detail = high_pass(painting, sigma)

@@ -46,7 +46,7 @@ def pair_frames(frames: list[int], count: int = MAX_PAIRS) -> list[tuple[int, in
 
 def flow_pairs(views: list[tuple[np.ndarray, np.ndarray]], device: object = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per (t-1, t) pair of sRGB views, the flow t -> t-1 and where it is reliable (DIS flow by the
-    backend FlowSettings picks for ``device``, all pairs at once; forward-backward check)."""
+    backend FlowSettings picks, the torch one on ``device``; forward-backward check)."""
     flows = plate_flow.flow_pairs([cur for _, cur in views], [prev for prev, _ in views], device)
     return [(to_prev, occlusion_mask(to_prev, from_prev)) for to_prev, from_prev in flows]
 

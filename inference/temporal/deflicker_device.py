@@ -85,8 +85,8 @@ class _Guides:
             self.flows.update(zip(frames, torch.stack(directions, 1) * self.signs.to(directions[0].dtype)))
 
     def _measure(self, pairs: list[int], lo: int, views: torch.Tensor) -> None:
-        """DIS flows of the pairs ``k, k+1`` (views ``k - lo`` on) by the flow backend for this
-        device: the torch DIS where the views are, batched, or OpenCV's on the host."""
+        """DIS flows of the pairs ``k, k+1`` (views ``k - lo`` on) by the flow backend chosen:
+        OpenCV's on the host, or the torch DIS where the views are, batched."""
         if not pairs:
             return
         if self.flow.resolve() == "torch":

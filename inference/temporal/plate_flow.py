@@ -1,6 +1,6 @@
-"""A plate's optical flow by the backend :class:`~.settings.FlowSettings` picks for the device the
-work runs on: OpenCV's DIS medium on the CPU (:func:`.flow.compute_flow`, one pair at a time), or
-the torch DIS (:mod:`.flow_torch`) on the device, pairs batched, forward and backward in one call.
+"""A plate's optical flow by the backend :class:`~.settings.FlowSettings` picks: OpenCV's DIS medium
+on the CPU (:func:`.flow.compute_flow`, one pair at a time; ``auto``), or the torch DIS
+(:mod:`.flow_torch`) on the work's device, pairs batched, forward and backward in one call.
 Both give flows in :mod:`.flow`'s convention (pixels, x right, y down)."""
 from __future__ import annotations
 
