@@ -15,7 +15,8 @@ from .errors import UsageError
 from .progress import Progress
 from .sequence import SequencePattern, format_frame_range
 from .sequence_io import read_sequence
-from .temporal.deflicker import vector_flows, vectors_check
+from .temporal.deflicker import vector_flows
+from .temporal.flow import vectors_check
 
 VIEW = colour.SRGB_VIEW
 DEFAULT_VECTORS = "dis,farneback"

@@ -42,7 +42,9 @@ from .restyle.warm import backend_for, checked_model
 from .sequence import SequencePattern
 from .sequence_io import SequenceWriter, check_frames_exist, default_threads, ensure_writable_folder, read_sequence
 from .temporal.deflicker import deflicker_frames
-from .temporal.deflicker_device import deflicker_tensors, vectors_check
+from .temporal.deflicker_device import deflicker_tensors
+from .temporal.flow import vectors_check
+from .temporal.plate_flow import resolve_vectors
 from .temporal.settings import DeflickerSettings
 from .tensors import DevicePlates, to_device, to_host
 from .workers import map_frames
@@ -311,7 +313,9 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     progress = Progress("render", len(frames), progress_mode)
     check_frames_exist(plate, frames)
     model = checked_model(model_path)
-    detail = resolve_detail(model, settings.detail)
+    detail = resolve_detail(model, settings.detail, plate.path(frames[0]))
+    if deflicker:
+        deflicker = replace(deflicker, vectors=resolve_vectors(deflicker.vectors, plate.path(frames[0])))
     plate_space = colour.file_colourspace(plate.path(frames[0]), plate_space, model.meta.get("plate_colourspace"))
     out_space = colour.resolve_colourspace(out_space or colour.output_colourspace(out.printf, plate_space))
     target = LockTarget(colourlock.reference, colourlock.reference_colourspace, colourlock.swatches) if colourlock else None

@@ -11,8 +11,9 @@ from inference.image import Image, read_image, write_image
 from inference.restyle.apply import restyle_sequence
 from inference.restyle.detail import WalkedFromKeys, high_pass, plate_view, walk
 from inference.restyle.model_file import load_model
-from inference.restyle.settings import DEFAULT_DETAIL_PX, DetailSettings, RuntimeSettings
+from inference.restyle.settings import DEFAULT_DETAIL_PX, DEFAULT_DETAIL_PX_VECTORS, DetailSettings, RuntimeSettings
 from inference.sequence import SequencePattern
+from inference.temporal.plate_flow import neighbour_flows
 
 SRGB = "sRGB - Texture"
 
@@ -31,15 +32,89 @@ def test_detail_moves_with_the_plate_both_ways_from_the_key():
     painting = _texture(80, 120, seed=2, blur=1.0)
     carried = high_pass(painting, 4.0)
     inner = (slice(12, -12), slice(30, -30))
-    forward = dict(walk(views.__getitem__, 0, painting, 4, 4.0))
+    flows = neighbour_flows(None, "dis", views.__getitem__)
+    forward = dict(walk(views.__getitem__, flows, 0, painting, 4, 4.0))
     assert sorted(forward) == [0, 1, 2, 3, 4] and np.array_equal(forward[0], carried)
     for t in (1, 4):
         moved = np.roll(carried, shift * t, axis=1)  # where the key's brushwork is now
         assert np.abs(forward[t] - moved)[inner].mean() < 0.1 * np.abs(carried).mean()
         assert np.abs(forward[t] - carried)[inner].mean() > 0.5 * np.abs(carried).mean()  # it did move
-    backward = dict(walk(views.__getitem__, 4, painting, 0, 4.0))
+    backward = dict(walk(views.__getitem__, flows, 4, painting, 0, 4.0))
     assert sorted(backward) == [0, 1, 2, 3, 4]
     assert np.abs(backward[0] - np.roll(carried, -shift * 4, axis=1))[inner].mean() < 0.1 * np.abs(carried).mean()
+
+
+def _panning_flat_plate(folder, shift: int, frames: int) -> SequencePattern:
+    """A plate of one flat grey (no structure optical flow could follow) whose Nuke
+    forward/backward motion vectors say it pans ``shift`` px a frame to the right."""
+    plate = SequencePattern.parse(str(folder / "p.####.exr"))
+    plate.directory.mkdir()
+    h, w = 40, 90
+    grey, zero = np.full((h, w), 0.18, np.float32), np.zeros((h, w), np.float32)
+    for frame in range(frames):
+        channels = {"R": grey, "G": grey, "B": grey, "forward.u": zero + shift, "forward.v": zero,
+                    "backward.u": zero - shift, "backward.v": zero}
+        write_image(plate.path(frame), Image.from_array(np.stack(list(channels.values()), 2), tuple(channels)))
+    return plate
+
+
+def test_detail_rides_the_plates_own_vectors_where_optical_flow_sees_nothing(tmp_path):
+    shift = 3
+    plate = _panning_flat_plate(tmp_path / "p", shift, 4)
+    view = plate_view(plate, "scene_linear")
+    painting = _texture(40, 90, seed=7, blur=1.0)
+    carried = high_pass(painting, 4.0)
+    inner = (slice(8, -8), slice(20, -20))
+    by_vectors = dict(walk(view, neighbour_flows(plate, "nuke", view), 0, painting, 3, 4.0))
+    by_flow = dict(walk(view, neighbour_flows(plate, "dis", view), 0, painting, 3, 4.0))
+    for t in (1, 3):
+        moved = np.roll(carried, shift * t, axis=1)
+        assert np.abs(by_vectors[t] - moved)[inner].mean() < 0.1 * np.abs(carried).mean()
+        assert np.abs(by_flow[t] - moved)[inner].mean() > 0.5 * np.abs(carried).mean()  # flow saw no motion
+    back = dict(walk(view, neighbour_flows(plate, "nuke", view), 3, painting, 0, 4.0))
+    assert np.abs(back[0] - np.roll(carried, -3 * shift, axis=1))[inner].mean() < 0.1 * np.abs(carried).mean()
+
+
+def test_run_with_vectors_the_plate_lacks_names_the_file_and_layers(shot, model, tmp_path, capsys):  # noqa: F811
+    _, plate, _ = shot
+    out = tmp_path / "o" / "o.####.exr"
+    code = cli.main(["run", "--model", str(model), "--plate", str(plate), "--frames", "1-3", "--vectors", "blender",
+                     "--out", str(out), "--progress", "none"])
+    err = capsys.readouterr().err
+    assert code == 65 and "no layer matching '*Vector'" in err and "plate.0002.exr" in err  # the first frame walked from key 1
+    assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_render_with_the_plates_vectors_walks_the_detail_along_them(shot, model, tmp_path):  # noqa: F811
+    """One --vectors guides the detail walk and the deflicker: a render's detail follows the plate's
+    own (Nuke) vectors, which on the demo plate differ from its optical flow."""
+    _, plate, _ = shot
+    outs = {}
+    for vectors in ("dis", "nuke"):
+        out = tmp_path / vectors / "o.####.exr"
+        assert cli.main(["render", "--model", str(model), "--plate", str(plate), "--frames", "1-6",
+                         "--vectors", vectors, "--detail", "4", "--deflicker", "off", "--out", str(out),
+                         "--progress", "none"]) == 0
+        outs[vectors] = {f: read_image(str(out).replace("####", f"{f:04d}")).as_float32() for f in (1, 6)}
+    assert np.array_equal(outs["dis"][1], outs["nuke"][1])  # the key's own detail
+    assert np.abs(outs["dis"][6] - outs["nuke"][6]).mean() > 1e-4
+
+
+def test_auto_vectors_follow_what_the_plate_carries_and_set_the_detail_default(shot, model, tmp_path):  # noqa: F811
+    from inference.restyle.detail import resolve_detail
+
+    _, plate, _ = shot  # the demo plate carries Nuke forward/backward vectors
+    loaded = load_model(model)
+    assert DetailSettings().vectors == "auto"
+    resolved = resolve_detail(loaded, DetailSettings(), plate.path(1))
+    assert (resolved.vectors, resolved.px) == ("nuke", DEFAULT_DETAIL_PX_VECTORS)
+    flat = tmp_path / "flat.0001.png"  # the same picture without its vectors
+    write_image(flat, read_image(plate.path(1)).beauty(alpha=False))
+    resolved = resolve_detail(loaded, DetailSettings(), str(flat))
+    assert (resolved.vectors, resolved.px) == ("dis", DEFAULT_DETAIL_PX)
+    assert resolve_detail(loaded, DetailSettings(px=4.0, vectors="dis"), plate.path(1)).vectors == "dis"
+    with pytest.raises(UsageError, match="--vectors optical"):
+        resolve_detail(loaded, DetailSettings(vectors="optical"), plate.path(1))
 
 
 def test_two_keys_details_blend_with_the_looks_weights(tmp_path):
@@ -50,7 +125,8 @@ def test_two_keys_details_blend_with_the_looks_weights(tmp_path):
         write_image(plate.path(frame), Image.from_array(still, ("R", "G", "B")))
     residuals = {1: _texture(48, 64, seed=4) - 0.5, 5: _texture(48, 64, seed=5) - 0.5}
     view = plate_view(plate, SRGB)
-    carried = WalkedFromKeys([1, 5], [2, 3, 5], lambda key, last: walk(view, key, residuals[key], last, 2.0))
+    flows = neighbour_flows(plate, "dis", view)
+    carried = WalkedFromKeys([1, 5], [2, 3, 5], lambda key, last: walk(view, flows, key, residuals[key], last, 2.0))
     try:
         first, second = (high_pass(residuals[k], 2.0) for k in (1, 5))
         assert np.abs(carried(3) - (0.5 * first + 0.5 * second)).max() < 0.02
@@ -105,7 +181,8 @@ def test_the_model_carries_its_paintings(shot, model):  # noqa: F811
 def test_detail_is_on_by_default_from_the_carried_paintings(shot, model, tmp_path):  # noqa: F811
     _, plate, keys = shot
     default = _run(model, plate, tmp_path, "default")
-    asked = _run(model, plate, tmp_path, "asked", px=DEFAULT_DETAIL_PX, keys={1: keys[1]})
+    # the demo plate carries Nuke vectors: the brushwork rides them, at their default size
+    asked = _run(model, plate, tmp_path, "asked", px=DEFAULT_DETAIL_PX_VECTORS, vectors="nuke", keys={1: keys[1]})
     off = _run(model, plate, tmp_path, "off", px=0.0)
     assert all(np.array_equal(default[f], asked[f]) for f in (1, 4))
     assert all(np.abs(default[f] - off[f]).mean() > 1e-3 for f in (1, 4))

@@ -16,8 +16,8 @@ from ..devices import DEVICES
 from ..farm.settings import DEFAULT_CHUNK_SIZE, DEFAULT_PRIORITY
 from ..job_paths import FARM_FILE, FILE, FOLDER, SEQUENCE, Folder
 from ..render_settings import RenderBenchSettings, RenderSettings
-from ..restyle.settings import DEFAULT_DETAIL_PX, TrainSettings
-from ..temporal.settings import DeflickerSettings
+from ..restyle.settings import DEFAULT_DETAIL_PX, DEFAULT_DETAIL_PX_VECTORS, TrainSettings
+from ..temporal.settings import VECTORS, DeflickerSettings
 from .fields import FIELDS, in_range, range_text
 
 # The stages' defaults as the help states them: read from their settings, where each is written once.
@@ -76,6 +76,14 @@ def _key_pair(text: str) -> tuple[str, str]:
 
 # Each subcommand: help, description, arguments as (flags, manifest field, argparse options),
 
+
+# restyle run's and deflicker's (and so render's, where one flag sets both)
+VECTORS_ARG = (("--vectors",), "vectors", {
+    "choices": list(VECTORS),
+    "help": "the plate's motion, which the keys' brushwork (--detail) rides and the deflicker follows: dis = "
+            "optical flow; blender = the plate's Vector pass; nuke = its forward/backward layers; auto = those "
+            "the plate's first frame carries, else optical flow (a render's own vectors are exact where optical "
+            "flow is lost on flat sky and ground). Default: auto for the brushwork, dis for the deflicker"})
 
 SUBCOMMANDS: dict[str, dict[str, Any]] = {
     "demo": {
@@ -208,9 +216,10 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                                "where the flow fails and the plate looks as at the key), for texture the "
                                                "network paints smooth; uses the paintings the model carries (models trained "
                                                "since 2026-12-05) or every --key it was trained on; costs two optical "
-                                               f"flows per frame on the CPU; default {DEFAULT_DETAIL_PX:g} when the paintings are at hand "
-                                               "(the best look of the restyle validation, bench/README.md), else 0; "
-                                               "0 = off"}),
+                                               f"flows per frame on the CPU (none along --vectors); default {DEFAULT_DETAIL_PX:g} "
+                                               f"along optical flow, {DEFAULT_DETAIL_PX_VECTORS:g} along the plate's own vectors, "
+                                               "when the paintings are at hand (the best looks of the restyle validation, "
+                                               "bench/README.md), else 0; 0 = off"}),
             (("--texture",), "texture", {"action": "store_const", "const": True,
                                          "help": "rebuild every frame from the painted keyframes' own patches (guided "
                                                  "patch synthesis, as EbSynth, steered by the network's look, the plate "
@@ -222,6 +231,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                   "help": "for --detail or --texture from a model that does not carry its paintings: a painted "
                                           "keyframe it was trained on (checked by content hash)"}),
             (("--key-colourspace",), "key_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the keyframes")}),
+            VECTORS_ARG,
         ],
         "required": ["model", "plate", "frames", "out"],
     },
@@ -240,9 +250,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
                                            "consistency along the plate's motion; both (default): global then local"}),
             (("--strength",), "strength", {"metavar": "0-1", "type": bounded("strength"), "help": "0 leaves frames alone, 1 (default) settles fully"}),
             (("--radius",), "radius", {"metavar": "N", "type": bounded("radius"), "help": f"frames each side that each output frame looks at (default {DEFLICKER.radius})"}),
-            (("--vectors",), "vectors", {"choices": ["dis", "blender", "nuke"],
-                                         "help": "plate motion: dis = optical flow (default); blender = the plate's Vector pass; "
-                                                 "nuke = its forward/backward layers"}),
+            VECTORS_ARG,
             (("--grade-nk",), "grade_nk", {"metavar": "FILE",
                                            "help": "also write the global correction as a Nuke Grade node with animated curves"}),
             (("--input-colourspace",), "input_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the input")}),

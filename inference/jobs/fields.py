@@ -68,7 +68,7 @@ FIELDS: dict[str, Any] = {
     "strength": {"type": "number", "minimum": 0, "maximum": 1},
     "radius": {"type": "integer", "minimum": 1, "maximum": 100},
     # deflicker/render take one source; metrics a comma list (each command checks its own)
-    "vectors": {"type": "string", "pattern": r"^(dis|farneback|blender|nuke)(,(dis|farneback|blender|nuke))*$"},
+    "vectors": {"type": "string", "pattern": r"^(dis|farneback|blender|nuke|auto)(,(dis|farneback|blender|nuke))*$"},
     "grade_nk": _PATH,
     "guide_colourspace": _SPACE,
     "check_only": {"type": "boolean"},

@@ -86,7 +86,7 @@ def _runtime(job: dict[str, Any]):
 def _detail(job: dict[str, Any]):
     from ..restyle.settings import DetailSettings
 
-    return replace(_settings(DetailSettings, job, "texture", px="detail", key_space="key_colourspace"), keys=_keys(job))
+    return replace(_settings(DetailSettings, job, "texture", "vectors", px="detail", key_space="key_colourspace"), keys=_keys(job))
 
 
 def _colourlock(job: dict[str, Any]):

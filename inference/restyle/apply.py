@@ -20,6 +20,8 @@ from ..image import UNPREMULT_MIN_ALPHA, Image, read_frame
 from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
+from ..temporal.flow import VECTOR_CHANNELS
+from ..temporal.plate_flow import neighbour_flows
 from ..tensors import DevicePlates, to_device, upload_channels, upload_small
 from ..workers import map_frames
 from . import guides as guide_mod
@@ -211,10 +213,12 @@ def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, 
         return WalkedFromKeys(model.key_frames, frames, lambda key, last: walk_texture(
             view, look, key, paintings[key], last, settings, device), log, "texture")
     residuals = key_residuals(model, keys, key_space, look)
-    log(f"keys' brushwork finer than {sigma:g} px carried along the plate's flow (--detail {sigma:g}; 0 turns it off)")
+    motion = "optical flow" if detail.vectors not in VECTOR_CHANNELS else f"own {detail.vectors} motion vectors"
+    log(f"keys' brushwork finer than {sigma:g} px carried along the plate's {motion} (--detail {sigma:g}; 0 turns it off)")
     device = getattr(backend, "device", None)  # the runner's: where the torch DIS would run (FlowSettings)
+    flows = neighbour_flows(plate, detail.vectors, view, device)
     return WalkedFromKeys(model.key_frames, frames,
-                          lambda key, last: walk(view, key, residuals[key], last, sigma, device), log)
+                          lambda key, last: walk(view, flows, key, residuals[key], last, sigma), log)
 
 
 def default_batch(width: int, height: int) -> int:
@@ -244,7 +248,7 @@ def restyle_sequence(model_path: str, plate: SequencePattern, frames: list[int],
     plate_space = colour.file_colourspace(plate.path(frames[0]), plate_space, model.meta.get("plate_colourspace"))
     out_space = colour.resolve_colourspace(out_space or colour.output_colourspace(out.printf, plate_space))
     check_frames_exist(plate, frames)
-    detail = resolve_detail(model, detail)
+    detail = resolve_detail(model, detail, plate.path(frames[0]))
     runner = backend_for(model, runtime, log)
     log(f"model {model_path}: keys {model.key_frames}, guides {model.guides or 'none'}; backend {runner.name} {runner.dtype}")
     stamp = {"restyle:model": sha256_file(model_path)[:16]}

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -37,10 +38,11 @@ from ..errors import OutputError, ResolutionMismatchError, UsageError
 from ..image import read_frame, read_image
 from ..sequence import SequencePattern
 from ..temporal.flow import occlusion_mask, warp
-from ..temporal.plate_flow import both_flows
+from ..temporal.plate_flow import NeighbourFlows, resolve_vectors
+from ..temporal.settings import VECTORS
 from .keys import key_weights
 from .model_file import RestyleModel, sha256_file
-from .settings import DEFAULT_DETAIL_PX, DetailSettings
+from .settings import DEFAULT_DETAIL_PX, DEFAULT_DETAIL_PX_VECTORS, DetailSettings
 
 FLOW_VIEW = colour.SRGB_VIEW  # the encoding flows are measured in (as the deflicker's)
 AGREE_BLUR = 2.0  # px: plates are compared blurred (render noise and grain left out)
@@ -52,33 +54,32 @@ def high_pass(image: np.ndarray, sigma: float) -> np.ndarray:
     return image - cv2.GaussianBlur(image, (0, 0), sigma)
 
 
-def walk(view: Callable[[int], np.ndarray], key: int, painting: np.ndarray, last: int, sigma: float,
-         device: object = None) -> Iterator[tuple[int, np.ndarray]]:
+def walk(view: Callable[[int], np.ndarray], flows: NeighbourFlows, key: int, painting: np.ndarray, last: int,
+         sigma: float) -> Iterator[tuple[int, np.ndarray]]:
     """(frame, detail) from ``key`` (its own high-pass) one frame at a time to ``last``, either way.
 
     Args:
-        view: frame -> the plate's ``(H, W, 3)`` sRGB-encoded view in [0, 1] (flows are measured on it).
+        view: frame -> the plate's ``(H, W, 3)`` sRGB-encoded view in [0, 1] (where the plates agree).
+        flows: the plate's motion between neighbouring frames (:func:`~..temporal.plate_flow.neighbour_flows`:
+            DIS optical flow, or the plate's own motion vectors).
         key: the keyframe.
         painting: the ``(H, W, 3)`` float32 image whose detail is carried (a key's residual), in
             the encoding the detail is added in.
         last: the walk's last frame (before or after ``key``).
         sigma: detail finer than this many pixels is carried.
-        device: where the work runs (None: the CPU); the torch DIS runs there (FlowSettings).
     """
     step = 1 if last >= key else -1
     detail = high_pass(painting, sigma)
     to_key = np.zeros((*painting.shape[:2], 2), np.float32)
     yield key, detail
-    before = view(key)
-    key_view = before
+    key_view = view(key)
     for frame in range(key + step, last + step, step):
-        now = view(frame)
-        back, ahead = both_flows(now, before, device)
+        now = view(frame)  # (viewed first: a frame of another size is named before its flows are asked)
+        back, ahead = flows(frame, frame - step)
         to_key = back + warp(to_key, back)  # chained: frame -> previous -> ... -> key
         reseed = plate_agrees(now, key_view, to_key)[..., None] * high_pass(warp(painting, to_key), sigma)
         detail = np.where(occlusion_mask(back, ahead)[..., None], warp(detail, back), reseed)
         yield frame, detail
-        before = now
 
 
 def plate_agrees(now: np.ndarray, key_view: np.ndarray, to_key: np.ndarray) -> np.ndarray:
@@ -90,21 +91,30 @@ def plate_agrees(now: np.ndarray, key_view: np.ndarray, to_key: np.ndarray) -> n
     return cv2.GaussianBlur((error <= AGREE_TOLERANCE).astype(np.float32), (0, 0), AGREE_BLUR)
 
 
-def resolve_detail(model: RestyleModel, detail: DetailSettings) -> DetailSettings:
-    """``detail`` with its ``px`` decided (as asked, or :data:`~.settings.DEFAULT_DETAIL_PX` when the
-    keys' paintings are at hand, i.e. the model carries them or ``keys`` are given, and ``texture``
-    is off; else 0) and checked: a negative ``px``, both ``px`` and ``texture``, or, with either on,
-    keys other than the model's paintings (none needed when the model carries them) are refused."""
-    px = detail.px
+def resolve_detail(model: RestyleModel, detail: DetailSettings, plate_frame: str) -> DetailSettings:
+    """``detail`` with its ``vectors`` and ``px`` decided and checked. ``vectors`` ``auto``: the
+    plate's own motion vectors when its frame ``plate_frame`` (a path) carries them, else DIS flow.
+    ``px``: as asked, or, when the keys' paintings are at hand (the model carries them or ``keys``
+    are given) and ``texture`` is off, :data:`~.settings.DEFAULT_DETAIL_PX` along optical flow and
+    :data:`~.settings.DEFAULT_DETAIL_PX_VECTORS` along the plate's own vectors; else 0. Refused: an
+    unknown ``vectors``, a negative ``px``, both ``px`` and ``texture``, or, with either on, keys
+    other than the model's paintings (none needed when the model carries them)."""
+    px, vectors = detail.px, detail.vectors
+    if vectors not in VECTORS:
+        raise UsageError(f"--vectors {vectors}: choose from {', '.join(VECTORS)}")
+    if px is None and (detail.texture or not (model.carries_paintings or detail.keys)):
+        px = 0.0
+    if vectors == "auto":
+        vectors = resolve_vectors(vectors, plate_frame) if px is None or px > 0 else "dis"
     if px is None:
-        px = DEFAULT_DETAIL_PX if not detail.texture and (model.carries_paintings or detail.keys) else 0.0
+        px = DEFAULT_DETAIL_PX if vectors == "dis" else DEFAULT_DETAIL_PX_VECTORS
     if px < 0:
         raise UsageError(f"--detail {px}: give a blur radius in pixels above 0, or 0 for no carried detail")
     if px and detail.texture:
         raise UsageError("--detail and --texture both bring the keyframes' brushwork; choose one")
     if px or detail.texture:
         check_keys(model, dict(detail.keys or {}))
-    return replace(detail, px=px)
+    return replace(detail, px=px, vectors=vectors)
 
 
 def check_keys(model: RestyleModel, keys: dict[int, str]) -> None:
@@ -155,6 +165,7 @@ def plate_view(plate: SequencePattern, plate_space: str) -> Callable[[int], np.n
     """
     first: list[tuple[int, tuple[int, int]]] = []
 
+    @lru_cache(maxsize=2)  # a walk views each frame twice (its flow, then the plates' agreement)
     def view(frame: int) -> np.ndarray:
         image = read_frame(plate.path(frame))
         first[:] = first or [(frame, image.size)]

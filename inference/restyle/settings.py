@@ -13,6 +13,10 @@ from typing import Any
 # validation on the shared live clips (bench/README.md, Restyle validation): above the network
 # alone in PSNR and texture on every sequence measured, steadier again after Deflicker.
 DEFAULT_DETAIL_PX = 8.0
+# ... and when it rides the plate's own motion vectors (a render's: exact where optical flow is lost
+# on flat sky and ground), where coarser brushwork stays steady: the render of the restyle
+# validation (sceneA_painting, the one shared plate with vectors) reaches the key's texture at 48.
+DEFAULT_DETAIL_PX_VECTORS = 48.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class DetailSettings:
     texture: bool = False  # rebuild every frame from the keys' patches instead
     keys: Mapping[int, str] | None = None  # the paintings (frame -> image) when the model does not carry them
     key_space: str | None = None  # their colourspace; None: what they record, else by file type
+    vectors: str = "auto"  # the plate motion the brushwork rides (temporal.settings.VECTORS): auto = its own vectors if it has them
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ vectors: Blender's Vector pass or Nuke's forward/backward layers.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -24,8 +25,9 @@ from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
 from ..workers import map_frames
 from . import global_deflicker, local_deflicker
-from .deflicker_device import VIEW, vectors_check
-from .flow import flow_from_blender_vectors, flow_from_nuke_vectors
+from .deflicker_device import VIEW
+from .flow import image_vectors, vectors_check
+from .plate_flow import resolve_vectors
 from .settings import DeflickerSettings
 
 
@@ -44,13 +46,7 @@ def context_frames(frames: list[int], handles: int, *patterns: SequencePattern) 
 
 def vector_flows(images: Sequence[Image], kind: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """Consecutive (t -> t+1, t+1 -> t) flows from the plate's own motion vectors."""
-    if kind == "blender":
-        vectors = [im.layer("*Vector", ("X", "Y", "Z", "W")).as_float32() for im in images]
-        forward = [flow_from_blender_vectors(v, "next") for v in vectors]
-        backward = [flow_from_blender_vectors(v, "previous") for v in vectors]
-    else:
-        forward = [flow_from_nuke_vectors(im.layer("forward", ("u", "v")).as_float32()) for im in images]
-        backward = [flow_from_nuke_vectors(im.layer("backward", ("u", "v")).as_float32()) for im in images]
+    forward, backward = zip(*(image_vectors(image, kind) for image in images))
     return local_deflicker.neighbour_flows_from_vectors(forward, backward)
 
 
@@ -107,6 +103,7 @@ def deflicker_sequence(source: SequencePattern, guide: SequencePattern, frames: 
     out_space = colour.output_colourspace(out.printf, source_space)
     check_frames_exist(source, frames)
     check_frames_exist(guide, frames)
+    settings = replace(settings, vectors=resolve_vectors(settings.vectors, guide.path(frames[0])))
     context = context_frames(frames, settings.context, source, guide)
     progress = Progress("deflicker", (2 if settings.mode != "global" else 1) * len(frames) + 1, progress_mode)
     images = [image for _, image in read_sequence(source, context, threads=threads)]

@@ -4,7 +4,7 @@ the frames are; only the plates (guides, vectors) are uploaded, a window of targ
 so device memory depends on the frame size, not on how many frames a chunk holds."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import PyOpenColorIO as ocio
@@ -43,18 +43,6 @@ def _global_correction(frames: Sequence[torch.Tensor], space: str, linear: str, 
     return global_deflicker.fit_correction(numbers, means, stds, radius, "gain", strength)
 
 
-
-
-def vectors_check(vectors: str) -> Callable[[Image], None] | None:
-    """The frame reader's check for plates whose own motion vectors (``blender``, ``nuke``) guide a
-    pass: those vector channels must be finite, as colour is (None for optical flow)."""
-    if vectors not in VECTOR_CHANNELS:
-        return None
-
-    def check(image: Image) -> None:
-        image.check_finite([name for layer, channels, _ in VECTOR_CHANNELS[vectors]
-                            for name in image.layer_channels(layer, channels)])
-    return check
 
 
 class _Guides:

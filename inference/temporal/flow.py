@@ -15,9 +15,15 @@ Conventions used throughout this module:
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
+
+from ..errors import ChannelError
+
+if TYPE_CHECKING:
+    from ..image import Image
 
 _PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -108,13 +114,16 @@ def _sample_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs.astype(np.float32, copy=False), ys.astype(np.float32, copy=False)
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward warp: ``out(x) = image(x + flow(x))``, bilinear, border replicated.
+def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """Backward warp: ``out(x) = image(x + flow(x))``, bilinear (or another OpenCV
+    ``interpolation``), border replicated.
 
     Args:
         image: ``(H, W)`` or ``(H, W, C)`` array, any channel count (float16 is computed
             as float32 and returned as float32).
         flow: ``(H, W, 2)`` flow from the output's grid into ``image``.
+        interpolation: e.g. ``cv2.INTER_CUBIC`` for fine detail, which bilinear softens by
+            a different amount at each sub-pixel offset (a shimmer when the offset moves).
     Returns:
         Array with ``image``'s shape (float16 input comes back as float32).
     """
@@ -124,7 +133,7 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     map_x, map_y = _sample_maps(flow)
 
     def remap(plane: np.ndarray) -> np.ndarray:
-        return cv2.remap(np.ascontiguousarray(plane), map_x, map_y, cv2.INTER_LINEAR,
+        return cv2.remap(np.ascontiguousarray(plane), map_x, map_y, interpolation,
                          borderMode=cv2.BORDER_REPLICATE)
 
     if src.ndim == 2:
@@ -252,3 +261,40 @@ def flow_from_nuke_vectors(uv: np.ndarray) -> np.ndarray:
     if vec.ndim != 3 or vec.shape[2] != 2:
         raise ValueError(f"expected (H, W, 2) u, v, got {vec.shape}")
     return _signed(vec[:, :, 0], vec[:, :, 1], VECTOR_CHANNELS["nuke"][0][2])  # forward and backward alike
+
+
+def image_vectors(image: Image, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """A plate frame's own motion vectors as ``(flow t -> t+1, flow t -> t-1)``, each ``(H, W, 2)``
+    float32 in this module's convention; ``kind``: ``"blender"`` (its ``*Vector`` pass) or
+    ``"nuke"`` (its ``forward``/``backward`` layers). ``image``: an :class:`~inference.image.Image`
+    (raises its ChannelError, naming the file and the layers it has, when the layer is missing)."""
+    if kind == "blender":
+        vector = image.layer("*Vector", ("X", "Y", "Z", "W")).as_float32()
+        return flow_from_blender_vectors(vector, "next"), flow_from_blender_vectors(vector, "previous")
+    return (flow_from_nuke_vectors(image.layer("forward", ("u", "v")).as_float32()),
+            flow_from_nuke_vectors(image.layer("backward", ("u", "v")).as_float32()))
+
+
+def vectors_check(vectors: str) -> Callable[[Image], None] | None:
+    """The frame reader's check for plates whose own motion vectors (``blender``, ``nuke``) guide a
+    pass: those vector channels must be finite, as colour is (None for optical flow)."""
+    if vectors not in VECTOR_CHANNELS:
+        return None
+
+    def check(image: Image) -> None:
+        image.check_finite([name for layer, channels, _ in VECTOR_CHANNELS[vectors]
+                            for name in image.layer_channels(layer, channels)])
+    return check
+
+
+def own_vectors(image: Image) -> str:
+    """Which motion vectors ``image`` (a plate frame) carries: ``"blender"`` (a ``*Vector`` pass),
+    ``"nuke"`` (``forward``/``backward`` u, v layers), or ``"dis"`` when none (optical flow then)."""
+    for kind, directions in VECTOR_CHANNELS.items():
+        try:
+            for layer, channels, _ in directions:
+                image.layer_channels(layer, channels)
+        except ChannelError:
+            continue
+        return kind
+    return "dis"

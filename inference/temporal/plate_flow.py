@@ -4,16 +4,21 @@ on the CPU (:func:`.flow.compute_flow`, one pair at a time; ``auto``), or the to
 Both give flows in :mod:`.flow`'s convention (pixels, x right, y down)."""
 from __future__ import annotations
 
-from typing import Sequence
+from functools import lru_cache
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from .flow import compute_flow
+from ..image import read_frame
+from ..sequence import SequencePattern
+from .flow import VECTOR_CHANNELS, compute_flow, image_vectors, own_vectors, vectors_check
 from .flow_torch import dis_flows
 from .settings import FlowSettings
 
 FlowPair = tuple[np.ndarray, np.ndarray]
+# (frame, its neighbour frame +-1) -> (flow frame -> neighbour, flow neighbour -> frame)
+NeighbourFlows = Callable[[int, int], FlowPair]
 # Pairs per torch call at 2K: its working memory grows with pairs x area, about 2.7 GB a 2K pair
 # (peak resident growth on the CPU: 0.17 GB at 512x270, 0.68 GB at 1024x540), mostly the refinement's
 # per-pixel terms when run eagerly.
@@ -58,3 +63,34 @@ def flow_pairs(firsts: Sequence[np.ndarray], seconds: Sequence[np.ndarray], devi
 def both_flows(a: np.ndarray, b: np.ndarray, device: object = None, settings: FlowSettings = FlowSettings()) -> FlowPair:
     """``(flow a -> b, flow b -> a)`` of one pair (see :func:`flow_pairs`)."""
     return flow_pairs([a], [b], device, settings)[0]
+
+
+def neighbour_flows(plate: SequencePattern, vectors: str, view: Callable[[int], np.ndarray],
+                    device: object = None) -> NeighbourFlows:
+    """The plate's motion between neighbouring frames: by DIS optical flow of ``view`` (frame ->
+    ``(H, W, 3)`` sRGB-encoded 0-1 view; :func:`both_flows`, the torch DIS on ``device``) for
+    ``vectors`` ``"dis"``, else from the plate files' own motion vectors (``"blender"``, ``"nuke"``:
+    :func:`~.flow.image_vectors`; each file read once for a walk, its vectors checked finite)."""
+    if vectors not in VECTOR_CHANNELS:
+        return lambda frame, other: both_flows(view(frame), view(other), device)
+    check = vectors_check(vectors)
+
+    @lru_cache(maxsize=2)
+    def own(frame: int) -> FlowPair:  # (flow frame -> frame + 1, flow frame -> frame - 1)
+        image = read_frame(plate.path(frame))
+        if check:
+            check(image)
+        return image_vectors(image, vectors)
+
+    def pair(frame: int, other: int) -> FlowPair:
+        if abs(other - frame) != 1:
+            raise ValueError(f"frames {frame} and {other} are not neighbours")
+        towards = int(other < frame)  # own()'s index of the direction frame -> other
+        return own(frame)[towards], own(other)[1 - towards]
+    return pair
+
+
+def resolve_vectors(vectors: str, plate_frame: str) -> str:
+    """``vectors`` as asked, or for ``auto`` those the plate's frame ``plate_frame`` (a path) carries
+    (:func:`~.flow.own_vectors`: ``blender``, ``nuke``, else ``dis``)."""
+    return own_vectors(read_frame(plate_frame)) if vectors == "auto" else vectors

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from ..errors import UsageError
 
 MODES = ("global", "local", "both")
-VECTORS = ("dis", "blender", "nuke")  # where the plate's motion comes from: DIS optical flow, or its own vectors
+# where the plate's motion comes from: DIS optical flow, its own vectors, or auto (its own vectors
+# when its first frame carries a Blender Vector pass or Nuke forward/backward layers, else DIS)
+VECTORS = ("dis", "blender", "nuke", "auto")
 FLOW_BACKENDS = ("auto", "torch", "opencv")  # who computes the DIS flow (FlowSettings)
 
 # The local pass's tuning, shared by its numpy (local_deflicker) and torch (local_deflicker_torch) paths.
@@ -62,7 +64,7 @@ class DeflickerSettings:
     mode: str = "both"  # global, local, or both (global, then local)
     strength: float = 1.0  # 0-1: how much of the correction is applied
     radius: int = 4  # frames each side an output frame averages (one pass)
-    vectors: str = "dis"  # one of VECTORS
+    vectors: str = "auto"  # one of VECTORS
     handles: int | None = None  # frames read each side of a range; None: what an output frame depends on
     device: str = "auto"  # standalone runs: cpu (numpy/OpenCV), cuda (torch) or auto; a render runs it where it restyles
     flow: FlowSettings = FlowSettings()  # DIS flow's backend on the device path (vectors "dis")
