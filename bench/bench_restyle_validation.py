@@ -8,8 +8,10 @@ on every frame; the evaluator measures the frames away from the key (``held``: a
 - ``restyle``: the network alone (``restyle run``);
 - ``texture``: ``restyle run --texture`` (the keyframe's patches synthesised onto every frame);
 - ``texture_deflicker``: that, then the toolset's Deflicker (the node chain a compositor builds);
-- ``detail``: ``restyle run --detail 8`` (the keyframe's fine detail carried along DIS flow);
-- ``detail_deflicker``: that, then the toolset's Deflicker;
+- ``detail``: ``restyle run``'s default (the keyframe's fine detail carried along the plate's
+  motion: DIS flow, finer than 8 px, on live action; the render's own vectors, finer than 48 px,
+  on the render, whose EXRs, beauty and vectors, are its plate here as in a comp);
+- ``detail_deflicker``: that, then the toolset's Deflicker (its defaults: the render's vectors too);
 - ``warped_key``: the keyframe warped along the plate's DIS flow chained to the key (baseline);
 - ``ebsynth``: frames made by ``python -m bench.ebsynth_peer`` (open-source EbSynth driven with
   the plate, positional and temporal guides), read from ``--peer DIR/<sequence>/``.
@@ -18,8 +20,10 @@ Measures (inference.metrics, on the sRGB view in [0, 1]): PSNR and SSIM to the p
 references, the texture multiple (multi-scale sliced Wasserstein distance of 7x7
 Laplacian-pyramid patches to the references, over the painted key's own distance to them), and
 E_warp as a multiple of the plate's with two flow algorithms (OpenCV DIS and Farneback): the
-texture pass, the detail and the warped key move pixels along DIS flow, so Farneback judges them;
-on the Blender render, also with its own motion vectors (``e_warp_vectors_multiple``).
+texture pass, the detail on live action and the warped key move pixels along DIS flow, so
+Farneback judges them; on the Blender render, also with its own motion vectors
+(``e_warp_vectors_multiple``), which the detail and Deflicker follow there, so DIS and Farneback
+judge those.
 
 Tuning and checking: the texture pass's defaults were chosen on TUNING only; CHECKING is never
 looked at while tuning and is reported apart. Writes bench/results/restyle_validation.json.
@@ -58,16 +62,17 @@ SEQUENCES = {
     "shot3_pencil": ("live_bikes_shot3/bikes_shot3.####.png", "style/bikes_shot3_pencil.####.png", range(1001, 1025)),
     "shot3_painting": ("live_bikes_shot3/bikes_shot3.####.png", "style/bikes_shot3_painting.####.png", range(1001, 1025)),
 }
-# the renders' own motion vectors (Blender Vector pass), E_warp's third judge
+# the renders' EXRs: their own motion vectors (Blender Vector pass), E_warp's third judge, and the
+# plate `restyle run` and Deflicker get (as a compositor has it: beauty and vectors in one file)
 VECTORS = {"sceneA_painting": "render_sceneA/exr/sceneA.####.exr"}
+RENDER_SPACE = "Linear Rec.709 (sRGB)"  # their beauty (Blender's linear; its PNGs are this with the sRGB curve)
 TUNING = ("sceneA_painting", "bikes_kuwahara", "shot2_pencil", "shot2_painting")
 CHECKING = ("shot3_pencil", "shot3_painting")
 METHODS = ("restyle", "texture", "texture_deflicker", "detail", "detail_deflicker", "warped_key", "ebsynth")
 TRAINED = ("restyle", "texture", "texture_deflicker", "detail", "detail_deflicker")  # the methods that need the trained model
 FAR = 10
-DETAIL_PX = 8.0
 # restyle run's options per method: the network alone, its default (the keys' detail), the texture pass
-RUN_OPTIONS = {"restyle": {"px": 0.0}, "detail": {"px": DETAIL_PX}, "texture": {"texture": True}}
+RUN_OPTIONS = {"restyle": {"px": 0.0}, "detail": {}, "texture": {"texture": True}}
 FLOWS = ("dis", "farneback")
 
 
@@ -77,23 +82,32 @@ def middle(frames: list[int]) -> int:
 
 
 def restyled(model: Path, plate: SequencePattern, keys: dict[int, str], frames: list[int], folder: Path,
-             **options) -> dict[int, np.ndarray]:
+             plate_space: str = SRGB, **options) -> dict[int, np.ndarray]:
     """``restyle run`` of ``model`` over ``frames`` (``options``: DetailSettings' px / texture, with
-    the painted ``keys``), as sRGB views."""
+    the painted ``keys``; the rest its defaults), as sRGB views."""
     from inference.restyle.apply import restyle_sequence
 
     out = SequencePattern.parse(str(folder / "f.####.exr"))
     restyle_sequence(str(model), plate, frames, out, detail=DetailSettings(keys=keys, key_space=SRGB, **options),
-                     plate_space=SRGB, out_space=SRGB, progress_mode="none")
+                     plate_space=plate_space, out_space=SRGB, progress_mode="none")
     return load(out, frames)
 
 
-def deflickered(source: Path, plate: SequencePattern, frames: list[int], folder: Path) -> dict[int, np.ndarray]:
+def deflickered(source: Path, plate: SequencePattern, frames: list[int], folder: Path,
+                plate_space: str = SRGB) -> dict[int, np.ndarray]:
     """The toolset's Deflicker (defaults) over an EXR sequence written by :func:`restyled`."""
     out = SequencePattern.parse(str(folder / "d.####.exr"))
     deflicker_sequence(SequencePattern.parse(str(source / "f.####.exr")), plate, frames, out,
-                       source_space=SRGB, guide_space=SRGB, progress_mode="none")
+                       source_space=SRGB, guide_space=plate_space, progress_mode="none")
     return load(out, frames)
+
+
+def run_plate(data: Path, name: str, frames: list[int]) -> tuple[SequencePattern, str]:
+    """The plate ``restyle run`` and Deflicker get, and its colourspace: a render's EXRs (with its
+    motion vectors) where ``data`` holds them, else the sequence's sRGB plate."""
+    if name in VECTORS and Path(SequencePattern.parse(str(data / VECTORS[name])).path(frames[0])).is_file():
+        return SequencePattern.parse(str(data / VECTORS[name])), RENDER_SPACE
+    return SequencePattern.parse(str(data / SEQUENCES[name][0])), SRGB
 
 
 class Evaluator:
@@ -136,11 +150,12 @@ def render_flows(data: Path, name: str, frames: list[int]) -> list | None:
     """The (t -> t-1, t-1 -> t) flows of the render's own motion vectors, for a sequence in
     VECTORS; None for live action, and where ``data`` holds no vectors (a copy carried without the
     render's EXRs: the row then has no vectors judge)."""
-    if name not in VECTORS or not Path(SequencePattern.parse(str(data / VECTORS[name])).path(frames[0])).is_file():
+    exrs, space = run_plate(data, name, frames)
+    if space != RENDER_SPACE:
         return None
     from inference.measure import flows_of
 
-    return flows_of("blender", SequencePattern.parse(str(data / VECTORS[name])), frames, [], None)
+    return flows_of("blender", exrs, frames, [], None)
 
 
 def warped_key(refs: dict[int, np.ndarray], key: int, frames: list[int], evaluator: Evaluator) -> dict[int, np.ndarray]:
@@ -181,11 +196,12 @@ def evaluate(data: Path, name: str, work: Path, methods: tuple[str, ...], settin
         else:
             result["train_steps"] = trained.steps
         result["train_seconds"] = round(time.perf_counter() - started, 1)
+    source, space = run_plate(data, name, frames)
     outputs = {
-        **{method: (lambda method=method: restyled(model, plate, {key: painting}, frames, work / f"{name}_{method}",
-                                                   **RUN_OPTIONS[method])) for method in RUN_OPTIONS},
-        "texture_deflicker": lambda: deflickered(work / f"{name}_texture", plate, frames, work / f"{name}_td"),
-        "detail_deflicker": lambda: deflickered(work / f"{name}_detail", plate, frames, work / f"{name}_dd"),
+        **{method: (lambda method=method: restyled(model, source, {key: painting}, frames, work / f"{name}_{method}",
+                                                   space, **RUN_OPTIONS[method])) for method in RUN_OPTIONS},
+        "texture_deflicker": lambda: deflickered(work / f"{name}_texture", source, frames, work / f"{name}_td", space),
+        "detail_deflicker": lambda: deflickered(work / f"{name}_detail", source, frames, work / f"{name}_dd", space),
         "warped_key": lambda: warped_key(refs, key, frames, evaluator),
         "ebsynth": lambda: _peer_frames(peer, name, frames),
     }

@@ -46,7 +46,7 @@ RESTYLE = Stage(
     params=(_PLATE_SPACE, Param("out_colourspace", "out_colourspace", "text", ""), _DEVICE,
             Param("backend", "backend", "choice", "auto"), Param("dtype", "dtype", "choice", "auto"),
             Param("tile", "tile", "int", 0), Param("batch", "batch", "int", 0), Param("detail", "detail", "float", 8.0),
-            Param("texture", "texture", "bool", False)),
+            Param("texture", "texture", "bool", False), Param("vectors", "vectors", "choice", "auto")),
     train_params=(_PLATE_SPACE, Param("key_colourspace", "key_colourspace", "text", ""),
                   Param("working_colourspace", "working_colourspace", "text", ""),
                   Param("guides", "guides", "list", ""), Param("steps", "steps", "int"),
@@ -54,7 +54,8 @@ RESTYLE = Stage(
                   Param("key_psnr", "key_psnr", "float"), Param("seed", "seed", "int"), Param("stability", "stability", "float"),
                   Param("repass", "repass", "choice"), _DEVICE),
     aovs=True,
-    # detail at 8 is left to the engine: 8 px from the paintings the model carries (its default)
+    # detail at 8 is left to the engine: from the paintings the model carries, 8 px along optical
+    # flow, 48 along the plate's own vectors (its defaults); vectors auto too
     fixed=(("deflicker", "off"),),
 )
 DEFLICKER = Stage(
