@@ -25,8 +25,11 @@ def test_watch_writes_the_strip_curve_and_record(tmp_path):
     assert (record["step"], record["steps_per_s"], record["frames"]) == (200, 25.0, [1001, 1009])
     assert [s for s, _v in record["l1"]] == [100, 200] and all(v > 0 for _s, v in record["l1"])
     strip = cv2.imread(record["strip"])
-    # two frames side by side with a 4 px gap; plate row, 4 px gap, look row
-    assert strip.shape == (30 + 4 + 30, 40 + 4 + 40, 3)
+    # two frames side by side with a 4 px gap; plate row, 4 px gap, look row, 4 px gap, the curve
+    assert strip.shape == (30 + 4 + 30 + 4 + watch.CURVE_ROW, 40 + 4 + 40, 3)
+    curve_row = strip[30 + 4 + 30 + 4:, :, ::-1].astype(np.float32) / 255
+    line = (curve_row[..., 0] > 0.8) & (curve_row[..., 2] < 0.5)  # the curve's yellow, not the grey ground
+    assert line[:, 10:-10].any(axis=0).all()  # drawn across the width: a line from step 100 to 200
     plate_row = strip[:30, :40, ::-1].astype(np.float32) / 255
     assert np.abs(plate_row - inputs[0]).max() < 1.5 / 255
     assert cv2.imread(record["curve"]).shape == (watch.CURVE_SIZE[1], watch.CURVE_SIZE[0], 3)

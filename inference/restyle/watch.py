@@ -5,7 +5,9 @@ With ``$RESTYLE_TRAIN_WATCH`` set to a folder, training (every 100 steps, throug
 
 - ``strip.png``: a contact strip, plate above the look so far, at each key frame and at the
   plate frame farthest from any key (``$RESTYLE_TRAIN_WATCH_FAR``, else none), each at most
-  :data:`THUMB` pixels on its longest side, sRGB-encoded as the model works;
+  :data:`THUMB` pixels on its longest side, sRGB-encoded as the model works, and under them the
+  curve of the keys' L1 so far (:data:`CURVE_ROW` pixels high, its last value written on it), so
+  the one picture the node shows has both;
 - ``curve.png``: full-frame L1 between the look and the painting at the keys, per step;
 - ``watch.json``: ``{"step", "seconds", "steps_per_s", "l1": [[step, value], ...], "frames",
   "strip", "curve"}``, written last (a reader that sees it finds both images complete).
@@ -28,6 +30,7 @@ ENV_WATCH = "RESTYLE_TRAIN_WATCH"
 ENV_FAR = "RESTYLE_TRAIN_WATCH_FAR"
 THUMB = 320  # longest side of each frame in the strip
 CURVE_SIZE = (480, 160)  # width, height of the curve image
+CURVE_ROW = 96  # height of the curve under the strip
 
 
 def _thumb(array: np.ndarray) -> np.ndarray:
@@ -91,7 +94,8 @@ class TrainWatch:
         top = np.concatenate([p for plate in self.plates for p in (plate, gap)][:-1], axis=1)
         bottom = np.concatenate([p for look in looks for p in (look, gap)][:-1], axis=1)
         strip, curve = self.folder / "strip.png", self.folder / "curve.png"
-        _write_png(strip, np.concatenate([top, np.zeros((4, top.shape[1], 3), np.float32), bottom], axis=0))
+        gap_row = np.zeros((4, top.shape[1], 3), np.float32)
+        _write_png(strip, np.concatenate([top, gap_row, bottom, gap_row, self._curve_row(top.shape[1])], axis=0))
         _write_png(curve, curve_picture(self.l1))
         record: dict[str, Any] = {"step": step, "seconds": round(seconds, 2),
                                   "steps_per_s": round(step / seconds, 3) if seconds > 0 else None,
@@ -100,6 +104,16 @@ class TrainWatch:
         tmp = self.folder / ".watch.json.tmp"
         tmp.write_text(json.dumps(record, indent=1))
         os.replace(tmp, self.folder / "watch.json")
+
+
+    def _curve_row(self, width: int) -> np.ndarray:
+        """The keys' L1 curve, ``width`` wide, with its latest value and step written on it."""
+        row = (curve_picture(self.l1, (width, CURVE_ROW)) * 255.0 + 0.5).astype(np.uint8)  # text is drawn in 8 bits
+        if self.l1:
+            step, value = self.l1[-1]
+            cv2.putText(row, f"keys L1 {value:.4f} at step {step}", (6, 14), cv2.FONT_HERSHEY_PLAIN, 0.9,
+                        (230, 230, 230), 1, cv2.LINE_AA)
+        return row.astype(np.float32) / 255.0
 
 
 def from_environment(plate: Any, keys: dict[int, str], inputs: list[np.ndarray], targets: list[np.ndarray],
