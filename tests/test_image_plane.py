@@ -13,7 +13,7 @@ from inference.render_settings import RenderSettings
 from inference.restyle.apply import restyle_sequence
 from inference.restyle.model_file import load_model
 from inference.restyle.paintings import Painting, teaching
-from inference.restyle.settings import RuntimeSettings, TrainColourspaces
+from inference.restyle.settings import DetailSettings, RuntimeSettings, TrainColourspaces
 from inference.restyle.train import TrainSettings, restyle_loss, train
 from inference.sequence import SequencePattern
 from inference.sequence_io import read_sequence
@@ -140,8 +140,9 @@ def test_colour_is_restyled_unpremultiplied_and_premultiplied_again(tmp_path):
     outs = {}
     for name, plate in (("opaque", opaque), ("soft", soft)):
         outs[name] = SequencePattern.parse(str(tmp_path / f"out_{name}" / "o.####.exr"))
-        restyle_sequence(str(model), plate, [1, 2], outs[name], plate_space=PLATE_COLOURSPACE,
-                         progress_mode="none")
+        # (the keys' detail along optical flow for both: the opaque plate also carries motion vectors)
+        restyle_sequence(str(model), plate, [1, 2], outs[name], detail=DetailSettings(vectors="dis"),
+                         plate_space=PLATE_COLOURSPACE, progress_mode="none")
     straight = read_image(outs["opaque"].path(2)).beauty(alpha=False).as_float32()
     got = read_image(outs["soft"].path(2))
     assert got.channels == ("R", "G", "B", "A")
