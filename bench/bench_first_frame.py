@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.sequence import SequencePattern
-from inference.temporal.settings import DeflickerSettings
+from inference.temporal.settings import VECTORS, DeflickerSettings
 from nuke_plugin import engine
 
 from .bench_pipeline import make_shot
@@ -66,23 +66,26 @@ def time_to_file(manifest: Path, target: Path, cold: bool) -> dict[str, float]:
     return {"to_file_s": round((seen[0] if seen else ended) - start, 3), "job_s": round(ended - start, 3)}
 
 
-def one_frame_job(folder: Path, shot: dict[str, Any], frame: int, deflicker: bool, device: str) -> tuple[Path, Path]:
-    """The Restyle node's render manifest for one frame (a new output folder each time)."""
+def one_frame_job(folder: Path, shot: dict[str, Any], frame: int, deflicker: bool, device: str,
+                  vectors: str) -> tuple[Path, Path]:
+    """The Restyle node's render manifest for one frame (a new output folder each time); ``vectors``:
+    the deflicker's plate motion (``dis``: a live-action plate's optical flow, though it has vectors)."""
     folder.mkdir(parents=True)
     out = SequencePattern.parse(str(folder / "restyle.####.exr"))
     manifest = {"version": 1, "stage": "render", "model": shot["model"], "plate": shot["plate"],
                 "frames": f"{frame}-{frame}", "out": str(out), "detail": 0, "device": device,
-                "deflicker": DEFLICKER.mode if deflicker else "off"}
+                "deflicker": DEFLICKER.mode if deflicker else "off", "vectors": vectors}
     (folder / "job.json").write_text(json.dumps(manifest))
     return folder / "job.json", Path(out.path(frame))
 
 
-def measure(scratch: Path, shot: dict[str, Any], frames: list[int], deflicker: bool, device: str) -> dict[str, Any]:
+def measure(scratch: Path, shot: dict[str, Any], frames: list[int], deflicker: bool, device: str,
+            vectors: str) -> dict[str, Any]:
     """Cold, warm with a new look, warm: each on its own frames of ``frames``."""
     runs = iter(range(10 ** 6))
 
     def timed(frame: int, cold: bool) -> dict[str, float]:
-        manifest, target = one_frame_job(scratch / f"job{next(runs)}", shot, frame, deflicker, device)
+        manifest, target = one_frame_job(scratch / f"job{next(runs)}", shot, frame, deflicker, device, vectors)
         return time_to_file(manifest, target, cold)
 
     repeats = (len(frames) - 1) // 2
@@ -110,6 +113,9 @@ def main() -> None:
                         help="sizes also measured with the render's deflicker on (comma list; '' for none)")
     parser.add_argument("--repeats", type=int, default=3, help="frames timed per way (median kept)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="the jobs' --device")
+    parser.add_argument("--vectors", default=DEFLICKER.vectors, choices=VECTORS,
+                        help="the deflicker's plate motion (the generated plate carries Nuke vectors, which "
+                             f"{DEFLICKER.vectors!r} takes; dis times a live-action plate's optical flow)")
     args = parser.parse_args()
     os.environ.setdefault("RESTYLE_PYTHON", sys.executable)  # the engine on this Python and this tree
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
@@ -124,17 +130,19 @@ def main() -> None:
             shot = {"plate": str(plate), "model": model}
             frames = list(range(1 + (handles if with_deflicker else 0), 2 * args.repeats + 2 + (
                 handles if with_deflicker else 0)))
-            results[size] = {"restyle_only": measure(Path(work) / size / "restyle", shot, frames, False, args.device)}
+            results[size] = {"restyle_only": measure(Path(work) / size / "restyle", shot, frames, False, args.device,
+                                                     args.vectors)}
             print(size, "restyle only", json.dumps(results[size]["restyle_only"]), flush=True)
             if with_deflicker:
                 results[size]["with_deflicker"] = measure(Path(work) / size / "deflicker", shot, frames, True,
-                                                          args.device)
+                                                          args.device, args.vectors)
                 print(size, "with deflicker", json.dumps(results[size]["with_deflicker"]), flush=True)
     engine.stop_warm_engine()
     merge_result("first_frame", args.label, {
         "machine": machine(), "device": args.device, "repeats": args.repeats,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "deflicker": {"mode": DEFLICKER.mode,
-                                                                            "radius": DEFLICKER.radius},
+                                                                            "radius": DEFLICKER.radius,
+                                                                            "vectors": args.vectors},
         "sizes": results})
 
 
