@@ -69,7 +69,7 @@ def walk(view: Callable[[int], np.ndarray], flows: NeighbourFlows, key: int, pai
         sigma: detail finer than this many pixels is carried.
     """
     step = 1 if last >= key else -1
-    detail = high_pass(painting, sigma)
+    key_detail = detail = high_pass(painting, sigma)
     to_key = np.zeros((*painting.shape[:2], 2), np.float32)
     yield key, detail
     key_view = view(key)
@@ -77,7 +77,8 @@ def walk(view: Callable[[int], np.ndarray], flows: NeighbourFlows, key: int, pai
         now = view(frame)  # (viewed first: a frame of another size is named before its flows are asked)
         back, ahead = flows(frame, frame - step)
         to_key = back + warp(to_key, back)  # chained: frame -> previous -> ... -> key
-        reseed = plate_agrees(now, key_view, to_key)[..., None] * high_pass(warp(painting, to_key), sigma)
+        # the key's detail moved (not the painting moved, then filtered: one Gaussian per key, not per frame)
+        reseed = plate_agrees(now, key_view, to_key)[..., None] * warp(key_detail, to_key)
         detail = np.where(occlusion_mask(back, ahead)[..., None], warp(detail, back), reseed)
         yield frame, detail
 
