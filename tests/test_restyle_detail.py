@@ -117,6 +117,27 @@ def test_auto_vectors_follow_what_the_plate_carries_and_set_the_detail_default(s
         resolve_detail(loaded, DetailSettings(vectors="optical"), plate.path(1))
 
 
+def test_frames_are_walked_to_only_as_far_as_asked():
+    """A render asks chunk by chunk: its first frames must not wait for the walk of the whole shot."""
+    reached = []
+
+    def walker(key, last):
+        step = 1 if last >= key else -1
+        for frame in range(key, last + step, step):
+            reached.append(frame)
+            yield frame, np.full((2, 2, 3), frame, np.float32)
+
+    carried = WalkedFromKeys([10], list(range(1, 31)), walker)
+    try:
+        assert sorted(reached) == [9, 10, 10, 11]  # each side's first step, at once (checks the plate)
+        assert carried(13)[0, 0, 0] == 13 and max(reached) == 13  # not on to frame 30
+        assert carried(8)[0, 0, 0] == 8 and min(reached) == 8  # not back to frame 1
+        assert carried(30)[0, 0, 0] == 30 and carried(12)[0, 0, 0] == 12  # kept, not walked again
+        assert reached.count(12) == 1
+    finally:
+        carried.close()
+
+
 def test_two_keys_details_blend_with_the_looks_weights(tmp_path):
     plate = SequencePattern.parse(str(tmp_path / "p" / "p.####.png"))
     plate.directory.mkdir()

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import replace
+import threading
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Generator
 
 import cv2
 import numpy as np
@@ -46,6 +47,7 @@ from .settings import DEFAULT_DETAIL_PX, DEFAULT_DETAIL_PX_VECTORS, DetailSettin
 
 FLOW_VIEW = colour.SRGB_VIEW  # the encoding flows are measured in (as the deflicker's)
 AGREE_BLUR = 2.0  # px: plates are compared blurred (render noise and grain left out)
+Steps = Generator[tuple[int, np.ndarray], None, None]  # (frame, correction)... from a key outwards
 AGREE_TOLERANCE = 0.08  # mean absolute sRGB difference up to which the plates agree
 
 
@@ -55,7 +57,7 @@ def high_pass(image: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def walk(view: Callable[[int], np.ndarray], flows: NeighbourFlows, key: int, painting: np.ndarray, last: int,
-         sigma: float) -> Iterator[tuple[int, np.ndarray]]:
+         sigma: float) -> Steps:
     """(frame, detail) from ``key`` (its own high-pass) one frame at a time to ``last``, either way.
 
     Args:
@@ -179,38 +181,62 @@ def plate_view(plate: SequencePattern, plate_space: str) -> Callable[[int], np.n
     return view
 
 
-Walker = Callable[[int, int], Iterator[tuple[int, np.ndarray]]]  # (key, last frame) -> (frame, correction)...
+Walker = Callable[[int, int], Steps]  # (key, last frame) -> (frame, correction)... as walk() yields
+
+
+@dataclass
+class _Walk:
+    """One key's walk towards one side, as far as it has gone."""
+
+    index: int  # the key's place in the key frames
+    key: int
+    last: int
+    wanted: set[int]  # the frames of this side whose correction is kept
+    steps: Steps
+
+    def reaches(self, frame: int) -> bool:
+        return min(self.key, self.last) <= frame <= max(self.key, self.last)
 
 
 class WalkedFromKeys:
-    """Each frame's correction to the look, walked once from every key out to the frames that
-    need it (``walker(key, last)``, as :func:`walk`) and kept in a scratch folder (float16 ``.npy``
-    files, so memory holds one frame per walk, whatever the range). Several keys' corrections
-    are weighted as their looks are."""
+    """Each frame's correction to the look, walked from every key out to the frames that need it
+    (``walker(key, last)``, as :func:`walk`) only as far as the frames asked for so far need (a
+    render asks chunk by chunk: its first frames do not wait for the whole shot's walk), kept in a
+    scratch folder (float16 ``.npy`` files, so memory holds one frame per walk, whatever the
+    range). Several keys' corrections are weighted as their looks are."""
 
     def __init__(self, key_frames: list[int], frames: list[int], walker: Walker,
                  log: Callable[[str], None] = lambda _: None, what: str = "brushwork"):
         self.key_frames = key_frames  # each frame's key weights are worked out when it is asked for
+        self._log, self._what, self._lock = log, what, threading.Lock()
         self._scratch = tempfile.TemporaryDirectory(prefix="restyle_detail_")
-        try:
-            for index, key in enumerate(key_frames):
-                wanted = {f for f in frames if any(i == index for i, _ in key_weights(f, key_frames))}
-                if wanted:
-                    self._walk(index, key, wanted, walker, log, what)
+        self._walks: list[_Walk] = []
+        for index, key in enumerate(key_frames):
+            wanted = {f for f in frames if any(i == index for i, _ in key_weights(f, key_frames))}
+            if not wanted:
+                continue
+            for last in sorted({min(wanted), max(wanted)} - {key}) or [key]:
+                side = {f for f in wanted if min(key, last) <= f <= max(key, last)}
+                self._walks.append(_Walk(index, key, last, side, walker(key, last)))
+        try:  # each walk's first step now: a plate that cannot be walked (no vectors, another size) stops before any work
+            for walk_ in self._walks:
+                self._walk_to(walk_.index, walk_.key + (walk_.last > walk_.key) - (walk_.last < walk_.key))
         except BaseException:
             self.close()
             raise
 
-    def _walk(self, index: int, key: int, wanted: set[int], walker: Walker, log: Callable[[str], None],
-              what: str) -> None:
-        """Key ``key``'s correction for the ``wanted`` frames, walking out to each side it has any."""
-        for last in sorted({min(wanted), max(wanted)} - {key}) or [key]:
-            log(f"{what}: carrying key {key}'s {what} to frame {last}")
-            for frame, correction in walker(key, last):
-                if frame != key and frame % 25 == 0:
-                    log(f"{what}: key {key}'s {what} carried to frame {frame}")
-                if frame in wanted:
-                    self._save(index, frame, correction)
+    def _walk_to(self, index: int, frame: int) -> None:
+        """Go on with key ``index``'s walk that reaches ``frame`` until that frame's correction is kept."""
+        walk_ = next(w for w in self._walks if w.index == index and w.reaches(frame))
+        for done, correction in walk_.steps:
+            if done == walk_.key:
+                self._log(f"{self._what}: carrying key {walk_.key}'s {self._what} towards frame {walk_.last}")
+            elif done % 25 == 0:
+                self._log(f"{self._what}: key {walk_.key}'s {self._what} carried to frame {done}")
+            if done in walk_.wanted:
+                self._save(index, done, correction)
+            if done == frame:
+                return
 
     def _save(self, index: int, frame: int, correction: np.ndarray) -> None:
         path = self._path(index, frame)
@@ -226,9 +252,16 @@ class WalkedFromKeys:
         return os.path.join(self._scratch.name, f"{index}_{frame}.npy")
 
     def __call__(self, frame: int) -> np.ndarray:
-        """Frame ``frame``'s correction, ``(H, W, 3)`` float32 in the model's working encoding."""
-        return sum(weight * np.load(self._path(index, frame)).astype(np.float32)
-                   for index, weight in key_weights(frame, self.key_frames))
+        """Frame ``frame``'s correction, ``(H, W, 3)`` float32 in the model's working encoding
+        (walked to first if no frame asked for before needed it)."""
+        weights = key_weights(frame, self.key_frames)
+        with self._lock:
+            for index, _ in weights:
+                if not os.path.isfile(self._path(index, frame)):
+                    self._walk_to(index, frame)
+        return sum(weight * np.load(self._path(index, frame)).astype(np.float32) for index, weight in weights)
 
     def close(self) -> None:
+        for walk_ in self._walks:
+            walk_.steps.close()
         self._scratch.cleanup()

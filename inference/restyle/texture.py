@@ -23,7 +23,7 @@ model, so a frame range gives the frames a whole-shot run gives.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Generator
 
 import numpy as np
 import torch
@@ -66,7 +66,7 @@ def carried_nnf(previous: torch.Tensor, back: np.ndarray, visible: np.ndarray, t
 
 def walk_texture(view: Callable[[int], np.ndarray], look: Callable[[int], np.ndarray], key: int,
                  painting: np.ndarray, last: int, settings: TextureSettings, device: torch.device
-                 ) -> Iterator[tuple[int, np.ndarray]]:
+                 ) -> Generator[tuple[int, np.ndarray], None, None]:
     """(frame, synthesised minus look) from ``key`` one frame at a time to ``last``, either way.
 
     Args:
