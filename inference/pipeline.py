@@ -273,12 +273,13 @@ class Chunk(NamedTuple):
 
 
 def plan_chunks(frames: list[int], chunk: int, done: Callable[[int], bool], lock_handles: int, settle_handles: int,
-                present: set[int]) -> list[Chunk]:
-    """``frames`` in chunks of ``chunk``; frames ``done`` are not written again (a chunk with all
-    its frames done restyles nothing)."""
+                present: set[int], first: int | None = None) -> list[Chunk]:
+    """``frames`` in chunks of ``chunk``, the first one of ``first`` (default: ``chunk``) frames;
+    frames ``done`` are not written again (a chunk with all its frames done restyles nothing)."""
     plan = []
-    for start in range(0, len(frames), chunk):
-        part = frames[start:start + chunk]
+    head = min(first or chunk, chunk)
+    for start in [0, *range(head, len(frames), chunk)] if frames else []:
+        part = frames[start:start + (head if start == 0 else chunk)]
         todo = [f for f in part if not done(f)]
         locked = _span(part[0], part[-1], lock_handles, present) if todo else []
         plan.append(Chunk(part, todo, locked, _span(locked[0], locked[-1], settle_handles, present) if todo else []))
@@ -325,7 +326,8 @@ def render_shot(model_path: str, plate: SequencePattern, frames: list[int], out:
     lock_handles = smoothing_radius(colourlock.sigma) if colourlock else 0
     size = read_frame(plate.path(frames[0])).size if settings.skip_existing else None
     chunks = plan_chunks(frames, max(1, settings.chunk), lambda f: size is not None and kept_frame(out.path(f), size),
-                   lock_handles, deflicker.context if deflicker else 0, set(plate.existing_frames()))
+                   lock_handles, deflicker.context if deflicker else 0, set(plate.existing_frames()),
+                   max(1, settings.first_chunk))
     needed = sorted({f for chunk in chunks for f in chunk.restyled})
     looks = _RestyledPlates(model, plate, needed, plate_space, settings.runtime, threads,
                    max((len(chunk.restyled) for chunk in chunks), default=0),

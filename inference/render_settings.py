@@ -19,6 +19,9 @@ class RenderSettings:
     deflicker: DeflickerSettings | None = None
     colourlock: ColourLockSettings | None = None
     chunk: int = 32  # output frames per chunk: memory holds a chunk and its handles
+    # ... but the first chunk is this small, so the first frames land after a few frames' work
+    # (with the keys' detail, every frame a chunk restyles is walked to first)
+    first_chunk: int = 4
     compression: str | None = None  # the output EXR's; None: zip
     skip_existing: bool = False  # keep frames already in the output that decode at the plate's size
 

@@ -69,15 +69,26 @@ def _frames(pattern: SequencePattern, frames) -> np.ndarray:
     return np.stack([read_image(pattern.path(f)).as_float32() for f in frames])
 
 
+def test_the_first_chunk_is_small_so_the_first_frames_land_early():
+    from inference.pipeline import plan_chunks
+
+    frames = list(range(1001, 1100))
+    parts = [c[0] for c in plan_chunks(frames, 32, lambda f: False, 0, 0, set(frames), RenderSettings().first_chunk)]
+    assert RenderSettings().first_chunk < RenderSettings().chunk
+    assert parts[0] == frames[:RenderSettings().first_chunk] and all(len(p) == 32 for p in parts[1:-1])
+    assert sum(parts, []) == frames
+
+
 def test_chunks_equal_a_whole_pass_and_the_stages_run_one_by_one(shot):
     root, plate, model, reference, swatches = shot
     stages = RenderSettings(RuntimeSettings(backend="onnxruntime", device="cpu"), DetailSettings(px=0.0),
                             DeflickerSettings("both", 1.0, 2))  # the network's look alone (--detail: test_restyle_detail)
     outs = {}
-    for chunk in (100, 4):
+    for chunk, first in ((100, 100), (4, 2)):  # one pass; a first chunk of 2 frames, then chunks of 4
         outs[chunk] = SequencePattern.parse(str(root / f"chunk{chunk}" / "r.####.exr"))
         locked = ColourLockSettings(str(reference), str(root / f"qc{chunk}"), str(swatches))
-        summary = render_shot(model, plate, FRAMES, outs[chunk], replace(stages, chunk=chunk, colourlock=locked),
+        summary = render_shot(model, plate, FRAMES, outs[chunk],
+                              replace(stages, chunk=chunk, first_chunk=first, colourlock=locked),
                               plate_space=PLATE_COLOURSPACE, progress_mode="none")
         assert summary["frames"] == FRAMES and summary["report"]["passed"]
     whole, chunked = _frames(outs[100], FRAMES), _frames(outs[4], FRAMES)
