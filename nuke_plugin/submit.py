@@ -31,14 +31,19 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
     returns the folder holding the job files.
 
     Raises:
-        PluginError: the script is unsaved or has no approved version of the node (the plate is
-            checked against the approval on the farm, by the prep step).
+        PluginError: the script is unsaved, has no approved version of the node (the plate is
+            checked against the approval on the farm, by the prep step), or it has several views.
         EngineError: ``restyle submit`` refused (its message names the setting) or Deadline did.
     """
     if worker.on_main(lambda: nuke.root().modified()):
         raise PluginError("{}: save the script first (File > Save): the farm renders the saved file".format(
             node.name()))
     approved = jobs.approved(node)
+    if approved["views"] != [None]:
+        raise PluginError("{}: the approved version has views {}: farm jobs for a script of several views are not "
+                          "written yet (one engine job per view); render it in the GUI (Render range), or restyle "
+                          "one view per node (OneView before it) and submit that".format(
+                              node.name(), ", ".join(approved["views"])))
     first, last = approved["frames"]
     folder = os.path.join(node_io.cache_root(node), "farm", "{}_{}".format(node.name(), approved["key"]), farm)
     script = worker.on_main(nuke.scriptName)
