@@ -71,6 +71,7 @@ def test_two_views_render_to_their_own_files_and_a_changed_view_is_refused_alone
     from nuke_plugin.errors import PluginError
 
     farm.check(1001)
+    farm.prep([look.fullName()], 1001, 1003)  # the farm's prep: every view of the plate as approved
     view_file(pattern, "right", 1003).unlink()
     with pytest.raises(PluginError, match="is missing frames 1003"):
         farm.check(1003)
@@ -93,3 +94,6 @@ def test_two_views_render_to_their_own_files_and_a_changed_view_is_refused_alone
     new = next(p for p in folder.parent.iterdir() if p != folder and p.name != "frames")
     assert sorted(p.name for p in new.glob("*.exr")) == [f"restyle.left.{f}.exr" for f in (1001, 1002, 1003)]
     assert not (new / "complete.json").exists()
+    # AND the farm's prep refuses that view of the approved version too
+    with pytest.raises(PluginError, match="'plate' view right frames 1002"):
+        farm.prep([look.fullName()], 1001, 1003)
