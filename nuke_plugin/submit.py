@@ -5,7 +5,8 @@ Four steps (see nuke_plugin.farm): the Nuke prep renders the node's plate where 
 Read and checks it against the approval; the render tasks run ``restyle render`` with the approved
 version's fields (model, deflicker off, its device...) straight into its cache folder, so they make
 the frames the node would make itself (on every farm: the Open Job Description template has a
-parameter for each render setting); no QC gate (no colour reference here); the comp renders the
+parameter for each render setting), in a script of several views once per view (``--views``,
+``%V`` in the plate and frame patterns); no QC gate (no colour reference here); the comp renders the
 saved script with ``nuke -x``, where every toolset node only checks that its approved frames are
 there. The script must be saved: the farm renders the file, not this session.
 """
@@ -31,19 +32,14 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
     returns the folder holding the job files.
 
     Raises:
-        PluginError: the script is unsaved, has no approved version of the node (the plate is
-            checked against the approval on the farm, by the prep step), or it has several views.
+        PluginError: the script is unsaved or has no approved version of the node (the plate is
+            checked against the approval on the farm, by the prep step).
         EngineError: ``restyle submit`` refused (its message names the setting) or Deadline did.
     """
     if worker.on_main(lambda: nuke.root().modified()):
         raise PluginError("{}: save the script first (File > Save): the farm renders the saved file".format(
             node.name()))
     approved = jobs.approved(node)
-    if approved["views"] != [None]:
-        raise PluginError("{}: the approved version has views {}: farm jobs for a script of several views are not "
-                          "written yet (one engine job per view); render it in the GUI (Render range), or restyle "
-                          "one view per node (OneView before it) and submit that".format(
-                              node.name(), ", ".join(approved["views"])))
     first, last = approved["frames"]
     folder = os.path.join(node_io.cache_root(node), "farm", "{}_{}".format(node.name(), approved["key"]), farm)
     script = worker.on_main(nuke.scriptName)
@@ -53,6 +49,8 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
                     node=node.fullName(), model=jobs.model_path(node, approved["job"].get("model")), plate=plate,
                     frames="{}-{}".format(first, last), out=approved["pattern"], chunk_size=chunk_size,
                     engine_python=settings.engine_python(), toolset=TOOLSET, nuke=nuke.EXE_PATH)
+    if approved["views"] != [None]:  # one render per view: the plate and frames carry Nuke's %V
+        manifest["views"] = approved["views"]
     if manifest.get("detail") or manifest.get("texture"):  # the workers read the paintings from the node's
         # cache, as they read the plate
         manifest["keys"] = jobs.painted_keys(node)

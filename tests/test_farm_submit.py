@@ -250,3 +250,37 @@ def test_keyframe_detail_reaches_every_render_task_with_absolute_paintings(tmp_p
     task = parsed("render", shlex.split(arguments.replace("<STARTFRAME>", "1005").replace("<ENDFRAME>", "1008"))[3:])
     assert task == {**expected_render(tmp_path, 1005, 1008), "detail": 8.0,
                     "keys": {"1001": str(tmp_path / "paint" / "key.1001.png")}}
+
+
+def test_a_comp_of_several_views_renders_each_chunk_once_per_view(tmp_path, shot, deadline_info):
+    # GIVEN a shot whose plate and output name each view's files with Nuke's %V
+    flags = [{"plate dir/sh010.####.exr": "plate dir/sh010.%V.####.exr",
+              "cache/restyle.####.exr": "cache/restyle.%V.####.exr"}.get(f, f) for f in shot]
+    done = submit(tmp_path, "--farm", "deadline", "--job-dir", "dl", *flags, "--nuke-version", "15.1",
+                  "--views", "left,right")
+    assert done.returncode == 0, done.stderr
+    # THEN Deadline has a render job per view, one after the other, each a valid `restyle render` of
+    # that view's files with that view's QC report
+    script = shlex.split((tmp_path / "dl" / "submit.sh").read_text().splitlines()[-1])
+    assert [Path(a).name for a in script if a.endswith("_job_info.job")] == [
+        "render_left_job_info.job", "render_right_job_info.job", "qc_gate_job_info.job", "comp_job_info.job"]
+    for view in ("left", "right"):
+        job = deadline_info(tmp_path / "dl" / f"render_{view}_job_info.job")
+        assert job["OutputFilename0"] == f"restyle.{view}.####.exr" and job["Name"].endswith(f"restyle {view}")
+        arguments = deadline_info(tmp_path / "dl" / f"render_{view}_plugin_info.job")["Arguments"]
+        task = parsed("render", shlex.split(arguments.replace("<STARTFRAME>", "1005").replace("<ENDFRAME>", "1008"))[3:])
+        assert task == {**expected_render(tmp_path, 1005, 1008), "plate": str(tmp_path / f"plate dir/sh010.{view}.####.exr"),
+                        "out": str(tmp_path / f"cache/restyle.{view}.####.exr"),
+                        "report": str(tmp_path / "qc" / f"chunk.1005.{view}")}
+    # AND OpenCue has a restyle layer per view, each waiting for the one before
+    done = submit(tmp_path, "--farm", "opencue", "--job-dir", "cue", *flags, "--views", "left,right")
+    assert done.returncode == 0, done.stderr
+    spec = Et.parse(tmp_path / "cue" / "opencue_job.xml").getroot()
+    layers = {layer.get("name"): layer for layer in spec.find("job").find("layers")}
+    assert list(layers) == ["restyle_left", "restyle_right", "qc_gate", "comp"]
+    cmd = shlex.split(layers["restyle_right"].findtext("cmd").replace("#FRAME_START#", "1001").replace("#FRAME_END#", "1004"))
+    assert parsed("render", cmd[4:])["out"] == str(tmp_path / "cache/restyle.right.####.exr")
+    # AND views whose output has no %V are refused: they would write over each other
+    done = submit(tmp_path, "--farm", "opencue", "--job-dir", "bad", *shot, "--views", "left,right")
+    assert done.returncode == 64 and "needs Nuke's %V" in done.stderr, done.stderr
+    assert not (tmp_path / "bad").exists()

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from inference import cli
 from inference.image import Image, read_image, write_image
 
 
@@ -18,7 +21,8 @@ def view_file(pattern: str, view: str, frame: int) -> Path:
     return Path(pattern.replace("%V", view).replace("%04d", f"{frame:04d}"))
 
 
-def test_two_views_render_to_their_own_files_and_a_changed_view_is_refused_alone(comp, restyle_look, press):
+def test_two_views_render_to_their_own_files_and_a_changed_view_is_refused_alone(comp, restyle_look, press,
+                                                                                  recording_python):
     nuke = comp.nuke
     # GIVEN a script with views left and right, and a plate Read of one file sequence per view (%V):
     # the right view is the left one mirrored
@@ -75,11 +79,24 @@ def test_two_views_render_to_their_own_files_and_a_changed_view_is_refused_alone
     view_file(pattern, "right", 1003).unlink()
     with pytest.raises(PluginError, match="is missing frames 1003"):
         farm.check(1003)
-    # AND Submit to farm refuses it, saying why (farm jobs per view are not written yet)
+    # AND Submit to farm writes a job whose render tasks run the approved version once per view, each
+    # reading that view's plate (where the prep renders it) and writing that view's frames
     nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
-    nuke._standin.state.panel_answers = {"Farm": "deadline", "Frames per task": "2"}
+    nuke._standin.state.panel_answers = {"Farm": "openjd", "Frames per task": "2"}
     press(look, "submit_farm")
-    assert "farm jobs for a script of several views are not written yet" in nuke._standin.state.dialogs[-1][1]
+    status = look["status"].value()
+    assert status.startswith("openjd job written to "), status
+    job = Path(status[len("openjd job written to "):].split(" (")[0])
+    run = subprocess.run([str(Path(sys.executable).parent / "openjd"), "run", str(job / "restyle_shot.yaml"),
+                          "--job-param", f"file://{job / 'parameter_values.json'}", "--step", "Restyle",
+                          "--no-run-dependencies", "-p", f"EnginePython={recording_python[0]}"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:]
+    tasks = [cli.job_from_args("render", cli.build_parser().parse_args(argv[2:])) for argv in recording_python[1]()]
+    inputs = (comp.dir / "restyle_cache" / "inputs" / look.fullName() / "plate").as_posix()
+    assert [(t["frames"], t["plate"], t["out"]) for t in tasks] == [
+        (frames, f"{inputs}/plate.{view}.%04d.exr", pattern.replace("%V", view))
+        for frames in ("1001-1002", "1003-1003") for view in ("left", "right")]
 
     # WHEN a frame of the right view's plate changes after sign-off and another version is rendered
     changed = read_image(plates / "sceneA.right.1002.exr").beauty()

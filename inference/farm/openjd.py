@@ -48,6 +48,7 @@ def parameter_values(shot: FarmShot) -> dict[str, Any]:
     values = {param: template_value(shot.render[field]) for param, field in RENDER_PARAMS.items()
               if field in shot.render}
     values = {"ShotName": shot.name, **values, **({"ReportDir": shot.report} if shot.gated else {}),
+              **({"Views": " ".join(shot.views)} if shot.views else {}),
               "FrameStart": shot.first, "FrameEnd": shot.last, "ChunkSize": shot.chunk_size,
               "EnginePython": shot.engine_python, "NukeExecutable": shot.nuke, "CompScript": shot.comp,
               "ToolsetRoot": shot.toolset, **({"NukeNode": shot.node} if shot.prepped else {})}
