@@ -108,7 +108,7 @@ def render() -> None:
         def landed(version: Dict[str, Any], frames: List[int]) -> None:
             if not started:  # the first new frame: show the range frame by frame from now on
                 started.append(True)
-                there = [f for f in range(first, last + 1) if not cache.missing(version["pattern"], [f])]
+                there = [f for f in range(first, last + 1) if not cache.missing(version["pattern"], [f], version["views"])]
                 worker.post(node_io.show_progress, real, version["pattern"], first, last, there)
             else:
                 worker.post(node_io.show_landed, real, frames)

@@ -6,7 +6,8 @@ or setting makes a new folder and never touches frames a comp already reads. A f
 *version* once ``complete.json`` is written, after every frame of its range is on disk.
 Layout: ``<root>/<stage>/<key>/<stage>.####.exr`` + ``job.json`` + ``complete.json``;
 models in ``<root>/models/<key>/look.onnx``; a node's rendered inputs in
-``<root>/inputs/<node>/<input>/<input>.####.exr``. Stdlib only, so GUI and farm compute the
+``<root>/inputs/<node>/<input>/<input>.####.exr``. In a script of several views the frame files
+carry the view (``<stage>.%V.####.exr``: Nuke's %V is the view's name), one file per view. Stdlib only, so GUI and farm compute the
 same key from the same knobs.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import re
 import shutil
 import threading
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 KEY_LENGTH = 16  # hex digits of the SHA-256 kept in folder names
 COMPLETE = "complete.json"
@@ -43,9 +44,16 @@ def version_dir(root: str, stage: str, cache_key: str) -> str:
     return os.path.join(root, stage, cache_key)
 
 
-def frame_pattern(folder: str, stem: str) -> str:
-    """The frames' file pattern, as Nuke's Read/Write file knobs write it."""
-    return os.path.join(folder, stem + ".%04d.exr").replace(os.sep, "/")
+def frame_pattern(folder: str, stem: str, views: bool = False) -> str:
+    """The frames' file pattern, as Nuke's Read/Write file knobs write it; with ``views``, Nuke's
+    ``%V`` before the frame number, so each view has its own files."""
+    return os.path.join(folder, stem + (".%V" if views else "") + ".%04d.exr").replace(os.sep, "/")
+
+
+def view_pattern(pattern: str, view: Optional[str]) -> str:
+    """One view's files of a pattern, as Nuke fills them in (%V the view's name, %v its first
+    letter); ``None`` (a script of one view) leaves the pattern as it is."""
+    return pattern if view is None else pattern.replace("%V", view).replace("%v", view[:1])
 
 
 def frame_path(pattern: str, frame: int) -> str:
@@ -53,8 +61,9 @@ def frame_path(pattern: str, frame: int) -> str:
     return re.sub(r"%(0\d+)?d", lambda m: ("%" + (m.group(1) or "") + "d") % frame, pattern)
 
 
-def missing(pattern: str, frames: List[int]) -> List[int]:
-    return [f for f in frames if not os.path.isfile(frame_path(pattern, f))]
+def missing(pattern: str, frames: List[int], views: Sequence[Optional[str]] = (None,)) -> List[int]:
+    """The frames not on disk in every one of ``views``."""
+    return [f for f in frames if any(not os.path.isfile(frame_path(view_pattern(pattern, v), f)) for v in views)]
 
 
 def link(src: str, dst: str) -> None:

@@ -93,7 +93,7 @@ def check(frame: int) -> None:
                               "approve a version over the comp's range".format(node.name(), frame, record["key"],
                                                                                first, last))
         frames = list(range(frame, min(last, frame + batch - 1) + 1))
-        missing = cache.missing(record["pattern"], frames)
+        missing = cache.missing(record["pattern"], frames, record["views"])
         if missing:
             raise PluginError("{}: approved version {} is missing frames {} in {}: run the farm job's prep and "
                               "render steps for it first (or Render range in the GUI)".format(
@@ -135,7 +135,7 @@ def _prep_node(node: Any, first: int, last: int, feedback: Feedback) -> None:
                       else signoff.input_frames(node, spec, span))
             feedback.step("'{}' input, frames {}".format(spec.name, node_io.ranges_text(frames)))
             pattern = node_io.render_input(node, spec, frames)  # a plain Read: its own files, nothing rendered
-            current[spec.name] = signoff.hash_frames(node, spec, pattern, frames, feedback)
+            current.update(signoff.view_hashes(node, spec, pattern, frames, feedback))
     changed = signoff.changed_frames(record["signed"], current)
     if changed and not node_io.value(node, "override_signoff"):
         raise PluginError(signoff.describe(node, changed))

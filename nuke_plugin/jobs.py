@@ -74,9 +74,10 @@ def key_files(painted: str, keys: List[int]) -> Dict[str, str]:
 
 
 def painted_keys(node: Any) -> Dict[str, str]:
-    """:func:`key_files` of the node's key frames, rendering its 'keys' input there."""
+    """:func:`key_files` of the node's key frames, rendering its 'keys' input there (in a script of
+    several views, the hero view's paintings: the ones the look is trained on)."""
     keys = signoff.key_frames(node)
-    return key_files(node_io.render_input(node, RESTYLE.inputs[1], keys), keys)
+    return key_files(cache.view_pattern(node_io.render_input(node, RESTYLE.inputs[1], keys), node_io.views()[0]), keys)
 
 
 WATCH_ENV, WATCH_FAR_ENV = "RESTYLE_TRAIN_WATCH", "RESTYLE_TRAIN_WATCH_FAR"  # inference/restyle/watch.py
@@ -93,15 +94,17 @@ def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, A
 
     ``watched(record)`` hears of each picture of the look so far the engine writes while it trains
     (``inference/restyle/watch.py``: the contact strip of the keys and the frame farthest from
-    them, a curve, steps per second)."""
+    them, a curve, steps per second). In a script of several views the look learns from the hero
+    view (the first) and paints every view."""
     keys = signoff.key_frames(node)
     plate_spec, keys_spec = RESTYLE.inputs
     plate_frames = _with_next_frames(keys, *node_io.frame_range(node))
     feedback.step("rendering plate at frames {} and keys at {}".format(node_io.ranges_text(plate_frames),
                                                                        node_io.ranges_text(keys)))
-    plate = node_io.render_input(node, plate_spec, plate_frames)
-    painted = node_io.render_input(node, keys_spec, keys)
-    hashes = {spec.name: signoff.hash_frames(node, spec, pattern, frames, feedback)
+    hero = node_io.views()[0]
+    plate = cache.view_pattern(node_io.render_input(node, plate_spec, plate_frames), hero)
+    painted = cache.view_pattern(node_io.render_input(node, keys_spec, keys), hero)
+    hashes = {spec.name: signoff.hash_frames(node, spec, pattern, frames, feedback, hero)
               for spec, pattern, frames in ((plate_spec, plate, plate_frames), (keys_spec, painted, keys))}
     fields = params(node, RESTYLE.train_params)
     approved = _approved_model(node, keys)
@@ -127,7 +130,7 @@ def train(node: Any, feedback: Feedback, watched: Optional[Callable[[Dict[str, A
         env = {WATCH_ENV: watch}
         far = far_frame(keys, *node_io.frame_range(node))
         if far is not None and far not in plate_frames:  # the engine reads that plate frame for the strip
-            plate = node_io.render_input(node, plate_spec, sorted(set(plate_frames) | {far}))
+            plate = cache.view_pattern(node_io.render_input(node, plate_spec, sorted(set(plate_frames) | {far})), hero)
             manifest["plate"] = plate
         if far is not None:
             env[WATCH_FAR_ENV] = str(far)
@@ -226,8 +229,9 @@ def version_of(node: Any, signed: Optional[Dict[str, Dict[str, str]]] = None) ->
         fields["out_colourspace"] = colour.space(script_colour, "floatLut")
     key = cache.key(stage.command, signed, files, keyed(fields))
     folder = cache.version_dir(node_io.cache_root(node), stage.output, key)
-    return {"key": key, "folder": folder, "pattern": cache.frame_pattern(folder, stage.output), "fields": fields,
-            "files": files, "signed": signed, "colour": script_colour}
+    views = node_io.views()
+    return {"key": key, "folder": folder, "pattern": cache.frame_pattern(folder, stage.output, views != [None]),
+            "fields": fields, "files": files, "signed": signed, "colour": script_colour, "views": views}
 
 
 def render(node: Any, frames: List[int], feedback: Feedback, override: bool = False,
@@ -260,11 +264,12 @@ def render(node: Any, frames: List[int], feedback: Feedback, override: bool = Fa
     version = version_of(node, _signed_for(node, frames, feedback, unsigned_ok))
     if not signoff.has_record(node):
         version["unsigned"] = True
-    todo = cache.missing(version["pattern"], frames)
+    todo = cache.missing(version["pattern"], frames, version["views"])
     if todo or verify:
         _run_stage(node, version, todo or frames, feedback, override, run_engine=bool(todo), playhead=playhead,
                    landed=landed)
-    if not version.get("unsigned") and not cache.missing(version["pattern"], list(range(first, last + 1))):
+    if not version.get("unsigned") and not cache.missing(version["pattern"], list(range(first, last + 1)),
+                                                         version["views"]):
         if not cache.is_complete(version["folder"]):
             cache.mark_complete(version["folder"], {"key": version["key"], "frames": [first, last],
                                                     "made": time.strftime("%Y-%m-%d %H:%M:%S")})
@@ -293,23 +298,37 @@ def next_chunk(remaining: List[int], head: int, size: int = CHUNK_FRAMES) -> Lis
 def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Feedback, override: bool,
                run_engine: bool, playhead: Optional[Callable[[], int]] = None,
                landed: Optional[Callable[[Dict[str, Any], List[int]], None]] = None) -> None:
+    """Check the signed inputs over what ``todo`` reads, then make ``todo`` with one engine job per
+    view. A view whose signed inputs changed since sign-off is not rendered (unless ``override``);
+    the other views are, then PluginError names what changed."""
     stage = stage_of(node.Class())
     first, last = node_io.frame_range(node)
     margin = _handles(node, stage)
     span = list(range(max(first, todo[0] - margin), min(last, todo[-1] + margin) + 1))
     current = signoff.current_hashes(node, span, feedback)
-    changed = signoff.changed_frames(version["signed"], current)
-    if changed and not override:
+    changed = {} if override else signoff.changed_frames(version["signed"], current)
+    refused = {signoff.split_entry(name)[1] for name in changed}
+    if run_engine:
+        for view in [v for v in version["views"] if v not in refused]:
+            _run_view(node, version, view, span, todo, feedback, playhead, landed)
+    if changed:
         raise PluginError(signoff.describe(node, changed))
-    if not run_engine:
-        return
-    todo = _reuse(node, stage, version, todo)
+
+
+def _run_view(node: Any, version: Dict[str, Any], view: Optional[str], span: List[int], todo: List[int],
+              feedback: Feedback, playhead: Optional[Callable[[], int]],
+              landed: Optional[Callable[[Dict[str, Any], List[int]], None]]) -> None:
+    """The engine runs making the frames of ``todo`` that ``view`` (None: the script's only one)
+    lacks, from that view's inputs (read over ``span``) into that view's files."""
+    stage = stage_of(node.Class())
+    out = cache.view_pattern(version["pattern"], view)
+    todo = _reuse(node, stage, version, cache.missing(out, todo), view)
     if not todo:
         return
-    manifest = dict(version["fields"], version=1, stage=stage.command, out=version["pattern"])
+    manifest = dict(version["fields"], version=1, stage=stage.command, out=out)
     for spec in stage.inputs:
         if spec.signed:
-            pattern = node_io.source_pattern(node, spec, signoff.input_frames(node, spec, span))
+            pattern = cache.view_pattern(node_io.source_pattern(node, spec, signoff.input_frames(node, spec, span)), view)
             manifest[spec.field] = (cache.frame_path(pattern, int(node_io.value(node, "reference_frame")))
                                     if spec.name == "reference" else pattern)
     if stage is RESTYLE:
@@ -319,8 +338,10 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
             manifest["keys"] = painted_keys(node)
     manifest.update(colour_fields(version["colour"], version["fields"],
                                   {f: manifest[f] for f in SPACE_FIELDS if f in manifest}))
+    suffix = "" if view is None else "." + view
     if stage.command == "colourlock":
-        manifest["report"] = os.path.join(version["folder"], "report")
+        manifest["report"] = os.path.join(version["folder"], "report" + suffix)
+    margin = _handles(node, stage)
     if margin:
         manifest["handles"] = margin
     # colourlock fits one transform over the frames it is given: always one run, as before
@@ -331,28 +352,31 @@ def _run_stage(node: Any, version: Dict[str, Any], todo: List[int], feedback: Fe
         chunk = next_chunk(remaining, playhead()) if ordered else [remaining[0], remaining[-1]]
         frames = list(range(chunk[0], chunk[-1] + 1))
         manifest["frames"] = "{}-{}".format(frames[0], frames[-1])
-        feedback.step("{} frames {}".format(stage.command, node_io.ranges_text(frames)))
+        feedback.step("{} frames {}{}".format(stage.command, node_io.ranges_text(frames),
+                                              "" if view is None else ", view " + view))
         seen: List[int] = []
 
         def progress(event: Dict[str, Any]) -> None:
             feedback.event(event)
-            if landed is not None:
-                new = [f for f in frames if f not in seen and not cache.missing(version["pattern"], [f])]
+            if landed is not None:  # a frame has landed once every view of it is there
+                new = [f for f in frames if f not in seen and not cache.missing(version["pattern"], [f],
+                                                                                 version["views"])]
                 if new:
                     seen.extend(new)
                     landed(version, new)
 
-        code = max(code, engine.run(stage.command, cache.write_manifest(version["folder"], "job.json", manifest),
+        code = max(code, engine.run(stage.command, cache.write_manifest(version["folder"], "job{}.json".format(suffix),
+                                                                        manifest),
                                     progress, feedback.cancelled,
                                     accept=(0, engine.QC_FAILED) if stage.command == "colourlock" else (0,)))
-        _store(node, stage, version, frames)
+        _store(node, stage, version, frames, view)
         progress({"event": "note", "stage": stage.command, "message": "frames {} done".format(manifest["frames"])})
         remaining = [f for f in remaining if f not in frames]
     if code == engine.QC_FAILED:
-        version["warning"] = ("QC FAILED in frames {}: a brand swatch off its target or not held there (the region "
+        version["warning"] = ("QC FAILED in frames {}{}: a brand swatch off its target or not held there (the region "
                               "was repainted), or NaN/Inf; press Open report").format(
-            node_io.ranges_text(todo))
-    still = cache.missing(version["pattern"], todo)
+            node_io.ranges_text(todo), "" if view is None else " (view {})".format(view))
+    still = cache.missing(out, todo)
     if still:
         raise PluginError("{}: the engine finished but frames {} are missing in {}".format(
             node.name(), node_io.ranges_text(still), version["folder"]))
@@ -374,9 +398,11 @@ def flicker_curve(node: Any, version: Dict[str, Any], feedback: Feedback) -> Opt
     record = os.path.join(version["folder"], FLICKER_JSON)
     if spec is None or last <= first:
         return None
+    hero = version["views"][0]  # in a script of several views, the hero view's curve
     if not os.path.isfile(record):
-        manifest = {"version": 1, "stage": "metrics", "output": version["pattern"], "frames": "{}-{}".format(first, last),
-                    "plate": node_io.source_pattern(node, spec, list(range(first, last + 1))), "vectors": "dis",
+        manifest = {"version": 1, "stage": "metrics", "output": cache.view_pattern(version["pattern"], hero),
+                    "frames": "{}-{}".format(first, last), "vectors": "dis",
+                    "plate": cache.view_pattern(node_io.source_pattern(node, spec, list(range(first, last + 1))), hero),
                     "json": record, "curve": os.path.join(version["folder"], FLICKER_PNG)}
         space = version["fields"].get("plate_colourspace") or version["fields"].get("guide_colourspace")
         if space:
@@ -409,9 +435,10 @@ def _signed_for(node: Any, frames: List[int], feedback: Feedback, unsigned_ok: b
             signoff.recorded(node)  # raises: says to sign off first
         return signoff.current_hashes(node, span, feedback)
     signed = signoff.recorded(node)
+    views = node_io.views()
     new = [f for f in range(first, last + 1) if any(
-        spec.signed and spec.name not in ("reference", "keys") and str(f) not in signed.get(spec.name, {})
-        for spec in stage.inputs)]
+        spec.signed and spec.name not in ("reference", "keys") and
+        str(f) not in signed.get(signoff.entry(spec.name, view), {}) for spec in stage.inputs for view in views)]
     if not new:
         return signed
     feedback.step("signing frames {} (first used)".format(node_io.ranges_text(new)))
@@ -439,19 +466,24 @@ def _dependencies(node: Any, stage: Stage, frame: int, version: Dict[str, Any]) 
     return list(range(max(first, frame - margin), min(last, frame + margin) + 1))
 
 
-def frame_key(node: Any, stage: Stage, version: Dict[str, Any], frame: int) -> Optional[str]:
-    """The key of one output frame: the hashes of the input frames it depends on, the files and
-    settings of the version and the frame number; None where frames are not independent
-    (ColourLock fits one transform over every frame it is given) or an input frame is unsigned."""
+def frame_key(node: Any, stage: Stage, version: Dict[str, Any], frame: int,
+              view: Optional[str] = None) -> Optional[str]:
+    """The key of one output frame of ``view``: the hashes of that view's input frames it depends
+    on, the files and settings of the version and the frame number (views with the same inputs
+    share it); None where frames are not independent (ColourLock fits one transform over every
+    frame it is given) or an input frame is unsigned."""
     if stage.command == "colourlock":
         return None
     window = _dependencies(node, stage, frame, version)
     deps = {}
     for name, hashes in version["signed"].items():
+        base, of_view = signoff.split_entry(name)
+        if of_view != view:
+            continue
         picked = {str(f): hashes.get(str(f)) for f in window}
         if None in picked.values():
             return None
-        deps[name] = picked
+        deps[base] = picked
     return cache.key(stage.command + "/frame", deps, version["files"], dict(keyed(version["fields"]), frame=frame))
 
 
@@ -459,23 +491,23 @@ def _store_path(node: Any, stage: Stage, key: str) -> str:
     return os.path.join(node_io.cache_root(node), stage.output, "frames", key + ".exr")
 
 
-def _reuse(node: Any, stage: Stage, version: Dict[str, Any], todo: List[int]) -> List[int]:
-    """Link frames whose key is in the store into the version; returns the frames still to make."""
+def _reuse(node: Any, stage: Stage, version: Dict[str, Any], todo: List[int], view: Optional[str]) -> List[int]:
+    """Link frames of ``view`` whose key is in the store into the version; returns the frames still to make."""
     left = []
     for frame in todo:
-        key = frame_key(node, stage, version, frame)
+        key = frame_key(node, stage, version, frame, view)
         stored = key and _store_path(node, stage, key)
         if stored and os.path.isfile(stored):
-            cache.link(stored, cache.frame_path(version["pattern"], frame))
+            cache.link(stored, cache.frame_path(cache.view_pattern(version["pattern"], view), frame))
         else:
             left.append(frame)
     return left
 
 
-def _store(node: Any, stage: Stage, version: Dict[str, Any], frames: List[int]) -> None:
+def _store(node: Any, stage: Stage, version: Dict[str, Any], frames: List[int], view: Optional[str]) -> None:
     for frame in frames:
-        key = frame_key(node, stage, version, frame)
-        made = cache.frame_path(version["pattern"], frame)
+        key = frame_key(node, stage, version, frame, view)
+        made = cache.frame_path(cache.view_pattern(version["pattern"], view), frame)
         if key and os.path.isfile(made):
             cache.link(made, _store_path(node, stage, key))
 
@@ -529,7 +561,7 @@ def show_version(node: Any, key: Optional[str]) -> bool:
     if entry is None or not cache.is_complete(folder):
         node_io.show_plate(node, node_io.NOT_RENDERED.format(node.name()))
         return False
-    node_io.show_result(node, cache.frame_pattern(folder, stage.output), *entry["frames"])
+    node_io.show_result(node, cache.frame_pattern(folder, stage.output, node_io.views() != [None]), *entry["frames"])
     node["history"].setValue(json.dumps(dict(_record(node), shown=key)))
     node["version"].setValues([versions.item(e) for e in history(node)])
     node["version"].setValue(versions.item(entry))
@@ -564,6 +596,7 @@ def approve(node: Any, version: Dict[str, Any]) -> Dict[str, Any]:
         job["reference_frame"] = int(node_io.value(node, "reference_frame"))
     made = time.strftime("%Y-%m-%d %H:%M")
     record = {"key": version["key"], "frames": [first, last], "job": job, "signed": version["signed"],
+              "views": version["views"],
               "label": "{} [{}] frames {}-{}, approved {} by {}".format(
                   stage.output, version["key"], first, last, made, getpass.getuser())}
     node["history"].setValue(json.dumps(dict(_record(node), approved=record)))
@@ -602,7 +635,8 @@ def approved(node: Any) -> Dict[str, Any]:
                           "version it makes) in the GUI and save the script".format(node.name()))
     stage = stage_of(node.Class())
     folder = cache.version_dir(node_io.cache_root(node), stage.output, record["key"])
-    return dict(record, folder=folder, pattern=cache.frame_pattern(folder, stage.output))
+    views = record.get("views", [None])  # approved before views were recorded: one view
+    return dict(record, folder=folder, views=views, pattern=cache.frame_pattern(folder, stage.output, views != [None]))
 
 
 def approved_handles(node: Any, record: Dict[str, Any]) -> int:

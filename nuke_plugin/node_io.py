@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 import nuke
 
@@ -62,15 +62,25 @@ def _cache_root(node: Any) -> str:
     return os.path.normpath(root)
 
 
+def views() -> List[Optional[str]]:
+    """The views a node's jobs go through, one engine job each: ``[None]`` in a script of one view
+    (files without a view), else the script's views (nuke.views(); the first is the hero, whose
+    paintings train the look)."""
+    names = worker.on_main(nuke.views)
+    return [None] if len(names) < 2 else list(names)
+
+
 def input_pattern(node: Any, spec: InputSpec) -> str:
+    """Where the Write inside the node renders the input: with ``%V`` in a script of several views."""
     folder = os.path.join(cache_root(node), "inputs", node.fullName(), spec.name)
-    return cache.frame_pattern(folder, spec.name)
+    return cache.frame_pattern(folder, spec.name, views() != [None])
 
 
 def render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
     """The file pattern of the input's frames over ``frames``: the upstream Read's own files when
     the input is a plain Read (:func:`plain_read`), else what is connected rendered to EXR by the
-    Write inside the Group (nuke.execute, on the main thread with Nuke's own progress and cancel)."""
+    Write inside the Group (nuke.execute, on the main thread with Nuke's own progress and cancel),
+    in every view of the script (``%V`` in the pattern then: :func:`cache.view_pattern`)."""
     direct = worker.on_main(read_directly, worker.unwrap(node), spec, frames)
     if direct:
         return direct
@@ -102,7 +112,7 @@ def _render_input(node: Any, spec: InputSpec, frames: List[int]) -> str:
     proxy.setValue(False)  # inputs render at full size: the look, cache and sign-off never see proxy
     try:
         for first, last in runs(frames):
-            nuke.execute(write, first, last, 1)
+            nuke.execute(write, first, last, 1, views=nuke.views())  # every view, named (%V in the file)
     except RuntimeError as exc:
         raise PluginError("{}: rendering the '{}' input failed at frames {}: {}".format(
             node.name(), spec.name, ranges_text(frames), exc)) from None

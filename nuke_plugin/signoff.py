@@ -3,7 +3,9 @@
 The record (knob ``signoff``, JSON ``{input: {frame: sha256}}``) is the contract: cache keys are
 built from it, so GUI and farm agree on a key without re-hashing the whole plate, and a render
 that finds different pixels in a signed input stops (farm: unless 'Override sign-off' is on).
-Frame hashes come from the engine (``restyle hash``: decoded pixels, not file bytes).
+Frame hashes come from the engine (``restyle hash``: decoded pixels, not file bytes). In a script
+of several views each view of an input is signed on its own, as ``input@view`` (:func:`entry`),
+so a change in one view stops only that view's job.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import getpass
 import json
 import os
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import cache, engine, node_io
 from .errors import PluginError
@@ -43,28 +45,46 @@ def key_frames(node: Any) -> List[int]:
     return frames
 
 
-def hash_frames(node: Any, spec: InputSpec, pattern: str, frames: List[int], feedback: Feedback) -> Hashes:
-    """Engine-computed hashes of rendered input frames."""
+def entry(name: str, view: Optional[str]) -> str:
+    """The record's name of an input in a view: the input's name alone in a script of one view."""
+    return name if view is None else "{}@{}".format(name, view)
+
+
+def split_entry(name: str) -> Tuple[str, Optional[str]]:
+    """(input, view or None) of a record's name."""
+    base, _, view = name.partition("@")
+    return base, view or None
+
+
+def hash_frames(node: Any, spec: InputSpec, pattern: str, frames: List[int], feedback: Feedback,
+                view: Optional[str] = None) -> Hashes:
+    """Engine-computed hashes of rendered input frames (of ``view``: ``pattern`` is that view's)."""
     folder = os.path.dirname(node_io.input_pattern(node, spec))  # never beside a Read's own files
-    out = os.path.join(folder, "hashes.json")
-    manifest = cache.write_manifest(folder, "hash_job.json", {
+    suffix = "" if view is None else "." + view
+    out = os.path.join(folder, "hashes{}.json".format(suffix))
+    manifest = cache.write_manifest(folder, "hash_job{}.json".format(suffix), {
         "version": 1, "plate": pattern, "frames": node_io.ranges_text(frames), "json": out})
-    feedback.step("hashing {} frames of '{}'".format(len(frames), spec.name))
+    feedback.step("hashing {} frames of '{}'".format(len(frames), entry(spec.name, view)))
     engine.run("hash", manifest, feedback.event, feedback.cancelled)
     with open(out, encoding="utf-8") as f:
         return json.load(f)["frames"]
 
 
 def current_hashes(node: Any, frames: List[int], feedback: Feedback) -> Dict[str, Hashes]:
-    """Render and hash every signed input over the frames a job on ``frames`` reads."""
+    """Render and hash every signed input, in every view, over the frames a job on ``frames`` reads."""
     hashes = {}
     for spec in stage_of(node.Class()).inputs:
         if spec.signed:
             wanted = input_frames(node, spec, frames)
             feedback.step("rendering '{}' input, frames {}".format(spec.name, node_io.ranges_text(wanted)))
-            pattern = node_io.render_input(node, spec, wanted)
-            hashes[spec.name] = hash_frames(node, spec, pattern, wanted, feedback)
+            hashes.update(view_hashes(node, spec, node_io.render_input(node, spec, wanted), wanted, feedback))
     return hashes
+
+
+def view_hashes(node: Any, spec: InputSpec, pattern: str, frames: List[int], feedback: Feedback) -> Dict[str, Hashes]:
+    """The record's entries of an input rendered to ``pattern``: one per view of the script."""
+    return {entry(spec.name, view): hash_frames(node, spec, cache.view_pattern(pattern, view), frames, feedback, view)
+            for view in node_io.views()}
 
 
 def sign_off(node: Any, feedback: Feedback) -> Dict[str, Hashes]:
@@ -105,6 +125,8 @@ def changed_frames(signed: Dict[str, Hashes], current: Dict[str, Hashes]) -> Dic
 
 
 def describe(node: Any, changed: Dict[str, List[int]]) -> str:
-    parts = ["'{}' frames {}".format(name, node_io.ranges_text(frames)) for name, frames in sorted(changed.items())]
+    parts = ["'{}'{} frames {}".format(split_entry(name)[0], "" if split_entry(name)[1] is None else
+                                       " view {}".format(split_entry(name)[1]), node_io.ranges_text(frames))
+             for name, frames in sorted(changed.items())]
     return ("{}: PLATE CHANGED since sign-off: {}. Check the plate; if the change is wanted, press 'Sign off "
             "plate' again (a new cache version is made; the current one stays).".format(node.name(), "; ".join(parts)))

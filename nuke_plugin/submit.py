@@ -4,7 +4,9 @@
 Four steps (see nuke_plugin.farm): the Nuke prep renders the node's plate where it is not a plain
 Read and checks it against the approval; the render tasks run ``restyle render`` with the approved
 version's fields (model, deflicker off, its device...) straight into its cache folder, so they make
-the frames the node would make itself; no QC gate (no colour reference here); the comp renders the
+the frames the node would make itself (on every farm: the Open Job Description template has a
+parameter for each render setting), in a script of several views once per view (``--views``,
+``%V`` in the plate and frame patterns); no QC gate (no colour reference here); the comp renders the
 saved script with ``nuke -x``, where every toolset node only checks that its approved frames are
 there. The script must be saved: the farm renders the file, not this session.
 """
@@ -21,7 +23,7 @@ from .errors import PluginError
 from .feedback import Feedback
 from .stages import RESTYLE
 
-FARMS = ("deadline", "opencue")  # openjd's template always colour-locks: `restyle submit` from a shell
+FARMS = ("deadline", "opencue", "openjd")
 TOOLSET = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # what NUKE_PATH points at
 
 
@@ -47,6 +49,8 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
                     node=node.fullName(), model=jobs.model_path(node, approved["job"].get("model")), plate=plate,
                     frames="{}-{}".format(first, last), out=approved["pattern"], chunk_size=chunk_size,
                     engine_python=settings.engine_python(), toolset=TOOLSET, nuke=nuke.EXE_PATH)
+    if approved["views"] != [None]:  # one render per view: the plate and frames carry Nuke's %V
+        manifest["views"] = approved["views"]
     if manifest.get("detail") or manifest.get("texture"):  # the workers read the paintings from the node's
         # cache, as they read the plate
         manifest["keys"] = jobs.painted_keys(node)

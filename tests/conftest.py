@@ -296,6 +296,22 @@ def fake_engine(comp, monkeypatch):
     return lambda: log.read_text().split() if log.exists() else []
 
 
+@pytest.fixture
+def recording_python(tmp_path):
+    """An EnginePython for farm render tasks that only records its command line: returns the
+    executable and a function giving each call's arguments, in order."""
+    log = tmp_path / "engine_calls.txt"
+    exe = tmp_path / "recording_python"
+    exe.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{log}'\necho ---- >> '{log}'\n")
+    exe.chmod(0o755)
+
+    def calls() -> list[list[str]]:
+        text = log.read_text() if log.exists() else ""
+        return [call.strip("\n").split("\n") for call in text.split("----\n") if call.strip()]
+
+    return exe, calls
+
+
 # --- a show's OCIO config (the engine's and the node's colour tests) ---------------------------------
 
 def _ap0_to_709() -> list[float]:

@@ -174,17 +174,20 @@ def test_opencue_job_spec_from_pyoutline(tmp_path, shot):
 
 
 def test_openjd_template_and_parameter_values_pass_openjd(tmp_path, shot):
-    flags = [f for f in shot if f not in ("--deflicker", "global", "--radius", "2")]
-    done = submit(tmp_path, "--farm", "openjd", "--job-dir", "jobs", *flags, "--nuke", "/opt/nuke/Nuke15.1",
-                  "--compression", "piz", "--node", "Restyle1", "--ocio-config", "ocio://studio-config-latest")
+    done = submit(tmp_path, "--farm", "openjd", "--job-dir", "jobs", *shot, "--nuke", "/opt/nuke/Nuke15.1",
+                  "--compression", "piz", "--node", "Restyle1", "--ocio-config", "ocio://studio-config-latest",
+                  "--vectors", "nuke", "--strength", "0.5")
     assert done.returncode == 0, done.stderr
     template, values = tmp_path / "jobs" / "restyle_shot.yaml", tmp_path / "jobs" / "parameter_values.json"
     assert template.read_text() == (REPO / "inference" / "farm" / "restyle_shot.yaml").read_text()
     params = json.loads(values.read_text())
-    assert {k: params[k] for k in ("FrameStart", "FrameEnd", "ChunkSize", "Device", "Compression", "NukeExecutable",
-                                   "ToolsetRoot", "ReportDir", "Plate", "NukeNode", "OcioConfig")} == {
-        "OcioConfig": "ocio://studio-config-latest", "FrameStart": 1001, "FrameEnd": 1010, "ChunkSize": 4, "Device": "cuda", "Compression": "piz", "NukeNode": "Restyle1",
-        "NukeExecutable": "/opt/nuke/Nuke15.1",
+    # THEN the farm's values and every render setting the shot sets are there (as the template's strings);
+    # what it leaves out (e.g. the backend) is not, so the engine's default holds
+    assert {k: v for k, v in params.items() if k not in ("ShotName", "Model", "Output", "Reference",
+                                                         "EnginePython", "CompScript")} == {
+        "OcioConfig": "ocio://studio-config-latest", "FrameStart": 1001, "FrameEnd": 1010, "ChunkSize": 4,
+        "Device": "cuda", "Compression": "piz", "NukeNode": "Restyle1", "Deflicker": "global", "Radius": "2",
+        "Vectors": "nuke", "Strength": "0.5", "NukeExecutable": "/opt/nuke/Nuke15.1",
         "ToolsetRoot": str(REPO), "ReportDir": str(tmp_path / "qc"), "Plate": str(tmp_path / "plate dir/sh010.####.exr")}
     summary = subprocess.run([OPENJD, "summary", str(template), "--job-param", f"file://{values}"],
                              capture_output=True, text=True)
@@ -194,7 +197,7 @@ def test_openjd_template_and_parameter_values_pass_openjd(tmp_path, shot):
 
 
 @pytest.mark.parametrize("farm, extra, code, message", [
-    ("openjd", [], 64, "has no parameter for --deflicker, --radius"),
+    ("openjd", ["--out", "o'brien/restyle.####.exr"], 64, "cannot carry Output"),
     ("opencue", ["--pool", "gpu"], 64, "--pool is for --farm deadline, not opencue"),
     ("deadline", [], 64, "needs --nuke-version"),
     ("deadline", ["--nuke-version", "15.1", "--frames", "1001,1005"], 64, "one range FIRST-LAST"),
@@ -207,12 +210,6 @@ def test_what_a_farm_cannot_do_is_refused_naming_the_flag(tmp_path, shot, farm, 
     done = submit(tmp_path, "--farm", farm, "--job-dir", "jobs", *shot, *extra)
     assert done.returncode == code and message in done.stderr, done.stderr
     assert not (tmp_path / "jobs").exists()
-
-
-def test_openjd_needs_the_colour_reference(tmp_path, shot):
-    flags = shot[:shot.index("--reference")] + ["--chunk-size", "4"]
-    done = submit(tmp_path, "--farm", "openjd", "--job-dir", "jobs", *flags)
-    assert done.returncode == 64 and "needs --reference" in done.stderr, done.stderr
 
 
 def test_command_args_give_the_job_back_for_every_flag_shape():
@@ -253,3 +250,37 @@ def test_keyframe_detail_reaches_every_render_task_with_absolute_paintings(tmp_p
     task = parsed("render", shlex.split(arguments.replace("<STARTFRAME>", "1005").replace("<ENDFRAME>", "1008"))[3:])
     assert task == {**expected_render(tmp_path, 1005, 1008), "detail": 8.0,
                     "keys": {"1001": str(tmp_path / "paint" / "key.1001.png")}}
+
+
+def test_a_comp_of_several_views_renders_each_chunk_once_per_view(tmp_path, shot, deadline_info):
+    # GIVEN a shot whose plate and output name each view's files with Nuke's %V
+    flags = [{"plate dir/sh010.####.exr": "plate dir/sh010.%V.####.exr",
+              "cache/restyle.####.exr": "cache/restyle.%V.####.exr"}.get(f, f) for f in shot]
+    done = submit(tmp_path, "--farm", "deadline", "--job-dir", "dl", *flags, "--nuke-version", "15.1",
+                  "--views", "left,right")
+    assert done.returncode == 0, done.stderr
+    # THEN Deadline has a render job per view, one after the other, each a valid `restyle render` of
+    # that view's files with that view's QC report
+    script = shlex.split((tmp_path / "dl" / "submit.sh").read_text().splitlines()[-1])
+    assert [Path(a).name for a in script if a.endswith("_job_info.job")] == [
+        "render_left_job_info.job", "render_right_job_info.job", "qc_gate_job_info.job", "comp_job_info.job"]
+    for view in ("left", "right"):
+        job = deadline_info(tmp_path / "dl" / f"render_{view}_job_info.job")
+        assert job["OutputFilename0"] == f"restyle.{view}.####.exr" and job["Name"].endswith(f"restyle {view}")
+        arguments = deadline_info(tmp_path / "dl" / f"render_{view}_plugin_info.job")["Arguments"]
+        task = parsed("render", shlex.split(arguments.replace("<STARTFRAME>", "1005").replace("<ENDFRAME>", "1008"))[3:])
+        assert task == {**expected_render(tmp_path, 1005, 1008), "plate": str(tmp_path / f"plate dir/sh010.{view}.####.exr"),
+                        "out": str(tmp_path / f"cache/restyle.{view}.####.exr"),
+                        "report": str(tmp_path / "qc" / f"chunk.1005.{view}")}
+    # AND OpenCue has a restyle layer per view, each waiting for the one before
+    done = submit(tmp_path, "--farm", "opencue", "--job-dir", "cue", *flags, "--views", "left,right")
+    assert done.returncode == 0, done.stderr
+    spec = Et.parse(tmp_path / "cue" / "opencue_job.xml").getroot()
+    layers = {layer.get("name"): layer for layer in spec.find("job").find("layers")}
+    assert list(layers) == ["restyle_left", "restyle_right", "qc_gate", "comp"]
+    cmd = shlex.split(layers["restyle_right"].findtext("cmd").replace("#FRAME_START#", "1001").replace("#FRAME_END#", "1004"))
+    assert parsed("render", cmd[4:])["out"] == str(tmp_path / "cache/restyle.right.####.exr")
+    # AND views whose output has no %V are refused: they would write over each other
+    done = submit(tmp_path, "--farm", "opencue", "--job-dir", "bad", *shot, "--views", "left,right")
+    assert done.returncode == 64 and "needs Nuke's %V" in done.stderr, done.stderr
+    assert not (tmp_path / "bad").exists()

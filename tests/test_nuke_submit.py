@@ -151,3 +151,46 @@ def test_submit_to_farm_refuses_an_unsaved_script_a_bad_task_size_and_an_unappro
     press(look, "submit_farm")
     assert f"{look.name()}: no approved version: press 'Approve'" in nuke._standin.state.dialogs[-1][1]
     assert not (comp.dir / "restyle_cache" / "farm").exists()
+
+
+def test_submit_to_farm_openjd_carries_the_approved_versions_render_settings(comp, restyle_look, press,
+                                                                             recording_python):
+    import json
+
+    from nuke_plugin import jobs
+
+    nuke = comp.nuke
+    # GIVEN an approved look whose settings are off the engine's defaults (deflicker off, its vectors,
+    # a batch), then a knob changed after approval, in a saved script
+    look = restyle_look()
+    look["vectors"].setValue("dis")
+    look["batch"].setValue(3)
+    press(look, "sign_off", "train", "approve")
+    approved = jobs.approved(look)
+    look["batch"].setValue(2)  # not approved again: the farm must not use it
+    nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
+
+    # WHEN the artist submits it as an Open Job Description job
+    nuke._standin.state.panel_answers = {"Farm": "openjd", "Frames per task": "2"}
+    press(look, "submit_farm")
+    status = look["status"].value()
+    assert status.startswith("openjd job written to "), status
+    folder = Path(status[len("openjd job written to "):].split(" (")[0])
+    values = json.loads((folder / "parameter_values.json").read_text())
+    # THEN no colour lock (no reference) and the approved settings as template parameters
+    assert "Reference" not in values and "ReportDir" not in values
+    assert {k: values[k] for k in ("Deflicker", "Vectors", "Batch", "Device", "NukeNode")} == {
+        "Deflicker": "off", "Vectors": "dis", "Batch": "3", "Device": "cpu", "NukeNode": look.fullName()}
+    # AND each render task of `openjd run` is the approved version's `restyle render` of its chunk
+    run = subprocess.run([str(Path(sys.executable).parent / "openjd"), "run", str(folder / "restyle_shot.yaml"),
+                          "--job-param", f"file://{folder / 'parameter_values.json'}", "--step", "Restyle",
+                          "--no-run-dependencies", "-p", f"EnginePython={recording_python[0]}"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:]
+    tasks = [cli.job_from_args("render", cli.build_parser().parse_args(argv[2:])) for argv in recording_python[1]()]
+    # (the plate is a plain Read: the engine reads its own files)
+    assert tasks == [{"model": jobs.model_path(look, approved["job"]["model"]), "plate": comp.plate["file"].value().replace("####", "%04d"),
+                      "out": approved["pattern"], "deflicker": "off", "vectors": "dis", "batch": 3, "device": "cpu",
+                      "frames": frames, "skip_existing": True, "ocio_config": "ocio://studio-config-latest",
+                      "plate_colourspace": "Linear Rec.709 (sRGB)", "out_colourspace": "Linear Rec.709 (sRGB)"}
+                     for frames in ("1001-1002", "1003-1003")]

@@ -2,7 +2,8 @@
 with ``deadlinecommand -SubmitMultipleJobs -dependent`` so each job waits for the one before it:
 the Nuke prep (with a toolset node: CommandLine plug-in running ``nuke -t`` per chunk, since
 Deadline's Nuke plug-in renders scripts, NUKE_PATH and RESTYLE_PYTHON in the job's environment),
-restyle render (CommandLine plug-in, one task per chunk, on the GPU group), the QC gate
+restyle render (CommandLine plug-in, one task per chunk, on the GPU group; one such job per view
+of a comp of several views), the QC gate
 (CommandLine, one task; with a colour reference), then the comp (Nuke plug-in, one task per chunk,
 NUKE_PATH in the job's environment). Frame tokens: ``<STARTFRAME>`` and ``<ENDFRAME>``.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from ..errors import FarmError, UsageError
 from ..sequence import SequencePattern
-from .shot import FarmShot
+from .shot import FarmShot, view_path
 from .submission import Submission
 
 START, END = "<STARTFRAME>", "<ENDFRAME>"
@@ -33,11 +34,8 @@ def jobs(shot: FarmShot) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
         raise UsageError("restyle submit --farm deadline needs --nuke-version (e.g. 15.1): Deadline's Nuke "
                          "plug-in picks the Nuke install by version")
     common = {"BatchName": shot.name, "Priority": shot.priority, **({"Pool": shot.pool} if shot.pool else {})}
-    out = SequencePattern.parse(shot.render["out"]).hashes
-    render = ({"Plugin": "CommandLine", "Name": f"{shot.name} restyle", **common, "Frames": shot.frames,
-               "ChunkSize": shot.chunk_size, **({"Group": shot.gpu_group} if shot.gpu_group else {}),
-               "OutputDirectory0": os.path.dirname(out), "OutputFilename0": os.path.basename(out)},
-              _command_line(shot.render_command(START, END), shot.toolset))
+    renders = [("render" if view is None else f"render_{view}", *_render_job(shot, view, common))
+               for view in shot.render_views]
     gate = ({"Plugin": "CommandLine", "Name": f"{shot.name} QC gate", **common, "Frames": shot.first, "ChunkSize": 1},
             _command_line(shot.gate_command(), shot.toolset))
     prep = ({"Plugin": "CommandLine", "Name": f"{shot.name} prep", **common, "Frames": shot.frames,
@@ -48,8 +46,17 @@ def jobs(shot: FarmShot) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
             {"SceneFile": shot.comp, "Version": shot.nuke_version, "NukeX": False, "BatchMode": True,
              "BatchModeIsMovie": False, "ContinueOnError": False, "RenderMode": "Use Scene Settings",
              "UseGpu": False, "Threads": 0, "RamUse": 0})
-    return (([("prep", *prep)] if shot.prepped else []) + [("render", *render)] +
+    return (([("prep", *prep)] if shot.prepped else []) + renders +
             ([("qc_gate", *gate)] if shot.gated else []) + [("comp", *comp)])
+
+
+def _render_job(shot: FarmShot, view: str | None, common: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Job and plugin info of the render of ``view`` (None: the shot's one view)."""
+    out = SequencePattern.parse(shot.render["out"] if view is None else view_path(shot.render["out"], view)).hashes
+    return ({"Plugin": "CommandLine", "Name": f"{shot.name} restyle" + ("" if view is None else f" {view}"), **common,
+             "Frames": shot.frames, "ChunkSize": shot.chunk_size, **({"Group": shot.gpu_group} if shot.gpu_group else {}),
+             "OutputDirectory0": os.path.dirname(out), "OutputFilename0": os.path.basename(out)},
+            _command_line(shot.render_command(START, END, view), shot.toolset))
 
 
 def _environment(env: dict[str, str]) -> dict[str, str]:

@@ -1,8 +1,8 @@
 """OpenCue: the shot as a pyoutline outline of Shell layers, serialised to the job spec XML that
 cuebot takes (``opencue.api.launchSpec``), without a cuebot: layer ``prep`` (with a toolset node:
-``nuke -t`` per chunk, NUKE_PATH and RESTYLE_PYTHON in its environment), ``restyle`` (chunks, the GPU tag),
-``qc_gate`` (one frame; with a colour reference), ``comp`` (chunks, NUKE_PATH in its environment),
-each depending on the whole layer before it. Frame tokens: ``#FRAME_START#`` and ``#FRAME_END#``.
+``nuke -t`` per chunk, NUKE_PATH and RESTYLE_PYTHON in its environment), ``restyle`` (chunks, the GPU
+tag; one a view, ``restyle_VIEW``, for a comp of several views), ``qc_gate`` (one frame; with a colour
+reference), ``comp`` (chunks, NUKE_PATH in its environment), each depending on the whole layer before it. Frame tokens: ``#FRAME_START#`` and ``#FRAME_END#``.
 
 pyoutline reads its configuration when imported (its own outline.cfg unless OUTLINE_CONFIG_FILE
 names another) and keeps a session folder per outline; it is put in the job folder here.
@@ -30,9 +30,9 @@ def job_spec(shot: FarmShot, session_dir: Path) -> str:
     job = outline.Outline(shot.name, frame_range=shot.frames, shot=shot.name,
                           show=shot.show or config.get("outline", "default_show"))
     gpu = {"gpus": 1} if shot.render.get("device") == "cuda" else {}
-    render = Shell("restyle", command=shlex.join(shot.render_command(START, END)),
-                   chunk=shot.chunk_size, tags=[shot.gpu_group] if shot.gpu_group else [], **gpu)
-    layers = [render]
+    layers = [Shell("restyle" if view is None else f"restyle_{view}",
+                    command=shlex.join(shot.render_command(START, END, view)), chunk=shot.chunk_size,
+                    tags=[shot.gpu_group] if shot.gpu_group else [], **gpu) for view in shot.render_views]
     if shot.prepped:
         layers.insert(0, Shell("prep", command=shlex.join(shot.prep_command(START, END)), chunk=shot.chunk_size,
                                env=shot.prep_env()))

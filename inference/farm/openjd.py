@@ -1,8 +1,10 @@
 """Open Job Description: this toolset's job template (``restyle_shot.yaml``, package data of
-``inference.farm``, so an installed engine carries it) with the
-shot's parameter values as JSON, for ``openjd run TEMPLATE --job-param file://VALUES`` (or a
-Deadline Cloud queue). The template always colour-locks and gates; it takes only the render
-settings it has parameters for, and any other render flag is refused rather than dropped.
+``inference.farm``, so an installed engine carries it) with the shot's parameter values as JSON,
+for ``openjd run TEMPLATE --job-param file://VALUES`` (or a Deadline Cloud queue).
+
+Every ``restyle render`` setting has a template parameter (:data:`RENDER_PARAMS`); one left empty
+leaves its flag out, so the engine's own default holds (its settings dataclasses, the one copy).
+The template colour-locks and gates only when the shot has a colour reference.
 """
 from __future__ import annotations
 
@@ -15,32 +17,47 @@ from ..errors import MissingFileError, UsageError
 from .shot import FarmShot
 
 TEMPLATE = Path(str(resources.files(__package__) / "restyle_shot.yaml"))
-# template parameter <- restyle render field
-RENDER_PARAMS = {"Model": "model", "Plate": "plate", "PlateColourspace": "plate_colourspace",
-                 "OutColourspace": "out_colourspace", "ReferenceColourspace": "reference_colourspace",
-                 "OcioConfig": "ocio_config", "Reference": "reference", "Output": "out", "Device": "device",
-                 "Compression": "compression"}
+# template parameter <- restyle render field (every render field but those each chunk sets itself:
+# frames, report, skip_existing; tests/test_farm_openjd.py checks none is missing)
+RENDER_PARAMS = {"Model": "model", "Plate": "plate", "Output": "out", "PlateColourspace": "plate_colourspace",
+                 "OutColourspace": "out_colourspace", "OcioConfig": "ocio_config", "Device": "device",
+                 "Backend": "backend", "Dtype": "dtype", "Tile": "tile", "Batch": "batch", "Detail": "detail",
+                 "Texture": "texture", "Keys": "keys", "KeyColourspace": "key_colourspace", "Vectors": "vectors",
+                 "Deflicker": "deflicker", "Strength": "strength", "Radius": "radius", "RenderChunk": "chunk",
+                 "Compression": "compression", "Reference": "reference",
+                 "ReferenceColourspace": "reference_colourspace", "Swatches": "swatches", "Method": "method",
+                 "Sigma": "sigma", "Lut": "lut", "MaxHold": "max_hold"}
+
+
+def template_value(value: Any) -> str:
+    """A render field's value as its template parameter: what the Restyle step puts after the flag,
+    ``true`` for a switch, one ``FRAME=IMAGE`` a line for the paintings."""
+    if isinstance(value, bool):
+        return "true" if value else ""
+    if isinstance(value, dict):
+        return "\n".join(f"{frame}={path}" for frame, path in value.items())
+    return str(value)
 
 
 def parameter_values(shot: FarmShot) -> dict[str, Any]:
-    """The template's parameters for the shot.
+    """The template's parameters for the shot: each render setting it sets, the farm's own.
 
     Raises:
-        UsageError: no --reference (the template's QC gate needs reports), or a render flag the
-            template has no parameter for.
+        UsageError: a value the steps' shell scripts cannot carry (a quote, a line break), named.
     """
-    if not shot.gated:
-        raise UsageError("restyle submit --farm openjd needs --reference and --report: the template colour-locks "
-                         "and gates every chunk")
-    extra = sorted(set(shot.render) - set(RENDER_PARAMS.values()))
-    if extra:
-        flags = ", ".join("--" + field.replace("_", "-") for field in extra)
-        raise UsageError(f"{TEMPLATE.name} has no parameter for {flags}: leave it out, or use --farm deadline or opencue")
-    values = {param: shot.render[field] for param, field in RENDER_PARAMS.items() if field in shot.render}
-    return {"ShotName": shot.name, **values, "ReportDir": shot.report, "FrameStart": shot.first,
-            "FrameEnd": shot.last, "ChunkSize": shot.chunk_size, "EnginePython": shot.engine_python,
-            "NukeExecutable": shot.nuke, "CompScript": shot.comp, "ToolsetRoot": shot.toolset,
-            **({"NukeNode": shot.node} if shot.prepped else {})}
+    values = {param: template_value(shot.render[field]) for param, field in RENDER_PARAMS.items()
+              if field in shot.render}
+    values = {"ShotName": shot.name, **values, **({"ReportDir": shot.report} if shot.gated else {}),
+              **({"Views": " ".join(shot.views)} if shot.views else {}),
+              "FrameStart": shot.first, "FrameEnd": shot.last, "ChunkSize": shot.chunk_size,
+              "EnginePython": shot.engine_python, "NukeExecutable": shot.nuke, "CompScript": shot.comp,
+              "ToolsetRoot": shot.toolset, **({"NukeNode": shot.node} if shot.prepped else {})}
+    for param, value in values.items():
+        lines = str(value).split("\n") if param == "Keys" else [str(value)]
+        if any("'" in line or "\n" in line or "\r" in line for line in lines):
+            raise UsageError(f"{TEMPLATE.name} cannot carry {param} {value!r} (a quote or a line break in it): "
+                             "rename it, or use --farm deadline or opencue")
+    return values
 
 
 def job_files(shot: FarmShot, job_dir: Path) -> tuple[dict[str, str], list[str]]:

@@ -10,6 +10,10 @@ chunk's first and last frame (Deadline ``<STARTFRAME>``, OpenCue ``#FRAME_START#
 render reads its own handles and keeps complete frames (``--skip-existing``), so chunks equal a
 whole-shot render and a retried task redoes only what is missing. Each chunk writes its QC report
 to ``REPORT/chunk.FIRST`` (as the OpenJD template, inference/farm/restyle_shot.yaml, does), which the gate reads.
+
+A comp of several views (``--views left,right``, with Nuke's ``%V`` in ``--plate`` and ``--out``)
+renders each chunk once per view, ``%V``/``%v`` filled in (:func:`view_path`), each view's QC
+report in ``REPORT/chunk.FIRST.VIEW``.
 """
 from __future__ import annotations
 
@@ -30,13 +34,19 @@ CHUNK_REPORT = "chunk.{first}"  # a chunk's QC report folder under --report
 
 # `restyle submit` fields that describe the farm jobs; every other field is a `restyle render` one.
 FARM_FIELDS = ("farm", "job_dir", "name", "chunk_size", "comp", "nuke", "nuke_version", "engine_python", "toolset",
-               "pool", "gpu_group", "priority", "show", "submit", "node")
+               "pool", "gpu_group", "priority", "show", "submit", "node", "views")
 # Fields that mean something to some farms only: refused for the others rather than ignored.
 FARM_ONLY = {"nuke_version": ("deadline",), "pool": ("deadline",), "submit": ("deadline",), "show": ("opencue",),
              "gpu_group": ("deadline", "opencue"), "priority": ("deadline", "opencue")}
 NOT_RENDER = {"frames", "report", "skip_existing"}  # set per chunk by the farm, not passed through
 # Files, folders and sequences: made absolute, since farm tasks start in folders of their own.
 PATH_FIELDS = ("model", "plate", "out", "reference", "swatches", "report", "comp", "toolset")
+VIEW_FIELDS = ("plate", "out", "reference")  # render fields that may name each view's files (%V, %v)
+
+
+def view_path(path: str, view: str) -> str:
+    """One view's file of a path, as Nuke fills it in: %V the view's name, %v its first letter."""
+    return path.replace("%V", view).replace("%v", view[:1])
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,7 @@ class FarmShot:
     priority: int
     show: str | None
     node: str | None = None  # the toolset node in the comp whose approved version this job renders: prep step
+    views: tuple[str, ...] = ()  # the comp's views, each rendered on its own (%V in plate and out); () one view
 
     @property
     def prepped(self) -> bool:
@@ -74,11 +85,18 @@ class FarmShot:
         """Whether a QC gate runs between the renders and the comp (colour lock on)."""
         return self.report is not None
 
-    def render_command(self, first: str, last: str) -> list[str]:
-        """``restyle render`` of the chunk first..last (numbers or a farm's frame tokens)."""
+    @property
+    def render_views(self) -> tuple[str | None, ...]:
+        """The views a chunk is rendered in: each of :attr:`views`, or (None,) for one view."""
+        return self.views or (None,)
+
+    def render_command(self, first: str, last: str, view: str | None = None) -> list[str]:
+        """``restyle render`` of the chunk first..last (numbers or a farm's frame tokens) in ``view``."""
         fields = dict(self.render, frames=f"{first}-{last}", skip_existing=True)
+        if view is not None:
+            fields.update({f: view_path(fields[f], view) for f in VIEW_FIELDS if f in fields})
         if self.report is not None:
-            fields["report"] = f"{self.report}/{CHUNK_REPORT.format(first=first)}"
+            fields["report"] = f"{self.report}/{CHUNK_REPORT.format(first=first)}" + ("" if view is None else f".{view}")
         return [self.engine_python, "-m", "inference.cli", "render", *command_args("render", fields),
                 "--progress", "text"]
 
@@ -140,6 +158,9 @@ def shot_from_job(job: dict[str, Any]) -> FarmShot:
         raise UsageError(f"--frames {job['frames']!r}: a farm shot is one range FIRST-LAST, e.g. 1001-1100")
     if "reference" in job and "report" not in job:
         raise UsageError("restyle submit --reference needs --report DIR (each chunk writes its QC report there)")
+    if "views" in job and not re.search("%[Vv]", job["out"]):
+        raise UsageError(f"--views {','.join(job['views'])} needs Nuke's %V (or %v) in --out {job['out']}: else "
+                         "every view writes the same files")
     for field in ("comp", "model"):
         if not Path(job[field]).is_file():
             raise MissingFileError(f"--{field} {job[field]} does not exist (as this machine sees it)")
@@ -156,4 +177,4 @@ def shot_from_job(job: dict[str, Any]) -> FarmShot:
         report=job.get("report") if "reference" in job else None, comp=job["comp"], nuke=job.get("nuke", "nuke"),
         nuke_version=job.get("nuke_version"), engine_python=job.get("engine_python", sys.executable),
         toolset=toolset, pool=job.get("pool"), gpu_group=job.get("gpu_group"), priority=job.get("priority", DEFAULT_PRIORITY),
-        show=job.get("show"), node=job.get("node"))
+        show=job.get("show"), node=job.get("node"), views=tuple(job.get("views", ())))

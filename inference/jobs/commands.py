@@ -63,7 +63,7 @@ def _exponent(value: float) -> str:
     return f"{mantissa}e{int(power)}"
 
 
-def _guide_list(text: str) -> list[str]:
+def _comma_list(text: str) -> list[str]:
     return [g.strip() for g in text.split(",") if g.strip()]
 
 
@@ -136,7 +136,7 @@ SUBCOMMANDS: dict[str, dict[str, Any]] = {
             (("--key-colourspace",), "key_colourspace", {"metavar": "NAME", "help": SPACE_HELP.format(what="the keyframes")}),
             (("--working-colourspace",), "working_colourspace", {"metavar": "NAME",
              "help": "encoding the model works in (default: sRGB Encoded Rec.709 (sRGB))"}),
-            (("--guides",), "guides", {"metavar": "LIST", "type": _guide_list,
+            (("--guides",), "guides", {"metavar": "LIST", "type": _comma_list,
                                         "help": "extra inputs from the plate: comma list of normals, depth (render AOVs), position"}),
             (("--steps",), "steps", {"metavar": "N", "type": bounded("steps"),
                                      "help": f"stop after N training steps (default {TRAIN.steps}, about a minute of 2K on a GPU)"}),
@@ -450,6 +450,11 @@ SUBCOMMANDS["submit"] = {
                                        "help": f"deadline and opencue: job priority (default {DEFAULT_PRIORITY})"}),
         (("--show",), "show", {"metavar": "NAME", "help": "opencue: the show the job belongs to "
                                                           "(default: pyoutline's default_show)"}),
+        (("--views",), "views", {"metavar": "LIST", "type": _comma_list,
+                                 "help": "the comp's views (Nuke's Project Settings > Views), comma list, when --plate "
+                                         "and --out name each view's files with Nuke's %%V (the view's name) or %%v (its "
+                                         "first letter): each render task renders its chunk once per view, into that "
+                                         "view's files (default: one view, no %%V)"}),
         (("--submit",), "submit", {"action": "store_const", "const": True,
                                    "help": "deadline: also submit the jobs with deadlinecommand (found through "
                                            "$DEADLINE_PATH or PATH); without it the command is only printed"}),

@@ -98,6 +98,9 @@ FIELDS: dict[str, Any] = {
     "priority": {"type": "integer", "minimum": 0, "maximum": 100},
     "show": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"},
     "submit": {"type": "boolean"},
+    "views": {"type": "array", "minItems": 1, "uniqueItems": True,
+              "items": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"},
+              "description": "a Nuke script's view names, e.g. left, right"},
     "node": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
              "description": "a Nuke node's full name, e.g. Restyle1 or Group1.Restyle1"},
 }

@@ -373,16 +373,31 @@ def allNodes(filter: _t.Optional[str] = None, group: _t.Optional[Group] = None) 
 
 def execute(nameOrNode: _t.Any, start: _t.Any = None, end: _t.Any = None, incr: _t.Any = None,
             views: _t.Any = None, continueOnError: bool = False) -> None:
-    """Render a Write over start..end (default: the root range) with the render callbacks;
-    in the GUI a cancel raises RuntimeError('Cancelled'). Main thread only; while a render
-    executes (e.g. from a render callback) RuntimeError "I'm already executing something else"."""
+    """Render a Write over start..end (default: the root range) in ``views`` (default: every view
+    of the script) with the render callbacks; in the GUI a cancel raises RuntimeError('Cancelled').
+    Main thread only; while a render executes (e.g. from a render callback) RuntimeError "I'm
+    already executing something else". A view the script does not have is refused (undocumented:
+    the stand-in's safe choice)."""
     _standin.require_idle("nuke.execute")
     node = toNode(nameOrNode) if isinstance(nameOrNode, str) else nameOrNode
     if not isinstance(node, Node):
         raise ValueError("no such node: {!r}".format(nameOrNode))
     first = root().firstFrame() if start is None else int(start)
     last = root().lastFrame() if end is None else int(end)
-    _render.execute(node, range(first, last + 1, int(incr or 1)))
+    names = _script_views() if views is None else [str(v) for v in views]
+    unknown = [v for v in names if v not in _script_views()]
+    if unknown:
+        raise RuntimeError("{}: no view {} in this script".format(node.fullName(), ", ".join(unknown)))
+    _render.execute(node, range(first, last + 1, int(incr or 1)), names)
+
+
+def views() -> _t.List[str]:
+    """The script's views (Root ▸ views), in order: ['main'] in a new script."""
+    return _script_views()
+
+
+def _script_views() -> _t.List[str]:
+    return root()["views"]._names()
 
 
 

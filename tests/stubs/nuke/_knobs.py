@@ -148,6 +148,25 @@ class File_Knob(EvalString_Knob):
         self.setValue(s)
 
 
+class MultiView_Knob(Knob):
+    """The project's views (Root ▸ views): one view a line, its name then an optional colour, as
+    Foundry's nukescripts.stereo.setViewsForStereo sets them:
+    ``nuke.root().knob('views').fromScript('left #ff0000\\nright #00ff00')``. A new script has
+    the one view ``main``."""
+
+    _default = "main"
+
+    def fromScript(self, s: str) -> None:
+        self._value = str(s)
+
+    def toScript(self, quote: bool = False, context: _t.Any = None) -> str:
+        return self._value
+
+    def _names(self) -> _t.List[str]:
+        """The view names, in order (not API: behind nuke.views())."""
+        return [line.split()[0] for line in self._value.splitlines() if line.strip()]
+
+
 class Multiline_Eval_String_Knob(EvalString_Knob):
     _tcl_id = 1  # saved like a string knob
 

@@ -212,7 +212,8 @@ def write_script(root: "_nodes.Root") -> str:
     """The top-level graph as .nk text (gizmo instances as their class and knob values)."""
     lines = ["#! stand-in nuke script", "version 15.1 v2", "Root {", " inputs 0"]
     lines += [" {} {}".format(k, quote(root[k]._script())) for k in (
-        "name", "first_frame", "last_frame", "fps", "project_directory", *(c[1] for c in _nodes.COLOUR_KNOBS))]
+        "name", "first_frame", "last_frame", "fps", "project_directory", "views",
+        *(c[1] for c in _nodes.COLOUR_KNOBS))]
     lines.append("}")
     order = _topological(root.nodes())
     names = {id(n): "N" + n.name() for n in order}

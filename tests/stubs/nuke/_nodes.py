@@ -254,6 +254,7 @@ class Root(Group):
                                    (_knobs.Boolean_Knob, "proxy", False), (_knobs.Double_Knob, "proxy_scale", 0.5)
                                    ] + COLOUR_KNOBS:
             self._add_default_knob(cls, name, default)
+        self._add_default_knob(_knobs.MultiView_Knob, "views", "main")
         stock = _StockConfigPath("OCIOConfigPath")
         stock.setFlag(_knobs.FLAGS["INVISIBLE"] | _knobs.FLAGS["DO_NOT_WRITE"])
         self._add_knob(stock)

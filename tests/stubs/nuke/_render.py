@@ -20,14 +20,29 @@ def frame_path(pattern: str, frame: int) -> str:
     return re.sub(r"%(0\d+)?d", lambda m: ("%" + (m.group(1) or "") + "d") % frame, path)
 
 
+def view_path(path: str, view: str) -> str:
+    """Nuke's view substitution in file names (Foundry, "Rendering Stereoscopic Images"): %V is the
+    view's name (left, right), %v its first letter (l, r)."""
+    return path.replace("%V", view).replace("%v", view[:1])
+
+
+def current_view() -> str:
+    """The view being computed: the one nuke.execute renders, else the script's first view."""
+    import nuke
+
+    views = nuke.views()
+    return _standin.state.view if _standin.state.view in views else views[0]
+
+
 def file_path(node: "_nodes.Node", frame: int) -> str:
-    """The file a Read or Write uses at ``frame``: its file knob with TCL evaluated, through the
-    filename filters (nuke.filenameFilter, as Nuke does before it opens a file)."""
+    """The file a Read or Write uses at ``frame`` in the current view: its file knob with TCL
+    evaluated, through the filename filters (nuke.filenameFilter, as Nuke does before it opens a
+    file), frame and view substituted."""
     import nuke
 
     _standin.state.this_stack.append((node, node["file"]))
     try:
-        return frame_path(nuke.filenameFilter(node["file"].evaluate()), frame)
+        return view_path(frame_path(nuke.filenameFilter(node["file"].evaluate()), frame), current_view())
     finally:
         _standin.state.this_stack.pop()
 
@@ -180,25 +195,31 @@ def _write(node: "_nodes.Node", frame: int) -> None:
     write_image(path, picture)
 
 
-def execute(node: "_nodes.Node", frames: _t.Sequence[int]) -> None:
-    """nuke.execute: beforeRender, then per frame beforeFrameRender / write / afterFrameRender,
-    then afterRender. A disabled Write is an error, as in Nuke; so is a cancel in the GUI."""
+def execute(node: "_nodes.Node", frames: _t.Sequence[int], views: _t.Sequence[str]) -> None:
+    """nuke.execute: beforeRender, then per frame and view beforeFrameRender / write /
+    afterFrameRender, then afterRender. A disabled Write is an error, as in Nuke; so is a cancel in
+    the GUI. Each view writes the Write's file with %V/%v filled in (without them, views write
+    over each other, as in Nuke)."""
     if node.Class() != "Write":
         raise RuntimeError("{} cannot be executed".format(node.fullName()))
     if node["disable"].value():
         raise RuntimeError("{}: node is disabled".format(node.fullName()))
     state = _standin.state
     state.executing += 1
+    before = state.view
     try:
         _callbacks.run("beforeRender", node)
         for frame in frames:
             state.frame = frame
             if state.cancel_execute is not None and state.cancel_execute(node, frame):
                 raise RuntimeError("Cancelled")
-            _callbacks.run("beforeFrameRender", node)
-            _write(node, frame)
-            state.written.append((node.fullName(), frame))
-            _callbacks.run("afterFrameRender", node)
+            for view in views:
+                state.view = view
+                _callbacks.run("beforeFrameRender", node)
+                _write(node, frame)
+                state.written.append((node.fullName(), frame))
+                _callbacks.run("afterFrameRender", node)
         _callbacks.run("afterRender", node)
     finally:
         state.executing -= 1
+        state.view = before

@@ -55,6 +55,7 @@ class State:
     this_stack: List[Any] = field(default_factory=list)  # (node, knob) of running callbacks
     callbacks: Dict[str, Dict[str, list]] = field(default_factory=dict)
     frame: int = 1
+    view: str = "main"  # the view being computed (nuke.execute sets each view it renders)
     executing: int = 0
     written: List[Any] = field(default_factory=list)  # (Write node, frame) in render order
     # the user, as tests script it
