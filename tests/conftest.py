@@ -151,6 +151,18 @@ def press(node, *buttons: str, timeout: float = 600) -> None:
         settle(nuke, timeout)
 
 
+def submit_openjd(node, frames_per_task: int) -> Path:
+    """Press the node's Submit to farm, answering its panel with Open Job Description and
+    ``frames_per_task``; returns the job folder its status names."""
+    import nuke
+
+    nuke._standin.state.panel_answers = {"Farm": "openjd", "Frames per task": str(frames_per_task)}
+    press(node, "submit_farm")
+    status = node["status"].value()
+    assert status.startswith("openjd job written to "), status
+    return Path(status[len("openjd job written to "):].split(" (")[0])
+
+
 
 @pytest.fixture(scope="session")
 def nuke_exe(tmp_path_factory) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import submit_openjd
 
 from inference import cli
 from inference.image import Image, read_image, write_image
@@ -82,11 +83,7 @@ def test_two_views_render_to_their_own_files_and_a_changed_view_is_refused_alone
     # AND Submit to farm writes a job whose render tasks run the approved version once per view, each
     # reading that view's plate (where the prep renders it) and writing that view's frames
     nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
-    nuke._standin.state.panel_answers = {"Farm": "openjd", "Frames per task": "2"}
-    press(look, "submit_farm")
-    status = look["status"].value()
-    assert status.startswith("openjd job written to "), status
-    job = Path(status[len("openjd job written to "):].split(" (")[0])
+    job = submit_openjd(look, 2)
     run = subprocess.run([str(Path(sys.executable).parent / "openjd"), "run", str(job / "restyle_shot.yaml"),
                           "--job-param", f"file://{job / 'parameter_values.json'}", "--step", "Restyle",
                           "--no-run-dependencies", "-p", f"EnginePython={recording_python[0]}"],

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from conftest import submit_openjd
 
 from inference import cli
 from inference.image import read_image
@@ -171,11 +172,7 @@ def test_submit_to_farm_openjd_carries_the_approved_versions_render_settings(com
     nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
 
     # WHEN the artist submits it as an Open Job Description job
-    nuke._standin.state.panel_answers = {"Farm": "openjd", "Frames per task": "2"}
-    press(look, "submit_farm")
-    status = look["status"].value()
-    assert status.startswith("openjd job written to "), status
-    folder = Path(status[len("openjd job written to "):].split(" (")[0])
+    folder = submit_openjd(look, 2)
     values = json.loads((folder / "parameter_values.json").read_text())
     # THEN no colour lock (no reference) and the approved settings as template parameters
     assert "Reference" not in values and "ReportDir" not in values
