@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -161,6 +162,19 @@ def submit_openjd(node, frames_per_task: int) -> Path:
     status = node["status"].value()
     assert status.startswith("openjd job written to "), status
     return Path(status[len("openjd job written to "):].split(" (")[0])
+
+
+def openjd_render_tasks(job: Path, recording_python) -> list:
+    """``openjd run`` of the job's Restyle step with the ``recording_python`` fixture's engine: the
+    ``restyle render`` job each of its tasks asked for, as manifests."""
+    from inference import cli
+
+    run = subprocess.run([str(Path(sys.executable).parent / "openjd"), "run", str(job / "restyle_shot.yaml"),
+                          "--job-param", f"file://{job / 'parameter_values.json'}", "--step", "Restyle",
+                          "--no-run-dependencies", "-p", f"EnginePython={recording_python[0]}"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:]
+    return [cli.job_from_args("render", cli.build_parser().parse_args(argv[2:])) for argv in recording_python[1]()]
 
 
 

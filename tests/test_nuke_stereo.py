@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import submit_openjd
+from conftest import openjd_render_tasks, submit_openjd
 
-from inference import cli
 from inference.image import Image, read_image, write_image
 
 
@@ -84,12 +81,7 @@ def test_two_views_render_to_their_own_files_and_a_changed_view_is_refused_alone
     # reading that view's plate (where the prep renders it) and writing that view's frames
     nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
     job = submit_openjd(look, 2)
-    run = subprocess.run([str(Path(sys.executable).parent / "openjd"), "run", str(job / "restyle_shot.yaml"),
-                          "--job-param", f"file://{job / 'parameter_values.json'}", "--step", "Restyle",
-                          "--no-run-dependencies", "-p", f"EnginePython={recording_python[0]}"],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-3000:]
-    tasks = [cli.job_from_args("render", cli.build_parser().parse_args(argv[2:])) for argv in recording_python[1]()]
+    tasks = openjd_render_tasks(job, recording_python)
     inputs = (comp.dir / "restyle_cache" / "inputs" / look.fullName() / "plate").as_posix()
     assert [(t["frames"], t["plate"], t["out"]) for t in tasks] == [
         (frames, f"{inputs}/plate.{view}.%04d.exr", pattern.replace("%V", view))

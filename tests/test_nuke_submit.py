@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from conftest import submit_openjd
+from conftest import openjd_render_tasks, submit_openjd
 
 from inference import cli
 from inference.image import read_image
@@ -179,12 +179,7 @@ def test_submit_to_farm_openjd_carries_the_approved_versions_render_settings(com
     assert {k: values[k] for k in ("Deflicker", "Vectors", "Batch", "Device", "NukeNode")} == {
         "Deflicker": "off", "Vectors": "dis", "Batch": "3", "Device": "cpu", "NukeNode": look.fullName()}
     # AND each render task of `openjd run` is the approved version's `restyle render` of its chunk
-    run = subprocess.run([str(Path(sys.executable).parent / "openjd"), "run", str(folder / "restyle_shot.yaml"),
-                          "--job-param", f"file://{folder / 'parameter_values.json'}", "--step", "Restyle",
-                          "--no-run-dependencies", "-p", f"EnginePython={recording_python[0]}"],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-3000:]
-    tasks = [cli.job_from_args("render", cli.build_parser().parse_args(argv[2:])) for argv in recording_python[1]()]
+    tasks = openjd_render_tasks(folder, recording_python)
     # (the plate is a plain Read: the engine reads its own files)
     assert tasks == [{"model": jobs.model_path(look, approved["job"]["model"]), "plate": comp.plate["file"].value().replace("####", "%04d"),
                       "out": approved["pattern"], "deflicker": "off", "vectors": "dis", "batch": 3, "device": "cpu",
