@@ -355,7 +355,9 @@ SUBCOMMANDS["render"] = {
                                 "backend", "dtype", "tile", "batch", "detail", "texture", "keys",
                                 "key_colourspace", "ocio_config"}) + [
         (("--chunk",), "chunk", {"metavar": "N", "type": bounded("chunk"),
-                                 "help": f"output frames per chunk (default {RenderSettings.chunk}); memory holds a chunk and its handles"}),
+                                 "help": f"output frames per chunk (default {RenderSettings.chunk}; the first chunk is "
+                                         f"{RenderSettings.first_chunk} frames, so the first frames land soon); memory "
+                                         "holds a chunk and its handles"}),
         (("--skip-existing",), "skip_existing", {"action": "store_const", "const": True,
                                                  "help": "keep frames already in --out and render only the missing ones "
                                                          "(resume a killed render; every frame there is complete)"}),
