@@ -6,10 +6,12 @@ on every core runs them side by side; the GPU stages between them take whole bat
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Callable, Iterable, TypeVar
 
+POOL_PREFIX = "restyle-frames"
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -25,10 +27,12 @@ def usable_cores() -> int:
 
 @lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(usable_cores(), thread_name_prefix="restyle-frames")
+    return ThreadPoolExecutor(usable_cores(), thread_name_prefix=POOL_PREFIX)
 
 
 def map_frames(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """``[fn(x) for x in items]`` computed on the frame pool (order kept, first error raised)."""
+    """``[fn(x) for x in items]`` computed on the frame pool (order kept, first error raised); one
+    by one when called from the pool itself (a nested call could wait for threads all waiting)."""
     items = list(items)
-    return [fn(x) for x in items] if len(items) < 2 else list(_pool().map(fn, items))
+    nested = threading.current_thread().name.startswith(POOL_PREFIX)
+    return [fn(x) for x in items] if len(items) < 2 or nested else list(_pool().map(fn, items))

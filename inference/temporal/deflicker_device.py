@@ -81,8 +81,8 @@ class _Guides:
             index = torch.tensor(pairs, device=views.device) - lo
             self.flows.update(zip(pairs, device_flow_pairs(views[index], views[index + 1])))
             return
-        for k in pairs:
-            pair = local_deflicker.neighbour_flows(to_host(views[k - lo:k - lo + 2]))[0]
+        hosts = [to_host(views[k - lo:k - lo + 2]) for k in pairs]
+        for k, pair in zip(pairs, local_deflicker.pair_flows(hosts)):  # the pairs at once, on the frame pool
             self.flows[k] = torch.from_numpy(np.stack(pair)).to(self.device).permute(0, 3, 1, 2)
 
     def window(self, lo: int, hi: int, views: torch.Tensor) -> torch.Tensor:

@@ -74,6 +74,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from ..workers import map_frames
 from .flow import compute_flow, occlusion_mask
 from .settings import (
     FRAME_GUIDE_BLUR,
@@ -99,7 +100,13 @@ def neighbour_flows(plate: Sequence[np.ndarray], preset: str = "medium") -> list
         N-1 pairs ``(flow k -> k+1, flow k+1 -> k)`` for ``k = 0..N-2``, each ``(H, W, 2)``
         float32 (x right, y down, pixels).
     """
-    return [_pair_flow(plate, k, preset) for k in range(len(plate) - 1)]
+    return map_frames(lambda k: _pair_flow(plate, k, preset), range(len(plate) - 1))
+
+
+def pair_flows(pairs: Sequence[Sequence[np.ndarray]], preset: str = "medium") -> list[FlowPair]:
+    """:func:`neighbour_flows` of each two-frame ``pairs[i]`` (frames not consecutive in one
+    list), the pairs at once on the frame pool (OpenCV's DIS keeps an instance per thread)."""
+    return map_frames(lambda pair: _pair_flow(pair, 0, preset), pairs)
 
 
 def neighbour_flows_from_vectors(forward: Sequence[np.ndarray],
