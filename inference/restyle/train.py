@@ -515,7 +515,8 @@ def train(plate: SequencePattern, keys: dict[int, str], out: str | os.PathLike, 
     if monitor is None:  # $RESTYLE_TRAIN_WATCH: the look so far, for the Nuke node (inference/restyle/watch.py)
         monitor = watch.from_environment(plate, keys, inputs, targets, lambda f: network_input(
             read_frame(plate.path(f)), f, sorted(keys), colour.file_colourspace(plate.path(f), plate_space), working,
-            guides, scale, settings.input_smoothing), device)
+            guides, scale, settings.input_smoothing), device,
+            (lambda: stability.ratio) if stability else None)
     learnt, history = Learnt(settings.key_psnr, settings.learnt_window, settings.learnt_tolerance), []
     texture = (far_texture(plate, frames or [], keys, targets, plate_space, working, guides, scale,
                            settings.input_smoothing, device) if settings.plateau else None)
