@@ -148,7 +148,7 @@ def test_detail_walk_and_training_pairs_measure_flow_where_the_work_runs(monkeyp
 
     monkeypatch.setattr(plate_flow, "flow_pairs", recording)
     frames = {0: a, 1: b}
-    flows = plate_flow.neighbour_flows(None, "dis", frames.__getitem__, device="cuda:3")
+    flows = plate_flow.neighbour_motion(None, "dis", frames.__getitem__, device="cuda:3")
     steps = list(detail.walk(frames.__getitem__, flows, 0, a, 1, 4.0))
     assert [f for f, _ in steps] == [0, 1] and seen == ["cuda:3"]
     sampler = temporal_loss.TemporalSampler([((a, a), (b, b))], 32, np.random.default_rng(0), torch.device("cpu"))

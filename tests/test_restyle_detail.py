@@ -13,7 +13,7 @@ from inference.restyle.detail import WalkedFromKeys, high_pass, plate_view, walk
 from inference.restyle.model_file import load_model
 from inference.restyle.settings import DEFAULT_DETAIL_PX, DEFAULT_DETAIL_PX_VECTORS, DetailSettings, RuntimeSettings
 from inference.sequence import SequencePattern
-from inference.temporal.plate_flow import neighbour_flows
+from inference.temporal.plate_flow import neighbour_motion
 
 SRGB = "sRGB - Texture"
 
@@ -32,7 +32,7 @@ def test_detail_moves_with_the_plate_both_ways_from_the_key():
     painting = _texture(80, 120, seed=2, blur=1.0)
     carried = high_pass(painting, 4.0)
     inner = (slice(12, -12), slice(30, -30))
-    flows = neighbour_flows(None, "dis", views.__getitem__)
+    flows = neighbour_motion(None, "dis", views.__getitem__)
     forward = dict(walk(views.__getitem__, flows, 0, painting, 4, 4.0))
     assert sorted(forward) == [0, 1, 2, 3, 4] and np.array_equal(forward[0], carried)
     for t in (1, 4):
@@ -65,13 +65,13 @@ def test_detail_rides_the_plates_own_vectors_where_optical_flow_sees_nothing(tmp
     painting = _texture(40, 90, seed=7, blur=1.0)
     carried = high_pass(painting, 4.0)
     inner = (slice(8, -8), slice(20, -20))
-    by_vectors = dict(walk(view, neighbour_flows(plate, "nuke", view), 0, painting, 3, 4.0))
-    by_flow = dict(walk(view, neighbour_flows(plate, "dis", view), 0, painting, 3, 4.0))
+    by_vectors = dict(walk(view, neighbour_motion(plate, "nuke", view), 0, painting, 3, 4.0))
+    by_flow = dict(walk(view, neighbour_motion(plate, "dis", view), 0, painting, 3, 4.0))
     for t in (1, 3):
         moved = np.roll(carried, shift * t, axis=1)
         assert np.abs(by_vectors[t] - moved)[inner].mean() < 0.1 * np.abs(carried).mean()
         assert np.abs(by_flow[t] - moved)[inner].mean() > 0.5 * np.abs(carried).mean()  # flow saw no motion
-    back = dict(walk(view, neighbour_flows(plate, "nuke", view), 3, painting, 0, 4.0))
+    back = dict(walk(view, neighbour_motion(plate, "nuke", view), 3, painting, 0, 4.0))
     assert np.abs(back[0] - np.roll(carried, -3 * shift, axis=1))[inner].mean() < 0.1 * np.abs(carried).mean()
 
 
@@ -146,7 +146,7 @@ def test_two_keys_details_blend_with_the_looks_weights(tmp_path):
         write_image(plate.path(frame), Image.from_array(still, ("R", "G", "B")))
     residuals = {1: _texture(48, 64, seed=4) - 0.5, 5: _texture(48, 64, seed=5) - 0.5}
     view = plate_view(plate, SRGB)
-    flows = neighbour_flows(plate, "dis", view)
+    flows = neighbour_motion(plate, "dis", view)
     carried = WalkedFromKeys([1, 5], [2, 3, 5], lambda key, last: walk(view, flows, key, residuals[key], last, 2.0))
     try:
         first, second = (high_pass(residuals[k], 2.0) for k in (1, 5))

@@ -21,7 +21,7 @@ from ..progress import Progress
 from ..sequence import SequencePattern
 from ..sequence_io import SequenceWriter, check_frames_exist, read_sequence
 from ..temporal.flow import VECTOR_CHANNELS
-from ..temporal.plate_flow import neighbour_flows
+from ..temporal.plate_flow import neighbour_motion
 from ..tensors import DevicePlates, to_device, upload_channels, upload_small
 from ..workers import map_frames
 from . import guides as guide_mod
@@ -216,7 +216,7 @@ def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, 
     motion = "optical flow" if detail.vectors not in VECTOR_CHANNELS else f"own {detail.vectors} motion vectors"
     log(f"keys' brushwork finer than {sigma:g} px carried along the plate's {motion} (--detail {sigma:g}; 0 turns it off)")
     device = getattr(backend, "device", None)  # the runner's: where the torch DIS would run (FlowSettings)
-    flows = neighbour_flows(plate, detail.vectors, view, device)
+    flows = neighbour_motion(plate, detail.vectors, view, device)
     return WalkedFromKeys(model.key_frames, frames,
                           lambda key, last: walk(view, flows, key, residuals[key], last, sigma), log)
 

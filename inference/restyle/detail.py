@@ -47,8 +47,8 @@ from .settings import DEFAULT_DETAIL_PX, DEFAULT_DETAIL_PX_VECTORS, DetailSettin
 
 FLOW_VIEW = colour.SRGB_VIEW  # the encoding flows are measured in (as the deflicker's)
 AGREE_BLUR = 2.0  # px: plates are compared blurred (render noise and grain left out)
-Steps = Generator[tuple[int, np.ndarray], None, None]  # (frame, correction)... from a key outwards
 AGREE_TOLERANCE = 0.08  # mean absolute sRGB difference up to which the plates agree
+Steps = Generator[tuple[int, np.ndarray], None, None]  # (frame, correction)... from a key outwards
 
 
 def high_pass(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -62,7 +62,7 @@ def walk(view: Callable[[int], np.ndarray], flows: NeighbourFlows, key: int, pai
 
     Args:
         view: frame -> the plate's ``(H, W, 3)`` sRGB-encoded view in [0, 1] (where the plates agree).
-        flows: the plate's motion between neighbouring frames (:func:`~..temporal.plate_flow.neighbour_flows`:
+        flows: the plate's motion between neighbouring frames (:func:`~..temporal.plate_flow.neighbour_motion`:
             DIS optical flow, or the plate's own motion vectors).
         key: the keyframe.
         painting: the ``(H, W, 3)`` float32 image whose detail is carried (a key's residual), in

@@ -100,7 +100,7 @@ def neighbour_flows(plate: Sequence[np.ndarray], preset: str = "medium") -> list
         N-1 pairs ``(flow k -> k+1, flow k+1 -> k)`` for ``k = 0..N-2``, each ``(H, W, 2)``
         float32 (x right, y down, pixels).
     """
-    return map_frames(lambda k: _pair_flow(plate, k, preset), range(len(plate) - 1))
+    return pair_flows([plate[k:k + 2] for k in range(len(plate) - 1)], preset)
 
 
 def pair_flows(pairs: Sequence[Sequence[np.ndarray]], preset: str = "medium") -> list[FlowPair]:

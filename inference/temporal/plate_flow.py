@@ -65,7 +65,7 @@ def both_flows(a: np.ndarray, b: np.ndarray, device: object = None, settings: Fl
     return flow_pairs([a], [b], device, settings)[0]
 
 
-def neighbour_flows(plate: SequencePattern, vectors: str, view: Callable[[int], np.ndarray],
+def neighbour_motion(plate: SequencePattern, vectors: str, view: Callable[[int], np.ndarray],
                     device: object = None) -> NeighbourFlows:
     """The plate's motion between neighbouring frames: by DIS optical flow of ``view`` (frame ->
     ``(H, W, 3)`` sRGB-encoded 0-1 view; :func:`both_flows`, the torch DIS on ``device``) for
