@@ -40,6 +40,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 
 from inference import metrics
@@ -183,6 +184,7 @@ def evaluate(data: Path, name: str, work: Path, methods: tuple[str, ...], settin
     evaluator = Evaluator(load(plate, frames), refs, key, render_flows(data, name, frames))
     result = {"frames": f"{frames[0]}-{frames[-1]}", "key": key, "held_out": len(evaluator.held),
               "far_frames": len(evaluator.far), "set": "tuning" if name in TUNING else "checking",
+              "resolution": [evaluator.plates[0].shape[1], evaluator.plates[0].shape[0]],
               "plate_e_warp": evaluator.plate_e_warp, "keyframe_swd": evaluator.key_swd, "methods": {}}
     model = work / f"{name}.onnx"
     if set(methods) & set(TRAINED):
@@ -320,15 +322,34 @@ def _evaluate_alone(data: Path, name: str, methods: tuple[str, ...], settings: T
         return evaluate(data, name, Path(work), methods, settings, peer)
 
 
-def record(results: dict[str, dict], settings: TrainSettings, jobs: int) -> dict:
-    """The stored record: per sequence (with its goals), summaries over all and over CHECKING."""
+def record(results: dict[str, dict], settings: TrainSettings, jobs: int, scale: float = 1.0) -> dict:
+    """The stored record: per sequence (with its goals, its size), summaries over all and over CHECKING."""
     for result in results.values():
         result["goals"] = goals(result)
-    return {"machine": machine(), "training": settings.to_dict(), "parallel_sequences": jobs,
+    return {"machine": machine(), "training": settings.to_dict(), "parallel_sequences": jobs, "scale": scale,
             "colour": "measured on sRGB-encoded values in [0,1]",
             "tuning": [n for n in results if n in TUNING], "checking": [n for n in results if n in CHECKING],
             "sequences": results, "summary": summary(results),
             "summary_checking": summary({n: r for n, r in results.items() if n in CHECKING})}
+
+
+def scaled_data(data: Path, names: list[str], scale: float, folder: Path) -> Path:
+    """A copy of ``names``' plates and style frames ``scale`` times the size (bicubic, 8-bit PNG as
+    the originals) under ``folder``, laid out as ``data``: training and the chain at a production
+    size. No EXRs are copied: the render runs on its PNG plate there (DIS flow, no vectors)."""
+    for name in names:
+        plate_text, ref_text, frame_range = SEQUENCES[name]
+        for text in (plate_text, ref_text):
+            for frame in frame_range:
+                source = SequencePattern.parse(str(data / text)).path(frame)
+                target = Path(SequencePattern.parse(str(folder / text)).path(frame))
+                if target.exists():
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                pixels = cv2.imread(source, cv2.IMREAD_UNCHANGED)
+                size = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
+                cv2.imwrite(str(target), np.clip(cv2.resize(pixels, size, interpolation=cv2.INTER_CUBIC), 0, 255))
+    return folder
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -346,6 +367,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--multikey", action="store_true",
                         help=f"instead: keys every {MULTIKEY[1]} frames on {MULTIKEY[0]}, the E_warp spike where "
                              "a key takes over (stored under LABEL-multikey)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="measure on copies of the sequences this many times the size (e.g. 3.2: 640x360 -> "
+                             "2048x1152; the render then without its EXRs); default 1")
     parser.add_argument("--table", action="store_true",
                         help="instead: print the stored record LABEL as bench/README.md's markdown table")
     args = parser.parse_args(argv)
@@ -362,12 +386,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     methods, names = tuple(args.methods.split(",")), args.sequences.split(",")
     results: dict[str, dict] = {}
-    for name, result in measured(names, args.jobs, args.data, methods, settings, args.peer):
-        results[name] = result
-        print(name, result, flush=True)
-        # stored as each sequence completes: a run stopped part-way keeps what it measured
-        path = merge_result("restyle_validation", args.label,
-                            record({n: results[n] for n in names if n in results}, settings, args.jobs))
+    with tempfile.TemporaryDirectory(prefix="restyle_scaled_") as scaled:
+        data = args.data if args.scale == 1 else scaled_data(args.data, names, args.scale, Path(scaled))
+        for name, result in measured(names, args.jobs, data, methods, settings, args.peer):
+            results[name] = result
+            print(name, result, flush=True)
+            # stored as each sequence completes: a run stopped part-way keeps what it measured
+            path = merge_result("restyle_validation", args.label,
+                                record({n: results[n] for n in names if n in results}, settings, args.jobs, args.scale))
     print(f"wrote {path}")
 
 

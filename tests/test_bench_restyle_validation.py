@@ -1,4 +1,6 @@
 """The validation bench's arithmetic: summaries over sequences, goals, the README table."""
+from pathlib import Path
+
 import numpy as np
 
 from bench.bench_restyle_quality import SRGB, load
@@ -51,3 +53,21 @@ def test_frames_are_measured_as_srgb_views_whatever_colourspace_their_files_reco
         with SequenceWriter(pattern, colourspace=colour.resolve_colourspace(space)) as writer:
             writer.write(1, Image.from_array(pixels, ("R", "G", "B")))
         np.testing.assert_allclose(load(pattern, [1])[1], view, atol=2e-3)  # half float
+
+
+def test_scaled_copies_keep_the_layout_and_scale_plates_and_style_frames(tmp_path):
+    import cv2
+
+    from bench.bench_restyle_validation import SEQUENCES, scaled_data
+
+    data = tmp_path / "data"
+    plate_text, ref_text, frames = SEQUENCES["shot2_pencil"]
+    for text, channels in ((plate_text, 3), (ref_text, 1)):  # (a grey style frame stays grey)
+        for frame in frames:
+            path = SequencePattern.parse(str(data / text)).path(frame)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(path, np.full((36, 64, channels) if channels > 1 else (36, 64), frame % 250, np.uint8))
+    scaled = scaled_data(data, ["shot2_pencil"], 2.0, tmp_path / "scaled")
+    for text, shape in ((plate_text, (72, 128, 3)), (ref_text, (72, 128))):
+        pixels = cv2.imread(SequencePattern.parse(str(scaled / text)).path(frames[-1]), cv2.IMREAD_UNCHANGED)
+        assert pixels.shape == shape and int(pixels[5, 5].min()) == frames[-1] % 250

@@ -10,13 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from inference.temporal.blur_torch import coarse_blur, gaussian_blur
 from inference.temporal.local_deflicker import deflicker_local
-from inference.temporal.local_deflicker_torch import (
-    _blur,
-    _gaussian_blur,
-    deflicker_local_torch,
-    deflicker_stacked_torch,
-)
+from inference.temporal.local_deflicker_torch import deflicker_local_torch, deflicker_stacked_torch
 from inference.temporal.settings import LocalWeights
 
 # Per pair k: translation (dx, dy) of the plate from frame k to k+1 (multiples of 1/32 pixel,
@@ -80,12 +76,12 @@ def test_blurs_match_opencv():
     x = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
     for sigma in (1.0, 2.0, 3.0):
         ref = cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-        got = _gaussian_blur(x, sigma)[0].permute(1, 2, 0).numpy()
+        got = gaussian_blur(x, sigma)[0].permute(1, 2, 0).numpy()
         assert np.abs(got - ref).max() < 1e-5, sigma
     from inference.temporal.local_deflicker import _blur as np_blur
     for sigma in (4.0, 16.0):
         ref = np_blur(img, sigma)
-        got = _blur(x, sigma)[0].permute(1, 2, 0).numpy()
+        got = coarse_blur(x, sigma)[0].permute(1, 2, 0).numpy()
         assert np.abs(got - ref).max() < 1e-5, sigma
 
 

@@ -275,6 +275,7 @@ def test_reseed_only_where_the_plate_agrees_with_the_key():
     now = np.ascontiguousarray(np.roll(key_view, 5, axis=1))  # everything moved 5 px right
     follows = np.zeros((40, 60, 2), np.float32)
     follows[..., 0] = -5.0  # flow that finds each pixel where it was
+    key_view = cv2.GaussianBlur(key_view, (0, 0), 2.0)  # (as the walk passes it: blurred once)
     assert plate_agrees(now, key_view, follows)[:, 15:-8].min() > 0.99  # (the first 5 columns wrapped round)
     wrong = np.zeros((40, 60, 2), np.float32)
     wrong[..., 0] = 20.0  # lands 20 px off: left-half texture on the red object
@@ -317,3 +318,26 @@ def test_detail_flows_are_measured_on_the_restyle_backends_device(shot, model, m
         assert carried(2).shape[2] == 3
     finally:
         carried.close()
+
+
+def test_the_walk_on_a_gpu_gives_the_cpu_walks_detail(monkeypatch):
+    """The torch operations a GPU walks with (run here on the CPU) carry the same detail as the
+    OpenCV ones, away from the border (the blurs' border rules differ by a pixel; OpenCV's warps
+    round positions to 1/32 pixel)."""
+    from inference.restyle import detail
+
+    world = _texture(80, 200, seed=3)
+    views = {t: np.ascontiguousarray(world[:, 40 - 2 * t:160 - 2 * t]) for t in range(4)}
+    views[3] = views[3].copy()
+    views[3][20:50, 50:80] = (0.9, 0.2, 0.1)  # something the key's plate does not show: no reseed there
+    painting = _texture(80, 120, seed=4, blur=1.0)
+    flows = neighbour_motion(None, "dis", views.__getitem__)
+    on_host = dict(walk(views.__getitem__, flows, 0, painting, 3, 4.0))
+    monkeypatch.setattr(detail, "walk_ops", lambda device: detail.DEVICE_OPS)
+    on_device = dict(walk(views.__getitem__, flows, 0, painting, 3, 4.0))
+    inner = (slice(10, -10), slice(10, -10))
+    for frame in range(4):
+        assert on_device[frame].shape == on_host[frame].shape == painting.shape
+        difference = np.abs(on_device[frame] - on_host[frame])[inner]
+        assert difference.max() < 0.01 and difference.mean() < 5e-4, frame
+    assert np.abs(on_host[3]).mean() > 0.1 * np.abs(on_host[0]).mean()  # (detail was carried, not lost)

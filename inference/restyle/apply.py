@@ -215,10 +215,10 @@ def carry_detail(model: RestyleModel, backend: Backend, plate: SequencePattern, 
     residuals = key_residuals(model, keys, key_space, look)
     motion = "optical flow" if detail.vectors not in VECTOR_CHANNELS else f"own {detail.vectors} motion vectors"
     log(f"keys' brushwork finer than {sigma:g} px carried along the plate's {motion} (--detail {sigma:g}; 0 turns it off)")
-    device = getattr(backend, "device", None)  # the runner's: where the torch DIS would run (FlowSettings)
+    device = getattr(backend, "device", None)  # the runner's: the walk (and FlowSettings' torch DIS) runs there
     flows = neighbour_motion(plate, detail.vectors, view, device)
     return WalkedFromKeys(model.key_frames, frames,
-                          lambda key, last: walk(view, flows, key, residuals[key], last, sigma), log)
+                          lambda key, last: walk(view, flows, key, residuals[key], last, sigma, device), log)
 
 
 def default_batch(width: int, height: int) -> int:

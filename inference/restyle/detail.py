@@ -26,20 +26,23 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Generator
+from typing import Any, Callable, Generator
 
 import cv2
 import numpy as np
+import torch
 
 from .. import colour
 from ..errors import OutputError, ResolutionMismatchError, UsageError
-from ..image import read_frame, read_image
+from ..image import read_image
 from ..sequence import SequencePattern
-from ..temporal.flow import occlusion_mask, warp
-from ..temporal.plate_flow import NeighbourFlows, resolve_vectors
+from ..temporal import flow, flow_torch
+from ..temporal.blur_torch import coarse_blur
+from ..temporal.plate_flow import NeighbourFlows, plate_frame, resolve_vectors
 from ..temporal.settings import VECTORS
 from .keys import key_weights
 from .model_file import RestyleModel, sha256_file
@@ -51,14 +54,53 @@ AGREE_TOLERANCE = 0.08  # mean absolute sRGB difference up to which the plates a
 Steps = Generator[tuple[int, np.ndarray], None, None]  # (frame, correction)... from a key outwards
 
 
-def high_pass(image: np.ndarray, sigma: float) -> np.ndarray:
+@dataclass(frozen=True)
+class WalkOps:
+    """The walk's image operations on one kind of array: :data:`HOST_OPS` (numpy ``(H, W, C)``,
+    OpenCV: fastest on a CPU) or :data:`DEVICE_OPS` (torch ``(1, C, H, W)`` on the tensors' device:
+    a GPU). Flows are ``(H, W, 2)`` or ``(1, 2, H, W)`` likewise; both give the same numbers up to
+    float rounding and the blur's border rule (tests/test_restyle_detail.py)."""
+
+    upload: Callable[[np.ndarray, object], Any]  # (H, W, C) float array, device -> array
+    host: Callable[[Any], np.ndarray]  # array -> (H, W, C) float32
+    warp: Callable[[Any, Any], Any]  # :func:`~..temporal.flow.warp`
+    visible: Callable[[Any, Any], Any]  # flows back, ahead -> where back is trusted (broadcasts over channels)
+    blur: Callable[[Any, float], Any]  # Gaussian of sigma pixels
+    channel_mean: Callable[[Any], Any]  # mean over channels, kept as one channel
+    where: Callable[[Any, Any, Any], Any]
+    weight: Callable[[Any], Any]  # bool mask -> float32 0/1
+
+
+def _planar(image: np.ndarray, device: object) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None].to(device)
+
+
+HOST_OPS = WalkOps(
+    upload=lambda image, _: np.asarray(image, np.float32), host=lambda image: image, warp=flow.warp,
+    visible=lambda back, ahead: flow.occlusion_mask(back, ahead)[..., None],
+    blur=lambda image, sigma: cv2.GaussianBlur(image, (0, 0), sigma).reshape(image.shape),
+    channel_mean=lambda image: image.mean(axis=2, keepdims=True), where=np.where,
+    weight=lambda mask: mask.astype(np.float32))
+DEVICE_OPS = WalkOps(
+    upload=_planar, host=lambda image: image[0].permute(1, 2, 0).float().cpu().numpy(), warp=flow_torch.warp,
+    visible=flow_torch.occlusion_mask, blur=coarse_blur, channel_mean=lambda image: image.mean(1, keepdim=True),
+    where=torch.where, weight=lambda mask: mask.float())
+
+
+def walk_ops(device: object) -> WalkOps:
+    """The walk's operations for work on ``device`` (a torch device or its name; None: the CPU)."""
+    return DEVICE_OPS if device is not None and torch.device(device).type == "cuda" else HOST_OPS
+
+
+def high_pass(image: Any, sigma: float, ops: WalkOps = HOST_OPS) -> Any:
     """``image`` minus its Gaussian blur of ``sigma`` pixels (border reflected)."""
-    return image - cv2.GaussianBlur(image, (0, 0), sigma)
+    return image - ops.blur(image, sigma)
 
 
 def walk(view: Callable[[int], np.ndarray], flows: NeighbourFlows, key: int, painting: np.ndarray, last: int,
-         sigma: float) -> Steps:
-    """(frame, detail) from ``key`` (its own high-pass) one frame at a time to ``last``, either way.
+         sigma: float, device: object = None) -> Steps:
+    """(frame, detail) from ``key`` (its own high-pass) one frame at a time to ``last``, either way,
+    each detail ``(H, W, 3)`` float32 on the host; computed by :func:`walk_ops` for ``device``.
 
     Args:
         view: frame -> the plate's ``(H, W, 3)`` sRGB-encoded view in [0, 1] (where the plates agree).
@@ -69,29 +111,35 @@ def walk(view: Callable[[int], np.ndarray], flows: NeighbourFlows, key: int, pai
             the encoding the detail is added in.
         last: the walk's last frame (before or after ``key``).
         sigma: detail finer than this many pixels is carried.
+        device: where the walk's work runs (None: the CPU).
     """
+    ops = walk_ops(device)
     step = 1 if last >= key else -1
-    key_detail = detail = high_pass(painting, sigma)
-    to_key = np.zeros((*painting.shape[:2], 2), np.float32)
-    yield key, detail
-    key_view = view(key)
-    for frame in range(key + step, last + step, step):
-        now = view(frame)  # (viewed first: a frame of another size is named before its flows are asked)
-        back, ahead = flows(frame, frame - step)
-        to_key = back + warp(to_key, back)  # chained: frame -> previous -> ... -> key
-        # the key's detail moved (not the painting moved, then filtered: one Gaussian per key, not per frame)
-        reseed = plate_agrees(now, key_view, to_key)[..., None] * warp(key_detail, to_key)
-        detail = np.where(occlusion_mask(back, ahead)[..., None], warp(detail, back), reseed)
-        yield frame, detail
+    with torch.no_grad(), ThreadPoolExecutor(1, thread_name_prefix="restyle-walk-read") as reader:
+        key_detail = detail = high_pass(ops.upload(painting, device), sigma, ops)
+        to_key = ops.upload(np.zeros((*painting.shape[:2], 2), np.float32), device)
+        yield key, ops.host(detail)
+        key_view = ops.blur(ops.upload(view(key), device), AGREE_BLUR)
+        coming = reader.submit(view, key + step)  # the next frame is read while this one is walked
+        for frame in range(key + step, last + step, step):
+            seen = coming.result()  # (viewed first: a frame of another size is named before its flows)
+            if frame != last:
+                coming = reader.submit(view, frame + step)
+            now = ops.upload(seen, device)
+            back, ahead = (ops.upload(motion, device) for motion in flows(frame, frame - step))
+            to_key = back + ops.warp(to_key, back)  # chained: frame -> previous -> ... -> key
+            # the key's detail moved (not the painting moved, then filtered: one Gaussian per key, not per frame)
+            reseed = plate_agrees(now, key_view, to_key, ops) * ops.warp(key_detail, to_key)
+            detail = ops.where(ops.visible(back, ahead), ops.warp(detail, back), reseed)
+            yield frame, ops.host(detail)
 
 
-def plate_agrees(now: np.ndarray, key_view: np.ndarray, to_key: np.ndarray) -> np.ndarray:
-    """``(H, W)`` weight in [0, 1]: 1 where the plate ``now`` looks like the key's plate where
-    ``to_key`` lands (both blurred by AGREE_BLUR, mean absolute difference within AGREE_TOLERANCE),
-    0 where it does not, softened over a few pixels."""
-    error = np.abs(cv2.GaussianBlur(now, (0, 0), AGREE_BLUR) - warp(cv2.GaussianBlur(key_view, (0, 0), AGREE_BLUR),
-                                                                    to_key)).mean(axis=2)
-    return cv2.GaussianBlur((error <= AGREE_TOLERANCE).astype(np.float32), (0, 0), AGREE_BLUR)
+def plate_agrees(now: Any, key_view: Any, to_key: Any, ops: WalkOps = HOST_OPS) -> Any:
+    """Weight in [0, 1] (one channel): 1 where the plate ``now`` looks like the key's plate where
+    ``to_key`` lands (``key_view`` already blurred by AGREE_BLUR, ``now`` blurred here; mean absolute
+    difference within AGREE_TOLERANCE), 0 where it does not, softened over a few pixels."""
+    error = ops.channel_mean(abs(ops.blur(now, AGREE_BLUR) - ops.warp(key_view, to_key)))
+    return ops.blur(ops.weight(error <= AGREE_TOLERANCE), AGREE_BLUR)
 
 
 def resolve_detail(model: RestyleModel, detail: DetailSettings, plate_frame: str) -> DetailSettings:
@@ -168,9 +216,9 @@ def plate_view(plate: SequencePattern, plate_space: str) -> Callable[[int], np.n
     """
     first: list[tuple[int, tuple[int, int]]] = []
 
-    @lru_cache(maxsize=2)  # a walk views each frame twice (its flow, then the plates' agreement)
+    @lru_cache(maxsize=3)  # a walk views a frame ahead, then the frame and the one before (its flow)
     def view(frame: int) -> np.ndarray:
-        image = read_frame(plate.path(frame))
+        image = plate_frame(plate.path(frame))  # (read once with its motion vectors)
         first[:] = first or [(frame, image.size)]
         if image.size != first[0][1]:
             raise ResolutionMismatchError(

@@ -356,3 +356,20 @@ def dis_flows(a: torch.Tensor, b: torch.Tensor, params: DisParams = MEDIUM) -> t
     """Forward (a -> b) and backward (b -> a) flows of a batch of pairs, computed in one batch."""
     both = dis_flow(torch.cat([a, b]), torch.cat([b, a]), params)
     return both[:a.shape[0]], both[a.shape[0]:]
+
+
+def occlusion_mask(fw: torch.Tensor, bw: torch.Tensor, motion_boundaries: bool = True) -> torch.Tensor:
+    """:func:`inference.temporal.flow.occlusion_mask` of ``(B, 2, H, W)`` flows a -> b (``fw``) and
+    b -> a (``bw``): ``(B, 1, H, W)`` bool, True where a's pixel is visible in b (forward-backward
+    test, motion boundaries when asked, target inside the frame)."""
+    bw_at = warp(bw, fw)
+    fw_sq = (fw ** 2).sum(1, keepdim=True)
+    occluded = ((fw + bw_at) ** 2).sum(1, keepdim=True) > 0.01 * (fw_sq + (bw_at ** 2).sum(1, keepdim=True)) + 0.5
+    if motion_boundaries:  # forward differences, 0 on the last row/column
+        du = F.pad(fw[..., :-1] - fw[..., 1:], (0, 1))
+        dv = F.pad(fw[..., :-1, :] - fw[..., 1:, :], (0, 0, 0, 1))
+        occluded |= (du ** 2 + dv ** 2).sum(1, keepdim=True) > 0.01 * fw_sq + 0.002
+    h, w = fw.shape[-2:]
+    xs = torch.arange(w, dtype=fw.dtype, device=fw.device) + fw[:, :1]
+    ys = torch.arange(h, dtype=fw.dtype, device=fw.device)[:, None] + fw[:, 1:]
+    return ~occluded & (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)

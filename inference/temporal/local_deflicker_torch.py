@@ -16,7 +16,7 @@ docstring); this module only changes how it is computed:
   rounds float sampling positions to 1/32 pixel (``INTER_TAB_SIZE``), OpenCV 5's does not:
   ``match_cv2`` (default: probe the installed cv2) rounds them likewise, so the bilinear
   weights are the same as the numpy path's;
-- Gaussian blurs are separable convolutions with OpenCV's kernel
+- Gaussian blurs (:mod:`.blur_torch`) are separable convolutions with OpenCV's kernel
   (``ksize = cvRound(8 sigma + 1) | 1`` for float images, :func:`cv2.getGaussianKernel`)
   and OpenCV's ``BORDER_REFLECT`` (symmetric, ``fedcba|abcdef``; not torch's 'reflect'
   which is ``BORDER_REFLECT_101``); the large blur (``sigma``) is computed at reduced
@@ -38,7 +38,6 @@ frames/s (6.7 / 25 GB peak). Fused and unfused agree to 1.2e-7.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
@@ -49,6 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .blur_torch import coarse_blur, gaussian_blur
 from .local_deflicker import blend_correction, check_parameters
 from .settings import (
     FRAME_GUIDE_BLUR,
@@ -88,15 +88,6 @@ def _cv2_quantises() -> bool:
 _CV2_QUANTISES = _cv2_quantises()
 
 
-def _no_tf32():
-    """Context: cuDNN convolutions in full fp32 (no TF32)."""
-    if not torch.cuda.is_available():
-        return contextlib.nullcontext()
-    cudnn = torch.backends.cudnn
-    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
-                       deterministic=cudnn.deterministic, allow_tf32=False)
-
-
 def fused(fn: Callable) -> Callable:
     """``fn`` through ``torch.compile`` (one fused kernel per call) for CUDA tensors.
 
@@ -119,69 +110,6 @@ def fused(fn: Callable) -> Callable:
         return fn(*args)
 
     return call
-
-
-_KERNELS: dict = {}
-_INDICES: dict = {}
-
-
-def _gaussian_kernel(sigma: float, device, dtype) -> torch.Tensor:
-    """OpenCV's Gaussian kernel for a sigma-only call on a float image."""
-    key = (float(sigma), str(device), dtype)
-    if key not in _KERNELS:
-        ksize = int(round(sigma * 4 * 2 + 1)) | 1
-        kernel = cv2.getGaussianKernel(ksize, float(sigma), cv2.CV_32F).reshape(-1)
-        _KERNELS[key] = torch.from_numpy(np.ascontiguousarray(kernel)).to(device=device, dtype=dtype)
-    return _KERNELS[key]
-
-
-def _reflect_index(n: int, r: int, device) -> torch.Tensor:
-    """Indices of ``arange(-r, n + r)`` under cv2's BORDER_REFLECT (any r, even r >= n)."""
-    key = (n, r, str(device))
-    if key not in _INDICES:
-        idx = torch.arange(-r, n + r, dtype=torch.int64)
-        if n == 1:
-            idx = torch.zeros_like(idx)
-        else:
-            idx = torch.remainder(idx, 2 * n)
-            idx = torch.where(idx >= n, 2 * n - 1 - idx, idx)
-        _INDICES[key] = idx.to(device)
-    return _INDICES[key]
-
-
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``cv2.GaussianBlur(x, (0, 0), sigma, borderType=BORDER_REFLECT)`` of ``(B, C, H, W)``."""
-    if sigma <= 0:
-        return x
-    b, c, h, w = x.shape
-    kernel = _gaussian_kernel(sigma, x.device, x.dtype)
-    r = kernel.numel() // 2
-    # one depthwise convolution over all planes (torch's direct depthwise kernel on CUDA,
-    # much faster than cuDNN's implicit GEMM for a 1-D kernel; never TF32)
-    y = x.reshape(1, b * c, h, w)
-    with _no_tf32():
-        y = F.conv2d(y.index_select(3, _reflect_index(w, r, x.device)),
-                     kernel.view(1, 1, 1, -1).expand(b * c, 1, 1, -1), groups=b * c)
-        y = F.conv2d(y.index_select(2, _reflect_index(h, r, x.device)),
-                     kernel.view(1, 1, -1, 1).expand(b * c, 1, -1, 1), groups=b * c)
-    return y.reshape(b, c, h, w)
-
-
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """The numpy module's ``_blur``: large sigmas on a copy downscaled by an integer factor."""
-    if sigma <= 0:
-        return x
-    h, w = x.shape[-2:]
-    factor = int(max(1, min(sigma // 4, min(h, w) // 8)))
-    if factor <= 1:
-        return _gaussian_blur(x, sigma)
-    sh, sw = max(1, round(h / factor)), max(1, round(w / factor))
-    if sh * factor == h and sw * factor == w:
-        small = F.avg_pool2d(x, factor)  # INTER_AREA at an integer factor: box average
-    else:
-        small = F.interpolate(x, size=(sh, sw), mode="area")  # (approximates cv2's INTER_AREA)
-    small = _gaussian_blur(small, sigma / factor)
-    return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
 
 
 class _Sampler:
@@ -322,7 +250,7 @@ def deflicker_local_torch(frames: torch.Tensor, plate: torch.Tensor | None, flow
     if plate is not None and tuple(plate.shape) != tuple(frames.shape):
         raise ValueError(f"plate {tuple(plate.shape)} does not match frames {tuple(frames.shape)}")
     frames = frames.float()
-    guides = plate.float() if plate is not None else _gaussian_blur(frames, FRAME_GUIDE_BLUR)
+    guides = plate.float() if plate is not None else gaussian_blur(frames, FRAME_GUIDE_BLUR)
     # guide and frame of a neighbour are always sampled together: one 6-channel grid_sample
     return deflicker_stacked_torch(torch.cat([guides, frames], dim=1), flows, radius=radius, strength=strength,
                                    weights=weights, targets=targets, batch=batch, match_cv2=match_cv2)
@@ -380,7 +308,7 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *,
                           torch.stack([vis_cache[k][i] for k in pairs]).float()], dim=1)
 
     def mismatch(sampled: torch.Tensor, guide_t: torch.Tensor) -> torch.Tensor:
-        return _gaussian_blur(_mismatch(sampled, guide_t), PATCH_BLUR)
+        return gaussian_blur(_mismatch(sampled, guide_t), PATCH_BLUR)
 
     slots: dict[int, list[int]] = {}  # target -> its places in ``out``
     for i, t in enumerate(targets):
@@ -452,7 +380,7 @@ def deflicker_stacked_torch(guide_frames: torch.Tensor, flows: torch.Tensor, *,
         del state
 
         def blur_both(num: torch.Tensor, den: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            both = _blur(torch.cat([num, den], dim=1), sigma)
+            both = coarse_blur(torch.cat([num, den], dim=1), sigma)
             return both[:, :3], both[:, 3:]
 
         result = blend_correction(current, num, den, strength, weights, blur_both, torch.clamp_min)

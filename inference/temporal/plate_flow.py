@@ -4,13 +4,14 @@ on the CPU (:func:`.flow.compute_flow`, one pair at a time; ``auto``), or the to
 Both give flows in :mod:`.flow`'s convention (pixels, x right, y down)."""
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from ..image import read_frame
+from ..image import Image, read_frame
 from ..sequence import SequencePattern
 from .flow import VECTOR_CHANNELS, compute_flow, image_vectors, own_vectors, vectors_check
 from .flow_torch import dis_flows
@@ -65,6 +66,21 @@ def both_flows(a: np.ndarray, b: np.ndarray, device: object = None, settings: Fl
     return flow_pairs([a], [b], device, settings)[0]
 
 
+@lru_cache(maxsize=3)
+def _frame_as_stamped(path: str, stamp: tuple[int, int]) -> Image:
+    return read_frame(path)
+
+
+def plate_frame(path: str) -> Image:
+    """:func:`~..image.read_frame` of ``path``, the last three kept while their files are unchanged
+    (same modification time and size): a walk views a frame and reads its motion vectors with one read."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return read_frame(path)  # (which names what is wrong)
+    return _frame_as_stamped(path, (status.st_mtime_ns, status.st_size))
+
+
 def neighbour_motion(plate: SequencePattern, vectors: str, view: Callable[[int], np.ndarray],
                     device: object = None) -> NeighbourFlows:
     """The plate's motion between neighbouring frames: by DIS optical flow of ``view`` (frame ->
@@ -77,7 +93,7 @@ def neighbour_motion(plate: SequencePattern, vectors: str, view: Callable[[int],
 
     @lru_cache(maxsize=2)
     def own(frame: int) -> FlowPair:  # (flow frame -> frame + 1, flow frame -> frame - 1)
-        image = read_frame(plate.path(frame))
+        image = plate_frame(plate.path(frame))
         if check:
             check(image)
         return image_vectors(image, vectors)
