@@ -341,3 +341,15 @@ def test_the_walk_on_a_gpu_gives_the_cpu_walks_detail(monkeypatch):
         difference = np.abs(on_device[frame] - on_host[frame])[inner]
         assert difference.max() < 0.01 and difference.mean() < 5e-4, frame
     assert np.abs(on_host[3]).mean() > 0.1 * np.abs(on_host[0]).mean()  # (detail was carried, not lost)
+
+
+def test_a_paused_walk_leaves_autograd_on_in_its_callers_thread():
+    """A render walks lazily (the walk waits at a frame while the caller trains or renders): the
+    walk must not leave the caller's thread in a no-grad mode."""
+    import torch
+
+    views = {t: _texture(24, 40, seed=t) for t in range(3)}
+    steps = walk(views.__getitem__, neighbour_motion(None, "dis", views.__getitem__), 0, views[0], 2, 2.0)
+    next(steps), next(steps)
+    assert torch.is_grad_enabled()
+    steps.close()

@@ -115,7 +115,9 @@ def walk(view: Callable[[int], np.ndarray], flows: NeighbourFlows, key: int, pai
     """
     ops = walk_ops(device)
     step = 1 if last >= key else -1
-    with torch.no_grad(), ThreadPoolExecutor(1, thread_name_prefix="restyle-walk-read") as reader:
+    # (no torch.no_grad() here: held across a yield it would switch autograd off in the caller's thread; nothing
+    # the walk computes needs gradients)
+    with ThreadPoolExecutor(1, thread_name_prefix="restyle-walk-read") as reader:
         key_detail = detail = high_pass(ops.upload(painting, device), sigma, ops)
         to_key = ops.upload(np.zeros((*painting.shape[:2], 2), np.float32), device)
         yield key, ops.host(detail)
