@@ -340,7 +340,7 @@ def _run_view(node: Any, version: Dict[str, Any], view: Optional[str], span: Lis
                                   {f: manifest[f] for f in SPACE_FIELDS if f in manifest}))
     suffix = "" if view is None else "." + view
     if stage.command == "colourlock":
-        manifest["report"] = os.path.join(version["folder"], "report" + suffix)
+        manifest["report"] = cache.report_dir(version["folder"], view)
     margin = _handles(node, stage)
     if margin:
         manifest["handles"] = margin
