@@ -186,6 +186,9 @@ def test_colourlock_in_two_views_writes_and_opens_a_qc_report_per_view(comp, pre
     assert node.node("show")["which"].value() == 1, node["status"].value()
     folder = Path(node.node("result")["file"].value()).parent
     for view in ("left", "right"):
+        # (the reference, a Read without %V that could be a multi-view EXR, rendered by Nuke in each view)
+        reference = json.loads((folder / f"job.{view}.json").read_text())["reference"]
+        assert reference.endswith(f"/reference/reference.{view}.1001.exr"), reference
         report = json.loads((folder / f"report.{view}" / "report.json").read_text())
         assert report["source"].endswith(f"/src.{view}.%04d.exr") and report["frames"] == "1001-1003", report["source"]
     assert not (folder / "report").exists()
