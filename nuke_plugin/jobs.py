@@ -623,16 +623,21 @@ def approved_label(node: Any) -> str:
     return record["label"] if record else "none: press Approve or Render range"
 
 
+def is_approved(node: Any) -> bool:
+    """Whether the node has an approved version (see :func:`approved`)."""
+    return bool(_record(node).get("approved"))
+
+
 def approved(node: Any) -> Dict[str, Any]:
     """The node's approved version, with its frame ``pattern`` in the node's cache.
 
     Raises:
         PluginError: nothing approved yet (naming the node and what to press).
     """
-    record = _record(node).get("approved")
-    if not record:
+    if not is_approved(node):
         raise PluginError("{}: no approved version: press 'Approve' (or 'Render range', which approves the "
                           "version it makes) in the GUI and save the script".format(node.name()))
+    record = _record(node)["approved"]
     stage = stage_of(node.Class())
     folder = cache.version_dir(node_io.cache_root(node), stage.output, record["key"])
     views = record.get("views", [None])  # approved before views were recorded: one view
