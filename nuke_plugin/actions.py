@@ -185,7 +185,8 @@ def cancel() -> None:
 
 
 def open_report() -> None:
-    """Open the shown version's QC report (ColourLock) or its folder in the desktop's viewer."""
+    """Open the shown version's QC report (ColourLock; in a script of several views each view's
+    report, in the order of the views) or, without one, its folder in the desktop's viewer."""
     node = nuke.thisNode()
     stage = stage_of(node.Class())
     key = jobs.shown(node)
@@ -193,8 +194,9 @@ def open_report() -> None:
         if not key:
             raise PluginError("{}: nothing rendered yet: press Render range first".format(node.name()))
         folder = cache.version_dir(node_io.cache_root(node), stage.output, key)
-        report = os.path.join(folder, "report", "report.html")
-        qt.open_path(report if os.path.isfile(report) else folder)
+        reports = [os.path.join(cache.report_dir(folder, view), "report.html") for view in node_io.views()]
+        for path in [r for r in reports if os.path.isfile(r)] or [folder]:
+            qt.open_path(path)
     except (PluginError, RuntimeError) as exc:
         nuke.message("Open report failed.\n\n{}".format(exc))
 

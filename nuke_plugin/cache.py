@@ -5,6 +5,7 @@ files the stage uses (the model, swatches) and the engine parameters, so a new s
 or setting makes a new folder and never touches frames a comp already reads. A folder is a
 *version* once ``complete.json`` is written, after every frame of its range is on disk.
 Layout: ``<root>/<stage>/<key>/<stage>.####.exr`` + ``job.json`` + ``complete.json``;
+a ColourLock version's QC report in ``report/`` (:func:`report_dir`);
 models in ``<root>/models/<key>/look.onnx``; a node's rendered inputs in
 ``<root>/inputs/<node>/<input>/<input>.####.exr``. In a script of several views the frame files
 carry the view (``<stage>.%V.####.exr``: Nuke's %V is the view's name), one file per view. Stdlib only, so GUI and farm compute the
@@ -54,6 +55,12 @@ def view_pattern(pattern: str, view: Optional[str]) -> str:
     """One view's files of a pattern, as Nuke fills them in (%V the view's name, %v its first
     letter); ``None`` (a script of one view) leaves the pattern as it is."""
     return pattern if view is None else pattern.replace("%V", view).replace("%v", view[:1])
+
+
+def report_dir(folder: str, view: Optional[str]) -> str:
+    """A ColourLock version's QC report folder of ``view`` (``report/``; in a script of several views
+    ``report.<view>/``, one per view as the view's frames are)."""
+    return os.path.join(folder, "report" + ("" if view is None else "." + view))
 
 
 def frame_path(pattern: str, frame: int) -> str:

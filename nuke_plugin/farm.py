@@ -64,6 +64,65 @@ def toolset_nodes() -> List[Any]:
     return [n for n in nuke.allNodes(group=nuke.root()) if n.Class() in STAGES and not n["disable"].value()]
 
 
+def upstream(node: Any) -> List[Any]:
+    """Every node feeding ``node``, through its inputs and theirs (each once, nearest first)."""
+    found = []  # type: List[Any]
+    seen = {node.fullName()}  # by name: Nuke may hand out a new Python object for the same node
+    todo = [node]
+    while todo:
+        current = todo.pop(0)
+        for feeding in (current.input(i) for i in range(current.inputs())):
+            if feeding is not None and feeding.fullName() not in seen:
+                seen.add(feeding.fullName())
+                found.append(feeding)
+                todo.append(feeding)
+    return found
+
+
+def chain(node: Any) -> List[Any]:
+    """The enabled toolset nodes that feed ``node`` or that it feeds, directly or through other
+    nodes, with ``node`` itself: upstream first (each after every node of the chain it reads from)."""
+    feeding = {n.fullName(): {u.fullName() for u in upstream(n)} for n in toolset_nodes()}
+    name = node.fullName()
+    feeding.setdefault(name, {u.fullName() for u in upstream(node)})
+    linked = [n for n in toolset_nodes() if n.fullName() == name or n.fullName() in feeding[name] or
+              name in feeding[n.fullName()]]
+    names = {n.fullName() for n in linked}
+    return sorted(linked, key=lambda n: len(feeding[n.fullName()] & names))
+
+
+def check_chain(node: Any) -> None:
+    """A farm job renders one toolset node: refuse one whose chain (:func:`chain`) has a node
+    without a complete approved version, which the job's prep (upstream) or comp (downstream)
+    would need and no step of the job makes.
+
+    Raises:
+        PluginError: naming the chain in order, each node lacking frames and why, and what to do.
+    """
+    nodes = chain(node)
+    position = {n.fullName(): "upstream" for n in upstream(node)}
+    lacking = ["{} ({}: {})".format(n.name(), position.get(n.fullName(), "downstream"), reason)
+               for n, reason in ((n, _not_ready(n)) for n in nodes if n.fullName() != node.fullName()) if reason]
+    if lacking:
+        raise PluginError(
+            "{}: a farm job renders one toolset node, and {} is in a chain of them (upstream first: {}) whose "
+            "other nodes' approved frames must be on disk: {}. The farm does not render a chain in order yet: "
+            "Render range the chain's nodes in the GUI in that order (each approves what it renders, a node "
+            "after the one it reads from), or disable the nodes the comp does not need, save the script and "
+            "submit again".format(node.name(), node.name(), " -> ".join(n.name() for n in nodes), "; ".join(lacking)))
+
+
+def _not_ready(node: Any) -> str:
+    """Why the node's approved frames are not all on disk ("" when they are)."""
+    if not jobs.is_approved(node):
+        return "no approved version"
+    record = jobs.approved(node)
+    first, last = record["frames"]
+    missing = cache.missing(record["pattern"], list(range(first, last + 1)), record["views"])
+    return "approved version {} [{}] is missing frames {}".format(
+        stage_of(node.Class()).output, record["key"], node_io.ranges_text(missing)) if missing else ""
+
+
 def show_approved(node: Any) -> None:
     """On the farm (script load): the node's Read reads its approved version; without one (or
     without a cache folder) the plate shows, and :func:`check` stops the comp naming the node."""
@@ -122,6 +181,7 @@ def prep(names: List[str], first: int, last: int) -> None:
 
 def _prep_node(node: Any, first: int, last: int, feedback: Feedback) -> None:
     record = jobs.approved(node)
+    check_chain(node)  # a job submitted from a shell (restyle submit --node) is refused here
     lo, hi = record["frames"]
     margin = jobs.approved_handles(node, record)
     span = list(range(max(lo, first - margin), min(hi, last + margin) + 1))

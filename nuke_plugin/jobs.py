@@ -340,7 +340,7 @@ def _run_view(node: Any, version: Dict[str, Any], view: Optional[str], span: Lis
                                   {f: manifest[f] for f in SPACE_FIELDS if f in manifest}))
     suffix = "" if view is None else "." + view
     if stage.command == "colourlock":
-        manifest["report"] = os.path.join(version["folder"], "report" + suffix)
+        manifest["report"] = cache.report_dir(version["folder"], view)
     margin = _handles(node, stage)
     if margin:
         manifest["handles"] = margin
@@ -623,16 +623,21 @@ def approved_label(node: Any) -> str:
     return record["label"] if record else "none: press Approve or Render range"
 
 
+def is_approved(node: Any) -> bool:
+    """Whether the node has an approved version (see :func:`approved`)."""
+    return bool(_record(node).get("approved"))
+
+
 def approved(node: Any) -> Dict[str, Any]:
     """The node's approved version, with its frame ``pattern`` in the node's cache.
 
     Raises:
         PluginError: nothing approved yet (naming the node and what to press).
     """
-    record = _record(node).get("approved")
-    if not record:
+    if not is_approved(node):
         raise PluginError("{}: no approved version: press 'Approve' (or 'Render range', which approves the "
                           "version it makes) in the GUI and save the script".format(node.name()))
+    record = _record(node)["approved"]
     stage = stage_of(node.Class())
     folder = cache.version_dir(node_io.cache_root(node), stage.output, record["key"])
     views = record.get("views", [None])  # approved before views were recorded: one view

@@ -168,9 +168,11 @@ def read_directly(node: Any, spec: InputSpec, frames: List[int]) -> str:
     """The pattern of a plain Read's own files when the engine can read them as Nuke would for
     ``frames`` (a literal absolute path, every frame inside first-last and on disk, colourspace,
     frame offset and the other Read knobs at their defaults, and the node's own colourspace knob
-    for the input empty), else "" (Nuke renders the input instead)."""
+    for the input empty), else "" (Nuke renders the input instead). In a script of several views
+    Nuke always renders it, once per view: a Read's one file may hold every view (a multi-view
+    EXR), which the engine would read as one picture for all of them."""
     read = plain_read(node, spec)
-    if read is None:
+    if read is None or views() != [None]:
         return ""
     for name, defaults in _READ_DEFAULTS.items():
         knob = read.knob(name)

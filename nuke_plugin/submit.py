@@ -20,6 +20,7 @@ import nuke
 
 from . import cache, colour, engine, jobs, node_io, settings, worker
 from .errors import PluginError
+from .farm import check_chain
 from .feedback import Feedback
 from .stages import RESTYLE
 
@@ -32,14 +33,16 @@ def submit(node: Any, farm: str, chunk_size: int, send: bool, feedback: Feedback
     returns the folder holding the job files.
 
     Raises:
-        PluginError: the script is unsaved or has no approved version of the node (the plate is
-            checked against the approval on the farm, by the prep step).
+        PluginError: the script is unsaved, has no approved version of the node (the plate is
+            checked against the approval on the farm, by the prep step), or the node is in a chain
+            of toolset nodes whose other approved frames are not all on disk (:func:`.farm.check_chain`).
         EngineError: ``restyle submit`` refused (its message names the setting) or Deadline did.
     """
     if worker.on_main(lambda: nuke.root().modified()):
         raise PluginError("{}: save the script first (File > Save): the farm renders the saved file".format(
             node.name()))
     approved = jobs.approved(node)
+    worker.on_main(check_chain, worker.unwrap(node))
     first, last = approved["frames"]
     folder = os.path.join(node_io.cache_root(node), "farm", "{}_{}".format(node.name(), approved["key"]), farm)
     script = worker.on_main(nuke.scriptName)

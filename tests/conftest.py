@@ -323,6 +323,23 @@ def fake_engine(comp, monkeypatch):
 
 
 @pytest.fixture
+def desktop(monkeypatch) -> list:
+    """PySide6 of Nuke 16 whose QDesktopServices opens nothing: returns the paths the plug-in asked
+    the desktop to open, in order."""
+    import types
+
+    opened: list = []
+    qt_core, qt_gui = types.ModuleType("PySide6.QtCore"), types.ModuleType("PySide6.QtGui")
+    qt_core.QUrl = types.SimpleNamespace(fromLocalFile=lambda path: path)
+    qt_gui.QDesktopServices = types.SimpleNamespace(openUrl=lambda url: opened.append(url) or True)
+    package = types.ModuleType("PySide6")
+    package.QtCore, package.QtGui = qt_core, qt_gui
+    for name, module in (("PySide6", package), ("PySide6.QtCore", qt_core), ("PySide6.QtGui", qt_gui)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return opened
+
+
+@pytest.fixture
 def recording_python(tmp_path):
     """An EnginePython for farm render tasks that only records its command line: returns the
     executable and a function giving each call's arguments, in order."""

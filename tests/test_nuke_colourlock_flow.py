@@ -3,12 +3,10 @@ QC warning (frames are still shown), Open report opens the QC report through the
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 
-def test_colourlock_renders_warns_on_qc_failure_and_opens_the_report(comp, monkeypatch, press):
+def test_colourlock_renders_warns_on_qc_failure_and_opens_the_report(comp, desktop, press):
     nuke = comp.nuke
     swatches = comp.dir / "swatches.json"
     # two brand colours asked of one region: the lock cannot hold both, so QC fails (exit 3)
@@ -31,13 +29,5 @@ def test_colourlock_renders_warns_on_qc_failure_and_opens_the_report(comp, monke
     report = folder / "report" / "report.html"
     assert report.is_file() and (folder / "complete.json").is_file()
 
-    opened = []
-    qt_core, qt_gui = types.ModuleType("PySide6.QtCore"), types.ModuleType("PySide6.QtGui")
-    qt_core.QUrl = types.SimpleNamespace(fromLocalFile=lambda path: path)
-    qt_gui.QDesktopServices = types.SimpleNamespace(openUrl=lambda url: opened.append(url) or True)
-    package = types.ModuleType("PySide6")
-    package.QtCore, package.QtGui = qt_core, qt_gui
-    for name, module in (("PySide6", package), ("PySide6.QtCore", qt_core), ("PySide6.QtGui", qt_gui)):
-        monkeypatch.setitem(sys.modules, name, module)
     node["open_report"].execute()
-    assert opened == [str(report)]
+    assert desktop == [str(report)]

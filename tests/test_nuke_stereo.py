@@ -19,11 +19,11 @@ def view_file(pattern: str, view: str, frame: int) -> Path:
     return Path(pattern.replace("%V", view).replace("%04d", f"{frame:04d}"))
 
 
-def test_two_views_render_to_their_own_files_and_a_changed_view_is_refused_alone(comp, restyle_look, press,
-                                                                                  recording_python):
+def stereo_plate(comp):
+    """Views left and right in the comp's script (as nukescripts.stereo.setViewsForStereo sets them) and
+    a plate of one file sequence per view: (its folder, a Read of it through %V). The right view is the
+    left one mirrored."""
     nuke = comp.nuke
-    # GIVEN a script with views left and right, and a plate Read of one file sequence per view (%V):
-    # the right view is the left one mirrored
     nuke.root().knob("views").fromScript("\n".join(("left #ff0000", "right #00ff00")))
     assert nuke.views() == ["left", "right"]
     plates = comp.dir / "plate"
@@ -34,7 +34,15 @@ def test_two_views_render_to_their_own_files_and_a_changed_view_is_refused_alone
         beauty = read_image(source).beauty()
         write_image(plates / f"sceneA.right.{frame}.exr",
                     Image.from_array(beauty.as_float32()[:, ::-1].copy(), beauty.channels))
-    stereo = nuke.nodes.Read(file=str(plates / "sceneA.%V.####.exr"), first=1001, last=1003)
+    return plates, nuke.nodes.Read(file=str(plates / "sceneA.%V.####.exr"), first=1001, last=1003)
+
+
+def test_two_views_render_to_their_own_files_and_a_changed_view_is_refused_alone(comp, restyle_look, press,
+                                                                                  recording_python):
+    nuke = comp.nuke
+    # GIVEN a script with views left and right, and a plate Read of one file sequence per view (%V):
+    # the right view is the left one mirrored
+    plates, stereo = stereo_plate(comp)
     look = restyle_look()
     look.setInput(0, stereo)
 
@@ -103,3 +111,90 @@ def test_two_views_render_to_their_own_files_and_a_changed_view_is_refused_alone
     # AND the farm's prep refuses that view of the approved version too
     with pytest.raises(PluginError, match="'plate' view right frames 1002"):
         farm.prep([look.fullName()], 1001, 1003)
+
+
+def recorded_engine_jobs(monkeypatch) -> list:
+    """Every engine job the plug-in runs from now on, as (command, its manifest), in order."""
+    from nuke_plugin import engine
+
+    jobs: list = []
+    run = engine.run
+
+    def recording(command, manifest, *args, **kwargs):
+        jobs.append((command, json.loads(Path(manifest).read_text())))
+        return run(command, manifest, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "run", recording)
+    return jobs
+
+
+def test_preview_in_two_views_runs_one_engine_job_per_view_and_shows_each_view_its_frame(
+        comp, restyle_look, press, monkeypatch):
+    nuke = comp.nuke
+    # GIVEN a two-view script whose look is trained (the plate not signed off yet: Preview still works)
+    plates, stereo = stereo_plate(comp)
+    look = restyle_look()
+    look.setInput(0, stereo)
+    press(look, "train")
+    jobs = recorded_engine_jobs(monkeypatch)
+
+    # WHEN the compositor previews the Viewer's frame 1002
+    nuke.frame(1002)
+    press(look, "preview")
+
+    # THEN the engine made frame 1002 once per view: each job read that view's plate and wrote that view's file
+    assert look.node("show")["which"].value() == 2, look["status"].value()
+    pattern = look.node("preview")["file"].value()
+    assert "%V" in pattern, pattern
+    renders = [manifest for command, manifest in jobs if command == "render"]
+    assert sorted((job["frames"], job["out"]) for job in renders) == [
+        ("1002-1002", pattern.replace("%V", view)) for view in ("left", "right")]
+    for job in renders:
+        view = "left" if ".left." in job["out"] else "right"
+        assert "%V" not in job["plate"] and f".{view}." in job["plate"], job["plate"]
+        read = read_image(view_file(job["plate"], view, 1002)).beauty().as_float32()
+        source = read_image(plates / f"sceneA.{view}.1002.exr").beauty().as_float32()
+        assert np.allclose(read[..., :3], source[..., :3]), view  # the views' plates differ (mirrored)
+    folder = Path(pattern).parent
+    assert sorted(p.name for p in folder.glob("job*.json")) == ["job.left.json", "job.right.json"]
+    assert sorted(p.name for p in folder.glob("*.exr")) == ["restyle.left.1002.exr", "restyle.right.1002.exr"]
+    # AND the node shows each view its own previewed frame downstream
+    out = nuke.nodes.Write(file=str(comp.dir / "out" / "comp.%V.####.exr"), channels="rgba",
+                           create_directories=True, inputs=[look])
+    nuke.execute(out, 1002, 1002)
+    shown = {}
+    for view in ("left", "right"):
+        shown[view] = read_image(comp.dir / "out" / f"comp.{view}.1002.exr").beauty().as_float32()[..., :3]
+        previewed = read_image(view_file(pattern, view, 1002)).beauty().as_float32()[..., :3]
+        assert np.array_equal(shown[view], previewed), view
+    assert not np.allclose(shown["left"], shown["right"])
+
+
+def test_colourlock_in_two_views_writes_and_opens_a_qc_report_per_view(comp, press, desktop):
+    nuke = comp.nuke
+    # GIVEN a ColourLock on a two-view plate, locked to the painted frame 1001 (one picture for both views)
+    plates, stereo = stereo_plate(comp)
+    node = nuke.createNode("RestyleColourLock")
+    node.setInput(0, stereo)
+    node.setInput(1, comp.keys)
+    node["reference_frame"].setValue(1001)
+
+    # WHEN the plate is signed off and the range rendered
+    press(node, "sign_off", "render")
+
+    # THEN each view's engine job wrote its QC report into its own folder, measured on that view's frames
+    assert node.node("show")["which"].value() == 1, node["status"].value()
+    folder = Path(node.node("result")["file"].value()).parent
+    for view in ("left", "right"):
+        # (the reference, a Read without %V that could be a multi-view EXR, rendered by Nuke in each view)
+        reference = json.loads((folder / f"job.{view}.json").read_text())["reference"]
+        assert reference.endswith(f"/reference/reference.{view}.1001.exr"), reference
+        report = json.loads((folder / f"report.{view}" / "report.json").read_text())
+        assert report["source"].endswith(f"/src.{view}.%04d.exr") and report["frames"] == "1001-1003", report["source"]
+    assert not (folder / "report").exists()
+
+    # WHEN Open report is pressed
+    node["open_report"].execute()
+
+    # THEN the desktop opens each view's QC report, in the order of the script's views
+    assert desktop == [str(folder / f"report.{view}" / "report.html") for view in ("left", "right")]

@@ -186,3 +186,61 @@ def test_submit_to_farm_openjd_carries_the_approved_versions_render_settings(com
                       "frames": frames, "skip_existing": True, "ocio_config": "ocio://studio-config-latest",
                       "plate_colourspace": "Linear Rec.709 (sRGB)", "out_colourspace": "Linear Rec.709 (sRGB)"}
                      for frames in ("1001-1002", "1003-1003")]
+
+
+def test_submit_to_farm_refuses_a_node_in_a_chain_whose_other_nodes_lack_approved_frames(comp, restyle_look, press):
+    import pytest
+
+    from nuke_plugin import farm, jobs
+    from nuke_plugin.errors import PluginError
+
+    nuke = comp.nuke
+    # GIVEN a chain plate -> Restyle (rendered, approved) -> Deflicker (approved, not rendered) -> Dot ->
+    # ColourLock (never approved), and a Deflicker on the plate alone (not approved, not in the chain)
+    look = restyle_look("sign_off", "train", "render")
+    settle = nuke.createNode("RestyleDeflicker")
+    settle.setInput(0, look)
+    settle.setInput(1, comp.plate)
+    settle["mode"].setValue("global")
+    settle["radius"].setValue(1)
+    settle["device"].setValue("cpu")
+    press(settle, "sign_off", "approve")
+    lock = nuke.createNode("RestyleColourLock")
+    lock.setInput(0, nuke.nodes.Dot(inputs=[settle]))
+    lock.setInput(1, comp.keys)
+    aside = nuke.createNode("RestyleDeflicker")
+    aside.setInput(0, comp.plate)
+    aside.setInput(1, comp.plate)
+    nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
+    assert [n.name() for n in farm.chain(settle)] == [look.name(), settle.name(), lock.name()]
+
+    # WHEN the Restyle is submitted to the farm
+    nuke._standin.state.panel_answers = {"Farm": "openjd", "Frames per task": "2"}
+    press(look, "submit_farm")
+
+    # THEN it is refused, naming the chain in order, each node lacking frames and why, and what to do; no job written
+    said = nuke._standin.state.dialogs[-1][1]
+    assert "Submit to farm failed" in said and f"{look.name()}: a farm job renders one toolset node" in said, said
+    assert f"upstream first: {look.name()} -> {settle.name()} -> {lock.name()}" in said
+    assert (f"{settle.name()} (downstream: approved version deflicker [{jobs.approved(settle)['key']}] is missing "
+            "frames 1001-1003)") in said
+    assert f"{lock.name()} (downstream: no approved version)" in said and aside.name() not in said
+    assert "Render range the chain's nodes in the GUI in that order" in said
+    assert not (comp.dir / "restyle_cache" / "farm").exists()
+    # AND a job written from a shell (restyle submit --node) stops at its first prep task, saying the same
+    with pytest.raises(PluginError, match=f"{settle.name()} \\(downstream: approved version deflicker"):
+        farm.prep([look.fullName()], 1001, 1002)
+
+    # WHEN the Deflicker is rendered in the GUI and the ColourLock disabled (the comp then passes it through)
+    press(settle, "render")
+    lock["disable"].setValue(True)
+    nuke.scriptSaveAs(str(comp.dir / "comp.nk"))
+
+    # THEN the Restyle's job is written, and its prep checks and readies the node's inputs
+    folder = submit_openjd(look, 2)
+    assert (folder / "parameter_values.json").is_file()
+    farm.prep([look.fullName()], 1001, 1002)
+    # AND a node upstream of the submitted one is named as upstream when it lacks frames
+    Path(jobs.approved(look)["pattern"].replace("%04d", "1002")).unlink()
+    with pytest.raises(PluginError, match=f"{look.name()} \\(upstream: approved version restyle \\[.*missing frames 1002\\)"):
+        farm.check_chain(settle)
