@@ -79,7 +79,8 @@ HOST_OPS = WalkOps(
     upload=lambda image, _: np.asarray(image, np.float32), host=lambda image: image, warp=flow.warp,
     visible=lambda back, ahead: flow.occlusion_mask(back, ahead)[..., None],
     blur=lambda image, sigma: cv2.GaussianBlur(image, (0, 0), sigma).reshape(image.shape),
-    channel_mean=lambda image: image.mean(axis=2, keepdims=True), where=np.where,
+    channel_mean=lambda image: (sum(image[..., c] for c in range(image.shape[2])) / image.shape[2])[..., None],
+    where=np.where,
     weight=lambda mask: mask.astype(np.float32))
 DEVICE_OPS = WalkOps(
     upload=_planar, host=lambda image: image[0].permute(1, 2, 0).float().cpu().numpy(), warp=flow_torch.warp,
