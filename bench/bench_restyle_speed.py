@@ -6,8 +6,7 @@ pipeline ("with copies"), several batch sizes, at 2048x1080 and 3840x2160 (GPU) 
 960x540 (CPU). Training: PSNR of the model's output against the painted keyframe, over time,
 from one keyframe of the shared live-action clip; reports the time to come within 0.5 dB of
 the final (plateau) PSNR; trained as ``restyle train`` trains, with the shot's frames (so the
-temporal loss of ``--stability`` is on). Keyframe detail (``restyle run --detail``): CPU seconds
-per frame of its walk (two DIS flows, the test, three warps) at 2048x1080 on this host.
+temporal loss of ``--stability`` is on). The keyframe detail's walk: ``bench.bench_detail_walk``.
 Writes bench/results/restyle_speed.json.
 
     python -m bench.bench_restyle_speed --label gpu-h100 --data DIR
@@ -103,27 +102,6 @@ def training_to_plateau(data: Path, device: str, seconds: float, out: Path) -> d
             "plateau_psnr_db": final, "seconds_to_within_0_5_db": reached, "curve_s_psnr": curve[::5]}
 
 
-def detail_walk_speed(width: int = 2048, height: int = 1080, frames: int = 8) -> dict:
-    """CPU seconds per frame of the keyframe-detail walk on a panning textured plate."""
-    import cv2
-
-    from inference.restyle.detail import walk
-    from inference.workers import usable_cores
-
-    rng = np.random.default_rng(0)
-    world = cv2.GaussianBlur(rng.random((height, width + 4 * frames, 3)).astype(np.float32), (0, 0), 2.0)
-    painting = rng.random((height, width, 3)).astype(np.float32)
-
-    def view(t: int) -> np.ndarray:
-        return np.ascontiguousarray(world[:, 4 * t:4 * t + width])
-
-    start = time.perf_counter()
-    for _ in walk(view, 0, painting, frames, 8.0):
-        pass
-    return {"size": [width, height], "frames": frames,
-            "seconds_per_frame": round((time.perf_counter() - start) / frames, 3), "cores": usable_cores()}
-
-
 def repass_identical(data: Path, device: str, steps: int = 300) -> bool:
     """Two trainings with the same inputs and seed on this device give the same weights."""
     import onnx
@@ -152,8 +130,7 @@ def main(argv: list[str] | None = None) -> None:
             runs.append(inference_speed(device, width, height, batch))
             print(runs[-1], flush=True)
     record = {"machine": machine(), "backend": f"torch {torch.__version__} ({device.type}), channels-last",
-              "network": NetworkConfig(in_channels=3).to_dict(), "inference": runs, "detail_walk": detail_walk_speed()}
-    print(record["detail_walk"], flush=True)
+              "network": NetworkConfig(in_channels=3).to_dict(), "inference": runs}
     if not args.skip_training:
         training = training_to_plateau(args.data, device.type, args.train_seconds, Path("/tmp/restyle_bench/look.onnx"))
         training["repass_identical_weights"] = repass_identical(args.data, device.type)
