@@ -51,6 +51,10 @@ from .settings import DEFAULT_DETAIL_PX, DEFAULT_DETAIL_PX_VECTORS, DetailSettin
 FLOW_VIEW = colour.SRGB_VIEW  # the encoding flows are measured in (as the deflicker's)
 AGREE_BLUR = 2.0  # px: plates are compared blurred (render noise and grain left out)
 AGREE_TOLERANCE = 0.08  # mean absolute sRGB difference up to which the plates agree
+# The walk's warps sit this far from bilinear towards bicubic (OpenCV's kernel): the detail is warped
+# once per frame walked, and bilinear softens it a little every time. Chosen 2026-12-05 on shot2's
+# pencil and cartoon looks and the render (bench/JOURNAL.md, "Sharper carrying"): 0 = bilinear.
+CARRY_SHARPNESS = 0.5
 Steps = Generator[tuple[int, np.ndarray], None, None]  # (frame, correction)... from a key outwards
 
 
@@ -63,7 +67,7 @@ class WalkOps:
 
     upload: Callable[[np.ndarray, object], Any]  # (H, W, C) float array, device -> array
     host: Callable[[Any], np.ndarray]  # array -> (H, W, C) float32
-    warp: Callable[[Any, Any], Any]  # :func:`~..temporal.flow.warp`
+    warp: Callable[[Any, Any], Any]  # :func:`~..temporal.flow.warp`, CARRY_SHARPNESS towards bicubic
     visible: Callable[[Any, Any], Any]  # flows back, ahead -> where back is trusted (broadcasts over channels)
     blur: Callable[[Any, float], Any]  # Gaussian of sigma pixels
     channel_mean: Callable[[Any], Any]  # mean over channels, kept as one channel
@@ -75,15 +79,25 @@ def _planar(image: np.ndarray, device: object) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None].to(device)
 
 
+def _host_warp(image: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    linear = flow.warp(image, motion)
+    return linear + CARRY_SHARPNESS * (flow.warp(image, motion, cv2.INTER_CUBIC) - linear)
+
+
+def _device_warp(image: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    linear = flow_torch.warp(image, motion)
+    return linear + CARRY_SHARPNESS * (flow_torch.warp(image, motion, "bicubic") - linear)
+
+
 HOST_OPS = WalkOps(
-    upload=lambda image, _: np.asarray(image, np.float32), host=lambda image: image, warp=flow.warp,
+    upload=lambda image, _: np.asarray(image, np.float32), host=lambda image: image, warp=_host_warp,
     visible=lambda back, ahead: flow.occlusion_mask(back, ahead)[..., None],
     blur=lambda image, sigma: cv2.GaussianBlur(image, (0, 0), sigma).reshape(image.shape),
     channel_mean=lambda image: (sum(image[..., c] for c in range(image.shape[2])) / image.shape[2])[..., None],
     where=np.where,
     weight=lambda mask: mask.astype(np.float32))
 DEVICE_OPS = WalkOps(
-    upload=_planar, host=lambda image: image[0].permute(1, 2, 0).float().cpu().numpy(), warp=flow_torch.warp,
+    upload=_planar, host=lambda image: image[0].permute(1, 2, 0).float().cpu().numpy(), warp=_device_warp,
     visible=flow_torch.occlusion_mask, blur=coarse_blur, channel_mean=lambda image: image.mean(1, keepdim=True),
     where=torch.where, weight=lambda mask: mask.float())
 

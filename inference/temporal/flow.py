@@ -114,13 +114,15 @@ def _sample_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs.astype(np.float32, copy=False), ys.astype(np.float32, copy=False)
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward warp: ``out(x) = image(x + flow(x))``, bilinear, border replicated.
+def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """Backward warp: ``out(x) = image(x + flow(x))``, bilinear (or ``interpolation``, an OpenCV
+    flag), border replicated.
 
     Args:
         image: ``(H, W)`` or ``(H, W, C)`` array, any channel count (float16 is computed
             as float32 and returned as float32).
         flow: ``(H, W, 2)`` flow from the output's grid into ``image``.
+        interpolation: ``cv2.INTER_LINEAR`` (default) or ``cv2.INTER_CUBIC``.
     Returns:
         Array with ``image``'s shape (float16 input comes back as float32).
     """
@@ -130,8 +132,7 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     map_x, map_y = _sample_maps(flow)
 
     def remap(plane: np.ndarray) -> np.ndarray:
-        return cv2.remap(np.ascontiguousarray(plane), map_x, map_y, cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(np.ascontiguousarray(plane), map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
     if src.ndim == 2:
         return remap(src)

@@ -112,13 +112,14 @@ def _sample(img: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return F.grid_sample(img, _normalise(x, y, h, w), mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward warp ``out(x) = img(x + flow(x))`` (B, C, H, W) by (B, 2, H, W), bilinear, border replicated."""
+def warp(img: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Backward warp ``out(x) = img(x + flow(x))`` (B, C, H, W) by (B, 2, H, W), bilinear (or
+    ``mode``: ``bicubic``, OpenCV's INTER_CUBIC kernel), border replicated."""
     h, w = img.shape[-2:]
     ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype, device=flow.device),
                             torch.arange(w, dtype=flow.dtype, device=flow.device), indexing="ij")
     grid = _normalise(xs + flow[:, 0], ys + flow[:, 1], h, w)
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(img, grid, mode=mode, padding_mode="border", align_corners=True)
 
 
 # --------------------------------------------------------------------------- inverse search
