@@ -382,3 +382,16 @@ def test_detail_walked_many_frames_stays_sharper_than_bilinear_carrying(monkeypa
     default_sharpness = detail.CARRY_SHARPNESS
     bilinear, default = fine_energy(0.0), fine_energy(default_sharpness)
     assert default > 1.1 * bilinear and default < 1.05 * key_energy
+
+
+def test_a_plate_frame_rewritten_on_disk_is_read_again(tmp_path):
+    """The walk keeps the last frames it read (a frame's view and its vectors come from one read);
+    a frame written again (a re-rendered plate in a warm engine) is read afresh."""
+    from inference.temporal.plate_flow import plate_frame
+
+    path = str(tmp_path / "p.1001.exr")
+    write_image(path, Image.from_array(np.full((8, 12, 3), 0.25, np.float32), ("R", "G", "B")))
+    assert plate_frame(path) is plate_frame(path)  # (kept: one read)
+    write_image(path, Image.from_array(np.full((10, 12, 3), 0.5, np.float32), ("R", "G", "B")))
+    again = plate_frame(path)
+    assert again.size == (12, 10) and float(again.as_float32().mean()) == 0.5
