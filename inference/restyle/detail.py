@@ -41,7 +41,7 @@ from ..errors import OutputError, ResolutionMismatchError, UsageError
 from ..image import read_image
 from ..sequence import SequencePattern
 from ..temporal import flow, flow_torch
-from ..temporal.blur_torch import coarse_blur
+from ..temporal.blur_torch import gaussian_blur
 from ..temporal.plate_flow import NeighbourFlows, plate_frame, resolve_vectors
 from ..temporal.settings import VECTORS
 from .keys import key_weights
@@ -98,7 +98,7 @@ HOST_OPS = WalkOps(
     weight=lambda mask: mask.astype(np.float32))
 DEVICE_OPS = WalkOps(
     upload=_planar, host=lambda image: image[0].permute(1, 2, 0).float().cpu().numpy(), warp=_device_warp,
-    visible=flow_torch.occlusion_mask, blur=coarse_blur, channel_mean=lambda image: image.mean(1, keepdim=True),
+    visible=flow_torch.occlusion_mask, blur=gaussian_blur, channel_mean=lambda image: image.mean(1, keepdim=True),
     where=torch.where, weight=lambda mask: mask.float())
 
 
