@@ -334,21 +334,21 @@ def record(results: dict[str, dict], settings: TrainSettings, jobs: int, scale: 
 
 
 def scaled_data(data: Path, names: list[str], scale: float, folder: Path) -> Path:
-    """A copy of ``names``' plates and style frames ``scale`` times the size (bicubic, 8-bit PNG as
-    the originals) under ``folder``, laid out as ``data``: training and the chain at a production
-    size. No EXRs are copied: the render runs on its PNG plate there (DIS flow, no vectors)."""
+    """A copy of ``names``' plates and style frames ``scale`` times the size (bicubic, each file's
+    channels and bit depth kept) under ``folder``, laid out as ``data``: training and the chain at
+    a production size. No EXRs are copied: the render runs on its PNG plate there (DIS flow, no vectors)."""
     for name in names:
         plate_text, ref_text, frame_range = SEQUENCES[name]
         for text in (plate_text, ref_text):
+            source, target = SequencePattern.parse(str(data / text)), SequencePattern.parse(str(folder / text))
+            target.directory.mkdir(parents=True, exist_ok=True)
             for frame in frame_range:
-                source = SequencePattern.parse(str(data / text)).path(frame)
-                target = Path(SequencePattern.parse(str(folder / text)).path(frame))
-                if target.exists():
+                if Path(target.path(frame)).exists():
                     continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                pixels = cv2.imread(source, cv2.IMREAD_UNCHANGED)
+                pixels = cv2.imread(source.path(frame), cv2.IMREAD_UNCHANGED)
                 size = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
-                cv2.imwrite(str(target), np.clip(cv2.resize(pixels, size, interpolation=cv2.INTER_CUBIC), 0, 255))
+                # (cv2.resize saturates integer pixels: no clip needed, none that would cut 16-bit files)
+                cv2.imwrite(target.path(frame), cv2.resize(pixels, size, interpolation=cv2.INTER_CUBIC))
     return folder
 
 

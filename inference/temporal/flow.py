@@ -122,7 +122,8 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LIN
         image: ``(H, W)`` or ``(H, W, C)`` array, any channel count (float16 is computed
             as float32 and returned as float32).
         flow: ``(H, W, 2)`` flow from the output's grid into ``image``.
-        interpolation: ``cv2.INTER_LINEAR`` (default) or ``cv2.INTER_CUBIC``.
+        interpolation: ``cv2.INTER_LINEAR`` (default), or e.g. ``cv2.INTER_CUBIC`` for fine
+            detail warped again and again, which bilinear softens a little every time.
     Returns:
         Array with ``image``'s shape (float16 input comes back as float32).
     """
